@@ -1,0 +1,61 @@
+"""One error tree. Every message says what the user can do next.
+
+Library code raises these; only the CLI and the UI catch broadly. "The documents do not
+answer this" is an :class:`~qa_assistant.types.Answer` with ``abstained=True``, never an error.
+"""
+
+from __future__ import annotations
+
+
+class QAError(Exception):
+    """Base of every error qa-assistant raises on purpose."""
+
+
+class ConfigError(QAError):
+    """A setting is missing or invalid."""
+
+
+class LoadError(QAError):
+    """A file could not be read as a document (unsupported, corrupt, encrypted, no text)."""
+
+
+class EmbeddingError(QAError):
+    """The embedding model could not be built, loaded or run."""
+
+
+class IndexStoreError(QAError):
+    """The index is missing, unreadable or inconsistent."""
+
+
+class IndexMismatchError(IndexStoreError):
+    """The index was built with another model, dimension or chunker."""
+
+
+class IndexLockedError(IndexStoreError):
+    """Another ingest holds the index."""
+
+
+class AnswererError(QAError):
+    """The configured answerer (e.g. an LLM server) failed."""
+
+
+class QuestionSetError(QAError):
+    """A question-set file cannot be used at all."""
+
+
+class UploadError(QAError):
+    """An uploaded file was refused (type, size or name)."""
+
+
+__all__ = [
+    "AnswererError",
+    "ConfigError",
+    "EmbeddingError",
+    "IndexStoreError",
+    "IndexLockedError",
+    "IndexMismatchError",
+    "LoadError",
+    "QAError",
+    "QuestionSetError",
+    "UploadError",
+]

@@ -1,0 +1,43 @@
+"""The swap points: small protocols with one factory each (in their own modules)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+from .types import Answer, Hit
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns text into unit-length vectors. Made by :func:`qa_assistant.embedding.make_embedder`."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def dimension(self) -> int: ...
+
+    @property
+    def max_tokens(self) -> int:
+        """Longest passage (in model tokens, prefix included) encoded without truncation."""
+        ...
+
+    def count_tokens(self, text: str) -> int:
+        """Model tokens a passage takes, its prefix included."""
+        ...
+
+    def embed_passages(self, texts: Sequence[str]) -> list[list[float]]: ...
+
+    def embed_query(self, text: str) -> list[float]: ...
+
+
+@runtime_checkable
+class Answerer(Protocol):
+    """Writes a cited answer from retrieved passages.
+
+    Made by :func:`qa_assistant.answering.make_answerer`. ``hits`` are in rank order; the
+    returned :class:`Answer` carries ``hits`` unchanged and latency 0 (the assistant times it).
+    """
+
+    def answer(self, question: str, hits: Sequence[Hit]) -> Answer: ...

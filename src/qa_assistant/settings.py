@@ -1,0 +1,68 @@
+"""Typed settings, read from ``QA_*`` environment variables (and an optional ``.env``).
+
+Only the edges (CLI, app) construct :class:`Settings`; everything below receives it or the
+values it needs as arguments.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MODEL = "multilingual-e5-small"
+
+RetrieverName = Literal["hybrid", "dense", "bm25"]
+AnswererName = Literal["extractive", "openai", "ollama"]
+
+
+def default_cache_dir() -> Path:
+    return Path.home() / ".cache" / "qa-assistant"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="QA_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    documents_dir: Path = Field(Path("documents"), description="Folder ingested by default.")
+    index_dir: Path = Field(Path("index"), description="Chroma store, lexical index, manifest.")
+    cache_dir: Path = Field(
+        default_factory=default_cache_dir, description="Where built models are kept."
+    )
+    chroma_url: str | None = Field(
+        None, description="http://host:port of a Chroma server; unset = embedded store."
+    )
+    collection: str = Field("qa_assistant", description="Chroma collection name.")
+
+    model: str = Field(
+        DEFAULT_MODEL,
+        description="Embedding model: the bundled default, a sentence-transformers name or path.",
+    )
+    device: str = Field("cpu", description="torch device for the embedding model.")
+    max_chunk_tokens: int = Field(400, ge=32, le=510)
+
+    retriever: RetrieverName = "hybrid"
+    k: int = Field(5, ge=1, le=50, description="Passages given to the answerer.")
+    candidates: int = Field(40, ge=5, le=500, description="Candidates per leg before fusion.")
+
+    answerer: AnswererName = "extractive"
+    llm_model: str = Field("qwen2.5:7b-instruct", description="Chat model name for the LLM.")
+    llm_base_url: str | None = Field(
+        None, description="OpenAI-compatible base URL (…/v1) or the Ollama URL."
+    )
+    llm_api_key: SecretStr | None = Field(None, description="API key for the LLM server.")
+    llm_timeout_s: float = Field(60.0, gt=0)
+
+    host: str = Field("127.0.0.1", description="Address the UI binds to.")
+    port: int = Field(7860, ge=1, le=65535)
+    admin_password: SecretStr | None = Field(
+        None, description="Enables the staff Documents tab behind a login."
+    )
+    max_upload_mb: int = Field(20, ge=1)
+
+    @property
+    def model_is_default(self) -> bool:
+        return self.model == DEFAULT_MODEL

@@ -1,0 +1,160 @@
+"""The data that flows between pipeline stages, as frozen dataclasses.
+
+Library shapes (Chroma results, LangChain documents) never leave the module that uses them;
+every stage speaks in these types instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Document:
+    """One source file, loaded, cleaned and normalised to NFC.
+
+    ``text`` is the normalised text that every span in the pipeline refers to.
+    ``notes`` carries what the loader wants the user to know (e.g. debris removed).
+    """
+
+    source: str  # path relative to the documents folder, with forward slashes
+    title: str
+    text: str
+    content_hash: str  # sha256 of the raw bytes: drives incremental ingest
+    date: date | None = None
+    format: str = "txt"  # txt, md, html, pdf, docx
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A passage of a document: ``document.text[start:end] == text``."""
+
+    id: str  # stable: derived from source, content hash and ordinal
+    source: str
+    title: str
+    text: str
+    start: int
+    end: int
+    heading: tuple[str, ...] = ()  # e.g. ("Luật Cư trú", "Chương II", "Điều 20")
+    ordinal: int = 0  # position of the chunk within its document
+    date: date | None = None
+
+    @property
+    def heading_path(self) -> str:
+        return " › ".join(self.heading)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved chunk with its score (higher is better) and 1-based rank."""
+
+    chunk: Chunk
+    score: float
+    rank: int = 0
+    scores: tuple[tuple[str, float], ...] = ()  # per-leg scores, e.g. (("dense", 0.8),)
+
+
+@dataclass(frozen=True)
+class Citation:
+    """One ``[n]`` marker of an answer and the exact words it stands for.
+
+    ``quote`` occurs verbatim in ``passage``; ``start``/``end`` locate the quote in the
+    normalised document text, so ``document.text[start:end] == quote``.
+    """
+
+    marker: int
+    source: str
+    title: str
+    heading: str
+    passage: str
+    quote: str
+    start: int
+    end: int
+    date: date | None = None
+    chunk_id: str = ""
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    text: str
+    abstained: bool
+    citations: tuple[Citation, ...] = ()
+    hits: tuple[Hit, ...] = ()  # what retrieval returned, in rank order
+    latency_ms: float = 0.0
+    warnings: tuple[str, ...] = ()  # e.g. an LLM marker that no passage supports
+
+    def to_dict(self, *, retrieved: int = 10) -> dict[str, Any]:
+        """The JSON shape of ``qa-assistant ask --json``, shared by the CLI, eval and the API."""
+        return {
+            "question": self.question,
+            "answer": self.text,
+            "abstained": self.abstained,
+            "citations": [
+                {
+                    "marker": c.marker,
+                    "source": c.source,
+                    "title": c.title,
+                    "date": c.date.isoformat() if c.date else None,
+                    "heading": c.heading,
+                    "text": c.passage,
+                    "quote": c.quote,
+                    "start": c.start,
+                    "end": c.end,
+                }
+                for c in self.citations
+            ],
+            "retrieved": [
+                {
+                    "source": h.chunk.source,
+                    "heading": h.chunk.heading_path,
+                    "text": h.chunk.text,
+                    "score": round(h.score, 6),
+                    "start": h.chunk.start,
+                    "end": h.chunk.end,
+                }
+                for h in self.hits[: max(retrieved, 0)]
+            ],
+            "warnings": list(self.warnings),
+            "latency_ms": round(self.latency_ms, 2),
+        }
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restricts retrieval to some documents and/or a publication date range."""
+
+    sources: tuple[str, ...] = ()
+    date_from: date | None = None
+    date_to: date | None = None
+
+    def is_empty(self) -> bool:
+        return not self.sources and self.date_from is None and self.date_to is None
+
+    def admits(self, chunk: Chunk) -> bool:
+        if self.sources and chunk.source not in self.sources:
+            return False
+        if self.date_from is not None and (chunk.date is None or chunk.date < self.date_from):
+            return False
+        return not (self.date_to is not None and (chunk.date is None or chunk.date > self.date_to))
+
+
+@dataclass(frozen=True)
+class FailedFile:
+    path: str
+    error: str
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    documents: int = 0  # documents in the index after the ingest
+    chunks: int = 0  # chunks in the index after the ingest
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    skipped: int = 0
+    failed: tuple[FailedFile, ...] = field(default_factory=tuple)
+    seconds: float = 0.0
