@@ -2,7 +2,16 @@
 
 from .errors import QAError
 from .settings import Settings
-from .types import Answer, Chunk, Citation, Document, Filters, Hit, IngestReport
+from .types import (
+    Answer,
+    Chunk,
+    Citation,
+    Document,
+    DocumentInfo,
+    Filters,
+    Hit,
+    IngestReport,
+)
 
 __version__ = "0.1.0"
 
@@ -11,6 +20,7 @@ __all__ = [
     "Chunk",
     "Citation",
     "Document",
+    "DocumentInfo",
     "Filters",
     "Hit",
     "IngestReport",

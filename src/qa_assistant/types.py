@@ -158,3 +158,16 @@ class IngestReport:
     skipped: int = 0
     failed: tuple[FailedFile, ...] = field(default_factory=tuple)
     seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    """What the index knows of one ingested document (for listings and the Documents tab)."""
+
+    source: str
+    title: str
+    date: date | None
+    chunks: int
+    content_hash: str
+    ingested_at: str  # ISO 8601, UTC
+    format: str = "txt"
