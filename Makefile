@@ -1,0 +1,49 @@
+# One command each: `make run` serves the assistant, `make test` runs every test.
+# Both set up .venv first (idempotent: redone only when pyproject.toml changes).
+
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.setup-done
+HOST ?= 127.0.0.1
+PORT ?= 7860
+
+export ANONYMIZED_TELEMETRY := False
+export GRADIO_ANALYTICS_ENABLED := False
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: setup run ingest test test-fast lint browser clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# torch first, pinned: this version comes as a CPU wheel; a looser pin pulls a CUDA build.
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e ".[test,llm]"
+	touch $(STAMP)
+
+run: setup
+	$(VENV)/bin/qa-assistant serve --ingest --host $(HOST) --port $(PORT)
+
+ingest: setup
+	$(VENV)/bin/qa-assistant ingest
+
+browser:
+	bash scripts/install-browser.sh
+
+test: setup browser
+	$(PY) -m pytest -q -p no:cacheprovider
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not integration and not browser and not slow"
+
+lint: setup
+	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff format --check src tests
+	$(VENV)/bin/mypy
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-output out

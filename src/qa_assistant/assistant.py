@@ -1,0 +1,206 @@
+"""The assistant: wires loading, the index, retrieval and answering together.
+
+Answering is a LangChain runnable chain, retrieve → answer, so callers that already speak
+LangChain can compose it (``Assistant.chain``); everyone else calls :meth:`Assistant.ask`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from .answering import make_answerer
+from .embedding import make_embedder
+from .errors import IndexStoreError
+from .index import ChromaIndex
+from .ingest import Progress, ingest, manifest_for, refresh_lexical
+from .lexical import LexicalIndex
+from .protocols import Answerer, Embedder
+from .retrieval import Retriever
+from .settings import Settings
+from .types import Answer, DocumentInfo, Filters, Hit, IngestReport
+
+MAX_QUESTION_CHARS = 2000
+EMPTY_QUESTION_MESSAGE = "Hãy nhập câu hỏi của bạn về nội dung tài liệu."
+# Another process (a second UI, an ingest) may change a shared store: look at most this often.
+_STORE_CHECK_S = 5.0
+
+
+class Assistant:
+    """One per process: the embedding model and the indexes are loaded once and shared.
+
+    Thread-safe for concurrent :meth:`ask` calls; :meth:`ingest` swaps the lexical index in
+    atomically when it finishes, so questions asked during an ingest keep being answered.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        embedder: Embedder | None = None,
+        answerer: Answerer | None = None,
+    ) -> None:
+        self.settings = settings
+        self._embedder = embedder
+        self.answerer = answerer or make_answerer(settings)
+        self.index = ChromaIndex(
+            settings.index_dir, collection=settings.collection, chroma_url=settings.chroma_url
+        )
+        self._retriever: Retriever | None = None
+        self._checked_at = 0.0
+        self._lock = threading.Lock()
+        self._chain: Any = None
+
+    # -- lazily built parts -----------------------------------------------------------------
+
+    @property
+    def embedder(self) -> Embedder:
+        with self._lock:
+            if self._embedder is None:
+                self._embedder = make_embedder(
+                    self.settings.model, self.settings.cache_dir, self.settings.device
+                )
+            return self._embedder
+
+    @property
+    def lexical_dir(self) -> Path:
+        # In server mode each process keeps its own lexical cache, keyed by the collection.
+        return self.settings.index_dir / "lexical" / self.settings.collection
+
+    def retriever(self) -> Retriever:
+        """The retriever over the store as it is now; rebuilt only when the store changed."""
+        current = self._retriever
+        now = time.monotonic()
+        if current is not None and now - self._checked_at < _STORE_CHECK_S:
+            return current
+        fingerprint = self.index.fingerprint()
+        self._checked_at = now
+        if current is not None and current.lexical.fingerprint == fingerprint:
+            return current
+        if self.index.manifest() is not None:
+            self.index.check_manifest(manifest_for(self.embedder))
+        return self._use(refresh_lexical(self.index, self.lexical_dir))
+
+    def _use(self, lexical: LexicalIndex) -> Retriever:
+        retriever = Retriever(
+            self.index, lexical, self.embedder, candidates=self.settings.candidates
+        )
+        self._retriever = retriever  # one assignment: concurrent questions see old or new
+        self._checked_at = time.monotonic()
+        return retriever
+
+    # -- ingest -----------------------------------------------------------------------------
+
+    def ingest(
+        self,
+        paths: Sequence[Path] | None = None,
+        *,
+        rebuild: bool = False,
+        progress: Progress | None = None,
+    ) -> IngestReport:
+        report, lexical = ingest(
+            self.index,
+            self.embedder,
+            list(paths) if paths else [self.settings.documents_dir],
+            lexical_dir=self.lexical_dir,
+            max_tokens=min(self.settings.max_chunk_tokens, self.embedder.max_tokens - 48),
+            rebuild=rebuild,
+            progress=progress,
+        )
+        self._use(lexical)
+        return report
+
+    def is_stale(self, folder: Path | None = None) -> bool:
+        """True when the folder holds files the index lacks or has in another version."""
+        from .ingest import file_hash
+        from .loading import discover
+
+        folder = folder or self.settings.documents_dir
+        committed = {d.source: d.content_hash for d in self.index.documents()}
+        found = dict(discover([folder])) if folder.exists() else {}
+        if set(found.values()) != set(committed):
+            return True
+        return any(committed[source] != file_hash(path) for path, source in found.items())
+
+    # -- questions --------------------------------------------------------------------------
+
+    @property
+    def chain(self) -> Any:
+        """The LangChain runnable: {"question", "k", "retriever", "filters", "history"} → Answer."""
+        if self._chain is None:
+            from langchain_core.runnables import RunnableLambda, RunnablePassthrough
+
+            self._chain = RunnablePassthrough.assign(
+                hits=RunnableLambda(self._retrieve_step)
+            ) | RunnableLambda(self._answer_step)
+        return self._chain
+
+    def _retrieve_step(self, inputs: dict[str, Any]) -> list[Hit]:
+        return self.retriever().retrieve(
+            inputs["question"],
+            inputs["k"],
+            mode=inputs["retriever"],
+            filters=inputs.get("filters"),
+            history=inputs.get("history", ()),
+        )
+
+    def _answer_step(self, inputs: dict[str, Any]) -> Answer:
+        hits: list[Hit] = inputs["hits"]
+        answer = self.answerer.answer(inputs["question"], hits[: inputs["k"]])
+        # The answerer sees the top k; the caller sees everything retrieval ranked.
+        return replace(answer, hits=tuple(hits))
+
+    def ask(
+        self,
+        question: str,
+        *,
+        k: int | None = None,
+        retriever: str | None = None,
+        filters: Filters | None = None,
+        history: Sequence[str] = (),
+    ) -> Answer:
+        started = time.perf_counter()
+        question = question[:MAX_QUESTION_CHARS]
+        if not question.strip():
+            return Answer(question=question, text=EMPTY_QUESTION_MESSAGE, abstained=True)
+        retriever = self.retriever()
+        if len(retriever.lexical) == 0:
+            raise IndexStoreError(
+                f"The index at {self.index.location} is empty. Add documents with "
+                "`qa-assistant ingest` (or `make run`)."
+            )
+        answer: Answer = self.chain.invoke(
+            {
+                "question": question,
+                "k": k or self.settings.k,
+                "retriever": retriever or self.settings.retriever,
+                "filters": filters,
+                "history": tuple(history),
+            }
+        )
+        return replace(answer, latency_ms=(time.perf_counter() - started) * 1000)
+
+    # -- documents --------------------------------------------------------------------------
+
+    def documents(self) -> list[DocumentInfo]:
+        return self.index.documents()
+
+    def document_text(self, source: str) -> str:
+        text = self.index.document_text(source)
+        if text is None:
+            raise IndexStoreError(f"No document {source!r} in the index.")
+        return text
+
+    def delete_document(self, source: str) -> None:
+        from .ingest import ingest_lock
+
+        with ingest_lock(self.settings.index_dir):
+            self.index.remove_document(source)
+            self._use(refresh_lexical(self.index, self.lexical_dir))
+
+    def close(self) -> None:
+        self._retriever = None

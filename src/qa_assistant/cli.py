@@ -1,0 +1,286 @@
+"""The command line: ``qa-assistant ingest | ask | eval | serve | feedback``.
+
+Settings are read here (``QA_*`` environment variables) and overridden by options; every
+``QAError`` becomes a one-line message and exit status 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__
+from .errors import QAError
+from .settings import Settings
+from .types import Answer, Filters, IngestReport
+
+RETRIEVERS = click.Choice(["hybrid", "dense", "bm25"])
+
+
+def _settings(index: Path | None = None, **overrides: Any) -> Settings:
+    values = {k: v for k, v in overrides.items() if v is not None}
+    if index is not None:
+        values["index_dir"] = index
+    try:
+        return Settings(**values)
+    except Exception as exc:  # pydantic's ValidationError: show it as a settings problem
+        raise click.ClickException(f"Invalid setting: {exc}") from exc
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    try:
+        yield
+    except QAError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _assistant(settings: Settings) -> Any:
+    from .assistant import Assistant
+
+    return Assistant(settings)
+
+
+def _progress_bar(label: str) -> tuple[Callable[[int, int, str], None], Callable[[], None]]:
+    from tqdm import tqdm
+
+    bar: dict[str, Any] = {}
+
+    def update(done: int, total: int, source: str) -> None:
+        if "bar" not in bar:
+            bar["bar"] = tqdm(total=total, desc=label, unit="file", file=sys.stderr)
+        b = bar["bar"]
+        b.n = done
+        b.set_postfix_str(source[-40:], refresh=True)
+
+    def close() -> None:
+        if "bar" in bar:
+            bar["bar"].close()
+
+    return update, close
+
+
+def report_dict(report: IngestReport) -> dict[str, Any]:
+    data = asdict(report)
+    data["failed"] = [asdict(f) for f in report.failed]
+    return data
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="qa-assistant")
+def main() -> None:
+    """Answer questions about Vietnamese policy documents, citing the exact passages."""
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--index", type=click.Path(path_type=Path), help="Index folder (QA_INDEX_DIR).")
+@click.option("--rebuild", is_flag=True, help="Drop the index and build it again.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+def ingest(paths: tuple[Path, ...], index: Path | None, rebuild: bool, as_json: bool) -> None:
+    """Index files or folders (default: the documents folder), incrementally."""
+    settings = _settings(index)
+    with _errors():
+        assistant = _assistant(settings)
+        update, close = _progress_bar("Ingest")
+        try:
+            report = assistant.ingest(list(paths) or None, rebuild=rebuild, progress=update)
+        finally:
+            close()
+    if as_json:
+        click.echo(json.dumps(report_dict(report), ensure_ascii=False))
+        return
+    click.echo(
+        f"{report.documents} documents, {report.chunks} chunks in the index "
+        f"(added {report.added}, updated {report.updated}, removed {report.removed}, "
+        f"unchanged {report.skipped}) in {report.seconds:.1f} s"
+    )
+    for f in report.failed:
+        click.echo(f"  skipped {f.path}: {f.error}", err=True)
+
+
+def _filters(sources: tuple[str, ...], date_from: str | None, date_to: str | None) -> Filters:
+    from datetime import date
+
+    try:
+        return Filters(
+            sources=sources,
+            date_from=date.fromisoformat(date_from) if date_from else None,
+            date_to=date.fromisoformat(date_to) if date_to else None,
+        )
+    except ValueError as exc:
+        raise click.BadParameter(f"dates are YYYY-MM-DD: {exc}") from exc
+
+
+def format_answer(answer: Answer) -> str:
+    lines = [answer.text]
+    for c in answer.citations:
+        where = " › ".join(p for p in (c.title, c.heading) if p) or c.source
+        lines.append(f"\n[{c.marker}] {c.source}: {where}")
+        lines.append(f"    “{c.quote}”")
+    for w in answer.warnings:
+        lines.append(f"\n(!) {w}")
+    return "\n".join(lines)
+
+
+@main.command()
+@click.argument("question")
+@click.option("--index", type=click.Path(path_type=Path), help="Index folder (QA_INDEX_DIR).")
+@click.option("-k", type=click.IntRange(1, 50), help="Passages given to the answerer.")
+@click.option("--retriever", type=RETRIEVERS, help="Retrieval strategy (default: hybrid).")
+@click.option("--source", "sources", multiple=True, help="Only these documents (repeatable).")
+@click.option("--from", "date_from", help="Only documents dated on or after YYYY-MM-DD.")
+@click.option("--to", "date_to", help="Only documents dated on or before YYYY-MM-DD.")
+@click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
+def ask(
+    question: str,
+    index: Path | None,
+    k: int | None,
+    retriever: str | None,
+    sources: tuple[str, ...],
+    date_from: str | None,
+    date_to: str | None,
+    as_json: bool,
+) -> None:
+    """Answer QUESTION from the indexed documents, with citations."""
+    settings = _settings(index)
+    filters = _filters(sources, date_from, date_to)
+    with _errors():
+        answer = _assistant(settings).ask(question, k=k, retriever=retriever, filters=filters)
+    if as_json:
+        click.echo(json.dumps(answer.to_dict(), ensure_ascii=False))
+    else:
+        click.echo(format_answer(answer))
+
+
+@main.command(name="eval")
+@click.argument("questions", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--docs",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Ingest this folder (incrementally) before evaluating.",
+)
+@click.option("--index", type=click.Path(path_type=Path), help="Index folder (QA_INDEX_DIR).")
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path),
+    default=Path("out"),
+    show_default=True,
+    help="Folder for results.jsonl, summary.json, report.md.",
+)
+@click.option("--retriever", type=RETRIEVERS, help="Retrieval strategy (default: hybrid).")
+@click.option("-k", type=click.IntRange(1, 50), help="Passages given to the answerer.")
+@click.option("--split", help="Only questions of this split (e.g. dev or holdout).")
+@click.option("--limit", type=click.IntRange(1), help="Only the first N questions.")
+def eval_(
+    questions: Path,
+    docs: Path | None,
+    index: Path | None,
+    output: Path,
+    retriever: str | None,
+    k: int | None,
+    split: str | None,
+    limit: int | None,
+) -> None:
+    """Score the assistant on a question set (JSON Lines) and write a report."""
+    from .evaluation import evaluate, load_question_set
+
+    settings = _settings(index, retriever=retriever, k=k)
+    with _errors():
+        qset = load_question_set(questions)
+        for line, problem in qset.problems:
+            click.echo(f"{questions}:{line}: skipped: {problem}", err=True)
+        assistant = _assistant(settings)
+        if docs is not None:
+            update, close = _progress_bar("Ingest")
+            try:
+                report = assistant.ingest([docs], progress=update)
+            finally:
+                close()
+            for f in report.failed:
+                click.echo(f"  skipped {f.path}: {f.error}", err=True)
+        selected = [q for q in qset.questions if split is None or q.split == split][:limit]
+        config = {
+            "model": settings.model,
+            "retriever": settings.retriever,
+            "k": settings.k,
+            "answerer": settings.answerer,
+            "index_chunks": assistant.index.count(),
+            "index_documents": len(assistant.documents()),
+            "questions_file": str(questions),
+            "split": split or "all",
+        }
+        summary = evaluate(
+            selected,
+            lambda q: assistant.ask(q, k=settings.k, retriever=settings.retriever),
+            output_dir=output,
+            config=config,
+        )
+    click.echo(summary.format_table() if hasattr(summary, "format_table") else str(summary))
+    click.echo(f"Report: {output / 'report.md'}")
+
+
+@main.command()
+@click.option("--host", help="Address to bind (default 127.0.0.1).")
+@click.option("--port", type=int, help="Port (default 7860).")
+@click.option("--index", type=click.Path(path_type=Path), help="Index folder (QA_INDEX_DIR).")
+@click.option(
+    "--ingest",
+    "ingest_first",
+    is_flag=True,
+    help="First ingest the documents folder if the index is missing or stale.",
+)
+def serve(host: str | None, port: int | None, index: Path | None, ingest_first: bool) -> None:
+    """Serve the Gradio page (and its HTTP API)."""
+    from .ui import serve as serve_ui
+
+    settings = _settings(index, host=host, port=port)
+    with _errors():
+        assistant = _assistant(settings)
+        if ingest_first and assistant.is_stale():
+            update, close = _progress_bar("Ingest")
+            try:
+                report = assistant.ingest(progress=update)
+            finally:
+                close()
+            click.echo(f"Indexed {report.documents} documents, {report.chunks} chunks.")
+            for f in report.failed:
+                click.echo(f"  skipped {f.path}: {f.error}", err=True)
+        click.echo(f"Serving on http://{settings.host}:{settings.port}")
+        serve_ui(assistant, settings)
+
+
+@main.group()
+def feedback() -> None:
+    """Feedback that users gave on answers in the page."""
+
+
+@feedback.command("export")
+@click.option("--index", type=click.Path(path_type=Path), help="Index folder (QA_INDEX_DIR).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["jsonl", "csv", "questions"]),
+    default="jsonl",
+    show_default=True,
+    help="questions = evaluation-set lines built from the feedback.",
+)
+@click.option("-o", "--output", type=click.File("w", encoding="utf-8"), default="-")
+def feedback_export(index: Path | None, fmt: str, output: Any) -> None:
+    """Write the stored feedback (question, answer, citations, rating, comment)."""
+    from .feedback import export_feedback
+
+    settings = _settings(index)
+    with _errors():
+        export_feedback(settings.index_dir / "feedback.sqlite3", output, fmt)
+
+
+if __name__ == "__main__":
+    main()

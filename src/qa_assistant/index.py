@@ -1,0 +1,329 @@
+"""The Chroma store: chunk vectors, the document registry and the manifest.
+
+This is the only module that imports chromadb. Two collections live side by side:
+
+* ``<name>``: one record per chunk (our own vector, the chunk text, its metadata). Its
+  collection metadata is the manifest: embedding model, dimension, chunker version.
+* ``<name>__documents``: one record per *completely ingested* document. Writing it is the
+  commit point of a document's ingest, so chunks whose document has no registry record (or
+  another content hash) are leftovers of an interrupted ingest and get swept away.
+
+Both the embedded store (``index/``) and a Chroma server (``QA_CHROMA_URL``) work the same.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from .errors import IndexMismatchError, IndexStoreError
+from .types import Chunk, DocumentInfo, Filters
+
+MANIFEST_FORMAT = 1
+_PAGE = 2000  # records per get/upsert call: keeps memory flat on large collections
+
+
+@dataclass(frozen=True)
+class Manifest:
+    embedding_model: str
+    dimension: int
+    chunker_version: str
+
+    def as_metadata(self) -> dict[str, Any]:
+        return {
+            "qa_format": MANIFEST_FORMAT,
+            "qa_embedding_model": self.embedding_model,
+            "qa_dimension": self.dimension,
+            "qa_chunker_version": self.chunker_version,
+        }
+
+    @classmethod
+    def from_metadata(cls, meta: dict[str, Any] | None) -> Manifest | None:
+        if not meta or "qa_embedding_model" not in meta:
+            return None
+        return cls(
+            embedding_model=str(meta["qa_embedding_model"]),
+            dimension=int(meta["qa_dimension"]),
+            chunker_version=str(meta["qa_chunker_version"]),
+        )
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    """A chunk as read back from the store, with the lexical tokens kept beside it."""
+
+    chunk: Chunk
+    tokens: str
+    content_hash: str
+
+
+def _date_int(d: date | None) -> int:
+    # Chroma filters compare numbers, not strings: dates become yyyymmdd, 0 when unknown.
+    return d.year * 10000 + d.month * 100 + d.day if d else 0
+
+
+def _int_date(value: Any) -> date | None:
+    v = int(value or 0)
+    return date(v // 10000, v // 100 % 100, v % 100) if v else None
+
+
+def _client(index_dir: Path, chroma_url: str | None) -> Any:
+    # Telemetry goes off before chromadb is imported: the setting is read at import time too.
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+    try:
+        if chroma_url:
+            url = urlparse(chroma_url)
+            if url.scheme not in ("http", "https") or not url.hostname:
+                raise IndexStoreError(
+                    f"QA_CHROMA_URL={chroma_url!r} is not an http(s)://host:port address."
+                )
+            return chromadb.HttpClient(
+                host=url.hostname,
+                port=url.port or (443 if url.scheme == "https" else 8000),
+                ssl=url.scheme == "https",
+                settings=chroma_settings,
+            )
+        index_dir.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(index_dir), settings=chroma_settings)
+    except IndexStoreError:
+        raise
+    except Exception as exc:
+        where = chroma_url or str(index_dir)
+        raise IndexStoreError(
+            f"Could not open the Chroma store at {where}: {exc}. "
+            "Check that the folder is readable (or the server is running), "
+            "or re-create it with `qa-assistant ingest --rebuild`."
+        ) from exc
+
+
+class ChromaIndex:
+    """Chunk vectors and the document registry in Chroma. Vectors always come from us."""
+
+    def __init__(self, index_dir: Path, *, collection: str, chroma_url: str | None = None):
+        self.index_dir = index_dir
+        self.location = chroma_url or str(index_dir)
+        self._name = collection
+        self._client = _client(index_dir, chroma_url)
+        self._open_collections()
+
+    def _open_collections(self) -> None:
+        # embedding_function=None: Chroma's default model must never run (it downloads weights).
+        self._chunks = self._client.get_or_create_collection(
+            self._name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
+        )
+        self._docs = self._client.get_or_create_collection(
+            f"{self._name}__documents", embedding_function=None
+        )
+
+    # -- manifest -------------------------------------------------------------------------
+
+    def manifest(self) -> Manifest | None:
+        return Manifest.from_metadata(self._chunks.metadata)
+
+    def check_manifest(self, expected: Manifest) -> None:
+        """Adopt ``expected`` on an empty store; refuse a store built differently."""
+        found = self.manifest()
+        if found is None:
+            if self._chunks.count() > 0:
+                raise IndexMismatchError(
+                    f"The index at {self.location} holds chunks but no manifest. "
+                    "Re-ingest with `qa-assistant ingest --rebuild`."
+                )
+            self._chunks.modify(metadata=expected.as_metadata())
+            return
+        if found != expected:
+            raise IndexMismatchError(
+                f"The index at {self.location} was built with model {found.embedding_model!r} "
+                f"({found.dimension}-d, chunker {found.chunker_version}), but the assistant is "
+                f"configured for {expected.embedding_model!r} ({expected.dimension}-d, chunker "
+                f"{expected.chunker_version}). Re-ingest with `qa-assistant ingest --rebuild`, "
+                "or set QA_MODEL back to the model the index was built with."
+            )
+
+    def reset(self) -> None:
+        """Drop everything (``--rebuild``)."""
+        for name in (self._name, f"{self._name}__documents"):
+            # A collection that is already absent is what we want.
+            with contextlib.suppress(Exception):
+                self._client.delete_collection(name)
+        self._open_collections()
+
+    # -- registry ---------------------------------------------------------------------------
+
+    def documents(self) -> list[DocumentInfo]:
+        got = self._docs.get(include=["metadatas"])
+        infos = [self._info(m) for m in got["metadatas"] or []]
+        return sorted(infos, key=lambda d: d.source)
+
+    @staticmethod
+    def _info(m: Any) -> DocumentInfo:
+        return DocumentInfo(
+            source=str(m["source"]),
+            title=str(m["title"]),
+            date=_int_date(m.get("date")),
+            chunks=int(m["chunks"]),
+            content_hash=str(m["content_hash"]),
+            ingested_at=str(m["ingested_at"]),
+            format=str(m.get("format", "txt")),
+        )
+
+    def document_roots(self) -> dict[str, str]:
+        """source -> the folder it was ingested from (to notice files gone from that folder)."""
+        got = self._docs.get(include=["metadatas"])
+        return {str(m["source"]): str(m.get("root", "")) for m in got["metadatas"] or []}
+
+    def commit_document(self, info: DocumentInfo, *, root: str, text: str) -> None:
+        meta = {
+            "source": info.source,
+            "title": info.title,
+            "date": _date_int(info.date),
+            "chunks": info.chunks,
+            "content_hash": info.content_hash,
+            "ingested_at": info.ingested_at,
+            "format": info.format,
+            "root": root,
+        }
+        # The normalised text is kept so citations can be shown in context without the file.
+        self._docs.upsert(ids=[info.source], embeddings=[[0.0]], documents=[text], metadatas=[meta])
+
+    def document_text(self, source: str) -> str | None:
+        got = self._docs.get(ids=[source], include=["documents"])
+        docs = got["documents"] or []
+        return str(docs[0]) if docs else None
+
+    def remove_document(self, source: str) -> None:
+        # Registry first: a crash in between leaves orphan chunks, which the next ingest sweeps.
+        self._docs.delete(ids=[source])
+        self._chunks.delete(where={"source": source})
+
+    def fingerprint(self) -> str:
+        """Changes whenever the set of committed documents changes."""
+        pairs = sorted((d.source, d.content_hash) for d in self.documents())
+        return json.dumps(pairs, ensure_ascii=False)
+
+    # -- chunks ----------------------------------------------------------------------------
+
+    def add_chunks(
+        self,
+        chunks: Sequence[Chunk],
+        vectors: Sequence[Sequence[float]],
+        tokens: Sequence[str],
+        content_hash: str,
+    ) -> None:
+        for i in range(0, len(chunks), _PAGE):
+            part = chunks[i : i + _PAGE]
+            self._chunks.upsert(
+                ids=[c.id for c in part],
+                embeddings=[list(v) for v in vectors[i : i + _PAGE]],
+                documents=[c.text for c in part],
+                metadatas=[
+                    self._chunk_meta(c, t, content_hash)
+                    for c, t in zip(part, tokens[i : i + _PAGE], strict=True)
+                ],
+            )
+
+    @staticmethod
+    def _chunk_meta(c: Chunk, tokens: str, content_hash: str) -> dict[str, Any]:
+        return {
+            "source": c.source,
+            "title": c.title,
+            "heading": json.dumps(list(c.heading), ensure_ascii=False),
+            "start": c.start,
+            "end": c.end,
+            "ordinal": c.ordinal,
+            "date": _date_int(c.date),
+            "content_hash": content_hash,
+            "lex": tokens,
+        }
+
+    def count(self) -> int:
+        return int(self._chunks.count())
+
+    def iter_chunks(self, *, source: str | None = None) -> Iterator[StoredChunk]:
+        offset = 0
+        where = {"source": source} if source else None
+        while True:
+            got = self._chunks.get(
+                where=where, include=["documents", "metadatas"], limit=_PAGE, offset=offset
+            )
+            ids = got["ids"]
+            if not ids:
+                return
+            for cid, text, meta in zip(ids, got["documents"], got["metadatas"], strict=True):
+                yield StoredChunk(
+                    self._chunk(cid, text, meta), str(meta["lex"]), str(meta["content_hash"])
+                )
+            offset += len(ids)
+
+    @staticmethod
+    def _chunk(cid: str, text: str, meta: Any) -> Chunk:
+        return Chunk(
+            id=cid,
+            source=str(meta["source"]),
+            title=str(meta["title"]),
+            text=text,
+            start=int(meta["start"]),
+            end=int(meta["end"]),
+            heading=tuple(json.loads(meta["heading"])),
+            ordinal=int(meta["ordinal"]),
+            date=_int_date(meta.get("date")),
+        )
+
+    def delete_chunks(self, ids: Sequence[str]) -> None:
+        for i in range(0, len(ids), _PAGE):
+            self._chunks.delete(ids=list(ids[i : i + _PAGE]))
+
+    def chunk_owners(self) -> dict[str, tuple[str, str]]:
+        """chunk id -> (source, content hash), read page by page without texts or vectors."""
+        owners: dict[str, tuple[str, str]] = {}
+        offset = 0
+        while True:
+            got = self._chunks.get(include=["metadatas"], limit=_PAGE, offset=offset)
+            if not got["ids"]:
+                return owners
+            for cid, meta in zip(got["ids"], got["metadatas"], strict=True):
+                owners[cid] = (str(meta["source"]), str(meta["content_hash"]))
+            offset += len(got["ids"])
+
+    def query(
+        self, vector: Sequence[float], n: int, filters: Filters | None = None
+    ) -> list[tuple[str, float]]:
+        """Nearest chunks as (id, cosine similarity), best first."""
+        total = self.count()
+        if total == 0:
+            return []
+        got = self._chunks.query(
+            query_embeddings=[list(vector)],
+            n_results=min(n, total),
+            where=_where(filters),
+            include=["distances"],
+        )
+        ids = got["ids"][0] if got["ids"] else []
+        dists = got["distances"][0] if got["distances"] else []
+        return [(cid, 1.0 - float(d)) for cid, d in zip(ids, dists, strict=True)]
+
+
+def _where(filters: Filters | None) -> dict[str, Any] | None:
+    if filters is None or filters.is_empty():
+        return None
+    clauses: list[dict[str, Any]] = []
+    if filters.sources:
+        clauses.append({"source": {"$in": list(filters.sources)}})
+    if filters.date_from:
+        clauses.append({"date": {"$gte": _date_int(filters.date_from)}})
+    if filters.date_to:
+        clauses.append({"date": {"$lte": _date_int(filters.date_to)}})
+    if filters.date_from or filters.date_to:
+        clauses.append({"date": {"$gt": 0}})
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}

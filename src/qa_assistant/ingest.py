@@ -1,0 +1,254 @@
+"""Incremental, locked, crash-safe ingest of files into the index.
+
+Per file: content hash unchanged → skipped; new or changed → loaded, chunked, embedded and
+written, then committed in the document registry; gone from a folder ingested before →
+removed. Writing the registry record is each document's commit point, and every run starts by
+sweeping chunks that no committed document owns, so an ingest killed at any moment is
+completed by the next one without duplicates or orphans.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from .chunking import CHUNKER_VERSION, chunk_document
+from .errors import IndexLockedError, QAError
+from .index import ChromaIndex, Manifest
+from .lexical import LexicalIndex
+from .loading import discover, load_document
+from .protocols import Embedder
+from .types import Chunk, DocumentInfo, FailedFile, IngestReport
+from .vietnamese import lexical_tokens
+
+Progress = Callable[[int, int, str], None]
+_EMBED_BATCH = 64
+
+
+@contextmanager
+def ingest_lock(index_dir: Path) -> Iterator[None]:
+    """One ingest at a time per index folder; a second is refused, not queued or interleaved."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    path = index_dir / ".ingest.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise IndexLockedError(
+                f"Another ingest is running on {index_dir}. Wait for it to finish, then run "
+                "this one again."
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock, also when the process dies
+
+
+def manifest_for(embedder: Embedder) -> Manifest:
+    return Manifest(embedder.name, embedder.dimension, CHUNKER_VERSION)
+
+
+def embedding_text(chunk: Chunk) -> str:
+    # The heading path (law › chapter › article title) tells the model what a clause is about.
+    return f"{chunk.heading_path}\n{chunk.text}" if chunk.heading else chunk.text
+
+
+def chunk_tokens(chunk: Chunk) -> list[str]:
+    return lexical_tokens(embedding_text(chunk))
+
+
+@dataclass
+class _Counts:
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    skipped: int = 0
+
+
+def file_hash(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def sweep_orphans(index: ChromaIndex) -> int:
+    """Delete chunks that no committed document owns (leftovers of an interrupted ingest)."""
+    committed = {d.source: d.content_hash for d in index.documents()}
+    orphans = [
+        cid
+        for cid, (source, digest) in index.chunk_owners().items()
+        if committed.get(source) != digest
+    ]
+    index.delete_chunks(orphans)
+    return len(orphans)
+
+
+def refresh_lexical(index: ChromaIndex, folder: Path) -> LexicalIndex:
+    """The lexical cache for the store as it is now, rebuilt from the stored tokens if stale."""
+    fingerprint = index.fingerprint()
+    cached = LexicalIndex.load(folder)
+    if cached is not None and cached.fingerprint == fingerprint:
+        return cached
+    stored = sorted(index.iter_chunks(), key=lambda s: (s.chunk.source, s.chunk.ordinal))
+    lexical = LexicalIndex(
+        [s.chunk for s in stored], [s.tokens.split() for s in stored], fingerprint
+    )
+    lexical.save(folder)
+    return lexical
+
+
+def ingest(
+    index: ChromaIndex,
+    embedder: Embedder,
+    paths: Sequence[Path],
+    *,
+    lexical_dir: Path,
+    max_tokens: int,
+    rebuild: bool = False,
+    progress: Progress | None = None,
+) -> tuple[IngestReport, LexicalIndex]:
+    started = time.perf_counter()
+    with ingest_lock(index.index_dir):
+        if rebuild:
+            index.reset()
+        index.check_manifest(manifest_for(embedder))
+        sweep_orphans(index)
+        counts = _Counts()
+        failed: list[FailedFile] = []
+        files = _discover(paths, failed)
+        committed = {d.source: d for d in index.documents()}
+        seen_hashes: dict[str, str] = {d.content_hash: d.source for d in committed.values()}
+        for done, (path, source, root) in enumerate(files, start=1):
+            if progress:
+                progress(done - 1, len(files), source)
+            _ingest_file(
+                index,
+                embedder,
+                path,
+                source,
+                root,
+                max_tokens,
+                committed,
+                seen_hashes,
+                counts,
+                failed,
+            )
+        if progress:
+            progress(len(files), len(files), "")
+        counts.removed = _remove_missing(index, paths, {source for _, source, _ in files})
+        lexical = refresh_lexical(index, lexical_dir)
+        docs = index.documents()
+        report = IngestReport(
+            documents=len(docs),
+            chunks=sum(d.chunks for d in docs),
+            added=counts.added,
+            updated=counts.updated,
+            removed=counts.removed,
+            skipped=counts.skipped,
+            failed=tuple(failed),
+            seconds=round(time.perf_counter() - started, 3),
+        )
+        return report, lexical
+
+
+def _discover(paths: Sequence[Path], failed: list[FailedFile]) -> list[tuple[Path, str, str]]:
+    files: list[tuple[Path, str, str]] = []
+    for p in paths:
+        if not p.exists():
+            failed.append(FailedFile(str(p), "No such file or folder: check the path."))
+            continue
+        root = str(p.resolve()) if p.is_dir() else ""
+        files.extend((path, source, root) for path, source in discover([p]))
+    return files
+
+
+def _ingest_file(
+    index: ChromaIndex,
+    embedder: Embedder,
+    path: Path,
+    source: str,
+    root: str,
+    max_tokens: int,
+    committed: dict[str, DocumentInfo],
+    seen_hashes: dict[str, str],
+    counts: _Counts,
+    failed: list[FailedFile],
+) -> None:
+    try:
+        digest = file_hash(path)
+        old = committed.get(source)
+        if old is not None and old.content_hash == digest:
+            counts.skipped += 1
+            return
+        twin = seen_hashes.get(digest)
+        if twin is not None and twin != source:
+            failed.append(
+                FailedFile(
+                    str(path),
+                    f"Same content as {twin}; not indexed twice so that "
+                    "answers do not cite the same passage two times.",
+                )
+            )
+            return
+        doc = load_document(path, source)
+        if doc.content_hash != digest:  # the file changed while we read it
+            raise QAError(f"{path} changed while it was being read; ingest again.")
+        chunks = chunk_document(doc, max_tokens=max_tokens, count_tokens=embedder.count_tokens)
+        if not chunks:
+            raise QAError(f"{path} has no text to index.")
+        vectors: list[list[float]] = []
+        for i in range(0, len(chunks), _EMBED_BATCH):
+            batch = chunks[i : i + _EMBED_BATCH]
+            vectors.extend(embedder.embed_passages([embedding_text(c) for c in batch]))
+        tokens = [" ".join(chunk_tokens(c)) for c in chunks]
+        index.add_chunks(chunks, vectors, tokens, digest)
+        info = DocumentInfo(
+            source=source,
+            title=doc.title,
+            date=doc.date,
+            chunks=len(chunks),
+            content_hash=digest,
+            ingested_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            format=doc.format,
+        )
+        index.commit_document(info, root=root, text=doc.text)
+        if old is not None:
+            # The new version is committed; the old chunks are now orphans: drop them.
+            seen_hashes.pop(old.content_hash, None)
+            sweep_source(index, source, digest)
+            counts.updated += 1
+        else:
+            counts.added += 1
+        committed[source] = info
+        seen_hashes[digest] = source
+    except QAError as exc:
+        failed.append(FailedFile(str(path), str(exc)))
+    except Exception as exc:  # noqa: BLE001 - one bad file must not stop the folder
+        failed.append(FailedFile(str(path), f"Could not index this file: {exc!r}"))
+
+
+def sweep_source(index: ChromaIndex, source: str, keep_hash: str) -> None:
+    stale = [s.chunk.id for s in index.iter_chunks(source=source) if s.content_hash != keep_hash]
+    index.delete_chunks(stale)
+
+
+def _remove_missing(index: ChromaIndex, paths: Sequence[Path], present: set[str]) -> int:
+    """Documents ingested earlier from one of these folders whose file is gone."""
+    roots = {str(p.resolve()) for p in paths if p.is_dir()}
+    removed = 0
+    for source, root in index.document_roots().items():
+        if root in roots and source not in present:
+            index.remove_document(source)
+            removed += 1
+    return removed

@@ -1,0 +1,162 @@
+"""Sparse BM25 over Vietnamese words, persisted beside the Chroma collection.
+
+Two fields per chunk: the segmented words with their diacritics, and the same words with the
+diacritics folded away, so a question typed without them ("ho tro hoc phi") still matches.
+Each field is a precomputed term x chunk matrix of BM25 weights; a query adds up the rows of
+its terms, so its cost grows with the postings of those terms, not with the collection.
+
+The index is a cache derived from the chunks stored in Chroma (which keep their tokens): it
+records the store's fingerprint and is rebuilt when that no longer matches.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+from scipy import sparse
+
+from .types import Chunk
+from .vietnamese import strip_diacritics
+
+_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Field:
+    vocab: dict[str, int]
+    weights: sparse.csr_matrix  # terms x chunks
+
+    @classmethod
+    def build(cls, docs: Sequence[Sequence[str]], k1: float = 1.2, b: float = 0.75) -> Field:
+        vocab: dict[str, int] = {}
+        rows: list[int] = []
+        cols: list[int] = []
+        tfs: list[float] = []
+        lengths = np.array([len(d) for d in docs], dtype=np.float64)
+        for col, doc in enumerate(docs):
+            for term, tf in Counter(doc).items():
+                rows.append(vocab.setdefault(term, len(vocab)))
+                cols.append(col)
+                tfs.append(tf)
+        n = len(docs)
+        r = np.array(rows, dtype=np.int64)
+        c = np.array(cols, dtype=np.int64)
+        tf_arr = np.array(tfs, dtype=np.float64)
+        df = np.bincount(r, minlength=len(vocab)).astype(np.float64)
+        idf = np.log1p((n - df + 0.5) / (df + 0.5))
+        avgdl = float(lengths.mean()) if n else 1.0
+        norm = k1 * (1.0 - b + b * lengths[c] / max(avgdl, 1e-9))
+        w = idf[r] * tf_arr * (k1 + 1.0) / (tf_arr + norm)
+        matrix = sparse.csr_matrix((w.astype(np.float32), (r, c)), shape=(len(vocab), n))
+        return cls(vocab, matrix)
+
+    def scores(self, terms: Iterable[str]) -> np.ndarray:
+        ids = [self.vocab[t] for t in terms if t in self.vocab]
+        if not ids:
+            return np.zeros(self.weights.shape[1], dtype=np.float32)
+        # Repeated query terms count again, as in BM25 with query term frequency.
+        return np.asarray(self.weights[ids].sum(axis=0)).ravel()
+
+
+class LexicalIndex:
+    """BM25 over chunk tokens, with the chunks themselves held for the answer stage."""
+
+    def __init__(self, chunks: Sequence[Chunk], tokens: Sequence[Sequence[str]], fingerprint: str):
+        self.chunks = list(chunks)
+        self.fingerprint = fingerprint
+        self._pos = {c.id: i for i, c in enumerate(self.chunks)}
+        self._plain = Field.build(tokens)
+        self._folded = Field.build([[strip_diacritics(t) for t in doc] for doc in tokens])
+        self._tokens = [list(t) for t in tokens]
+
+    def __len__(self) -> int:
+        return len(self.chunks)
+
+    def chunk(self, chunk_id: str) -> Chunk | None:
+        i = self._pos.get(chunk_id)
+        return None if i is None else self.chunks[i]
+
+    def search(
+        self,
+        terms: Sequence[str],
+        n: int,
+        *,
+        folded: bool = False,
+        allowed: np.ndarray | None = None,
+    ) -> list[tuple[str, float]]:
+        """Top ``n`` chunks as (id, BM25 score), best first; zero scores are left out."""
+        if not self.chunks:
+            return []
+        field = self._folded if folded else self._plain
+        q = [strip_diacritics(t) for t in terms] if folded else list(terms)
+        scores = field.scores(q)
+        if allowed is not None:
+            scores = np.where(allowed, scores, 0.0)
+        n = min(n, len(scores))
+        top = np.argpartition(-scores, n - 1)[:n] if n < len(scores) else np.arange(len(scores))
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [(self.chunks[i].id, float(scores[i])) for i in top if scores[i] > 0]
+
+    def mask(self, admits: Callable[[Chunk], bool]) -> np.ndarray:
+        """Boolean mask of the chunks a filter admits (e.g. ``Filters.admits``)."""
+        return np.array([admits(c) for c in self.chunks], dtype=bool)
+
+    # -- persistence ---------------------------------------------------------------------------
+
+    def save(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "format": _FORMAT,
+            "fingerprint": self.fingerprint,
+            "chunks": [_chunk_record(c) for c in self.chunks],
+            "tokens": [" ".join(t) for t in self._tokens],
+        }
+        # Write to a temporary file and rename: a crash never leaves a half-written index.
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".lexical-", suffix=".json")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(payload, fh, ensure_ascii=False)
+        os.replace(tmp, folder / "lexical.json")
+
+    @classmethod
+    def load(cls, folder: Path) -> LexicalIndex | None:
+        """The saved index, or None when there is none or it is unreadable."""
+        path = folder / "lexical.json"
+        try:
+            payload = json.loads(path.read_text(encoding="utf-8"))
+            if payload.get("format") != _FORMAT:
+                return None
+            chunks = [_record_chunk(r) for r in payload["chunks"]]
+            tokens = [t.split() for t in payload["tokens"]]
+            return cls(chunks, tokens, str(payload["fingerprint"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+
+def _chunk_record(c: Chunk) -> dict[str, object]:
+    record = asdict(c)
+    record["heading"] = list(c.heading)
+    record["date"] = c.date.isoformat() if c.date else None
+    return record
+
+
+def _record_chunk(r: dict[str, object]) -> Chunk:
+    raw_date = r.get("date")
+    return Chunk(
+        id=str(r["id"]),
+        source=str(r["source"]),
+        title=str(r["title"]),
+        text=str(r["text"]),
+        start=int(str(r["start"])),
+        end=int(str(r["end"])),
+        heading=tuple(str(h) for h in r.get("heading") or []),  # type: ignore[attr-defined]
+        ordinal=int(str(r.get("ordinal", 0))),
+        date=date.fromisoformat(str(raw_date)) if raw_date else None,
+    )

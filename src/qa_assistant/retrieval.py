@@ -1,0 +1,191 @@
+"""Dense, lexical and hybrid retrieval, fusion, and the diversity pass.
+
+The question is analysed once (normalised; diacritics restored for the dense leg when it was
+typed without them; folded tokens for the lexical leg), each leg returns its candidates, and
+the fusion functions (small and pure) merge them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from .index import ChromaIndex
+from .lexical import LexicalIndex
+from .protocols import Embedder
+from .types import Chunk, Filters, Hit
+from .vietnamese import (
+    is_unaccented,
+    lexical_tokens,
+    normalize_text,
+    restore_diacritics,
+    strip_diacritics,
+)
+
+RRF_K = 60
+
+
+def rrf_fuse(
+    rankings: Sequence[Sequence[str]], weights: Sequence[float] | None = None, k: int = RRF_K
+) -> list[tuple[str, float]]:
+    """Reciprocal-rank fusion: sum of ``weight / (k + rank)`` over the rankings, best first."""
+    weights = weights or [1.0] * len(rankings)
+    scores: dict[str, float] = {}
+    for ranking, weight in zip(rankings, weights, strict=True):
+        for rank, item in enumerate(ranking, start=1):
+            scores[item] = scores.get(item, 0.0) + weight / (k + rank)
+    return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def weighted_fuse(
+    scored: Sequence[Mapping[str, float]], weights: Sequence[float] | None = None
+) -> list[tuple[str, float]]:
+    """Min-max normalise each leg's scores to [0, 1], then add them with weights, best first.
+
+    An item missing from a leg gets 0 from it. A leg whose scores are all equal contributes
+    1 to each of its items (it cannot tell them apart, but it did find them).
+    """
+    weights = weights or [1.0] * len(scored)
+    total: dict[str, float] = {}
+    for leg, weight in zip(scored, weights, strict=True):
+        if not leg:
+            continue
+        lo, hi = min(leg.values()), max(leg.values())
+        span = hi - lo
+        for item, s in leg.items():
+            norm = (s - lo) / span if span > 0 else 1.0
+            total[item] = total.get(item, 0.0) + weight * norm
+    return sorted(total.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+@dataclass(frozen=True)
+class Query:
+    """A question prepared for both legs."""
+
+    text: str  # normalised
+    dense_text: str  # with diacritics restored when typed without them
+    terms: tuple[str, ...]
+    folded: bool  # match the diacritic-free lexical field
+
+    @classmethod
+    def prepare(cls, question: str, history: Sequence[str] = ()) -> Query:
+        text = normalize_text(question).strip()
+        unaccented = is_unaccented(text)
+        dense = restore_diacritics(text) if unaccented else text
+        # A follow-up ("Còn hộ cận nghèo thì sao?") borrows the topic of the previous question.
+        context = normalize_text(history[-1]).strip() if history else ""
+        if context:
+            dense = f"{_restore_if_needed(context)} {dense}"
+        terms = lexical_tokens(f"{context} {text}".strip(), fold=False)
+        folded = unaccented or _partly_unaccented(text)
+        return cls(text=text, dense_text=dense, terms=tuple(terms), folded=folded)
+
+
+def _restore_if_needed(text: str) -> str:
+    return restore_diacritics(text) if is_unaccented(text) else text
+
+
+def _partly_unaccented(text: str) -> bool:
+    # Mixed input ("ho tro học phí"): some words carry marks and some do not. The folded
+    # field matches both kinds; the plain field would miss the bare words.
+    words = [w for w in text.split() if w.isalpha()]
+    bare = [w for w in words if w.isascii() and strip_diacritics(w) == w]
+    return len(words) >= 2 and len(bare) / len(words) >= 0.3
+
+
+class Retriever:
+    """Runs the legs over one index. Holds nothing per question."""
+
+    def __init__(
+        self,
+        index: ChromaIndex,
+        lexical: LexicalIndex,
+        embedder: Embedder,
+        *,
+        candidates: int = 40,
+        fusion: str = "rrf",
+        dense_weight: float = 1.0,
+        lexical_weight: float = 1.0,
+    ):
+        self.index = index
+        self.lexical = lexical
+        self.embedder = embedder
+        self.candidates = candidates
+        self.fusion = fusion
+        self.dense_weight = dense_weight
+        self.lexical_weight = lexical_weight
+
+    def dense(
+        self, query: Query, n: int, filters: Filters | None = None
+    ) -> list[tuple[str, float]]:
+        vector = self.embedder.embed_query(query.dense_text)
+        return self.index.query(vector, n, filters)
+
+    def bm25(self, query: Query, n: int, filters: Filters | None = None) -> list[tuple[str, float]]:
+        allowed = (
+            None if filters is None or filters.is_empty() else self.lexical.mask(filters.admits)
+        )
+        return self.lexical.search(query.terms, n, folded=query.folded, allowed=allowed)
+
+    def retrieve(
+        self,
+        question: str,
+        k: int,
+        *,
+        mode: str = "hybrid",
+        filters: Filters | None = None,
+        history: Sequence[str] = (),
+    ) -> list[Hit]:
+        query = Query.prepare(question, history)
+        if not query.text:
+            return []
+        n = max(self.candidates, k)
+        legs: dict[str, list[tuple[str, float]]] = {}
+        if mode in ("dense", "hybrid"):
+            legs["dense"] = self.dense(query, n, filters)
+        if mode in ("bm25", "hybrid"):
+            legs["bm25"] = self.bm25(query, n, filters)
+        if mode not in ("dense", "bm25", "hybrid"):
+            raise ValueError(f"unknown retriever {mode!r}")
+        fused = self._fuse(legs) if len(legs) > 1 else next(iter(legs.values()))
+        per_leg = {name: dict(results) for name, results in legs.items()}
+        hits: list[Hit] = []
+        for cid, score in fused:
+            chunk = self.lexical.chunk(cid)
+            if chunk is None:  # the store moved on since the lexical cache was built
+                continue
+            scores = tuple((name, per_leg[name][cid]) for name in legs if cid in per_leg[name])
+            hits.append(Hit(chunk=chunk, score=score, scores=scores))
+        hits = diversify(hits, k=max(k, 10))
+        return [Hit(h.chunk, h.score, rank, h.scores) for rank, h in enumerate(hits, start=1)]
+
+    def _fuse(self, legs: Mapping[str, list[tuple[str, float]]]) -> list[tuple[str, float]]:
+        weights = [self.dense_weight if name == "dense" else self.lexical_weight for name in legs]
+        if self.fusion == "weighted":
+            return weighted_fuse([dict(v) for v in legs.values()], weights)
+        return rrf_fuse([[cid for cid, _ in v] for v in legs.values()], weights)
+
+
+def _shingles(chunk: Chunk) -> set[str]:
+    words = strip_diacritics(chunk.text.casefold()).split()
+    return {" ".join(words[i : i + 3]) for i in range(max(len(words) - 2, 1))}
+
+
+def diversify(hits: Sequence[Hit], k: int, threshold: float = 0.7) -> list[Hit]:
+    """Drop hits that nearly repeat a better one (same text re-published, repeated captions).
+
+    Only the first ``k`` survivors are compared; the rest follow in order.
+    """
+    kept: list[Hit] = []
+    seen: list[set[str]] = []
+    rest: list[Hit] = []
+    for hit in hits:
+        if len(kept) >= k:
+            rest.append(hit)
+            continue
+        sh = _shingles(hit.chunk)
+        if any(len(sh & s) / max(min(len(sh), len(s)), 1) >= threshold for s in seen):
+            continue
+        kept.append(hit)
+        seen.append(sh)
+    return kept + rest
