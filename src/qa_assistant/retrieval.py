@@ -15,6 +15,7 @@ from .lexical import LexicalIndex
 from .protocols import Embedder
 from .types import Chunk, Filters, Hit
 from .vietnamese import (
+    is_partly_unaccented,
     is_unaccented,
     lexical_tokens,
     normalize_text,
@@ -77,20 +78,12 @@ class Query:
         if context:
             dense = f"{_restore_if_needed(context)} {dense}"
         terms = lexical_tokens(f"{context} {text}".strip(), fold=False)
-        folded = unaccented or _partly_unaccented(text)
+        folded = unaccented or is_partly_unaccented(text)
         return cls(text=text, dense_text=dense, terms=tuple(terms), folded=folded)
 
 
 def _restore_if_needed(text: str) -> str:
     return restore_diacritics(text) if is_unaccented(text) else text
-
-
-def _partly_unaccented(text: str) -> bool:
-    # Mixed input ("ho tro học phí"): some words carry marks and some do not. The folded
-    # field matches both kinds; the plain field would miss the bare words.
-    words = [w for w in text.split() if w.isalpha()]
-    bare = [w for w in words if w.isascii() and strip_diacritics(w) == w]
-    return len(words) >= 2 and len(bare) / len(words) >= 0.3
 
 
 class Retriever:
