@@ -1,0 +1,365 @@
+"""Vietnamese text handling: normalisation, diacritics, word segmentation, sentences.
+
+Everything here is pure and deterministic. The word segmenter (pyvi, a CRF model) takes a
+few seconds to import, so it is imported on first use only; :func:`normalize_text`,
+:func:`strip_diacritics`, :func:`sentence_spans` and the diacritic checks never load it.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+import unicodedata
+from functools import lru_cache
+from typing import Any
+
+__all__ = [
+    "STOP_WORDS",
+    "diacritic_ratio",
+    "has_diacritics",
+    "is_partly_unaccented",
+    "is_unaccented",
+    "lexical_tokens",
+    "normalize_text",
+    "restore_diacritics",
+    "sentence_spans",
+    "strip_diacritics",
+    "word_tokens",
+]
+
+
+def _wordset(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
+# --------------------------------------------------------------------------- normalisation
+
+_ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff"
+# Control characters (Cc) other than \n and \t, plus the zero-width characters. \r, NEL and
+# the Unicode line/paragraph separators are turned into \n before this runs.
+_INVISIBLE = re.compile(
+    "[" + _ZERO_WIDTH + "\x00-\x08\x0b-\x1f\x7f-\x9f" + "]",
+)
+_SPACES = {"\xa0": " ", "\u202f": " ", "\u2007": " "}
+_LINE_BREAKS = {"\x85": "\n", "\u2028": "\n", "\u2029": "\n", "\x0c": "\n", "\x0b": "\n"}
+
+
+def normalize_text(text: str) -> str:
+    """NFC text with \\n line ends, plain spaces and no invisible or control characters.
+
+    Idempotent: ``normalize_text(normalize_text(t)) == normalize_text(t)``. Removal runs
+    before NFC because deleting a zero-width character can bring a letter and its combining
+    tone mark together, and NFC must see them side by side to compose them.
+    """
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    for old, new in (*_SPACES.items(), *_LINE_BREAKS.items()):
+        if old in text:
+            text = text.replace(old, new)
+    text = _INVISIBLE.sub("", text)
+    return unicodedata.normalize("NFC", text)
+
+
+# --------------------------------------------------------------------------- diacritics
+
+
+def _build_fold_table() -> dict[int, int | None]:
+    table: dict[int, int | None] = {}
+    for cp in (*range(0x00C0, 0x0250), *range(0x1E00, 0x1F00)):
+        base = "".join(
+            ch for ch in unicodedata.normalize("NFD", chr(cp)) if not unicodedata.combining(ch)
+        )
+        if len(base) == 1 and base != chr(cp):
+            table[cp] = ord(base)
+    table[ord("đ")] = ord("d")
+    table[ord("Đ")] = ord("D")
+    for cp in range(0x0300, 0x0370):  # stray combining marks (NFD input)
+        table[cp] = None
+    return table
+
+
+_FOLD = _build_fold_table()
+_DIACRITIC_CHARS = frozenset(chr(cp) for cp in _FOLD)
+
+
+def strip_diacritics(text: str) -> str:
+    """Remove tone marks and vowel marks; ``đ``/``Đ`` become ``d``/``D``.
+
+    On NFC text (what :func:`normalize_text` returns) every character maps to exactly one
+    character, so the result has the same length and offsets carry over. Only separate
+    combining marks (as in NFD input) are dropped, which shortens the text.
+    """
+    return text.translate(_FOLD)
+
+
+def has_diacritics(text: str) -> bool:
+    """True when any letter carries a tone or vowel mark (or is ``đ``)."""
+    return any(ch in _DIACRITIC_CHARS for ch in text)
+
+
+_LETTER_WORD = re.compile(r"[^\W\d_]+")
+# One Vietnamese syllable written without marks: onset, 1-3 vowels, optional coda.
+_PLAIN_SYLLABLE = re.compile(
+    r"(?:ngh|ng|nh|ch|gh|gi|kh|ph|th|tr|qu|[bcdghklmnprstvx])?[aeiouy]{1,3}(?:ch|ng|nh|[cmnpt])?"
+)
+# Syllables that correct Vietnamese often writes without any mark (measured on the laws and
+# regulations the project is used with); other plain syllables suggest the writer left the
+# marks out (e.g. "hoc", "tro": a syllable ending in c/ch/p/t always carries a tone mark).
+_COMMON_PLAIN = _wordset(
+    """
+    quy theo quan trong cho gia sau vi tin do khi sinh a giao du an ban nam ra kinh doanh
+    chi thu khai ma di dung ninh phim tham trung con thanh cung tra cao thi thay gian khu
+    bao chung tranh xem cha danh sung cai nguy mua chia ghi khoa lao minh nhau e qua ba gom
+    ngay trang em mang thao y ngang huy nhu hai thai trao ly sao tinh vay kia canh suy coi
+    non giai hoa cam duy truy i phong anh tai sai xung tri nghe uy lai ro xin quanh hoan
+    hay sang vai ai xanh binh bon khen quay nom so xong chu lo giam kim vui khung hao kho xa
+    song ong ranh can dinh rung nhanh lan hoang vinh ty che in treo mai nghi chim xu ao qui
+    tay xe phi thang sa linh ven khoanh tuy ca vu tu co nhi ga no lang the to la
+    """
+)
+
+
+def _words(text: str) -> list[str]:
+    return _LETTER_WORD.findall(text.lower())
+
+
+def diacritic_ratio(text: str) -> float:
+    """Share of the words that carry a mark: about 0.85 for ordinary Vietnamese, 0 for none.
+
+    Mixed input such as ``"ho tro học phí"`` gives 0.5. Returns 0.0 when there are no words.
+    """
+    words = _words(text)
+    if not words:
+        return 0.0
+    return sum(1 for w in words if has_diacritics(w)) / len(words)
+
+
+def _looks_vietnamese_plain(words: list[str]) -> bool:
+    plain = [w for w in words if not has_diacritics(w)]
+    if not plain:
+        return False
+    valid = sum(1 for w in plain if _PLAIN_SYLLABLE.fullmatch(w))
+    return valid / len(plain) >= 0.8
+
+
+def is_unaccented(text: str) -> bool:
+    """True for Vietnamese typed without any marks, e.g. ``"ho tro hoc phi"``.
+
+    English (words that cannot be Vietnamese syllables) and text with marks give False.
+    """
+    words = _words(text)
+    return bool(words) and not any(map(has_diacritics, words)) and _looks_vietnamese_plain(words)
+
+
+def is_partly_unaccented(text: str) -> bool:
+    """True when some Vietnamese words lack their marks: all of them, or a mix like
+    ``"ho tro học phí"``. Correct Vietnamese (``"hỗ trợ học phí cho sinh viên"``) gives False.
+    """
+    words = _words(text)
+    if not words or not _looks_vietnamese_plain(words):
+        return False
+    return any(
+        not has_diacritics(w) and _PLAIN_SYLLABLE.fullmatch(w) and w not in _COMMON_PLAIN
+        for w in words
+    )
+
+
+@lru_cache(maxsize=1)
+def _pyvi_accents() -> Any:
+    from pyvi import ViUtils  # slow import: only when diacritics must be restored
+
+    return ViUtils
+
+
+def _match_case(model: str, word: str) -> str:
+    if model.isupper() and len(model) > 1:
+        return word.upper()
+    if model[:1].isupper():
+        return word[:1].upper() + word[1:].lower()
+    return word.lower()
+
+
+_TOKEN_OR_SPACE = re.compile(r"\S+|\s+")
+
+
+def restore_diacritics(text: str) -> str:
+    """Best-effort marks for Vietnamese typed without them (pyvi's model).
+
+    Only words without marks are replaced, so the correctly typed words of mixed input stay
+    as they were; spacing, punctuation and letter case are kept. Text that is not (partly)
+    unaccented Vietnamese comes back unchanged. The model guesses: treat the result as an
+    extra query variant, not as a replacement for what the user typed.
+    """
+    if not is_partly_unaccented(text):
+        return text
+    pieces = _TOKEN_OR_SPACE.findall(text)
+    tokens = [p for p in pieces if not p.isspace()]
+    guess = _pyvi_accents().add_accents(strip_diacritics(" ".join(tokens)).lower())
+    guessed = guess.split()
+    if len(guessed) != len(tokens):
+        return text  # the model re-spaced the text: no safe word-by-word alignment
+    restored = iter(guessed)
+    out: list[str] = []
+    for piece in pieces:
+        if piece.isspace():
+            out.append(piece)
+            continue
+        new = next(restored)
+        keep = has_diacritics(piece) or strip_diacritics(new).lower() != piece.lower()
+        out.append(piece if keep else _match_case(piece, new))
+    return "".join(out)
+
+
+# --------------------------------------------------------------------------- words
+
+# pyvi's own tokenizer splits text into syllables with this pattern before tagging; reusing
+# it keeps the tags identical to ViTokenizer.tokenize while avoiding its quadratic string
+# building on long texts.
+_SYLLABLE = re.compile(
+    r"([A-ZĐ]+\.|Tp\.|Mr\.|Mrs\.|Ms\.|Dr\.|ThS\."
+    r"|==>|->|\.\.\.|>>|\n"
+    r"|\w+://[^\s]+|([a-zA-Z0-9_.+-]+@([a-zA-Z0-9-]+\.)+[a-zA-Z0-9-]+)"
+    r"|\d+([\.,_]\d+)+|[^\w\s]|\w+)",
+    re.UNICODE,
+)
+_PUNCT = frozenset(string.punctuation)
+_SEGMENT_LINES = 200  # lines per CRF call: long enough for context, short for memory
+
+
+@lru_cache(maxsize=1)
+def _pyvi_tokenizer() -> Any:
+    from pyvi.ViTokenizer import ViTokenizer  # ~2 s: loads the CRF model
+
+    return ViTokenizer
+
+
+def _joins(prev: str, cur: str, label: str) -> bool:
+    return (
+        label == "I_W"
+        and cur not in _PUNCT
+        and prev not in _PUNCT
+        and not cur[0].isdigit()
+        and not prev[0].isdigit()
+        and not (cur[0].istitle() and not prev[0].istitle())
+    )
+
+
+def _segment(text: str) -> list[str]:
+    """pyvi word segmentation: words with their syllables joined by ``_``, original case."""
+    tok = _pyvi_tokenizer()
+    lines = text.split("\n")
+    words: list[str] = []
+    for i in range(0, len(lines), _SEGMENT_LINES):
+        part = " ".join(lines[i : i + _SEGMENT_LINES])
+        syllables = [m.group(0) for m in _SYLLABLE.finditer(part)]
+        if not syllables:
+            continue
+        labels = tok.model.predict([tok.sent2features(syllables, False)])[0]
+        word = syllables[0]
+        for prev, cur, label in zip(syllables, syllables[1:], labels[1:], strict=False):
+            if _joins(prev, cur, label):
+                word += "_" + cur
+            else:
+                words.append(word)
+                word = cur
+        words.append(word)
+    return words
+
+
+def _is_word(token: str) -> bool:
+    return any(ch.isalnum() for ch in token)
+
+
+def word_tokens(text: str) -> list[str]:
+    """Vietnamese words (pyvi segmentation), lowercased, compounds joined by ``_``.
+
+    ``"Hỗ trợ học phí."`` → ``["hỗ_trợ", "học_phí"]``. Punctuation is dropped.
+    """
+    return [w.lower() for w in _segment(normalize_text(text)) if _is_word(w)]
+
+
+# Function words that carry little meaning for retrieval. Kept small on purpose: BM25's idf
+# already discounts frequent words, and negations ("không", "chưa") matter in legal text.
+STOP_WORDS = _wordset(
+    """
+    và hoặc của là thì mà nhưng với các những một này đó kia ấy được bị cho để do tại trong
+    ngoài trên dưới về từ đến theo như khi nếu vì nên cũng đã đang sẽ rằng thế nào gì ai
+    ở có
+    """
+)
+
+
+def lexical_tokens(text: str, *, fold: bool = False) -> list[str]:
+    """The terms the BM25 index uses: each word, and for compounds also its syllables.
+
+    ``"Hỗ trợ học phí"`` → ``["hỗ_trợ", "hỗ", "trợ", "học_phí", "học", "phí"]``, so a query
+    segmented differently from the passage still matches on syllables. ``fold=True`` strips
+    the marks (for matching questions typed without them).
+    """
+    out: list[str] = []
+    for word in word_tokens(text):
+        if fold:
+            word = strip_diacritics(word)
+        out.append(word)
+        if "_" in word:
+            out.extend(s for s in word.split("_") if s)
+    return out
+
+
+# --------------------------------------------------------------------------- sentences
+
+# A sentence ends at . ? ! ; … (plus closing quotes/brackets) when whitespace or the end of
+# the text follows, or at a line break. Requiring whitespace after the mark keeps numbers
+# such as 92,9 / 1.000 / 01/02/2026 / 3.2.1 whole.
+_BOUNDARY = re.compile(r"[.?!;…]+[\"'”’)\]»]*(?=\s|\Z)|\n")
+_ABBREVIATIONS = _wordset(
+    "tp ts ths pgs gs bs ks ls nxb tt tr ck st mr mrs ms dr no vs v.v vv ttg ubnd"
+)
+_BEFORE_DOT = re.compile(r"(\S+)\.$")
+_NUMBERED = re.compile(
+    r"[ \t]*(?:(?:Điều|Chương|Mục|Phần|Khoản|Điểm)\s+)?(?:\d+[a-z]?|[IVXLC]+)\.", re.IGNORECASE
+)
+
+
+def _is_abbreviation(text: str, dot: int) -> bool:
+    """Does the period at ``dot`` end an abbreviation or a list number rather than a sentence?"""
+    head = text[max(0, dot - 40) : dot + 1]
+    m = _BEFORE_DOT.search(head)
+    if not m:
+        return False
+    word = m.group(1).lstrip("(\"'“‘[").lower()
+    if word in _ABBREVIATIONS or word.rstrip(".") in _ABBREVIATIONS:
+        return True
+    if len(word) == 1 and word.isalpha():  # initials: "Nguyễn V. An"
+        return True
+    line_start = text.rfind("\n", 0, dot) + 1
+    # "1." or "Điều 20." opening a line numbers a clause or an article
+    return dot - line_start < 20 and bool(_NUMBERED.fullmatch(text, line_start, dot + 1))
+
+
+def _strip_span(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """``(start, end)`` of each sentence, in order, with surrounding whitespace left out.
+
+    Every non-whitespace character of ``text`` lies in exactly one span.
+    """
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for m in _BOUNDARY.finditer(text):
+        end = m.end()
+        if m.group(0) != "\n" and m.group(0) == "." and _is_abbreviation(text, m.start()):
+            continue
+        s, e = _strip_span(text, start, end)
+        if s < e:
+            spans.append((s, e))
+        start = end
+    s, e = _strip_span(text, start, len(text))
+    if s < e:
+        spans.append((s, e))
+    return spans
