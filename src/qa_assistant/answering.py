@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import AnswererError, ConfigError
 from .types import Answer, Citation, Hit
+from .vietnamese import sentence_spans, strip_diacritics
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -42,19 +43,13 @@ __all__ = [
 ]
 
 # --------------------------------------------------------------------------------------------
-# Vietnamese text helpers (kept private and dependency-free so the answerer imports fast)
+# Vietnamese text helpers
 # --------------------------------------------------------------------------------------------
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _DIGIT = re.compile(r"\d")
-# Sentence end: terminal punctuation (plus closing quotes/brackets) followed by whitespace.
-_SENTENCE_END = re.compile(r"[.!?…]+[\"”’»)\]]*(?=\s)")
 # Names of programmes and campaigns are usually quoted: “Tết sum vầy”, "Ngày vì người nghèo".
 _QUOTED = re.compile(r"[“\"«]([^”\"»\n]{2,80})[”\"»]")
-# Abbreviations whose period does not end a sentence.
-_ABBREVIATIONS = frozenset(
-    {"tp", "ths", "ts", "pgs", "gs", "bs", "q", "p", "tt", "ubnd", "st", "nxb", "v.v", "vd"}
-)
 
 # Function words, diacritics folded. Questions are matched on what is left: the content
 # syllables. Folding merges some content words into these (e.g. "cơ" into "có"); the list
@@ -65,121 +60,61 @@ _STOPWORD_LIST = (
     "nhu nhung o oi ong phai ra rang roi sao se sau toi tren trong va vao ve vi voi xin"
 )
 _STOPWORDS = frozenset(_STOPWORD_LIST.split())
+# Light verbs that only carry weight unaccented in other words ("nhân dân"): matched as typed.
+_EXACT_STOPWORDS = frozenset({"nhận"})
 # Question frames: multi-syllable phrases that only shape the question.
-_FRAMES = tuple(
-    tuple(phrase.split())
-    for phrase in (
-        "cho toi hoi",
-        "cho em hoi",
-        "cho minh hoi",
-        "xin hoi",
-        "muon biet",
-        "bao nhieu",
-        "bao lau",
-        "bao gio",
-        "nhu the nao",
-        "the nao",
-        "la gi",
-        "o dau",
-        "ra sao",
-        "hien nay",
-        "co phai",
-        "phai khong",
-        "hay khong",
-        "duoc khong",
-    )
+_FRAME_LIST = (
+    "cho toi hoi|cho em hoi|cho minh hoi|xin hoi|muon biet|bao nhieu|bao lau|bao gio|"
+    "nhu the nao|the nao|la gi|o dau|ra sao|hien nay|co phai|phai khong|hay khong|duoc khong"
 )
-# Question frames asking for an amount, a count, a rate or a time: the answer needs a number.
+_FRAMES = tuple(tuple(f.split()) for f in _FRAME_LIST.split("|"))
+# Frames asking for an amount, a count, a rate or a time: the answer should hold a number.
 _AMOUNT_CUES = (
     "bao nhieu",
     "bao lau",
     "may",
-    "muc",
-    "so tien",
-    "so luong",
-    "ty le",
-    "ti le",
     "nam nao",
     "khi nao",
     "luc nao",
     "ngay nao",
     "thang nao",
+    "so tien",
+    "so luong",
+    "ty le",
+    "ti le",
+    "tong so",
 )
-# Unit words that follow "bao nhiêu" and are answered by the number itself.
-_AMOUNT_UNITS = frozenset({"tien", "dong"})
+# In an amount question these are answered by the number itself ("bao nhiêu tiền", "tỷ lệ").
+_AMOUNT_FRAMES = tuple(
+    tuple(f.split())
+    for f in ("bao nhieu tien", "bao nhieu dong", "so tien", "so luong", "ty le", "ti le")
+)
 # Signs that the question asks about several things.
-_MULTI_CUES = (" va ", " cung nhu ", " nhung gi", " bao gom", " gom nhung", " hoac ")
+_MULTI_CUES = (" va ", " cung nhu ", " nhung gi ", " bao gom ", " gom nhung ", " hoac ")
 
 
 def _fold(text: str) -> str:
-    """Lower-case, diacritics removed, đ → d: unaccented questions match accented text."""
-    decomposed = unicodedata.normalize("NFD", text.casefold()).replace("đ", "d")
-    decomposed = decomposed.replace("\u0111", "d")
-    return unicodedata.normalize(
-        "NFC", "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    )
+    """Lower-case without diacritics (đ → d): how unaccented questions meet accented text."""
+    return strip_diacritics(unicodedata.normalize("NFC", text).casefold())
+
+
+def _words(text: str) -> list[str]:
+    return _WORD.findall(unicodedata.normalize("NFC", text))
 
 
 def _syllables(text: str) -> list[str]:
-    return _WORD.findall(_fold(unicodedata.normalize("NFC", text)))
+    """Folded syllables of ``text``."""
+    return [_fold(w) for w in _words(text)]
 
 
-def _sentence_spans(text: str) -> list[tuple[int, int]]:
-    """Sentence (start, end) offsets in ``text``: split at sentence ends and line breaks.
-
-    Spans are trimmed of surrounding whitespace, so ``text[start:end]`` is the sentence itself.
-    """
-    try:
-        from . import vietnamese  # owned elsewhere; may not exist in every checkout
-
-        spans = getattr(vietnamese, "sentence_spans", None)
-        if callable(spans):
-            return [(int(s), int(e)) for s, e in spans(text) if text[s:e].strip()]
-    except ImportError:
-        pass
-    return _fallback_sentence_spans(text)
-
-
-def _fallback_sentence_spans(text: str) -> list[tuple[int, int]]:
-    spans: list[tuple[int, int]] = []
-    line_start = 0
-    for line in text.splitlines(keepends=True):
-        _split_line(text, line_start, line_start + len(line), spans)
-        line_start += len(line)
-    return spans
-
-
-def _split_line(text: str, start: int, end: int, spans: list[tuple[int, int]]) -> None:
-    cursor = start
-    for match in _SENTENCE_END.finditer(text, start, end):
-        if _is_abbreviation(text, cursor, match.start()) or not _starts_sentence(
-            text, match.end(), end
-        ):
-            continue
-        _add_span(text, cursor, match.end(), spans)
-        cursor = match.end()
-    _add_span(text, cursor, end, spans)
-
-
-def _is_abbreviation(text: str, start: int, period: int) -> bool:
-    words = text[start:period].split()
-    return bool(words) and _fold(words[-1]).strip("(") in _ABBREVIATIONS
-
-
-def _starts_sentence(text: str, pos: int, end: int) -> bool:
-    rest = text[pos:end].lstrip()
-    if not rest:
-        return True
-    first = rest.lstrip("\"“‘'«([-–— ")[:1]
-    return not first or first.isupper() or first.isdigit()
-
-
-def _add_span(text: str, start: int, end: int, spans: list[tuple[int, int]]) -> None:
-    piece = text[start:end]
-    stripped = piece.strip()
-    if stripped:
-        offset = start + (len(piece) - len(piece.lstrip()))
-        spans.append((offset, offset + len(stripped)))
+def _name_syllables(text: str) -> set[str]:
+    """Folded syllables written capitalised inside a sentence: places, bodies, programmes."""
+    names: set[str] = set()
+    for start, end in sentence_spans(text):
+        for word in _words(text[start:end])[1:]:
+            if word[:1].isupper():
+                names.add(_fold(word))
+    return names
 
 
 # --------------------------------------------------------------------------------------------
@@ -188,45 +123,60 @@ def _add_span(text: str, start: int, end: int, spans: list[tuple[int, int]]) -> 
 
 
 @dataclass(frozen=True)
+class Term:
+    """A content syllable of the question."""
+
+    exact: str  # lower-case, with the diacritics the asker typed
+    folded: str
+    name: bool  # capitalised inside the question: a place, body or programme
+
+    @property
+    def accented(self) -> bool:
+        return self.exact != self.folded
+
+
+@dataclass(frozen=True)
 class QuestionTerms:
     """What the scorer looks for: content syllables, adjacent pairs and the answer type."""
 
-    terms: tuple[str, ...]  # content syllables, folded, in question order, distinct
-    pairs: tuple[tuple[str, str], ...]  # adjacent content syllables (likely words)
+    terms: tuple[Term, ...]  # distinct content syllables in question order
+    pairs: tuple[tuple[str, str], ...]  # adjacent content syllables, folded (likely words)
     numbers: tuple[str, ...]  # numbers written in the question
-    wants_number: bool  # "bao nhiêu", "mức", "khi nào"… → the answer should hold a number
+    wants_number: bool  # "bao nhiêu", "khi nào", "tỷ lệ"… → the answer should hold a number
     multi_part: bool  # asks about several things → quote from more than one place
 
 
 def analyse_question(question: str) -> QuestionTerms:
-    syllables = _syllables(question)
-    folded = " " + " ".join(syllables) + " "
-    wants_number = any(f" {cue} " in folded for cue in _AMOUNT_CUES)
-    keep = _content_mask(syllables, wants_number)
-    terms: list[str] = []
+    words = _words(question)
+    exact = [w.casefold() for w in words]
+    folded = [strip_diacritics(e) for e in exact]
+    joined = " " + " ".join(folded) + " "
+    wants_number = any(f" {cue} " in joined for cue in _AMOUNT_CUES)
+    keep = _content_mask(folded, wants_number)
+    keep = [k and e not in _EXACT_STOPWORDS for k, e in zip(keep, exact, strict=True)]
+    shouting = question.upper() == question  # all capitals: capitalisation says nothing
+    terms: dict[str, Term] = {}
     pairs: list[tuple[str, str]] = []
-    for i, syllable in enumerate(syllables):
+    for i, word in enumerate(words):
         if not keep[i]:
             continue
-        if syllable not in terms:
-            terms.append(syllable)
-        if i + 1 < len(syllables) and keep[i + 1]:
-            pairs.append((syllable, syllables[i + 1]))
-    numbers = tuple(t for t in terms if t.isdigit())
-    multi = any(cue in folded for cue in _MULTI_CUES)
-    return QuestionTerms(tuple(terms), tuple(pairs), numbers, wants_number, multi)
+        name = i > 0 and word[:1].isupper() and not shouting
+        previous = terms.get(exact[i])
+        terms[exact[i]] = Term(exact[i], folded[i], name or bool(previous and previous.name))
+        if i + 1 < len(words) and keep[i + 1]:
+            pairs.append((folded[i], folded[i + 1]))
+    numbers = tuple(t.folded for t in terms.values() if t.folded.isdigit())
+    multi = any(cue in joined for cue in _MULTI_CUES)
+    return QuestionTerms(tuple(terms.values()), tuple(pairs), numbers, wants_number, multi)
 
 
-def _content_mask(syllables: list[str], wants_number: bool) -> list[bool]:
-    keep = [s not in _STOPWORDS for s in syllables]
-    for frame in _FRAMES:
-        for i in range(len(syllables) - len(frame) + 1):
-            if tuple(syllables[i : i + len(frame)]) == frame:
+def _content_mask(folded: list[str], wants_number: bool) -> list[bool]:
+    keep = [f not in _STOPWORDS for f in folded]
+    frames = _FRAMES + (_AMOUNT_FRAMES if wants_number else ())
+    for frame in frames:
+        for i in range(len(folded) - len(frame) + 1):
+            if tuple(folded[i : i + len(frame)]) == frame:
                 keep[i : i + len(frame)] = [False] * len(frame)
-    for i, syllable in enumerate(syllables):
-        after_cue = i >= 2 and syllables[i - 2 : i] == ["bao", "nhieu"]
-        if wants_number and after_cue and syllable in _AMOUNT_UNITS:
-            keep[i] = False
     return keep
 
 
@@ -249,8 +199,11 @@ class SentenceScore:
     has_number: bool
     quoted_match: bool  # a quoted name in the sentence shares words with the question
     rank: int
-    matched: tuple[str, ...]
-    missing: tuple[str, ...]  # question terms neither in the sentence nor its passage
+    matched: tuple[str, ...]  # folded question terms found in the sentence
+    missing: tuple[str, ...]  # folded question terms neither in the sentence nor its context
+    missing_names: tuple[str, ...]  # the missing terms the question capitalised
+    missing_words: tuple[str, ...] = ()  # two-syllable words of the question (ones the
+    # passages write as a word) that neither the sentence (no syllable) nor its passage has
 
 
 @dataclass(frozen=True)
@@ -262,10 +215,33 @@ class ScoringWeights:
     number_missing: float = 0.30  # penalty: the question wants a number, the sentence has none
     quoted: float = 0.05
     rank: float = 0.08  # times 1/rank of the passage
+    name_boost: float = 1.5  # term weight factor for names (capitalised in question or text)
+    tone_mismatch: float = 0.5  # credit when only the folded forms match (hộ / hỗ)
     context_title: float = 0.5  # credit for a term found only in the title or heading
-    context_passage: float = 0.3  # credit for a term found only elsewhere in the passage
+    context_name: float = 0.3  # credit for a name found only elsewhere in the passage
     long_sentence_words: int = 45  # beyond this, long sentences lose a little
     long_sentence: float = 0.002  # per word beyond the limit
+
+
+@dataclass(frozen=True)
+class _Bag:
+    """Syllables of a text in both forms, for accent-aware matching."""
+
+    exact: frozenset[str]
+    folded: frozenset[str]
+
+    @classmethod
+    def of(cls, words: Sequence[str]) -> _Bag:
+        exact = frozenset(w.casefold() for w in words)
+        return cls(exact, frozenset(strip_diacritics(e) for e in exact))
+
+    def match(self, term: Term, tone_mismatch: float) -> float:
+        """1 for a match as typed; ``tone_mismatch`` when only the folded forms match."""
+        if term.accented:
+            if term.exact in self.exact:
+                return 1.0
+            return tone_mismatch if term.folded in self.folded else 0.0
+        return 1.0 if term.folded in self.folded else 0.0
 
 
 @dataclass(frozen=True)
@@ -274,8 +250,16 @@ class _Candidate:
     start: int
     end: int
     text: str
-    tokens: tuple[str, ...]
+    bag: _Bag
+    order: tuple[str, ...]  # folded syllables in order, for adjacency
     rank: int
+
+
+@dataclass(frozen=True)
+class _Context:
+    title: _Bag  # title and heading path of the passage
+    names: _Bag  # capitalised words anywhere in the passage
+    pairs: frozenset[tuple[str, str]]  # adjacent folded syllables of passage, title, heading
 
 
 def score_sentences(
@@ -289,17 +273,21 @@ def score_sentences(
 
     Best first. Term weights are IDF-like within the candidate sentences: a term that few
     candidates contain (or none: the documents may not speak of it) weighs more, so missing
-    it lowers coverage more.
+    it lowers coverage more; names weigh ``name_boost`` times more.
     """
     w = weights or ScoringWeights()
     q = analyse_question(question)
-    candidates = _candidates(hits[:max_passages])
+    top = list(hits[:max_passages])
+    candidates = _candidates(top)
     if not q.terms or not candidates:
         return []
-    idf = _idf(q.terms, candidates)
-    contexts = [_context_tokens(hit) for hit in hits[:max_passages]]
-    scored = [_score(c, q, idf, contexts[c.hit_index], w) for c in candidates]
-    return sorted(scored, key=lambda s: (-s.score, s.rank, s.start))
+    names = set().union(*(_name_syllables(c.text) for c in candidates))
+    weight = _term_weights(q, candidates, names, w)
+    contexts = [_context(hit) for hit in top]
+    known = set().union(*(_pairs(c.order) for c in candidates))
+    words = tuple(p for p in q.pairs if p in known)  # pairs the passages write as a word
+    scored = [_score(c, q, weight, contexts[c.hit_index], w, words) for c in candidates]
+    return sorted(scored, key=lambda s: (-s.score, s.rank, s.hit_index, s.start))
 
 
 def _candidates(hits: Sequence[Hit]) -> list[_Candidate]:
@@ -307,16 +295,17 @@ def _candidates(hits: Sequence[Hit]) -> list[_Candidate]:
     out: list[_Candidate] = []
     for index, hit in enumerate(hits):
         text = hit.chunk.text
-        for start, end in _sentence_spans(text):
-            tokens = tuple(_syllables(text[start:end]))
-            if len(tokens) < 3:  # headings like "Tag", "Xem thêm" answer nothing
+        for start, end in sentence_spans(text):
+            words = _words(text[start:end])
+            if len(words) < 3:  # headings like "Tag", "Xem thêm" answer nothing
                 continue
-            key = frozenset(tokens)
-            if any(_near_duplicate(key, other) for other in seen):
+            bag = _Bag.of(words)
+            if any(_near_duplicate(bag.folded, other) for other in seen):
                 continue  # a caption repeated under its image, or the same line in two hits
-            seen.append(key)
+            seen.append(bag.folded)
             rank = hit.rank if hit.rank > 0 else index + 1
-            out.append(_Candidate(index, start, end, text[start:end], tokens, rank))
+            order = tuple(strip_diacritics(w.casefold()) for w in words)
+            out.append(_Candidate(index, start, end, text[start:end], bag, order, rank))
     return out
 
 
@@ -324,76 +313,104 @@ def _near_duplicate(a: frozenset[str], b: frozenset[str], threshold: float = 0.8
     return len(a & b) / max(len(a | b), 1) >= threshold
 
 
-def _idf(terms: Sequence[str], candidates: Sequence[_Candidate]) -> dict[str, float]:
+def _term_weights(
+    q: QuestionTerms, candidates: Sequence[_Candidate], names: set[str], w: ScoringWeights
+) -> dict[str, float]:
     n = len(candidates)
-    sets = [set(c.tokens) for c in candidates]
-    return {t: math.log(1.0 + (n + 1) / (sum(t in s for s in sets) + 0.5)) for t in terms}
+    weights: dict[str, float] = {}
+    for term in q.terms:
+        df = sum(c.bag.match(term, 0.0) for c in candidates)
+        idf = math.log(1.0 + (n + 1) / (df + 0.5))
+        is_name = term.name or term.folded in names
+        weights[term.exact] = idf * (w.name_boost if is_name else 1.0)
+    return weights
 
 
-@dataclass(frozen=True)
-class _Context:
-    title: frozenset[str]
-    passage: frozenset[str]
-
-
-def _context_tokens(hit: Hit) -> _Context:
+def _context(hit: Hit) -> _Context:
     chunk = hit.chunk
-    title = frozenset(_syllables(f"{chunk.title} {' '.join(chunk.heading)}"))
-    return _Context(title, frozenset(_syllables(chunk.text)))
+    title = _Bag.of(_words(f"{chunk.title} {' '.join(chunk.heading)}"))
+    words = _words(chunk.text)
+    names = [w for w in words if w[:1].isupper()]
+    pairs = _pairs(_syllables(f"{chunk.title}\n{' '.join(chunk.heading)}\n{chunk.text}"))
+    return _Context(title, _Bag.of(names), pairs)
+
+
+def _pairs(order: Sequence[str]) -> frozenset[tuple[str, str]]:
+    return frozenset(itertools.pairwise(order))
 
 
 def _score(
-    c: _Candidate, q: QuestionTerms, idf: dict[str, float], ctx: _Context, w: ScoringWeights
+    c: _Candidate,
+    q: QuestionTerms,
+    weight: dict[str, float],
+    ctx: _Context,
+    w: ScoringWeights,
+    words: Sequence[tuple[str, str]],
 ) -> SentenceScore:
-    tokens = set(c.tokens)
-    total = sum(idf.values())
+    total = sum(weight.values())
     got = strict = 0.0
     matched: list[str] = []
-    missing: list[str] = []
+    missing: list[Term] = []
     for term in q.terms:
-        if term in tokens:
-            got += idf[term]
-            strict += idf[term]
-            matched.append(term)
-        elif term in ctx.title:
-            got += w.context_title * idf[term]
-        elif term in ctx.passage:
-            got += w.context_passage * idf[term]
-        else:
+        here = c.bag.match(term, w.tone_mismatch)
+        around = max(
+            w.context_title * ctx.title.match(term, w.tone_mismatch),
+            w.context_name * ctx.names.match(term, w.tone_mismatch),
+        )
+        got += max(here, around) * weight[term.exact]
+        strict += here * weight[term.exact]
+        if here > 0:
+            matched.append(term.folded)
+        elif around == 0:
             missing.append(term)
-    coverage = got / total
-    phrase = _phrase_share(q.pairs, c.tokens)
+    phrase = _phrase_share(q.pairs, c.order)
     has_number = bool(_DIGIT.search(c.text))
-    quoted = _quoted_match(c.text, q.terms)
-    score = coverage + w.phrase * phrase + w.rank / c.rank
+    quoted = _quoted_match(c.text, [t.folded for t in q.terms])
+    score = got / total + w.phrase * phrase + w.rank / c.rank
     if q.wants_number:
         score += w.number if has_number else -w.number_missing
-    if q.numbers and any(n in tokens for n in q.numbers):
+    if q.numbers and any(n in c.bag.folded for n in q.numbers):
         score += w.number
     if quoted:
         score += w.quoted
-    score -= w.long_sentence * max(0, len(c.tokens) - w.long_sentence_words)
+    score -= w.long_sentence * max(0, len(c.order) - w.long_sentence_words)
     return SentenceScore(
         hit_index=c.hit_index,
         start=c.start,
         end=c.end,
         text=c.text,
         score=score,
-        coverage=coverage,
+        coverage=got / total,
         sentence_coverage=strict / total,
         phrase=phrase,
         has_number=has_number,
         quoted_match=quoted,
         rank=c.rank,
         matched=tuple(matched),
-        missing=tuple(missing),
+        missing=tuple(t.folded for t in missing),
+        missing_names=tuple(t.folded for t in missing if t.name),
+        missing_words=_missing_words(words, c, ctx),
     )
 
 
-def _phrase_share(pairs: Sequence[tuple[str, str]], tokens: Sequence[str]) -> float:
+def _missing_words(
+    words: Sequence[tuple[str, str]], c: _Candidate, ctx: _Context
+) -> tuple[str, ...]:
+    """Question words absent from the sentence (both syllables) and from its passage.
+
+    "Hà Nội" asked, a sentence about Quảng Ninh found: it answers another question.
+    """
+    return tuple(
+        f"{a} {b}"
+        for a, b in words
+        if a not in c.bag.folded and b not in c.bag.folded and (a, b) not in ctx.pairs
+    )
+
+
+def _phrase_share(pairs: Sequence[tuple[str, str]], order: Sequence[str]) -> float:
     if not pairs:
         return 0.0
-    adjacent = set(itertools.pairwise(tokens))
+    adjacent = set(itertools.pairwise(order))
     return sum(p in adjacent for p in pairs) / len(pairs)
 
 
@@ -442,20 +459,28 @@ def _abstain(question: str, hits: Sequence[Hit], warnings: Sequence[str] = ()) -
 class ExtractiveAnswerer:
     """Answers by quoting the best-matching passage sentences; offline and deterministic.
 
-    The best sentence must cover at least ``min_coverage`` of the question's weighted content
-    terms (terms found only in the passage around it count partly), and, when the question
-    asks for an amount or a date, it must hold a number (``require_number``); otherwise the
-    answer abstains. Up to ``max_sentences`` sentences are quoted: further ones only when
-    they add question terms the earlier ones lack and score within ``secondary_ratio`` of the
-    best (or the question asks about several things).
+    Abstention rule, checked on the sentences in score order (the first that passes is
+    quoted): its weighted coverage of the question's content terms (terms found only in the
+    passage's title/heading or among its names count partly) must reach ``min_coverage``, the
+    sentence alone must cover ``min_sentence_coverage``, no name the question capitalised may
+    be missing from the sentence and its passage (``abstain_on_missing_name``), nor a
+    two-syllable word of the question that the passages write as a word, unless the question
+    has several parts (``abstain_on_missing_word``: asked "Hà Nội", the sentence speaks of
+    Quảng Ninh) and, when the
+    question asks for an amount or a date, the sentence must hold a number
+    (``require_number``). Up to ``max_sentences`` sentences are quoted: further ones only when
+    they add question terms the earlier ones lack (``min_gain``) and score within
+    ``secondary_ratio`` of the best, or come from another passage of a several-part question.
     """
 
     def __init__(
         self,
         *,
         min_coverage: float = 0.7,
-        min_sentence_coverage: float = 0.35,
+        min_sentence_coverage: float = 0.4,
         require_number: bool = True,
+        abstain_on_missing_name: bool = True,
+        abstain_on_missing_word: bool = True,
         max_sentences: int = 3,
         max_passages: int = 5,
         secondary_ratio: float = 0.8,
@@ -465,6 +490,8 @@ class ExtractiveAnswerer:
         self.min_coverage = min_coverage
         self.min_sentence_coverage = min_sentence_coverage
         self.require_number = require_number
+        self.abstain_on_missing_name = abstain_on_missing_name
+        self.abstain_on_missing_word = abstain_on_missing_word
         self.max_sentences = max_sentences
         self.max_passages = max_passages
         self.secondary_ratio = secondary_ratio
@@ -476,7 +503,7 @@ class ExtractiveAnswerer:
             question, hits, max_passages=self.max_passages, weights=self.weights
         )
         q = analyse_question(question)
-        best = self._best(scored, q)
+        best = next((s for s in scored if self.supports(s, q)), None)
         if best is None:
             return _abstain(question, hits)
         chosen = self._select(best, scored, q)
@@ -489,20 +516,16 @@ class ExtractiveAnswerer:
             hits=tuple(hits),
         )
 
-    def _best(self, scored: Sequence[SentenceScore], q: QuestionTerms) -> SentenceScore | None:
-        for s in scored:
-            if self.require_number and q.wants_number and not s.has_number:
-                continue
-            if self.supports(s):
-                return s
-            return None  # the best eligible sentence is too weak: so is everything below it
-        return None
-
-    def supports(self, s: SentenceScore) -> bool:
+    def supports(self, s: SentenceScore, q: QuestionTerms) -> bool:
         """The abstention rule: is this sentence strong enough evidence to answer from?"""
-        return s.coverage >= self.min_coverage and s.sentence_coverage >= (
-            self.min_sentence_coverage
-        )
+        if self.require_number and q.wants_number and not s.has_number:
+            return False
+        if self.abstain_on_missing_name and s.missing_names:
+            return False
+        # A several-part question is answered by several sentences, each lacking some words.
+        if self.abstain_on_missing_word and s.missing_words and not q.multi_part:
+            return False
+        return s.coverage >= self.min_coverage and s.sentence_coverage >= self.min_sentence_coverage
 
     def _select(
         self, best: SentenceScore, scored: Sequence[SentenceScore], q: QuestionTerms
@@ -796,7 +819,7 @@ def _check_markers(reply: str, passages: int) -> tuple[str, dict[int, int], list
 def _claims_by_marker(text: str, order: dict[int, int]) -> dict[int, str]:
     """For each marker, the answer text it stands behind (the sentence that carries it)."""
     claims: dict[int, str] = {new: "" for new in order.values()}
-    for start, end in _sentence_spans(text):
+    for start, end in sentence_spans(text):
         sentence = text[start:end]
         for m in re.finditer(r"\[(\d+)\]", sentence):
             marker = int(m.group(1))
@@ -808,8 +831,8 @@ def _claims_by_marker(text: str, order: dict[int, int]) -> dict[int, str]:
 def _supporting_citation(marker: int, hit: Hit, claim: str) -> Citation:
     """Cite the sentence of the passage that shares the most weighted words with the claim."""
     text = hit.chunk.text
-    spans = _sentence_spans(text) or [(0, len(text))]
-    claim_terms = set(analyse_question(_MARKER.sub(" ", claim)).terms)
+    spans = sentence_spans(text) or [(0, len(text))]
+    claim_terms = {t.folded for t in analyse_question(_MARKER.sub(" ", claim)).terms}
 
     def overlap(span: tuple[int, int]) -> tuple[float, int]:
         tokens = set(_syllables(text[span[0] : span[1]]))
