@@ -167,8 +167,7 @@ class Assistant:
         question = question[:MAX_QUESTION_CHARS]
         if not question.strip():
             return Answer(question=question, text=EMPTY_QUESTION_MESSAGE, abstained=True)
-        retriever = self.retriever()
-        if len(retriever.lexical) == 0:
+        if len(self.retriever().lexical) == 0:
             raise IndexStoreError(
                 f"The index at {self.index.location} is empty. Add documents with "
                 "`qa-assistant ingest` (or `make run`)."

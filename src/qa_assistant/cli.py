@@ -222,8 +222,9 @@ def eval_(
             lambda q: assistant.ask(q, k=settings.k, retriever=settings.retriever),
             output_dir=output,
             config=config,
+            skipped_lines=qset.problems,
         )
-    click.echo(summary.format_table() if hasattr(summary, "format_table") else str(summary))
+    click.echo(summary.format_table())
     click.echo(f"Report: {output / 'report.md'}")
 
 

@@ -1,0 +1,55 @@
+"""Shared fixtures: a copy of the seed documents and an assistant on the fake embedder."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Nothing in the tests may reach the network: no telemetry, no model hub.
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from qa_assistant.assistant import Assistant  # noqa: E402
+from qa_assistant.settings import Settings  # noqa: E402
+from qa_assistant.testing import FakeEmbedder  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED_DOCUMENTS = ROOT / "documents"
+TET_QUESTION = "Quảng Ninh hỗ trợ mỗi thôn bao nhiêu tiền để đón Tết?"
+
+
+@pytest.fixture
+def docs_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "documents"
+    shutil.copytree(SEED_DOCUMENTS, folder)
+    return folder
+
+
+@pytest.fixture
+def settings(tmp_path: Path, docs_dir: Path) -> Settings:
+    return Settings(
+        documents_dir=docs_dir,
+        index_dir=tmp_path / "index",
+        cache_dir=tmp_path / "cache",
+        _env_file=None,  # type: ignore[call-arg]
+    )
+
+
+@pytest.fixture
+def assistant(settings: Settings) -> Iterator[Assistant]:
+    a = Assistant(settings, embedder=FakeEmbedder())
+    yield a
+    a.close()
+
+
+@pytest.fixture
+def ingested(assistant: Assistant) -> Assistant:
+    report = assistant.ingest()
+    assert report.failed == ()
+    return assistant

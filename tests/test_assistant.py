@@ -1,0 +1,66 @@
+"""Questions end to end on the seed articles (fake embedder, real Chroma, extractive answers)."""
+
+from __future__ import annotations
+
+import unicodedata
+
+from conftest import TET_QUESTION
+from qa_assistant.assistant import Assistant
+
+
+def _check_citations(assistant: Assistant, answer_text: str, citations: tuple) -> None:  # type: ignore[type-arg]
+    for c in citations:
+        assert f"[{c.marker}]" in answer_text
+        assert c.quote in c.passage
+        assert assistant.document_text(c.source)[c.start : c.end] == c.quote
+
+
+def test_tet_question_answers_ten_million_with_its_source(ingested: Assistant) -> None:
+    answer = ingested.ask(TET_QUESTION)
+    assert not answer.abstained
+    assert "10 triệu đồng" in answer.text
+    assert any("10 triệu đồng" in c.quote for c in answer.citations)
+    _check_citations(ingested, answer.text, answer.citations)
+    assert len(answer.hits) >= 1 and answer.latency_ms > 0
+
+
+def test_the_same_question_in_nfd_and_without_diacritics(ingested: Assistant) -> None:
+    nfd = ingested.ask(unicodedata.normalize("NFD", TET_QUESTION))
+    assert "10 triệu đồng" in nfd.text
+    bare = ingested.ask("Quang Ninh ho tro moi thon bao nhieu tien de don Tet?")
+    assert "10 triệu đồng" in bare.text
+
+
+def test_unrelated_question_abstains(ingested: Assistant) -> None:
+    answer = ingested.ask("Giá vé máy bay từ Hà Nội đi Paris là bao nhiêu?")
+    assert answer.abstained
+    assert answer.citations == ()
+    assert "Không tìm thấy" in answer.text
+
+
+def test_empty_question_gets_a_message_not_an_error(ingested: Assistant) -> None:
+    answer = ingested.ask("   ")
+    assert answer.abstained and answer.text
+
+
+def test_to_dict_has_the_json_shape(ingested: Assistant) -> None:
+    data = ingested.ask(TET_QUESTION).to_dict()
+    assert set(data) >= {"question", "answer", "abstained", "citations", "retrieved", "latency_ms"}
+    assert set(data["citations"][0]) >= {
+        "marker", "source", "title", "heading", "text", "quote", "start", "end"
+    }
+    assert set(data["retrieved"][0]) >= {"source", "heading", "text", "score"}
+    scores = [r["score"] for r in data["retrieved"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_each_retriever_answers(ingested: Assistant) -> None:
+    for mode in ("bm25", "dense", "hybrid"):
+        answer = ingested.ask(TET_QUESTION, retriever=mode)
+        assert answer.hits, mode
+
+
+def test_follow_up_uses_the_previous_question(ingested: Assistant) -> None:
+    first = "Năm 2025 tỉnh sửa chữa nhà ở cho bao nhiêu hộ nghèo?"
+    follow = ingested.ask("Còn hộ người có công thì sao?", history=[first])
+    assert any("273/273" in h.chunk.text for h in follow.hits[:3])

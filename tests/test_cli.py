@@ -1,0 +1,70 @@
+"""The CLI, with the assistant built on the fake embedder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import TET_QUESTION
+from qa_assistant import cli
+from qa_assistant.assistant import Assistant
+from qa_assistant.settings import Settings
+from qa_assistant.testing import FakeEmbedder
+
+
+@pytest.fixture
+def runner(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> CliRunner:
+    monkeypatch.setenv("QA_DOCUMENTS_DIR", str(settings.documents_dir))
+    monkeypatch.setenv("QA_INDEX_DIR", str(settings.index_dir))
+    monkeypatch.setenv("QA_CACHE_DIR", str(settings.cache_dir))
+    monkeypatch.setattr(cli, "_assistant", lambda s: Assistant(s, embedder=FakeEmbedder()))
+    return CliRunner()
+
+
+def test_ingest_json_report(runner: CliRunner) -> None:
+    result = runner.invoke(cli.main, ["ingest", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert set(report) >= {
+        "documents", "chunks", "added", "updated", "removed", "skipped", "failed", "seconds"
+    }
+    assert report["documents"] == 2 and report["added"] == 2 and report["failed"] == []
+    again = json.loads(runner.invoke(cli.main, ["ingest", "--json"]).stdout)
+    assert again["chunks"] == report["chunks"] and again["skipped"] == 2
+
+
+def test_ingest_reports_failed_files(runner: CliRunner, settings: Settings) -> None:
+    (settings.documents_dir / "empty.txt").write_bytes(b"")
+    report = json.loads(runner.invoke(cli.main, ["ingest", "--json"]).stdout)
+    assert [Path(f["path"]).name for f in report["failed"]] == ["empty.txt"]
+    assert report["failed"][0]["error"]
+
+
+def test_ask_json(runner: CliRunner) -> None:
+    runner.invoke(cli.main, ["ingest"])
+    result = runner.invoke(cli.main, ["ask", "--json", TET_QUESTION])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert "10 triệu đồng" in data["answer"] and not data["abstained"]
+    assert data["citations"] and len(data["retrieved"]) >= 1
+
+
+def test_ask_text_shows_citations(runner: CliRunner) -> None:
+    runner.invoke(cli.main, ["ingest"])
+    result = runner.invoke(cli.main, ["ask", TET_QUESTION])
+    assert "[1]" in result.stdout and "“" in result.stdout
+
+
+def test_ask_on_empty_index_says_what_to_do(runner: CliRunner) -> None:
+    result = runner.invoke(cli.main, ["ask", TET_QUESTION])
+    assert result.exit_code == 1
+    assert "qa-assistant ingest" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_bad_date_filter_is_a_usage_error(runner: CliRunner) -> None:
+    result = runner.invoke(cli.main, ["ask", "--from", "01/02/2026", TET_QUESTION])
+    assert result.exit_code == 2 and "YYYY-MM-DD" in result.output

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import pytest
+
+from qa_assistant.retrieval import RRF_K, diversify, rrf_fuse, weighted_fuse
+from qa_assistant.types import Chunk, Hit
+
+
+def test_rrf_rewards_items_ranked_by_both_legs() -> None:
+    fused = rrf_fuse([["a", "b", "c"], ["c", "a", "d"]])
+    assert [item for item, _ in fused] == ["a", "c", "b", "d"]
+    assert fused[0][1] == pytest.approx(1 / (RRF_K + 1) + 1 / (RRF_K + 2))
+
+
+def test_rrf_weights_scale_a_leg() -> None:
+    fused = dict(rrf_fuse([["a"], ["b"]], weights=[1.0, 2.0]))
+    assert fused["b"] == pytest.approx(2 * fused["a"])
+
+
+def test_rrf_of_nothing_is_empty() -> None:
+    assert rrf_fuse([[], []]) == []
+
+
+def test_weighted_fuse_normalises_each_leg() -> None:
+    # Raw scales differ wildly (cosine vs BM25); after min-max both legs count equally.
+    fused = dict(weighted_fuse([{"a": 0.9, "b": 0.1}, {"a": 0.0, "b": 40.0, "c": 20.0}]))
+    assert fused["a"] == pytest.approx(1.0)
+    assert fused["b"] == pytest.approx(1.0)
+    assert fused["c"] == pytest.approx(0.5)
+
+
+def test_weighted_fuse_single_valued_leg_counts_fully() -> None:
+    assert dict(weighted_fuse([{"a": 3.0}], weights=[0.5])) == {"a": pytest.approx(0.5)}
+
+
+def test_weighted_fuse_ties_break_by_id() -> None:
+    assert [i for i, _ in weighted_fuse([{"b": 1.0, "a": 1.0}])] == ["a", "b"]
+
+
+def _hit(cid: str, text: str) -> Hit:
+    return Hit(Chunk(id=cid, source="s.txt", title="t", text=text, start=0, end=len(text)), 1.0)
+
+
+def test_diversify_drops_a_repeated_passage_but_keeps_order() -> None:
+    caption = "Quảng Ninh hỗ trợ 10 triệu đồng cho mỗi thôn, khu phố tổ chức hoạt động đón Tết"
+    hits = [_hit("1", caption), _hit("2", caption + "."), _hit("3", "Một đoạn khác hẳn về y tế cơ sở.")]
+    assert [h.chunk.id for h in diversify(hits, k=10)] == ["1", "3"]
+
+
+def test_diversify_keeps_distinct_passages() -> None:
+    hits = [_hit(str(i), f"đoạn {i} nói về chủ đề số {i} khác nhau hoàn toàn") for i in range(5)]
+    assert len(diversify(hits, k=10)) == 5

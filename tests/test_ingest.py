@@ -1,0 +1,107 @@
+"""The index and incremental ingest, on the real Chroma store and the fake embedder."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from qa_assistant.assistant import Assistant
+from qa_assistant.errors import IndexLockedError, IndexMismatchError
+from qa_assistant.ingest import ingest_lock, sweep_orphans
+from qa_assistant.settings import Settings
+from qa_assistant.testing import FakeEmbedder
+
+
+def test_ingest_twice_never_duplicates(assistant: Assistant) -> None:
+    first = assistant.ingest()
+    assert first.added == 2 and first.documents == 2 and first.chunks > 2
+    second = assistant.ingest()
+    assert (second.added, second.updated, second.removed, second.skipped) == (0, 0, 0, 2)
+    assert second.chunks == first.chunks == assistant.index.count()
+
+
+def test_edit_and_delete_are_reflected(assistant: Assistant, docs_dir: Path) -> None:
+    before = assistant.ingest()
+    short = docs_dir / "quang-ninh-giam-ngheo-2025.txt"
+    short.write_text(short.read_text(encoding="utf-8") + "\n\nĐoạn mới về hỗ trợ sinh kế.\n")
+    edited = assistant.ingest()
+    assert (edited.added, edited.updated, edited.skipped) == (0, 1, 1)
+    assert edited.chunks == assistant.index.count()
+    ids = {s.chunk.id for s in assistant.index.iter_chunks(source=short.name)}
+    assert len(ids) == next(d.chunks for d in assistant.documents() if d.source == short.name)
+    short.unlink()
+    removed = assistant.ingest()
+    assert removed.removed == 1 and removed.documents == 1
+    assert removed.chunks == assistant.index.count() < before.chunks
+    assert all(s.chunk.source != short.name for s in assistant.index.iter_chunks())
+
+
+def test_a_bad_file_is_reported_and_the_rest_indexed(assistant: Assistant, docs_dir: Path) -> None:
+    (docs_dir / "empty.txt").write_bytes(b"")
+    (docs_dir / "binary.txt").write_bytes(bytes(range(256)) * 20)
+    report = assistant.ingest()
+    assert report.documents == 2
+    failed = {Path(f.path).name: f.error for f in report.failed}
+    assert set(failed) == {"empty.txt", "binary.txt"}
+    assert all(msg for msg in failed.values())
+
+
+def test_duplicate_content_under_two_names_is_indexed_once(
+    assistant: Assistant, docs_dir: Path
+) -> None:
+    shutil.copy(docs_dir / "quang-ninh-giam-ngheo-2025.txt", docs_dir / "ban-sao.txt")
+    report = assistant.ingest()
+    assert report.documents == 2
+    # The first in folder order is indexed; its twin is reported.
+    assert [Path(f.path).name for f in report.failed] == ["quang-ninh-giam-ngheo-2025.txt"]
+    assert "Same content as ban-sao.txt" in report.failed[0].error
+    # Once one copy is indexed, it keeps its place when the folder is ingested again.
+    again = assistant.ingest()
+    assert again.skipped == 2 and len(again.failed) == 1
+
+
+def test_index_built_with_another_model_is_refused(settings: Settings) -> None:
+    Assistant(settings, embedder=FakeEmbedder(dimension=64)).ingest()
+    other = Assistant(settings, embedder=FakeEmbedder(dimension=32, name="other-model"))
+    with pytest.raises(IndexMismatchError, match="--rebuild"):
+        other.ingest()
+    with pytest.raises(IndexMismatchError):
+        other.ask("Quảng Ninh hỗ trợ gì?")
+    rebuilt = other.ingest(rebuild=True)
+    assert rebuilt.documents == 2
+
+
+def test_concurrent_ingest_is_refused(assistant: Assistant, settings: Settings) -> None:
+    with ingest_lock(settings.index_dir), pytest.raises(IndexLockedError, match="Another ingest"):
+        assistant.ingest()
+
+
+def test_orphan_chunks_of_an_interrupted_ingest_are_swept(ingested: Assistant) -> None:
+    index = ingested.index
+    stored = list(index.iter_chunks())
+    count = index.count()
+    # A crash after writing chunks but before committing the document leaves chunks that no
+    # registry record owns; the next ingest must remove them.
+    orphan = stored[0]
+    ghost = orphan.chunk.__class__(**{**orphan.chunk.__dict__, "id": "ghost-0", "source": "ghost.txt"})
+    index.add_chunks([ghost], [[0.1] * 64], [orphan.tokens], "deadbeef")
+    assert index.count() == count + 1
+    assert sweep_orphans(index) == 1
+    assert index.count() == count
+
+
+def test_filters_restrict_sources_and_dates(ingested: Assistant) -> None:
+    from datetime import date
+
+    from qa_assistant.types import Filters
+
+    docs = {d.source: d for d in ingested.documents()}
+    assert docs["quang-ninh-giam-ngheo-2025.txt"].date == date(2025, 12, 19)
+    only = Filters(sources=("quang-ninh-giam-ngheo-2025.txt",))
+    hits = ingested.retriever().retrieve("hỗ trợ", 5, filters=only)
+    assert hits and {h.chunk.source for h in hits} == {"quang-ninh-giam-ngheo-2025.txt"}
+    dated = Filters(date_from=date(2026, 1, 1))
+    hits = ingested.retriever().retrieve("hỗ trợ", 5, filters=dated)
+    assert hits and {h.chunk.source for h in hits} == {"quang-ninh-an-sinh-xa-hoi-2026.txt"}

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from qa_assistant.lexical import LexicalIndex
+from qa_assistant.types import Chunk, Filters
+from qa_assistant.vietnamese import lexical_tokens
+
+TEXTS = [
+    "Quảng Ninh hỗ trợ 10 triệu đồng cho mỗi thôn, khu phố tổ chức hoạt động đón Tết.",
+    "Tỉnh thực hiện chính sách miễn, giảm học phí, hỗ trợ chi phí học tập cho học sinh.",
+    "Trẻ em đang đi học được hỗ trợ uống sữa miễn phí đến hết năm 2030.",
+]
+
+
+def _index() -> LexicalIndex:
+    chunks = [
+        Chunk(id=f"c{i}", source=f"d{i}.txt", title="t", text=t, start=0, end=len(t))
+        for i, t in enumerate(TEXTS)
+    ]
+    return LexicalIndex(chunks, [lexical_tokens(t) for t in TEXTS], fingerprint="fp")
+
+
+def test_finds_the_passage_with_the_words() -> None:
+    hits = _index().search(lexical_tokens("miễn giảm học phí"), 3)
+    assert hits[0][0] == "c1"
+    assert all(score > 0 for _, score in hits)
+
+
+def test_question_without_diacritics_matches_the_folded_field() -> None:
+    index = _index()
+    assert index.search(lexical_tokens("mien giam hoc phi"), 3, folded=False) == []
+    hits = index.search(lexical_tokens("mien giam hoc phi"), 3, folded=True)
+    assert hits[0][0] == "c1"
+
+
+def test_unknown_words_find_nothing() -> None:
+    assert _index().search(["xyzzy"], 3) == []
+
+
+def test_mask_restricts_results() -> None:
+    index = _index()
+    allowed = index.mask(Filters(sources=("d2.txt",)).admits)
+    hits = index.search(lexical_tokens("hỗ trợ"), 3, allowed=allowed)
+    assert [cid for cid, _ in hits] == ["c2"]
+
+
+def test_save_and_load_round_trip(tmp_path: Path) -> None:
+    index = _index()
+    index.save(tmp_path)
+    loaded = LexicalIndex.load(tmp_path)
+    assert loaded is not None
+    assert loaded.fingerprint == "fp"
+    assert loaded.chunks == index.chunks
+    q = lexical_tokens("sữa miễn phí")
+    assert loaded.search(q, 3) == index.search(q, 3)
+
+
+def test_load_of_missing_or_corrupt_index_is_none(tmp_path: Path) -> None:
+    assert LexicalIndex.load(tmp_path) is None
+    (tmp_path / "lexical.json").write_text("{not json", encoding="utf-8")
+    assert LexicalIndex.load(tmp_path) is None
