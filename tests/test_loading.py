@@ -1,0 +1,239 @@
+"""Loading files of every format and encoding into cleaned, normalised documents."""
+
+from __future__ import annotations
+
+import codecs
+import io
+import unicodedata
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from qa_assistant.errors import LoadError
+from qa_assistant.loading import SUPPORTED_SUFFIXES, discover, load_document
+
+SEEDS = Path(__file__).resolve().parent.parent / "documents"
+DATA = Path(__file__).resolve().parent / "data"
+VIET = "Luật Cư trú quy định quyền tự do cư trú của công dân Việt Nam. Hỗ trợ học phí."
+
+
+def _write(tmp_path: Path, name: str, data: bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+def _load(tmp_path: Path, name: str, data: bytes):  # type: ignore[no-untyped-def]
+    return load_document(_write(tmp_path, name, data), name)
+
+
+# --------------------------------------------------------------------------- discovery
+
+
+def test_discover_recurses_sorts_and_skips_hidden(tmp_path: Path) -> None:
+    for rel in ["b.txt", "a/c.md", "a/d.pdf", ".hidden.txt", ".git/x.txt", "e.exe", "~$f.docx"]:
+        path = tmp_path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("x")
+    found = discover([tmp_path])
+    assert [source for _, source in found] == ["a/c.md", "a/d.pdf", "b.txt"]
+    assert discover([tmp_path / "b.txt"]) == [(tmp_path / "b.txt", "b.txt")]
+    assert ".docx" in SUPPORTED_SUFFIXES
+    with pytest.raises(LoadError, match="does not exist"):
+        discover([tmp_path / "missing"])
+
+
+# --------------------------------------------------------------------------- encodings
+
+
+def _cp1258(text: str) -> bytes:
+    """Windows-1258 as Vietnamese legacy editors write it: base letters plus tone marks."""
+    out = bytearray()
+    for ch in unicodedata.normalize("NFC", text):
+        try:
+            out += ch.encode("cp1258")
+            continue
+        except UnicodeEncodeError:
+            pass
+        decomposed = unicodedata.normalize("NFD", ch)
+        base, marks = decomposed[0], list(decomposed[1:])
+        for keep in [*marks, ""]:  # the vowel mark (â, ơ, ư) composes, the tone stays apart
+            rest = "".join(m for m in marks if m != keep)
+            try:
+                out += unicodedata.normalize("NFC", base + keep).encode("cp1258")
+                out += rest.encode("cp1258")
+                break
+            except UnicodeEncodeError:
+                continue
+        else:
+            raise AssertionError(f"cannot write {ch!r} in Windows-1258")
+    return bytes(out)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        VIET.encode("utf-8"),
+        codecs.BOM_UTF8 + VIET.encode("utf-8"),
+        codecs.BOM_UTF16_LE + VIET.encode("utf-16-le"),
+        codecs.BOM_UTF16_BE + VIET.encode("utf-16-be"),
+        _cp1258(VIET * 3),
+        unicodedata.normalize("NFD", VIET).encode("utf-8"),
+    ],
+    ids=["utf8", "utf8-bom", "utf16le", "utf16be", "cp1258", "nfd"],
+)
+def test_encodings_decode_to_nfc(tmp_path: Path, data: bytes) -> None:
+    doc = _load(tmp_path, "doc.txt", data)
+    assert doc.text.startswith(VIET)
+    assert unicodedata.is_normalized("NFC", doc.text)
+    assert doc.format == "txt" and len(doc.content_hash) == 64
+
+
+def test_invisible_and_control_characters_are_removed(tmp_path: Path) -> None:
+    doc = _load(tmp_path, "z.txt", "Hỗ\u200b trợ\ufeff học\x07 phí\r\n".encode())
+    assert doc.text == "Hỗ trợ học phí"
+
+
+def test_empty_and_binary_files_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(LoadError, match="is empty"):
+        _load(tmp_path, "empty.txt", b"")
+    with pytest.raises(LoadError, match="is empty"):
+        _load(tmp_path, "blank.md", b"  \n\n ")
+    with pytest.raises(LoadError, match="binary file, not text"):
+        _load(tmp_path, "bin.txt", bytes(range(256)) * 20)
+    with pytest.raises(LoadError, match="not supported"):
+        _load(tmp_path, "x.exe", b"text")
+
+
+def test_one_megabyte_single_line_loads(tmp_path: Path) -> None:
+    line = ("hỗ trợ học phí " * 70_000).encode()
+    doc = _load(tmp_path, "long.txt", line)
+    assert len(doc.text) > 1_000_000 - 100_000 and "\n" not in doc.text
+
+
+# --------------------------------------------------------------------------- formats
+
+
+def test_markdown_title_from_heading(tmp_path: Path) -> None:
+    doc = _load(tmp_path, "q.md", "# Quy chế sinh viên\n\n## Học phí\n\nNội dung.\n".encode())
+    assert doc.title == "Quy chế sinh viên" and doc.format == "md"
+
+
+def test_law_title_is_tidied() -> None:
+    doc = load_document(DATA / "luat_cu_tru_excerpt.txt", "luat_cu_tru.txt")
+    assert doc.title == "Luật Cư trú"
+    assert doc.text.startswith("LUẬT CƯ TRÚ\n\nĐiều 1. Phạm vi điều chỉnh")
+    assert doc.notes == ()
+
+
+def test_html_drops_scripts_navigation_and_handlers(tmp_path: Path) -> None:
+    html = """<!doctype html><html><head><title>Chính sách học phí</title>
+    <style>body{color:red}</style><script>var secret = "SCRIPT";</script></head>
+    <body><nav>Trang chủ | Tin tức</nav><header>HEADER</header>
+    <h1>Hỗ trợ học phí</h1><p onclick="alert('HANDLER')">Sinh viên <b>sư phạm</b> được
+    hỗ trợ.</p><!-- COMMENT --><ul><li>Mục một</li><li>Mục hai</li></ul>
+    <script>document.write("SCRIPT2")</script><footer>FOOTER</footer></body></html>"""
+    doc = _load(tmp_path, "page.html", html.encode())
+    for debris in ("SCRIPT", "HANDLER", "COMMENT", "HEADER", "FOOTER", "Trang chủ", "color"):
+        assert debris not in doc.text
+    assert "# Hỗ trợ học phí" in doc.text
+    assert "Sinh viên sư phạm được hỗ trợ." in doc.text
+    assert "Mục một\n\nMục hai" in doc.text
+    assert doc.title == "Chính sách học phí" and doc.format == "html"
+
+
+def _font() -> str:
+    import matplotlib
+
+    return str(Path(matplotlib.get_data_path()) / "fonts/ttf/DejaVuSans.ttf")
+
+
+def _pdf(lines: list[str]) -> bytes:
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.ttfonts import TTFont
+    from reportlab.pdfgen import canvas
+
+    pdfmetrics.registerFont(TTFont("DejaVu", _font()))
+    buf = io.BytesIO()
+    c = canvas.Canvas(buf)
+    c.setTitle("Quyết định hỗ trợ")
+    c.setFont("DejaVu", 12)
+    for i, line in enumerate(lines):
+        c.drawString(72, 760 - 18 * i, line)
+    if not lines:
+        c.rect(100, 100, 300, 300, fill=1)  # an "image" and no text
+    c.showPage()
+    c.save()
+    return buf.getvalue()
+
+
+def test_pdf_text_is_extracted(tmp_path: Path) -> None:
+    doc = _load(tmp_path, "qd.pdf", _pdf(["Điều 1. Hỗ trợ học phí", "cho sinh viên sư phạm."]))
+    assert "Điều 1. Hỗ trợ học phí cho sinh viên sư phạm." in doc.text
+    assert doc.title == "Quyết định hỗ trợ" and doc.format == "pdf"
+
+
+def test_pdf_problems_say_what_to_do(tmp_path: Path) -> None:
+    from pypdf import PdfReader, PdfWriter
+
+    good = _pdf(["Nội dung bí mật."])
+    writer = PdfWriter()
+    for page in PdfReader(io.BytesIO(good)).pages:
+        writer.add_page(page)
+    writer.encrypt("secret")
+    buf = io.BytesIO()
+    writer.write(buf)
+    with pytest.raises(LoadError, match="password-protected"):
+        _load(tmp_path, "locked.pdf", buf.getvalue())
+    with pytest.raises(LoadError, match=r"scanned.*OCR"):
+        _load(tmp_path, "scan.pdf", _pdf([]))
+    with pytest.raises(LoadError, match=r"truncated or damaged|no text layer"):
+        _load(tmp_path, "cut.pdf", good[: len(good) // 3])
+
+
+def test_docx_paragraphs_headings_and_tables(tmp_path: Path) -> None:
+    import docx
+
+    d = docx.Document()
+    d.add_heading("Quy chế học phí", level=1)
+    d.add_paragraph("Sinh viên được miễn học phí.")
+    table = d.add_table(rows=1, cols=2)
+    table.rows[0].cells[0].text = "Đối tượng"
+    table.rows[0].cells[1].text = "Mức hỗ trợ"
+    buf = io.BytesIO()
+    d.save(buf)
+    doc = _load(tmp_path, "qc.docx", buf.getvalue())
+    assert (
+        doc.text == "## Quy chế học phí\n\nSinh viên được miễn học phí.\n\nĐối tượng | Mức hỗ trợ"
+    )
+    assert doc.title == "Quy chế học phí" and doc.format == "docx"
+    with pytest.raises(LoadError, match=r"not a readable \.docx"):
+        _load(tmp_path, "bad.docx", b"PK\x03\x04 not really a zip")
+
+
+# --------------------------------------------------------------------------- news debris
+
+
+def test_seed_article_debris_is_removed_and_recorded() -> None:
+    doc = load_document(SEEDS / "quang-ninh-an-sinh-xa-hoi-2026.txt", "an-sinh.txt")
+    assert doc.title == "Quảng Ninh: Kiến tạo phát triển từ nền tảng an sinh xã hội"
+    assert doc.date == date(2026, 2, 1)
+    assert doc.text.startswith(doc.title + "\n\nTTTĐ - Trong hành trình")
+    for debris in ("Tag", "\naa\n", "Muôn mặt cuộc sống", "Tổng Bí thư Tô Lâm", "Ngọc Quyết"):
+        assert debris not in doc.text
+    assert "Đọc thêm" not in doc.text and "Nam Phù" not in doc.text
+    assert doc.text.endswith("thước đo cho sự phát triển.")
+    caption = "Quảng Ninh hiện đang thực hiện 18 dự án phát triển nhà ở xã hội"
+    assert doc.text.count(caption) == 1
+    notes = " ".join(doc.notes)
+    for word in ("navigation", "Đọc thêm", "links to other articles", "sign-off", "twice"):
+        assert word in notes
+
+
+def test_seed_date_marker_is_stripped() -> None:
+    doc = load_document(SEEDS / "quang-ninh-giam-ngheo-2025.txt", "giam-ngheo.txt")
+    assert doc.date == date(2025, 12, 19)
+    assert doc.text.startswith("Các tổ chức đoàn thể")
+    assert "date" not in doc.text[:50] and "Hà Anh" not in doc.text
+    assert "92,9 triệu đồng" in doc.text

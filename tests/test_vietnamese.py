@@ -1,0 +1,128 @@
+"""Vietnamese text handling: normalisation, diacritics, segmentation, sentences."""
+
+from __future__ import annotations
+
+import unicodedata
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from qa_assistant.vietnamese import (
+    diacritic_ratio,
+    has_diacritics,
+    is_partly_unaccented,
+    is_unaccented,
+    lexical_tokens,
+    normalize_text,
+    restore_diacritics,
+    sentence_spans,
+    strip_diacritics,
+    word_tokens,
+)
+
+VIETNAMESE_CHARS = st.sampled_from(
+    list(
+        "aăâbcdđeêghiklmnoôơpqrstuưvxyàáảãạằắẳẵặầấẩẫậèéẻẽẹềếểễệìíỉĩịòóỏõọồốổỗộờớởỡợùúủũụừứửữựỳýỷỹỵ"
+    )
+    + list('ĐÂ .,;?!:0123456789/\n\t\r\u00a0\u200b\ufeff\x07\u0301\u0323()"“”')
+)
+TEXT = st.text(VIETNAMESE_CHARS, max_size=200) | st.text(max_size=80)
+
+
+def test_normalize_text_cleans_line_ends_spaces_and_invisible_characters() -> None:
+    raw = "a\r\nb\rc\u00a0d\u200be\u2060f\x07g\th\ufeffi"
+    assert normalize_text(raw) == "a\nb\nc defg\thi"
+
+
+def test_normalize_text_composes_nfd() -> None:
+    nfd = unicodedata.normalize("NFD", "Hỗ trợ học phí")
+    assert normalize_text(nfd) == "Hỗ trợ học phí"
+    # a zero-width space between a letter and its tone mark must not block composition
+    assert normalize_text("e\u200b\u0301") == "é"
+
+
+@settings(max_examples=150, deadline=None)
+@given(TEXT)
+def test_normalize_text_is_idempotent(text: str) -> None:
+    once = normalize_text(text)
+    assert normalize_text(once) == once
+    assert "\r" not in once and "\u00a0" not in once
+
+
+def test_strip_diacritics_keeps_length_on_nfc_text() -> None:
+    text = "Đà Nẵng hỗ trợ Học phí"
+    assert strip_diacritics(text) == "Da Nang ho tro Hoc phi"
+    assert len(strip_diacritics(text)) == len(text)
+    assert strip_diacritics(unicodedata.normalize("NFD", "ệ")) == "e"
+
+
+def test_diacritic_detection() -> None:
+    assert has_diacritics("học") and not has_diacritics("hoc")
+    assert is_unaccented("ho tro hoc phi cho sinh vien su pham")
+    assert not is_unaccented("what is the tuition fee for students")
+    assert not is_unaccented("hỗ trợ học phí")
+    assert not is_unaccented("")
+    assert diacritic_ratio("ho tro học phí") == 0.5
+    assert is_partly_unaccented("ho tro học phí")
+    assert is_partly_unaccented("ho tro hoc phi")
+    assert not is_partly_unaccented("hỗ trợ học phí cho sinh viên sư phạm")
+    assert not is_partly_unaccented("tuition fee for students")
+
+
+def test_restore_diacritics_only_touches_unaccented_words() -> None:
+    out = restore_diacritics("ho tro học phí, cho SINH VIEN")
+    assert out.endswith("học phí, cho SINH VIÊN")
+    assert strip_diacritics(out).lower() == "ho tro hoc phi, cho sinh vien"
+    assert restore_diacritics("hỗ trợ học phí") == "hỗ trợ học phí"
+    assert restore_diacritics("tuition fee") == "tuition fee"
+
+
+def test_word_tokens_segment_vietnamese_words() -> None:
+    tokens = word_tokens("Hỗ trợ học phí cho sinh viên sư phạm, năm 2025 (92,9 triệu đồng).")
+    assert tokens[:5] == ["hỗ_trợ", "học_phí", "cho", "sinh_viên", "sư_phạm"]
+    assert "92,9" in tokens and "," not in tokens and "(" not in tokens
+
+
+def test_lexical_tokens_add_syllables_and_fold() -> None:
+    assert lexical_tokens("Hỗ trợ học phí") == ["hỗ_trợ", "hỗ", "trợ", "học_phí", "học", "phí"]
+    assert lexical_tokens("Hỗ trợ", fold=True) == ["ho_tro", "ho", "tro"]
+
+
+def _sentences(text: str) -> list[str]:
+    return [text[a:b] for a, b in sentence_spans(text)]
+
+
+def test_sentence_spans_respect_numbers_dates_and_abbreviations() -> None:
+    text = (
+        "Tổng kinh phí 92,9 triệu đồng cho 1.000 hộ ngày 01/02/2026 tại TP. Hồ Chí Minh. "
+        "Ông Nguyễn V. An, TS. Lê Bình v.v. tham dự! Hỏi gì?\nDòng mới; vế sau"
+    )
+    assert _sentences(text) == [
+        "Tổng kinh phí 92,9 triệu đồng cho 1.000 hộ ngày 01/02/2026 tại TP. Hồ Chí Minh.",
+        "Ông Nguyễn V. An, TS. Lê Bình v.v. tham dự!",
+        "Hỏi gì?",
+        "Dòng mới;",
+        "vế sau",
+    ]
+
+
+def test_sentence_spans_keep_article_and_clause_numbers() -> None:
+    text = "Điều 20. Điều kiện đăng ký\n1. Công dân có chỗ ở hợp pháp. Được đăng ký."
+    assert _sentences(text) == [
+        "Điều 20. Điều kiện đăng ký",
+        "1. Công dân có chỗ ở hợp pháp.",
+        "Được đăng ký.",
+    ]
+
+
+@settings(max_examples=150, deadline=None)
+@given(TEXT)
+def test_sentence_spans_cover_all_text_in_order(text: str) -> None:
+    spans = sentence_spans(text)
+    pos = 0
+    for start, end in spans:
+        assert pos <= start < end <= len(text)
+        assert not text[pos:start].strip()
+        assert text[start:end] == text[start:end].strip()
+        pos = end
+    assert not text[pos:].strip()
