@@ -2,15 +2,24 @@
 
 :class:`FakeEmbedder` is a deterministic bag-of-syllables hasher: texts that share words get
 similar vectors, which is enough to exercise retrieval, fusion and the index offline.
+
+:class:`FakeOpenAIServer` is a real local HTTP server speaking the OpenAI chat-completions API
+with a scripted reply, so the LLM answerer is tested through the real client stack.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
+import threading
+import time
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -61,3 +70,183 @@ class FakeEmbedder:
     def embed_query(self, text: str) -> list[float]:
         self.calls += 1
         return self._vector(text)
+
+
+# --------------------------------------------------------------------------------------------
+# A fake OpenAI-compatible chat server
+# --------------------------------------------------------------------------------------------
+
+Reply = str | Callable[[list[dict[str, Any]]], str]
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request the fake server received."""
+
+    method: str
+    path: str
+    headers: dict[str, str]  # lower-cased names
+    body: dict[str, Any]
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        return list(self.body.get("messages", []))
+
+    @property
+    def prompt(self) -> str:
+        """All message contents joined: what the model was shown."""
+        return "\n".join(_content_text(m.get("content")) for m in self.messages)
+
+
+def _content_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # content parts: [{"type": "text", "text": ...}]
+        return "\n".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+    return ""
+
+
+class FakeOpenAIServer:
+    """A real HTTP server on 127.0.0.1 speaking the OpenAI chat-completions API.
+
+    ``reply`` is a fixed string or a callable of the request's messages. ``status`` other
+    than 200 answers every chat request with that HTTP error; ``delay_s`` holds each answer
+    back (to exercise timeouts). Use as a context manager; ``base_url`` ends in ``/v1``.
+    """
+
+    def __init__(self, reply: Reply = "", *, status: int = 200, delay_s: float = 0.0) -> None:
+        self.reply = reply
+        self.status = status
+        self.delay_s = delay_s
+        self.requests: list[RecordedRequest] = []
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def __enter__(self) -> FakeOpenAIServer:
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join(timeout=5)
+            self._thread = None
+        self._server.server_close()
+
+    def _record(self, request: RecordedRequest) -> None:
+        with self._lock:
+            self.requests.append(request)
+
+    def _answer(self, messages: list[dict[str, Any]]) -> str:
+        return self.reply(messages) if callable(self.reply) else self.reply
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
+                pass
+
+            def do_GET(self) -> None:
+                if self.path.rstrip("/").endswith("/models"):
+                    self._json(200, {"object": "list", "data": [{"id": "fake", "object": "model"}]})
+                else:
+                    self._json(404, {"error": {"message": "not found", "type": "not_found"}})
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b"{}"
+                try:
+                    body = json.loads(raw or b"{}")
+                except json.JSONDecodeError:
+                    body = {}
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                fake._record(RecordedRequest("POST", self.path, headers, body))
+                if not self.path.rstrip("/").endswith("/chat/completions"):
+                    self._json(404, {"error": {"message": "not found", "type": "not_found"}})
+                    return
+                if fake.delay_s:
+                    time.sleep(fake.delay_s)
+                if fake.status != 200:
+                    error = {"message": f"fake error {fake.status}", "type": "server_error"}
+                    self._json(fake.status, {"error": error})
+                    return
+                text = fake._answer(list(body.get("messages", [])))
+                model = str(body.get("model", "fake"))
+                if body.get("stream"):
+                    self._stream(text, model)
+                else:
+                    self._json(200, _completion(text, model))
+
+            def _json(self, status: int, payload: dict[str, Any]) -> None:
+                data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _stream(self, text: str, model: str) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Cache-Control", "no-cache")
+                self.end_headers()
+                pieces = [text[i : i + 16] for i in range(0, len(text), 16)] or [""]
+                for i, piece in enumerate(pieces):
+                    delta: dict[str, Any] = {"content": piece}
+                    if i == 0:
+                        delta["role"] = "assistant"
+                    self._event(_chunk(model, delta, None))
+                self._event(_chunk(model, {}, "stop"))
+                self.wfile.write(b"data: [DONE]\n\n")
+                self.wfile.flush()
+
+            def _event(self, payload: dict[str, Any]) -> None:
+                data = json.dumps(payload, ensure_ascii=False)
+                self.wfile.write(f"data: {data}\n\n".encode())
+                self.wfile.flush()
+
+        return Handler
+
+
+def _completion(text: str, model: str) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+    }
+
+
+def _chunk(model: str, delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
