@@ -93,6 +93,16 @@ class Assistant:
         self._checked_at = time.monotonic()
         return retriever
 
+    def warm_up(self) -> None:
+        """Load the model, the indexes and the Vietnamese tools now, not on the first question."""
+        from .vietnamese import lexical_tokens, restore_diacritics
+
+        self.embedder.embed_query("khởi động")
+        restore_diacritics("khoi dong")
+        lexical_tokens("khởi động")
+        if self.index.count():
+            self.retriever()
+
     # -- ingest -----------------------------------------------------------------------------
 
     def ingest(

@@ -122,7 +122,7 @@ def _filters(sources: tuple[str, ...], date_from: str | None, date_to: str | Non
 def format_answer(answer: Answer) -> str:
     lines = [answer.text]
     for c in answer.citations:
-        where = " › ".join(p for p in (c.title, c.heading) if p) or c.source
+        where = c.heading or c.title
         lines.append(f"\n[{c.marker}] {c.source}: {where}")
         lines.append(f"    “{c.quote}”")
     for w in answer.warnings:
@@ -207,6 +207,8 @@ def eval_(
             for f in report.failed:
                 click.echo(f"  skipped {f.path}: {f.error}", err=True)
         selected = [q for q in qset.questions if split is None or q.split == split][:limit]
+        # Latency figures describe a running service, not the first question's model load.
+        assistant.warm_up()
         config = {
             "model": settings.model,
             "retriever": settings.retriever,
@@ -254,6 +256,7 @@ def serve(host: str | None, port: int | None, index: Path | None, ingest_first: 
             click.echo(f"Indexed {report.documents} documents, {report.chunks} chunks.")
             for f in report.failed:
                 click.echo(f"  skipped {f.path}: {f.error}", err=True)
+        assistant.warm_up()
         click.echo(f"Serving on http://{settings.host}:{settings.port}")
         serve_ui(assistant, settings)
 
