@@ -672,6 +672,7 @@ class LLMAnswerer:
         self._chain = prompt | model | StrOutputParser()
         self.base_url = base_url
         self.max_passages = max_passages
+        self._secrets: tuple[str, ...] = ()  # never to appear in a message
 
     @classmethod
     def openai(
@@ -702,7 +703,9 @@ class LLMAnswerer:
             max_retries=max_retries,
             temperature=0.0,
         )
-        return cls(chat, base_url=base_url, max_passages=max_passages)
+        answerer = cls(chat, base_url=base_url, max_passages=max_passages)
+        answerer._secrets = (api_key,) if api_key else ()
+        return answerer
 
     @classmethod
     def ollama(
@@ -732,7 +735,10 @@ class LLMAnswerer:
                 {"question": question.strip(), "passages": format_passages(passages)}
             )
         except Exception as exc:  # noqa: BLE001 - every client library raises its own tree
-            raise AnswererError(_error_message(self.base_url, exc)) from None
+            message = _error_message(self.base_url, exc)
+            for secret in self._secrets:
+                message = message.replace(secret, "***")
+            raise AnswererError(message) from None
         return str(reply)
 
 
