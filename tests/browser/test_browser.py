@@ -1,0 +1,238 @@
+"""The page in a real browser: ask, read citations, rate, and manage documents.
+
+Drives Debian's Chromium (``scripts/install-browser.sh``) through Playwright against the app
+served on a free loopback port, with the seed documents and the fake embedder. Skipped when
+Chromium is missing, except under CI=true where a missing browser is a failure.
+
+Run: ``.venv/bin/python -m pytest -m browser tests/browser``. Set QA_UPDATE_SCREENSHOT=1 to
+refresh docs/screenshot.png from the answered page.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from qa_assistant import ui
+from qa_assistant.assistant import Assistant
+from qa_assistant.settings import Settings
+from qa_assistant.testing import FakeEmbedder
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+OUTPUT = ROOT / "test-output"
+PASSWORD = "mật-khẩu-thử"
+TET_QUESTION = "Quảng Ninh hỗ trợ mỗi thôn bao nhiêu tiền để đón Tết?"
+EVIL_DOCUMENT = (
+    "Thông báo thử nghiệm về lễ hội đèn lồng\n\n"
+    "Lễ hội đèn lồng <script>window.__pwned = 1</script> được tổ chức "
+    '<img src="x" onerror="window.__pwned = 2"> vào rằm tháng Giêng tại nhà văn hóa.\n'
+)
+NEW_DOCUMENT = (
+    "Quy định về thư viện cộng đồng\n\n"
+    "Thư viện cộng đồng của xã mở cửa từ 7 giờ đến 21 giờ tất cả các ngày trong tuần.\n"
+)
+TIMEOUT_MS = 30_000
+
+
+def _require_chromium() -> None:
+    if CHROMIUM.exists():
+        return
+    reason = f"{CHROMIUM} is missing: run scripts/install-browser.sh (needs root)"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    def __init__(self, url: str, settings: Settings, assistant: Assistant) -> None:
+        self.url = url
+        self.settings = settings
+        self.assistant = assistant
+
+    def feedback_rows(self) -> list[tuple[Any, ...]]:
+        db = self.settings.index_dir / "feedback.sqlite3"
+        with sqlite3.connect(db) as conn:
+            return conn.execute(
+                "SELECT rating, comment, question, citations FROM feedback"
+            ).fetchall()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    _require_chromium()
+    base = tmp_path_factory.mktemp("browser")
+    documents = base / "documents"
+    documents.mkdir()
+    for path in sorted((ROOT / "documents").glob("*.txt")):
+        shutil.copy(path, documents)
+    (documents / "le-hoi-den-long.txt").write_text(EVIL_DOCUMENT, encoding="utf-8")
+    settings = Settings(
+        documents_dir=documents,
+        index_dir=base / "index",
+        cache_dir=base / "cache",
+        host="127.0.0.1",
+        port=_free_port(),
+        admin_password=SecretStr(PASSWORD),
+        _env_file=None,  # type: ignore[call-arg]
+    )
+    assistant = Assistant(settings, embedder=FakeEmbedder())
+    assert assistant.ingest().failed == ()
+    app, url = ui.serve(assistant, settings, block=False)
+    try:
+        yield Server(url, settings, assistant)
+    finally:
+        app.close()
+        assistant.close()
+
+
+@pytest.fixture(scope="module")
+def browser(server: Server) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Any, server: Server) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="vi-VN")
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    outside: list[str] = []
+
+    def note_request(request: Any) -> None:
+        if not request.url.startswith((server.url, "data:", "blob:")):
+            outside.append(request.url)
+
+    page.on("request", note_request)
+    page.goto(server.url)
+    page.wait_for_selector("#qa-question textarea")
+    yield page
+    context.close()
+    # The page must work on a LAN without internet: no fonts, CDNs or telemetry.
+    assert outside == []
+
+
+def _ask(page: Any, question: str) -> Any:
+    answers = page.locator("#qa-chat .qa-answer.qa-final")
+    before = answers.count()
+    page.fill("#qa-question textarea", question)
+    page.click("#qa-send")
+    answer = answers.nth(before)
+    answer.wait_for()  # qa-final marks the last streamed step
+    return answer
+
+
+def test_ask_read_citation_and_give_feedback(page: Any, server: Server) -> None:
+    answer = _ask(page, TET_QUESTION)
+    assert "10 triệu" in answer.inner_text()
+    citations = answer.locator("a.qa-cite")
+    assert citations.count() >= 1
+
+    citations.first.click()
+    panel = page.locator("#qa-citation .qa-panel[data-marker]")
+    panel.wait_for()
+    quote = panel.locator("mark.qa-quote")
+    assert quote.count() == 1 and quote.inner_text().strip()
+    doc_mark = panel.locator("mark.qa-doc-mark")
+    assert doc_mark.inner_text() == quote.inner_text()
+    doc_mark.wait_for(state="visible")  # scrolled into view inside the full text
+    assert doc_mark.is_visible()
+
+    OUTPUT.mkdir(exist_ok=True)
+    page.screenshot(path=str(OUTPUT / "answered.png"), full_page=True)
+    if os.environ.get("QA_UPDATE_SCREENSHOT") == "1":
+        shutil.copy(OUTPUT / "answered.png", ROOT / "docs" / "screenshot.png")
+
+    _ask(page, "Năm 2025 Quảng Ninh sửa chữa nhà ở cho bao nhiêu hộ nghèo?")
+    follow = _ask(page, "Còn hộ cận nghèo thì sao?")
+    assert follow.inner_text().strip()
+
+    page.locator("#qa-chat button[aria-label='Dislike']").first.click()
+    page.locator("#qa-comment textarea").fill("Cần nói rõ nguồn kinh phí.")
+    page.click("#qa-comment-send")
+    page.wait_for_selector("#qa-comment textarea", state="hidden")
+    rows = server.feedback_rows()
+    assert [(r[0], r[1], r[2]) for r in rows] == [
+        ("down", "Cần nói rõ nguồn kinh phí.", TET_QUESTION)
+    ]
+    assert "10 triệu" in rows[0][3]
+
+
+def test_document_markup_is_shown_as_text(page: Any) -> None:
+    answer = _ask(page, "Lễ hội đèn lồng được tổ chức ở đâu vào rằm tháng Giêng?")
+    page.wait_for_timeout(300)
+    cites = answer.locator("a.qa-cite")
+    if cites.count():
+        cites.first.click()
+        page.locator("#qa-citation .qa-panel[data-marker]").wait_for()
+    page.wait_for_timeout(300)
+    assert page.evaluate("window.__pwned") is None
+    assert page.locator("#qa-citation img, #qa-chat img[src='x']").count() == 0
+    # The document's markup reached the page as visible text, not as elements.
+    assert "<script>" in page.locator("#qa-citation").inner_text()
+
+
+def test_staff_upload_ask_and_delete(page: Any, server: Server) -> None:
+    page.get_by_role("tab", name="Tài liệu (cán bộ)").click()
+    page.fill("#qa-password input", "sai")
+    page.click("#qa-login")
+    page.wait_for_timeout(1500)
+    assert not page.locator("#qa-upload-btn").is_visible()
+    page.fill("#qa-password input", PASSWORD)
+    page.click("#qa-login")
+    page.locator("#qa-upload-btn").wait_for(state="visible")
+    assert page.locator("#qa-documents").inner_text().count(".txt") >= 3
+
+    upload = OUTPUT / "thu-vien-cong-dong.txt"
+    OUTPUT.mkdir(exist_ok=True)
+    upload.write_text(NEW_DOCUMENT, encoding="utf-8")
+    page.set_input_files("#qa-upload input[type=file]", str(upload))
+    page.locator("#qa-upload").get_by_text("thu-vien-cong-dong.txt").first.wait_for()
+    page.click("#qa-upload-btn")
+    page.locator("#qa-staff-status").get_by_text("Đã nạp").wait_for()
+    page.locator("#qa-documents").get_by_text("thu-vien-cong-dong.txt").wait_for()
+    assert (server.settings.documents_dir / "thu-vien-cong-dong.txt").is_file()
+
+    page.get_by_role("tab", name="Hỏi đáp").click()
+    answer = _ask(page, "Thư viện cộng đồng của xã mở cửa từ mấy giờ?")
+    assert "7 giờ" in answer.inner_text()
+    answer.locator("a.qa-cite").first.click()
+    page.locator("#qa-citation").get_by_text("thu-vien-cong-dong.txt").first.wait_for()
+
+    page.get_by_role("tab", name="Tài liệu (cán bộ)").click()
+    page.click("#qa-delete-choice input")
+    page.get_by_role("option", name="thu-vien-cong-dong.txt").first.click()
+    page.click("#qa-delete")
+    page.locator("#qa-staff-status").get_by_text("Đã xoá").wait_for()
+    sources = [d.source for d in server.assistant.documents()]
+    assert "thu-vien-cong-dong.txt" not in sources
+    assert not (server.settings.documents_dir / "thu-vien-cong-dong.txt").exists()
