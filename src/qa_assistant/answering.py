@@ -37,7 +37,11 @@ __all__ = [
     "ABSTAIN_MESSAGE",
     "ExtractiveAnswerer",
     "LLMAnswerer",
+    "QuestionTerms",
+    "ScoringWeights",
     "SentenceScore",
+    "analyse_question",
+    "format_passages",
     "make_answerer",
     "score_sentences",
 ]
