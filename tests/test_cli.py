@@ -68,3 +68,17 @@ def test_ask_on_empty_index_says_what_to_do(runner: CliRunner) -> None:
 def test_bad_date_filter_is_a_usage_error(runner: CliRunner) -> None:
     result = runner.invoke(cli.main, ["ask", "--from", "01/02/2026", TET_QUESTION])
     assert result.exit_code == 2 and "YYYY-MM-DD" in result.output
+
+
+def test_feedback_export_writes_rows(runner: CliRunner, settings: Settings) -> None:
+    from qa_assistant.feedback import FeedbackStore, feedback_path
+    from qa_assistant.types import Answer
+
+    store = FeedbackStore(feedback_path(settings.index_dir))
+    store.record(Answer("Hỏi gì?", "Trả lời.", abstained=False), "down", comment="sai")
+    store.record(Answer("Câu khác?", "Đúng.", abstained=False), "up")
+    result = runner.invoke(cli.main, ["feedback", "export", "--rating", "down"])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert len(rows) == 1
+    assert rows[0]["question"] == "Hỏi gì?" and rows[0]["comment"] == "sai"

@@ -276,14 +276,16 @@ def feedback() -> None:
     show_default=True,
     help="questions = evaluation-set lines built from the feedback.",
 )
+@click.option("--rating", type=click.Choice(["up", "down"]), help="Only this rating.")
 @click.option("-o", "--output", type=click.File("w", encoding="utf-8"), default="-")
-def feedback_export(index: Path | None, fmt: str, output: Any) -> None:
+def feedback_export(index: Path | None, fmt: str, rating: str | None, output: Any) -> None:
     """Write the stored feedback (question, answer, citations, rating, comment)."""
-    from .feedback import export_feedback
+    from .feedback import export_feedback, feedback_path
 
     settings = _settings(index)
     with _errors():
-        export_feedback(settings.index_dir / "feedback.sqlite3", output, fmt)
+        count = export_feedback(feedback_path(settings.index_dir), output, fmt, rating=rating)
+    click.echo(f"{count} feedback rows written.", err=True)
 
 
 if __name__ == "__main__":

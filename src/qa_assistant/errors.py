@@ -43,6 +43,10 @@ class QuestionSetError(QAError):
     """A question-set file cannot be used at all."""
 
 
+class FeedbackError(QAError):
+    """Feedback could not be stored or read."""
+
+
 class UploadError(QAError):
     """An uploaded file was refused (type, size or name)."""
 
@@ -51,6 +55,7 @@ __all__ = [
     "AnswererError",
     "ConfigError",
     "EmbeddingError",
+    "FeedbackError",
     "IndexLockedError",
     "IndexMismatchError",
     "IndexStoreError",

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
-from .errors import QAError
+from .errors import FeedbackError
 from .types import Answer, Filters
 
 Rating = Literal["up", "down"]
@@ -56,10 +56,6 @@ _COLUMNS = (
     "history",
     "filters",
 )
-
-
-class FeedbackError(QAError):
-    """The feedback store could not be read or written."""
 
 
 def feedback_path(index_dir: Path) -> Path:
