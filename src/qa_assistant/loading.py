@@ -26,6 +26,11 @@ __all__ = ["SUPPORTED_SUFFIXES", "decode_text", "discover", "load_document"]
 
 SUPPORTED_SUFFIXES: frozenset[str] = frozenset({".txt", ".md", ".html", ".htm", ".pdf", ".docx"})
 
+# About 2,500 printed pages, several times the longest Vietnamese law code. A larger "document"
+# is almost always an export or a log, and indexing it would hold the ingest lock for tens of
+# minutes (word segmentation reads about 60 kB/s).
+MAX_DOCUMENT_CHARS = 5_000_000
+
 _FORMATS = {
     ".txt": "txt",
     ".md": "md",
@@ -635,6 +640,12 @@ def load_document(path: Path, source: str) -> Document:
     if not raw.strip():
         raise LoadError(f"{source} is empty; add text to it or remove it from the documents.")
     extracted = _EXTRACTORS[fmt](raw, source)
+    if len(extracted.text) > MAX_DOCUMENT_CHARS:
+        raise LoadError(
+            f"{source} is too large: {len(extracted.text) / 1e6:.1f} million characters of text, "
+            f"more than the {MAX_DOCUMENT_CHARS / 1e6:g} million one document may hold; split it "
+            "into smaller files (e.g. one per chapter) and ingest those."
+        )
     text = normalize_text(extracted.text)
     if "\x00" in extracted.text or _mostly_unprintable(text):
         raise _not_text(source)
