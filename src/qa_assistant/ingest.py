@@ -127,6 +127,9 @@ def ingest(
         counts = _Counts()
         failed: list[FailedFile] = []
         files = _discover(paths, failed)
+        # Files gone from the folder leave first, so that a renamed file is not refused as a
+        # twin of its own old name (and missing from the index until the next ingest).
+        counts.removed = _remove_missing(index, paths, {source for _, source, _ in files})
         committed = {d.source: d for d in index.documents()}
         seen_hashes: dict[str, str] = {d.content_hash: d.source for d in committed.values()}
         for done, (path, source, root) in enumerate(files, start=1):
@@ -146,7 +149,6 @@ def ingest(
             )
         if progress:
             progress(len(files), len(files), "")
-        counts.removed = _remove_missing(index, paths, {source for _, source, _ in files})
         lexical = refresh_lexical(index, lexical_dir)
         docs = index.documents()
         report = IngestReport(
