@@ -30,6 +30,12 @@ EMPTY_QUESTION_MESSAGE = "Hãy nhập câu hỏi của bạn về nội dung tà
 _STORE_CHECK_S = 5.0
 
 
+def _well_formed(text: str) -> str:
+    # A lone surrogate (a JSON "\ud800", a command-line byte that is not UTF-8) is not text:
+    # the word segmenter crashes on it and no answer quoting it could be encoded.
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
 class Assistant:
     """One per process: the embedding model and the indexes are loaded once and shared.
 
@@ -174,7 +180,8 @@ class Assistant:
         history: Sequence[str] = (),
     ) -> Answer:
         started = time.perf_counter()
-        question = question[:MAX_QUESTION_CHARS]
+        question = _well_formed(question[:MAX_QUESTION_CHARS])
+        history = [_well_formed(h) for h in history]
         if not question.strip():
             return Answer(question=question, text=EMPTY_QUESTION_MESSAGE, abstained=True)
         if len(self.retriever().lexical) == 0:
