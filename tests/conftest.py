@@ -15,9 +15,9 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from qa_assistant.assistant import Assistant  # noqa: E402
-from qa_assistant.settings import Settings  # noqa: E402
-from qa_assistant.testing import FakeEmbedder  # noqa: E402
+from qa_assistant.assistant import Assistant
+from qa_assistant.settings import Settings
+from qa_assistant.testing import FakeEmbedder
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_DOCUMENTS = ROOT / "documents"

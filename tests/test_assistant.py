@@ -47,7 +47,14 @@ def test_to_dict_has_the_json_shape(ingested: Assistant) -> None:
     data = ingested.ask(TET_QUESTION).to_dict()
     assert set(data) >= {"question", "answer", "abstained", "citations", "retrieved", "latency_ms"}
     assert set(data["citations"][0]) >= {
-        "marker", "source", "title", "heading", "text", "quote", "start", "end"
+        "marker",
+        "source",
+        "title",
+        "heading",
+        "text",
+        "quote",
+        "start",
+        "end",
     }
     assert set(data["retrieved"][0]) >= {"source", "heading", "text", "score"}
     scores = [r["score"] for r in data["retrieved"]]

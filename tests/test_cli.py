@@ -29,7 +29,14 @@ def test_ingest_json_report(runner: CliRunner) -> None:
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert set(report) >= {
-        "documents", "chunks", "added", "updated", "removed", "skipped", "failed", "seconds"
+        "documents",
+        "chunks",
+        "added",
+        "updated",
+        "removed",
+        "skipped",
+        "failed",
+        "seconds",
     }
     assert report["documents"] == 2 and report["added"] == 2 and report["failed"] == []
     again = json.loads(runner.invoke(cli.main, ["ingest", "--json"]).stdout)

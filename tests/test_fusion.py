@@ -43,7 +43,11 @@ def _hit(cid: str, text: str) -> Hit:
 
 def test_diversify_drops_a_repeated_passage_but_keeps_order() -> None:
     caption = "Quảng Ninh hỗ trợ 10 triệu đồng cho mỗi thôn, khu phố tổ chức hoạt động đón Tết"
-    hits = [_hit("1", caption), _hit("2", caption + "."), _hit("3", "Một đoạn khác hẳn về y tế cơ sở.")]
+    hits = [
+        _hit("1", caption),
+        _hit("2", caption + "."),
+        _hit("3", "Một đoạn khác hẳn về y tế cơ sở."),
+    ]
     assert [h.chunk.id for h in diversify(hits, k=10)] == ["1", "3"]
 
 

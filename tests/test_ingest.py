@@ -85,7 +85,9 @@ def test_orphan_chunks_of_an_interrupted_ingest_are_swept(ingested: Assistant) -
     # A crash after writing chunks but before committing the document leaves chunks that no
     # registry record owns; the next ingest must remove them.
     orphan = stored[0]
-    ghost = orphan.chunk.__class__(**{**orphan.chunk.__dict__, "id": "ghost-0", "source": "ghost.txt"})
+    ghost = orphan.chunk.__class__(
+        **{**orphan.chunk.__dict__, "id": "ghost-0", "source": "ghost.txt"}
+    )
     index.add_chunks([ghost], [[0.1] * 64], [orphan.tokens], "deadbeef")
     assert index.count() == count + 1
     assert sweep_orphans(index) == 1

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from qa_assistant.lexical import LexicalIndex
 from qa_assistant.types import Chunk, Filters
-from qa_assistant.vietnamese import lexical_tokens
+from qa_assistant.vietnamese import word_tokens
 
 TEXTS = [
     "Quảng Ninh hỗ trợ 10 triệu đồng cho mỗi thôn, khu phố tổ chức hoạt động đón Tết.",
@@ -18,19 +18,19 @@ def _index() -> LexicalIndex:
         Chunk(id=f"c{i}", source=f"d{i}.txt", title="t", text=t, start=0, end=len(t))
         for i, t in enumerate(TEXTS)
     ]
-    return LexicalIndex(chunks, [lexical_tokens(t) for t in TEXTS], fingerprint="fp")
+    return LexicalIndex(chunks, [word_tokens(t) for t in TEXTS], fingerprint="fp")
 
 
 def test_finds_the_passage_with_the_words() -> None:
-    hits = _index().search(lexical_tokens("miễn giảm học phí"), 3)
+    hits = _index().search(word_tokens("miễn giảm học phí"), 3)
     assert hits[0][0] == "c1"
     assert all(score > 0 for _, score in hits)
 
 
 def test_question_without_diacritics_matches_the_folded_field() -> None:
     index = _index()
-    assert index.search(lexical_tokens("mien giam hoc phi"), 3, folded=False) == []
-    hits = index.search(lexical_tokens("mien giam hoc phi"), 3, folded=True)
+    assert index.search(word_tokens("mien giam hoc phi"), 3, folded=False) == []
+    hits = index.search(word_tokens("mien giam hoc phi"), 3, folded=True)
     assert hits[0][0] == "c1"
 
 
@@ -41,7 +41,7 @@ def test_unknown_words_find_nothing() -> None:
 def test_mask_restricts_results() -> None:
     index = _index()
     allowed = index.mask(Filters(sources=("d2.txt",)).admits)
-    hits = index.search(lexical_tokens("hỗ trợ"), 3, allowed=allowed)
+    hits = index.search(word_tokens("hỗ trợ"), 3, allowed=allowed)
     assert [cid for cid, _ in hits] == ["c2"]
 
 
@@ -52,7 +52,7 @@ def test_save_and_load_round_trip(tmp_path: Path) -> None:
     assert loaded is not None
     assert loaded.fingerprint == "fp"
     assert loaded.chunks == index.chunks
-    q = lexical_tokens("sữa miễn phí")
+    q = word_tokens("sữa miễn phí")
     assert loaded.search(q, 3) == index.search(q, 3)
 
 
@@ -60,3 +60,14 @@ def test_load_of_missing_or_corrupt_index_is_none(tmp_path: Path) -> None:
     assert LexicalIndex.load(tmp_path) is None
     (tmp_path / "lexical.json").write_text("{not json", encoding="utf-8")
     assert LexicalIndex.load(tmp_path) is None
+
+
+def test_differently_segmented_words_still_match_on_syllables() -> None:
+    # The passage has the compound "chính_sách"; a question segmented into its syllables (or
+    # holding a word the segmenter never saw) still matches through the syllable field.
+    index = _index()
+    assert [cid for cid, _ in index.search(["chính", "sách"], 3)] == ["c1"]
+    words_only = LexicalIndex(
+        index.chunks, [word_tokens(t) for t in TEXTS], "fp", syllable_weight=0.0
+    )
+    assert words_only.search(["chính", "sách"], 3) == []

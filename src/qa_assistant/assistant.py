@@ -101,11 +101,11 @@ class Assistant:
 
     def warm_up(self) -> None:
         """Load the model, the indexes and the Vietnamese tools now, not on the first question."""
-        from .vietnamese import lexical_tokens, restore_diacritics
+        from .vietnamese import restore_diacritics, word_tokens
 
         self.embedder.embed_query("khởi động")
         restore_diacritics("khoi dong")
-        lexical_tokens("khởi động")
+        word_tokens("khởi động")
         if self.index.count():
             self.retriever()
 

@@ -26,9 +26,12 @@ from .lexical import LexicalIndex
 from .loading import discover, load_document
 from .protocols import Embedder
 from .types import Chunk, DocumentInfo, FailedFile, IngestReport
-from .vietnamese import lexical_tokens
+from .vietnamese import word_tokens
 
 Progress = Callable[[int, int, str], None]
+# Stored beside each chunk for the lexical index; a change here needs a re-ingest, so it is
+# part of the manifest along with the chunker's version.
+TOKENS_VERSION = "pyvi-words-1"
 _EMBED_BATCH = 64
 
 
@@ -54,7 +57,7 @@ def ingest_lock(index_dir: Path) -> Iterator[None]:
 
 
 def manifest_for(embedder: Embedder) -> Manifest:
-    return Manifest(embedder.name, embedder.dimension, CHUNKER_VERSION)
+    return Manifest(embedder.name, embedder.dimension, f"{CHUNKER_VERSION}/{TOKENS_VERSION}")
 
 
 def embedding_text(chunk: Chunk) -> str:
@@ -62,8 +65,8 @@ def embedding_text(chunk: Chunk) -> str:
     return f"{chunk.heading_path}\n{chunk.text}" if chunk.heading else chunk.text
 
 
-def chunk_tokens(chunk: Chunk) -> list[str]:
-    return lexical_tokens(embedding_text(chunk))
+def chunk_words(chunk: Chunk) -> list[str]:
+    return word_tokens(embedding_text(chunk))
 
 
 @dataclass
@@ -213,7 +216,7 @@ def _ingest_file(
         for i in range(0, len(chunks), _EMBED_BATCH):
             batch = chunks[i : i + _EMBED_BATCH]
             vectors.extend(embedder.embed_passages([embedding_text(c) for c in batch]))
-        tokens = [" ".join(chunk_tokens(c)) for c in chunks]
+        tokens = [" ".join(chunk_words(c)) for c in chunks]
         index.add_chunks(chunks, vectors, tokens, digest)
         info = DocumentInfo(
             source=source,

@@ -26,7 +26,12 @@ from scipy import sparse
 from .types import Chunk
 from .vietnamese import strip_diacritics
 
-_FORMAT = 1
+_FORMAT = 2
+
+
+def split_syllables(words: Iterable[str]) -> list[str]:
+    """``["hỗ_trợ", "học"]`` → ``["hỗ", "trợ", "học"]``."""
+    return [s for w in words for s in w.split("_") if s]
 
 
 @dataclass(frozen=True)
@@ -67,15 +72,30 @@ class Field:
 
 
 class LexicalIndex:
-    """BM25 over chunk tokens, with the chunks themselves held for the answer stage."""
+    """BM25 over chunk words, with the chunks themselves held for the answer stage.
 
-    def __init__(self, chunks: Sequence[Chunk], tokens: Sequence[Sequence[str]], fingerprint: str):
+    ``words`` are pyvi-segmented words (compounds joined by ``_``). Three fields are built from
+    them: whole words (precise: "hỗ_trợ" is one term), their syllables (forgiving when a question
+    is segmented differently), and the syllables without diacritics (for bare questions).
+    """
+
+    def __init__(
+        self,
+        chunks: Sequence[Chunk],
+        words: Sequence[Sequence[str]],
+        fingerprint: str,
+        *,
+        syllable_weight: float = 0.5,
+    ):
         self.chunks = list(chunks)
         self.fingerprint = fingerprint
+        self.syllable_weight = syllable_weight
         self._pos = {c.id: i for i, c in enumerate(self.chunks)}
-        self._plain = Field.build(tokens)
-        self._folded = Field.build([[strip_diacritics(t) for t in doc] for doc in tokens])
-        self._tokens = [list(t) for t in tokens]
+        self._words = [list(w) for w in words]
+        syllables = [split_syllables(w) for w in self._words]
+        self._plain = Field.build(self._words)
+        self._syllables = Field.build(syllables)
+        self._folded = Field.build([[strip_diacritics(t) for t in doc] for doc in syllables])
 
     def __len__(self) -> int:
         return len(self.chunks)
@@ -86,18 +106,26 @@ class LexicalIndex:
 
     def search(
         self,
-        terms: Sequence[str],
+        words: Sequence[str],
         n: int,
         *,
         folded: bool = False,
         allowed: np.ndarray | None = None,
     ) -> list[tuple[str, float]]:
-        """Top ``n`` chunks as (id, BM25 score), best first; zero scores are left out."""
+        """Top ``n`` chunks as (id, BM25 score), best first; zero scores are left out.
+
+        ``folded`` matches the question's syllables without diacritics, for questions typed
+        without them (their segmentation is unreliable, so whole words are not used).
+        """
         if not self.chunks:
             return []
-        field = self._folded if folded else self._plain
-        q = [strip_diacritics(t) for t in terms] if folded else list(terms)
-        scores = field.scores(q)
+        syllables = split_syllables(words)
+        if folded:
+            scores = self._folded.scores(strip_diacritics(t) for t in syllables)
+        else:
+            scores = self._plain.scores(words)
+            if self.syllable_weight:
+                scores = scores + self.syllable_weight * self._syllables.scores(syllables)
         if allowed is not None:
             scores = np.where(allowed, scores, 0.0)
         n = min(n, len(scores))
@@ -117,7 +145,7 @@ class LexicalIndex:
             "format": _FORMAT,
             "fingerprint": self.fingerprint,
             "chunks": [_chunk_record(c) for c in self.chunks],
-            "tokens": [" ".join(t) for t in self._tokens],
+            "words": [" ".join(w) for w in self._words],
         }
         # Write to a temporary file and rename: a crash never leaves a half-written index.
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".lexical-", suffix=".json")
@@ -134,8 +162,8 @@ class LexicalIndex:
             if payload.get("format") != _FORMAT:
                 return None
             chunks = [_record_chunk(r) for r in payload["chunks"]]
-            tokens = [t.split() for t in payload["tokens"]]
-            return cls(chunks, tokens, str(payload["fingerprint"]))
+            words = [w.split() for w in payload["words"]]
+            return cls(chunks, words, str(payload["fingerprint"]))
         except (OSError, ValueError, KeyError, TypeError):
             return None
 

@@ -17,10 +17,10 @@ from .types import Chunk, Filters, Hit
 from .vietnamese import (
     is_partly_unaccented,
     is_unaccented,
-    lexical_tokens,
     normalize_text,
     restore_diacritics,
     strip_diacritics,
+    word_tokens,
 )
 
 RRF_K = 60
@@ -77,7 +77,7 @@ class Query:
         context = normalize_text(history[-1]).strip() if history else ""
         if context:
             dense = f"{_restore_if_needed(context)} {dense}"
-        terms = lexical_tokens(f"{context} {text}".strip(), fold=False)
+        terms = word_tokens(f"{context} {text}".strip())
         folded = unaccented or is_partly_unaccented(text)
         return cls(text=text, dense_text=dense, terms=tuple(terms), folded=folded)
 
