@@ -1,0 +1,621 @@
+"""The speed-and-scale benchmark behind ``qa-assistant bench``.
+
+It answers the questions a deployment asks: how fast do folders of decrees ingest, how long
+does a citizen wait for an answer on a collection of 1k, 10k or 100k chunks, how much memory
+and disk does serving take, and how long from process start to the first answer. Each figure
+is printed next to the plain approach a user would otherwise take (sentence-transformers
+``encode`` with default settings; LangChain's ``Chroma.similarity_search`` on the same
+collection) as a ratio.
+
+How the collections are built:
+
+* **Ingest** is timed on the real pipeline (load, chunk, embed, tokenise, write, lexical
+  index) over a subset of the laws of ``--docs`` of about the smallest size asked for.
+* **Collections** of each size repeat those ingested chunks: copy 0 is the laws as they are;
+  copy r > 0 gets its own document and chunk ids, about 8 % of its words swapped for words of
+  other chunks (in the text and in the lexical tokens alike), and the ingested vector plus a
+  little Gaussian noise (cosine about 0.98 to the original), so building 100k chunks takes
+  minutes, not hours of embedding.
+* **Serving** is measured in a fresh process per collection (the assistant as ``serve``
+  runs it): time to the first answer, then query latencies, then peak RSS.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .index import Manifest
+from .protocols import Embedder
+from .settings import Settings
+from .types import Chunk, DocumentInfo
+
+DEFAULT_DOCS = Path("/work/shared/benchmarks/alqac2023/documents")
+DEFAULT_SIZES = (1000, 10_000, 100_000)
+_WORKER_FLAG = "--serve-worker"
+_FIRST_ANSWER = "FIRST-ANSWER"
+_RESULT = "RESULT "
+_SWAP_RATE = 0.08  # share of words replaced in each repeated chunk
+_VECTOR_COSINE = 0.98  # expected cosine of a repeated chunk's vector to the original
+_FALLBACK_QUESTIONS = (
+    "Công dân có quyền tự do cư trú như thế nào?",
+    "Điều kiện đăng ký thường trú là gì?",
+    "Người lao động được nghỉ hằng năm bao nhiêu ngày?",
+    "Thanh niên có quyền và nghĩa vụ gì?",
+    "Ai có quyền tiếp cận thông tin?",
+)
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    docs: Path = DEFAULT_DOCS
+    sizes: tuple[int, ...] = DEFAULT_SIZES
+    queries: int = 40  # questions timed per collection (after a few warm-up ones)
+    plain_sample: int = 200  # chunks the plain encode is timed on (it is the slow side)
+    fake: bool = False  # FakeEmbedder instead of the configured model (tests)
+    workdir: Path | None = None  # kept when given; a temporary folder otherwise
+    settings: Settings = field(default_factory=lambda: Settings(_env_file=None))  # type: ignore[call-arg]
+
+
+@dataclass
+class SizeResult:
+    size: int
+    index_mb: float = 0.0
+    build_s: float = 0.0
+    serve: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class BenchResult:
+    config: BenchConfig
+    ingest: dict[str, Any] = field(default_factory=dict)
+    sizes: list[SizeResult] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def figures(self) -> dict[str, Any]:
+        """Flat figures for ``--json``; per-size keys end in the size label (``_10k``)."""
+        out: dict[str, Any] = dict(self.ingest)
+        for s in self.sizes:
+            label = size_label(s.size)
+            out[f"index_mb_{label}"] = round(s.index_mb, 1)
+            out[f"build_s_{label}"] = round(s.build_s, 1)
+            for key, value in s.serve.items():
+                out[f"{key}_{label}"] = value
+        if self.sizes:
+            # The largest collection is the deployment the cold-start target is about.
+            out["cold_start_s"] = self.sizes[-1].serve.get("cold_start_s")
+        out["notes"] = list(self.notes)
+        return out
+
+
+def size_label(n: int) -> str:
+    return f"{n // 1000}k" if n >= 1000 and n % 1000 == 0 else str(n)
+
+
+# ---------------------------------------------------------------------------------------------
+# Embedders
+
+
+class RecordingEmbedder:
+    """Passes calls through and keeps every passage vector, so the ingested chunks can be
+    repeated into larger collections without embedding them again."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner = inner
+        self.vectors: dict[str, list[float]] = {}
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @property
+    def dimension(self) -> int:
+        return self.inner.dimension
+
+    @property
+    def max_tokens(self) -> int:
+        return self.inner.max_tokens
+
+    def count_tokens(self, text: str) -> int:
+        return self.inner.count_tokens(text)
+
+    def embed_passages(self, texts: Sequence[str]) -> list[list[float]]:
+        vectors = self.inner.embed_passages(texts)
+        self.vectors.update(zip(texts, vectors, strict=True))
+        return vectors
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.inner.embed_query(text)
+
+
+def _embedder(config: BenchConfig) -> Embedder:
+    if config.fake:
+        from .testing import FakeEmbedder
+
+        return FakeEmbedder()
+    from .embedding import make_embedder
+
+    s = config.settings
+    return make_embedder(s.model, s.cache_dir, s.device)
+
+
+def _plain_encoder(config: BenchConfig) -> Callable[[list[str]], Any]:
+    """What a user would write: SentenceTransformer(model).encode(texts), default settings."""
+    if config.fake:
+        from .testing import FakeEmbedder
+
+        return FakeEmbedder().embed_passages
+    from sentence_transformers import SentenceTransformer
+
+    s = config.settings
+    if s.model_is_default:
+        from .embedding import ensure_default_model
+
+        model = SentenceTransformer(str(ensure_default_model(s.cache_dir)), device=s.device)
+    else:
+        model = SentenceTransformer(s.model, device=s.device)
+    return lambda texts: model.encode(texts)
+
+
+# ---------------------------------------------------------------------------------------------
+# Ingest
+
+
+@dataclass(frozen=True)
+class _Base:
+    """The ingested chunks that every collection is made of."""
+
+    chunks: list[Chunk]
+    tokens: list[str]
+    vectors: np.ndarray  # float32, one unit row per chunk
+    content_hash: dict[str, str]  # source -> hash
+    manifest: Manifest  # as the real ingest wrote it
+
+
+def _pick_files(docs: Path, target: int, embedder: Embedder, max_tokens: int) -> list[Path]:
+    """Smallest laws first, skipping any that would overshoot: many laws, about ``target``."""
+    from .chunking import chunk_document
+    from .loading import discover, load_document
+
+    counted: list[tuple[int, Path]] = []
+    for path, source in discover([docs]):
+        doc = load_document(path, source)
+        n = len(chunk_document(doc, max_tokens=max_tokens, count_tokens=embedder.count_tokens))
+        counted.append((n, path))
+    picked: list[Path] = []
+    total = 0
+    for n, path in sorted(counted, key=lambda t: (t[0], str(t[1]))):
+        if total >= target:
+            break
+        if total + n > target * 1.15 and picked:
+            continue
+        picked.append(path)
+        total += n
+    return sorted(picked)
+
+
+def measure_ingest(config: BenchConfig, workdir: Path, result: BenchResult) -> _Base:
+    from .assistant import Assistant
+    from .ingest import embedding_text
+
+    embedder = RecordingEmbedder(_embedder(config))
+    shutil.rmtree(workdir / "ingest", ignore_errors=True)  # a kept workdir: ingest afresh
+    settings = _settings(config, workdir / "ingest")
+    assistant = Assistant(settings, embedder=embedder)
+    max_tokens = min(settings.max_chunk_tokens, embedder.max_tokens - 48)
+    files = _pick_files(config.docs, min(config.sizes), embedder, max_tokens)
+    if not files:
+        raise SystemExit(f"No documents to ingest in {config.docs}.")
+    # Segmenter and model load once per process in serving too: keep them out of throughput.
+    assistant.warm_up()
+    started = time.perf_counter()
+    report = assistant.ingest(files)
+    seconds = time.perf_counter() - started
+    mb = sum(p.stat().st_size for p in files) / 1e6
+    stored = sorted(assistant.index.iter_chunks(), key=lambda s: (s.chunk.source, s.chunk.ordinal))
+    chunks = [s.chunk for s in stored]
+    texts = [embedding_text(c) for c in chunks]
+    vectors = np.asarray([embedder.vectors[t] for t in texts], dtype=np.float32)
+    hashes = {s.chunk.source: s.content_hash for s in stored}
+    manifest = assistant.index.manifest()
+    assert manifest is not None  # the ingest just wrote it
+    assistant.close()
+
+    sample = _evenly(texts, config.plain_sample)
+    prefix = "" if config.fake or "e5" not in config.settings.model.lower() else "passage: "
+    encode = _plain_encoder(config)
+    encode([prefix + t for t in sample[:4]])  # first-call setup is not throughput
+    t0 = time.perf_counter()
+    encode([prefix + t for t in sample])
+    plain_s = time.perf_counter() - t0
+    ours = report.chunks / seconds
+    plain = len(sample) / plain_s
+    result.ingest = {
+        "ingest_files": len(files),
+        "ingest_chunks": report.chunks,
+        "ingest_mb": round(mb, 2),
+        "ingest_s": round(seconds, 2),
+        "ingest_chunks_per_s": round(ours, 2),
+        "ingest_mb_per_s": round(mb / seconds, 3),
+        "plain_encode_chunks": len(sample),
+        "plain_encode_chunks_per_s": round(plain, 2),
+        "ingest_ratio_vs_plain_encode": round(ours / plain, 2),
+    }
+    return _Base(chunks, [s.tokens for s in stored], vectors, hashes, manifest)
+
+
+def _evenly(items: Sequence[str], n: int) -> list[str]:
+    if n >= len(items):
+        return list(items)
+    step = len(items) / n
+    return [items[int(i * step)] for i in range(n)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Building a collection of a given size
+
+
+def _settings(config: BenchConfig, index_dir: Path) -> Settings:
+    return config.settings.model_copy(update={"index_dir": index_dir, "chroma_url": None})
+
+
+def _swap(words: list[str], pool: Sequence[str], rng: random.Random) -> list[str]:
+    out = list(words)
+    if not out or not pool:
+        return out
+    for i in rng.sample(range(len(out)), k=max(1, round(len(out) * _SWAP_RATE))):
+        if "\n" not in out[i]:  # keep line breaks: sentences and clauses end there
+            out[i] = rng.choice(pool)
+    return out
+
+
+def _noisy(vectors: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    dim = vectors.shape[1]
+    # For unit v and noise of norm s, cosine ≈ 1 / sqrt(1 + s²).
+    sigma = math.sqrt((1.0 / _VECTOR_COSINE**2 - 1.0) / dim)
+    out = vectors + rng.normal(0.0, sigma, vectors.shape).astype(np.float32)
+    out /= np.linalg.norm(out, axis=1, keepdims=True)
+    return out
+
+
+def _documents(base: _Base) -> list[list[int]]:
+    """Chunk positions grouped by source document, in order."""
+    groups: dict[str, list[int]] = {}
+    for i, c in enumerate(base.chunks):
+        groups.setdefault(c.source, []).append(i)
+    return list(groups.values())
+
+
+def _copies(base: _Base, size: int) -> Iterator[tuple[int, list[int]]]:
+    """(copy number, chunk positions) per document until ``size`` chunks are reached."""
+    left = size
+    for r in range(math.ceil(size / max(len(base.chunks), 1))):
+        for positions in _documents(base):
+            if left <= 0:
+                return
+            take = positions[:left]
+            left -= len(take)
+            yield r, take
+
+
+def build_collection(config: BenchConfig, base: _Base, size: int, folder: Path) -> float:
+    """Write a ``size``-chunk collection into ``folder``; returns the seconds it took."""
+    from .index import ChromaIndex
+    from .ingest import refresh_lexical
+
+    started = time.perf_counter()
+    settings = _settings(config, folder)
+    index = ChromaIndex(folder, collection=settings.collection)
+    index.check_manifest(base.manifest)
+    words = [w for c in base.chunks[:500] for w in c.text.split(" ") if "\n" not in w]
+    terms = [t for tokens in base.tokens[:500] for t in tokens.split()]
+    rng = random.Random(size)
+    nprng = np.random.default_rng(size)
+    for r, positions in _copies(base, size):
+        chunks = [base.chunks[i] for i in positions]
+        tokens = [base.tokens[i] for i in positions]
+        vectors = base.vectors[positions]
+        source = chunks[0].source
+        digest = base.content_hash[source]
+        if r > 0:
+            source = f"copy-{r:03d}/{source}"
+            digest = f"{digest[:56]}-{r:07d}"
+            chunks = [
+                replace(
+                    c,
+                    id=f"{c.id}~{r}",
+                    source=source,
+                    text=" ".join(_swap(c.text.split(" "), words, rng)),
+                )
+                for c in chunks
+            ]
+            tokens = [" ".join(_swap(t.split(), terms, rng)) for t in tokens]
+            vectors = _noisy(vectors, nprng)
+        index.add_chunks(chunks, vectors.tolist(), tokens, digest)
+        info = DocumentInfo(
+            source=source,
+            title=chunks[0].title,
+            date=chunks[0].date,
+            chunks=len(chunks),
+            content_hash=digest,
+            ingested_at="2026-01-01T00:00:00+00:00",
+        )
+        index.commit_document(info, root="", text="\n\n".join(c.text for c in chunks))
+    lexical_dir = folder / "lexical" / settings.collection  # where Assistant looks for it
+    refresh_lexical(index, lexical_dir)
+    return time.perf_counter() - started
+
+
+def _folder_mb(folder: Path) -> float:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 1e6
+
+
+# ---------------------------------------------------------------------------------------------
+# Serving, in a fresh process
+
+
+def _questions(docs: Path, n: int) -> list[str]:
+    path = docs.parent / "questions.jsonl"
+    found: list[str] = []
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                q = json.loads(line).get("question")
+            except (ValueError, AttributeError):
+                continue
+            if isinstance(q, str) and q.strip():
+                found.append(q)
+    found = found or list(_FALLBACK_QUESTIONS)
+    return [found[i % len(found)] for i in range(n)]
+
+
+def measure_serving(config: BenchConfig, folder: Path, questions: list[str]) -> dict[str, Any]:
+    spec = {
+        "index_dir": str(folder),
+        "fake": config.fake,
+        "questions": questions,
+        # Secrets stay out of the file; the worker reads them from the environment as usual.
+        "settings": json.loads(
+            config.settings.model_dump_json(exclude={"llm_api_key", "admin_password"})
+        ),
+    }
+    spec_path = folder / "serve-spec.json"
+    spec_path.write_text(json.dumps(spec, ensure_ascii=False), encoding="utf-8")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    env.setdefault("ANONYMIZED_TELEMETRY", "False")
+    cmd = [sys.executable, "-m", "qa_assistant.bench", _WORKER_FLAG, str(spec_path)]
+    with (folder / "serve-stderr.txt").open("w") as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True, env=env)
+        assert proc.stdout is not None
+        cold: float | None = None
+        result: dict[str, Any] = {}
+        for line in proc.stdout:
+            if line.startswith(_FIRST_ANSWER) and cold is None:
+                cold = time.perf_counter() - started
+            elif line.startswith(_RESULT):
+                result = json.loads(line[len(_RESULT) :])
+        code = proc.wait()
+    if code != 0 or not result:
+        tail = (folder / "serve-stderr.txt").read_text(errors="replace")[-2000:]
+        raise RuntimeError(f"The serving process failed (exit {code}):\n{tail}")
+    result["cold_start_s"] = round(cold or 0.0, 2)
+    return result
+
+
+def _percentiles(ms: Sequence[float]) -> tuple[float, float]:
+    a = np.asarray(ms, dtype=np.float64)
+    return round(float(np.percentile(a, 50)), 2), round(float(np.percentile(a, 95)), 2)
+
+
+def _timed(fn: Callable[[str], object], questions: Sequence[str]) -> list[float]:
+    out: list[float] = []
+    for q in questions:
+        t0 = time.perf_counter()
+        fn(q)
+        out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def _worker(spec_path: Path) -> int:
+    """The serving process: first answer, then latencies, then the plain baseline."""
+    from .assistant import Assistant
+
+    spec = json.loads(spec_path.read_text(encoding="utf-8"))
+    values = {**spec["settings"], "index_dir": Path(spec["index_dir"])}
+    settings = Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    embedder = None
+    if spec["fake"]:
+        from .testing import FakeEmbedder
+
+        embedder = FakeEmbedder()
+    questions: list[str] = spec["questions"]
+    assistant = Assistant(settings, embedder=embedder)
+    assistant.ask(questions[0])
+    print(_FIRST_ANSWER, flush=True)
+    warm, timed = questions[:3], questions[3:] or questions
+    for q in warm:
+        assistant.ask(q)
+    k, mode = settings.k, settings.retriever
+
+    def retrieve(q: str) -> object:
+        return assistant.retriever().retrieve(q, k, mode=mode)
+
+    retrieval = _timed(retrieve, timed)
+    full = _timed(assistant.ask, timed)
+    peak = _peak_rss_mb()  # before the baseline loads a second model
+    plain = _plain_search(assistant, settings, spec["fake"])
+    for q in warm:
+        plain(q)
+    plain_ms = _timed(plain, timed)
+    r50, r95 = _percentiles(retrieval)
+    q50, q95 = _percentiles(full)
+    p50, p95 = _percentiles(plain_ms)
+    out = {
+        "chunks": assistant.index.count(),
+        "retrieval_p50_ms": r50,
+        "retrieval_p95_ms": r95,
+        "query_p50_ms": q50,
+        "query_p95_ms": q95,
+        "plain_search_p50_ms": p50,
+        "plain_search_p95_ms": p95,
+        "query_ratio_vs_plain_search": round(q50 / p50, 2) if p50 else None,
+        "peak_rss_mb": round(peak, 1),
+    }
+    print(_RESULT + json.dumps(out), flush=True)
+    return 0
+
+
+def _plain_search(assistant: Any, settings: Settings, fake: bool) -> Callable[[str], object]:
+    """LangChain's ``Chroma.similarity_search`` on the same collection, with a plain model."""
+    from langchain_chroma import Chroma
+    from langchain_core.embeddings import Embeddings
+
+    if fake:
+        from .testing import FakeEmbedder
+
+        fake_embedder = FakeEmbedder()
+        embed_one: Callable[[str], list[float]] = fake_embedder.embed_query
+        embed_many: Callable[[list[str]], list[list[float]]] = fake_embedder.embed_passages
+    else:
+        from sentence_transformers import SentenceTransformer
+
+        if settings.model_is_default:
+            from .embedding import ensure_default_model
+
+            path = str(ensure_default_model(settings.cache_dir))
+        else:
+            path = settings.model
+        model = SentenceTransformer(path, device=settings.device)
+        prefix = "query: " if "e5" in settings.model.lower() else ""
+
+        def embed_one(text: str) -> list[float]:
+            return [float(x) for x in model.encode(prefix + text)]
+
+        def embed_many(texts: list[str]) -> list[list[float]]:
+            return [[float(x) for x in row] for row in model.encode(texts)]
+
+    class PlainEmbeddings(Embeddings):
+        def embed_documents(self, texts: list[str]) -> list[list[float]]:
+            return embed_many(texts)
+
+        def embed_query(self, text: str) -> list[float]:
+            return embed_one(text)
+
+    # The same client and collection the assistant serves from (one client per path).
+    store = Chroma(
+        client=assistant.index._client,
+        collection_name=settings.collection,
+        embedding_function=PlainEmbeddings(),
+    )
+    return lambda q: store.similarity_search(q, k=settings.k)
+
+
+# ---------------------------------------------------------------------------------------------
+# The run and its report
+
+
+def run_benchmark(config: BenchConfig, progress: Callable[[str], None] = print) -> BenchResult:
+    result = BenchResult(config)
+    own_tmp = config.workdir is None
+    workdir = config.workdir or Path(tempfile.mkdtemp(prefix="qa-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        progress(f"Ingesting about {min(config.sizes)} chunks of {config.docs} …")
+        base = measure_ingest(config, workdir, result)
+        questions = _questions(config.docs, config.queries + 3)
+        for size in sorted(config.sizes):
+            folder = workdir / f"collection-{size_label(size)}"
+            shutil.rmtree(folder, ignore_errors=True)
+            progress(f"Building a {size}-chunk collection …")
+            build_s = build_collection(config, base, size, folder)
+            progress(f"Serving {size} chunks in a fresh process …")
+            serve = measure_serving(config, folder, questions)
+            result.sizes.append(SizeResult(size, _folder_mb(folder), build_s, serve))
+        result.notes = _notes(config, base)
+    finally:
+        if own_tmp:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return result
+
+
+def _notes(config: BenchConfig, base: _Base) -> list[str]:
+    model = "FakeEmbedder" if config.fake else config.settings.model
+    return [
+        f"model {model}, retriever {config.settings.retriever}, k {config.settings.k}; "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end",
+        f"ingest: the real pipeline over the {len(base.content_hash)} smallest laws of "
+        f"{config.docs}; plain encode timed on {min(config.plain_sample, len(base.chunks))} "
+        "of the same chunk texts",
+        f"collections repeat those {len(base.chunks)} chunks: copy 0 as ingested, later "
+        f"copies with new ids, {_SWAP_RATE:.0%} of the words swapped (text and lexical "
+        f"tokens) and their vectors reused with noise (cosine ≈ {_VECTOR_COSINE})",
+        "query = retrieval + extractive answer (Assistant.ask); plain search = LangChain "
+        "Chroma.similarity_search on the same collection with plain SentenceTransformer "
+        "query vectors; each collection served by a fresh process",
+    ]
+
+
+def format_table(result: BenchResult) -> str:
+    i = result.ingest
+    lines = [
+        "Ingest",
+        f"  {i['ingest_chunks']} chunks of {i['ingest_files']} files ({i['ingest_mb']} MB) in "
+        f"{i['ingest_s']} s: {i['ingest_chunks_per_s']} chunks/s, {i['ingest_mb_per_s']} MB/s",
+        f"  plain SentenceTransformer.encode: {i['plain_encode_chunks_per_s']} chunks/s "
+        f"→ ingest is {i['ingest_ratio_vs_plain_encode']}x plain encode",
+        "",
+        "Serving (latency in ms; ratio = query p50 / plain search p50)",
+    ]
+    head = (
+        f"  {'chunks':>7} {'index MB':>9} {'cold s':>7} {'retr p50':>9} {'retr p95':>9} "
+        f"{'query p50':>10} {'query p95':>10} {'plain p50':>10} {'ratio':>6} {'RSS MB':>7}"
+    )
+    lines.append(head)
+    for s in result.sizes:
+        v = s.serve
+        lines.append(
+            f"  {s.size:>7} {s.index_mb:>9.1f} {v['cold_start_s']:>7.2f} "
+            f"{v['retrieval_p50_ms']:>9.1f} {v['retrieval_p95_ms']:>9.1f} "
+            f"{v['query_p50_ms']:>10.1f} {v['query_p95_ms']:>10.1f} "
+            f"{v['plain_search_p50_ms']:>10.1f} {v['query_ratio_vs_plain_search']!s:>6} "
+            f"{v['peak_rss_mb']:>7.0f}"
+        )
+    lines += ["", "Notes", *(f"  - {n}" for n in result.notes)]
+    return "\n".join(lines)
+
+
+def parse_sizes(text: str) -> tuple[int, ...]:
+    sizes = []
+    for part in re.split(r"[,\s]+", text.strip()):
+        if part:
+            m = re.fullmatch(r"(\d+)(k?)", part.lower())
+            if not m:
+                raise ValueError(f"{part!r} is not a size such as 1000 or 10k")
+            sizes.append(int(m.group(1)) * (1000 if m.group(2) else 1))
+    if not sizes or min(sizes) < 1:
+        raise ValueError("give at least one positive size")
+    return tuple(sorted(set(sizes)))
+
+
+if __name__ == "__main__" and len(sys.argv) == 3 and sys.argv[1] == _WORKER_FLAG:
+    sys.exit(_worker(Path(sys.argv[2])))

@@ -1,0 +1,48 @@
+"""The benchmark, run small on the fake embedder: the figures exist and describe what ran."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import SEED_DOCUMENTS
+from qa_assistant.bench import parse_sizes, size_label
+from qa_assistant.cli import main
+
+
+def test_parse_sizes_accepts_thousands_and_sorts() -> None:
+    assert parse_sizes("10k, 1000 100k") == (1000, 10_000, 100_000)
+    assert size_label(100_000) == "100k"
+    assert size_label(300) == "300"
+    with pytest.raises(ValueError):
+        parse_sizes("ten")
+
+
+def test_bench_reports_every_figure(tmp_path: Path) -> None:
+    # One small run through the command (a fresh serving process takes seconds to start).
+    args = ["bench", "--fake", "--docs", str(SEED_DOCUMENTS), "--sizes", "300", "--queries", "4"]
+    result = CliRunner().invoke(main, [*args, "--workdir", str(tmp_path / "bench"), "--json"])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    # Built to the size asked for, served by a separate process that answered.
+    assert figures["chunks_300"] == 300
+    for key in (
+        "ingest_chunks_per_s",
+        "ingest_mb_per_s",
+        "ingest_ratio_vs_plain_encode",
+        "query_p50_ms_300",
+        "query_p95_ms_300",
+        "retrieval_p50_ms_300",
+        "plain_search_p50_ms_300",
+        "peak_rss_mb_300",
+        "index_mb_300",
+        "cold_start_s",
+    ):
+        assert isinstance(figures[key], int | float) and figures[key] > 0, key
+    assert figures["query_p95_ms_300"] >= figures["query_p50_ms_300"]
+    assert any("vectors reused" in n for n in figures["notes"])
+    # The workdir keeps the collection, so it can be inspected or served again.
+    assert (tmp_path / "bench" / "collection-300" / "chroma.sqlite3").is_file()
