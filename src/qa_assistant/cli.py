@@ -261,6 +261,61 @@ def serve(host: str | None, port: int | None, index: Path | None, ingest_first: 
         serve_ui(assistant, settings)
 
 
+@main.command()
+@click.option(
+    "--docs",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=Path("/work/shared/benchmarks/alqac2023/documents"),
+    show_default=True,
+    help="Laws the collections are built from (the larger ones repeat them).",
+)
+@click.option(
+    "--sizes", default="1k,10k,100k", show_default=True, help="Collection sizes in chunks."
+)
+@click.option("--queries", type=click.IntRange(1), default=40, show_default=True)
+@click.option(
+    "--plain-sample",
+    type=click.IntRange(1),
+    default=200,
+    show_default=True,
+    help="Chunks the plain sentence-transformers encode is timed on.",
+)
+@click.option("--workdir", type=click.Path(path_type=Path), help="Keep the collections here.")
+@click.option("--fake", is_flag=True, help="Use the FakeEmbedder (quick runs, tests).")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
+def bench(
+    docs: Path,
+    sizes: str,
+    queries: int,
+    plain_sample: int,
+    workdir: Path | None,
+    fake: bool,
+    as_json: bool,
+) -> None:
+    """Measure ingest speed, query latency, memory, disk and cold start at scale."""
+    from .bench import BenchConfig, format_table, parse_sizes, run_benchmark
+
+    try:
+        parsed = parse_sizes(sizes)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--sizes") from exc
+    config = BenchConfig(
+        docs=docs,
+        sizes=parsed,
+        queries=queries,
+        plain_sample=plain_sample,
+        fake=fake,
+        workdir=workdir,
+        settings=_settings(),
+    )
+    with _errors():
+        result = run_benchmark(config, progress=lambda m: click.echo(m, err=True))
+    if as_json:
+        click.echo(json.dumps(result.figures(), ensure_ascii=False))
+    else:
+        click.echo(format_table(result))
+
+
 @main.group()
 def feedback() -> None:
     """Feedback that users gave on answers in the page."""
