@@ -300,12 +300,12 @@ class ChromaIndex:
         self, vector: Sequence[float], n: int, filters: Filters | None = None
     ) -> list[tuple[str, float]]:
         """Nearest chunks as (id, cosine similarity), best first."""
-        total = self.count()
-        if total == 0:
-            return []
+        # No count() first: Chroma returns fewer results (or none) when the collection holds
+        # fewer than n, and the count cost more than the HNSW search itself (a server round
+        # trip in server mode).
         got = self._chunks.query(
             query_embeddings=[list(vector)],
-            n_results=min(n, total),
+            n_results=n,
             where=_where(filters),
             include=["distances"],
         )
