@@ -1,0 +1,1 @@
+"""Helpers and subprocess scripts for the reliability and security tests."""
