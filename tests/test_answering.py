@@ -15,6 +15,7 @@ from qa_assistant.answering import (
     ABSTAIN_MESSAGE,
     ExtractiveAnswerer,
     LLMAnswerer,
+    analyse_question,
     make_answerer,
     score_sentences,
 )
@@ -85,6 +86,14 @@ WOMEN = make_chunk(
     "Các tổ chức đoàn thể giữ vai trò",
     "hiện vật và ngày công lao động.",
     ordinal=0,
+)
+
+
+HEALTH_SCHOOL = make_chunk(
+    AN_SINH,
+    "Đáng chú ý, tỷ lệ bao phủ bảo hiểm y tế",
+    "tương lai lâu dài của địa phương.",
+    ordinal=5,
 )
 
 
@@ -200,7 +209,65 @@ def test_thresholds_are_parameters() -> None:
     lenient = ExtractiveAnswerer(min_coverage=0.5, abstain_on_missing_name=False)
 
     assert not lenient.answer(question, TET_HITS).abstained
-    assert ExtractiveAnswerer(min_coverage=1.01).answer(TET_QUESTION, TET_HITS).abstained
+    strict = ExtractiveAnswerer(min_coverage=1.01, top_coverage=1.01)
+    assert strict.answer(TET_QUESTION, TET_HITS).abstained
+
+
+def test_amount_in_words_answers_a_count_but_not_a_sum_of_money() -> None:
+    count = ExtractiveAnswerer().answer(
+        "Mỗi dịp Tết có khoảng bao nhiêu suất quà được trao cho gia đình chính sách?", TET_HITS
+    )
+    money = ExtractiveAnswerer().answer("Mỗi suất quà Tết trị giá bao nhiêu tiền?", hits(WORKERS))
+
+    assert not count.abstained
+    assert "hàng trăm nghìn suất quà" in count.citations[0].quote
+    assert_citations_consistent(count)
+    assert money.abstained, money.text
+
+
+def test_rate_named_in_a_who_question_asks_for_people_not_a_number() -> None:
+    who = analyse_question("Tỷ lệ bao phủ bảo hiểm y tế cao giúp nhóm người nào được khám?")
+    rate = analyse_question("Tỷ lệ bao phủ bảo hiểm y tế là bao nhiêu?")
+    year = analyse_question("Trẻ em được uống sữa đến năm nào?")
+
+    assert not who.wants_number
+    assert rate.wants_number and year.wants_number
+
+
+# Everyday wording for "miễn, giảm học phí": few syllables in common with the article.
+PARAPHRASE = "Con nhà khó khăn ở Quảng Ninh đi học có được bớt tiền trường không?"
+
+
+def test_paraphrase_is_answered_from_the_top_passage() -> None:
+    answer = ExtractiveAnswerer().answer(PARAPHRASE, hits(HEALTH_SCHOOL, TET_BODY, WORKERS))
+
+    assert not answer.abstained, answer.text
+    assert "miễn, giảm học phí" in answer.text
+    assert_citations_consistent(answer)
+
+
+def test_weak_evidence_lower_down_the_ranking_abstains() -> None:
+    # The same sentence, but retrieval ranked its passage third: too little to go on.
+    answer = ExtractiveAnswerer().answer(PARAPHRASE, hits(TET_BODY, WORKERS, HEALTH_SCHOOL))
+    unaccented = ExtractiveAnswerer().answer(
+        "con nha kho khan o quang ninh di hoc co duoc bot tien truong khong",
+        hits(HEALTH_SCHOOL, TET_BODY, WORKERS),
+    )
+
+    assert answer.abstained, answer.text
+    # Without tone marks a place name looks like any syllable: only strong evidence counts.
+    assert unaccented.abstained, unaccented.text
+
+
+def test_weaker_evidence_is_not_quoted_after_better_evidence_was_turned_down() -> None:
+    scored = score_sentences("Hà Nội hỗ trợ mỗi thôn bao nhiêu tiền để đón Tết?", TET_HITS)
+
+    assert scored[0].missing_names
+    assert (
+        ExtractiveAnswerer(top_coverage=0.0, top_sentence_coverage=0.0)
+        .answer("Hà Nội hỗ trợ mỗi thôn bao nhiêu tiền để đón Tết?", TET_HITS)
+        .abstained
+    )
 
 
 # ------------------------------------------------------------------ extractive: quoting
