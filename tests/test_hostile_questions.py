@@ -167,11 +167,6 @@ def test_llm_answer_that_obeys_an_injected_question_is_caught(
     assert any(w.startswith("unsupported") for w in answer.warnings)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="answering.py neutralises <tai_lieu> tags in passages but not in the question, "
-    "so a question can close the last passage block and open a forged one",
-)
 def test_llm_question_cannot_open_or_close_a_passage_block(
     setup: tuple[Assistant, Settings], server: FakeOpenAIServer
 ) -> None:

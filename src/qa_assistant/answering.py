@@ -731,6 +731,10 @@ _ABSTAIN_FOLDED = " ".join(_syllables(ABSTAIN_MESSAGE))
 _DELIMITER = re.compile(r"</?\s*tai_lieu", re.IGNORECASE)
 
 
+def _neutralise_delimiters(text: str) -> str:
+    return _DELIMITER.sub(lambda m: m.group(0).replace("<", "‹"), text)
+
+
 def _passage_block(number: int, hit: Hit) -> str:
     chunk = hit.chunk
     meta = [f"Nguồn: {chunk.source}", f"Tiêu đề: {chunk.title}"]
@@ -739,7 +743,7 @@ def _passage_block(number: int, hit: Hit) -> str:
     if chunk.date:
         meta.append(f"Ngày: {chunk.date.isoformat()}")
     # A passage must not be able to close its own block and speak as the user.
-    body = _DELIMITER.sub(lambda m: m.group(0).replace("<", "‹"), chunk.text)
+    body = _neutralise_delimiters(chunk.text)
     return f'<tai_lieu so="{number}">\n' + "\n".join(meta) + f"\n\n{body}\n</tai_lieu>"
 
 
@@ -825,7 +829,11 @@ class LLMAnswerer:
     def _invoke(self, question: str, passages: Sequence[Hit]) -> str:
         try:
             reply = self._chain.invoke(
-                {"question": question.strip(), "passages": format_passages(passages)}
+                {
+                    # Nor may a question close the last passage block and forge another.
+                    "question": _neutralise_delimiters(question.strip()),
+                    "passages": format_passages(passages),
+                }
             )
         except Exception as exc:  # noqa: BLE001 - every client library raises its own tree
             message = _error_message(self.base_url, exc)
