@@ -54,3 +54,25 @@ def test_diversify_drops_a_repeated_passage_but_keeps_order() -> None:
 def test_diversify_keeps_distinct_passages() -> None:
     hits = [_hit(str(i), f"đoạn {i} nói về chủ đề số {i} khác nhau hoàn toàn") for i in range(5)]
     assert len(diversify(hits, k=10)) == 5
+
+
+def test_rerank_lifts_the_passage_whose_sentence_answers() -> None:
+    from qa_assistant.retrieval import rerank
+
+    vague = _hit("vague", "Tỉnh quan tâm nhiều chính sách an sinh xã hội cho người dân.")
+    exact = _hit("exact", "Trẻ em đang đi học được hỗ trợ uống sữa miễn phí đến hết năm 2030.")
+    tail = _hit("tail", "Đoạn cuối.").chunk
+    below = _hit("below", "Đoạn dưới ngưỡng.").chunk
+    hits = [Hit(vague.chunk, 1.0, 1), Hit(exact.chunk, 0.9, 2), Hit(tail, 0.1, 3)]
+    hits.append(Hit(below, 0.05, 4))
+    out = rerank("Trẻ em được uống sữa miễn phí đến năm nào?", hits, depth=3, weight=1.0)
+    assert [h.chunk.id for h in out] == ["exact", "vague", "tail", "below"]
+    scores = [h.score for h in out]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_rerank_with_one_candidate_changes_nothing() -> None:
+    from qa_assistant.retrieval import rerank
+
+    hits = [_hit("a", "Một đoạn.")]
+    assert rerank("câu hỏi", hits, depth=10, weight=1.0) == hits
