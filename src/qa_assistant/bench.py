@@ -45,7 +45,6 @@ from .protocols import Embedder
 from .settings import Settings
 from .types import Chunk, DocumentInfo
 
-DEFAULT_DOCS = Path("/work/shared/benchmarks/alqac2023/documents")
 DEFAULT_SIZES = (1000, 10_000, 100_000)
 _WORKER_FLAG = "--serve-worker"
 _FIRST_ANSWER = "FIRST-ANSWER"
@@ -63,7 +62,7 @@ _FALLBACK_QUESTIONS = (
 
 @dataclass(frozen=True)
 class BenchConfig:
-    docs: Path = DEFAULT_DOCS
+    docs: Path
     sizes: tuple[int, ...] = DEFAULT_SIZES
     queries: int = 40  # questions timed per collection (after a few warm-up ones)
     plain_sample: int = 200  # chunks the plain encode is timed on (it is the slow side)

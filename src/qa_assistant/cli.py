@@ -265,9 +265,9 @@ def serve(host: str | None, port: int | None, index: Path | None, ingest_first: 
 @click.option(
     "--docs",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
-    default=Path("/work/shared/benchmarks/alqac2023/documents"),
-    show_default=True,
-    help="Laws the collections are built from (the larger ones repeat them).",
+    required=True,
+    help="Laws the collections are built from, e.g. ../shared/benchmarks/alqac2023/documents "
+    "(the larger collections repeat them).",
 )
 @click.option(
     "--sizes", default="1k,10k,100k", show_default=True, help="Collection sizes in chunks."
