@@ -89,3 +89,25 @@ def test_feedback_export_writes_rows(runner: CliRunner, settings: Settings) -> N
     rows = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     assert len(rows) == 1
     assert rows[0]["question"] == "Hỏi gì?" and rows[0]["comment"] == "sai"
+
+
+def test_eval_can_strip_diacritics(runner: CliRunner, tmp_path: Path) -> None:
+    runner.invoke(cli.main, ["ingest"])
+    qfile = tmp_path / "q.jsonl"
+    line = {
+        "id": "q1",
+        "question": TET_QUESTION,
+        "answers": ["10 triệu đồng"],
+        "evidence": [],
+        "sources": [],
+        "answerable": True,
+    }
+    qfile.write_text(json.dumps(line, ensure_ascii=False) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    args = ["eval", str(qfile), "--output", str(out), "--strip-diacritics"]
+    result = runner.invoke(cli.main, args)
+    assert result.exit_code == 0, result.output
+    row = json.loads((out / "results.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    assert row["question"] == "Quang Ninh ho tro moi thon bao nhieu tien de don Tet?"
+    assert "10 triệu đồng" in row["answer"]
+    assert json.loads((out / "summary.json").read_text())["config"]["diacritics"] == "stripped"

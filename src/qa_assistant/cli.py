@@ -179,6 +179,12 @@ def ask(
 @click.option("-k", type=click.IntRange(1, 50), help="Passages given to the answerer.")
 @click.option("--split", help="Only questions of this split (e.g. dev or holdout).")
 @click.option("--limit", type=click.IntRange(1), help="Only the first N questions.")
+@click.option(
+    "--strip-diacritics",
+    "strip",
+    is_flag=True,
+    help="Ask every question with its diacritics removed, as citizens often type them.",
+)
 def eval_(
     questions: Path,
     docs: Path | None,
@@ -188,9 +194,13 @@ def eval_(
     k: int | None,
     split: str | None,
     limit: int | None,
+    strip: bool,
 ) -> None:
     """Score the assistant on a question set (JSON Lines) and write a report."""
+    from dataclasses import replace
+
     from .evaluation import evaluate, load_question_set
+    from .vietnamese import strip_diacritics
 
     settings = _settings(index, retriever=retriever, k=k)
     with _errors():
@@ -207,6 +217,8 @@ def eval_(
             for f in report.failed:
                 click.echo(f"  skipped {f.path}: {f.error}", err=True)
         selected = [q for q in qset.questions if split is None or q.split == split][:limit]
+        if strip:
+            selected = [replace(q, question=strip_diacritics(q.question)) for q in selected]
         # Latency figures describe a running service, not the first question's model load.
         assistant.warm_up()
         config = {
@@ -218,6 +230,7 @@ def eval_(
             "index_documents": len(assistant.documents()),
             "questions_file": str(questions),
             "split": split or "all",
+            "diacritics": "stripped" if strip else "as written",
         }
         summary = evaluate(
             selected,
