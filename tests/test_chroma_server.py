@@ -95,6 +95,9 @@ def _assistant(base: Settings, local: Path, chroma_url: str | None, collection: 
 def _shape(answer: Any) -> dict[str, Any]:
     data = answer.to_dict()
     data.pop("latency_ms")
+    # The server computes distances in its own float32 path: the last digit may differ.
+    for hit in data["retrieved"]:
+        hit["score"] = round(hit["score"], 4)
     return data
 
 
