@@ -598,3 +598,14 @@ def test_project_question_set_is_valid() -> None:
 def test_question_ids_are_stable_and_ordered() -> None:
     ids = [q.id for q in load_question_set(QUESTIONS).questions]
     assert ids == sorted(ids) and all(re.fullmatch(r"qn-\d{3}", i) for i in ids)
+
+
+def test_citation_validity_ignores_brackets_inside_a_quote() -> None:
+    from qa_assistant.evaluation import citation_validity
+    from qa_assistant.types import Citation
+
+    quote = "Với Anh văn 1 (TOEIC[400],IELTS[4.0])"
+    cite = Citation(1, "s.md", "t", "h", f"Chi tiết: {quote}.", quote, 0, len(quote))
+    assert citation_validity(f"Theo tài liệu, {quote} [1].", [cite]) == 1.0
+    # A real stray marker outside the quote still fails.
+    assert citation_validity(f"Theo tài liệu, {quote} [1] [400].", [cite]) == 0.0

@@ -374,7 +374,13 @@ def best_token_f1(answer: str, golds: Sequence[str]) -> float:
 
 def citation_validity(answer_text: str, citations: Sequence[Citation]) -> float:
     """1.0 when the answer cites, every ``[n]`` names a returned citation, and every quote
-    occurs verbatim in its passage. An answer without any marker fails: answers must cite."""
+    occurs verbatim in its passage. An answer without any marker fails: answers must cite.
+
+    Bracketed numbers inside a quoted passage ("TOEIC[400]") are the document's own text, not
+    markers: the quotes are taken out of the answer before markers are read."""
+    for c in citations:
+        if c.quote:
+            answer_text = answer_text.replace(c.quote, " ")
     markers = {int(m) for m in _MARKER.findall(answer_text)}
     if not markers:
         return 0.0
