@@ -379,8 +379,10 @@ def citation_validity(answer_text: str, citations: Sequence[Citation]) -> float:
     Bracketed numbers inside a quoted passage ("TOEIC[400]") are the document's own text, not
     markers: the quotes are taken out of the answer before markers are read."""
     for c in citations:
-        if c.quote:
-            answer_text = answer_text.replace(c.quote, " ")
+        # Answers may drop the quote's closing punctuation before the marker.
+        quoted = c.quote.rstrip(" .;:!?…")
+        if quoted:
+            answer_text = answer_text.replace(quoted, " ")
     markers = {int(m) for m in _MARKER.findall(answer_text)}
     if not markers:
         return 0.0
