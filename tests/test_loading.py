@@ -12,6 +12,7 @@ import pytest
 
 from qa_assistant.errors import LoadError
 from qa_assistant.loading import SUPPORTED_SUFFIXES, discover, load_document
+from support.corpus import cp1258
 
 SEEDS = Path(__file__).resolve().parent.parent / "documents"
 DATA = Path(__file__).resolve().parent / "data"
@@ -47,30 +48,6 @@ def test_discover_recurses_sorts_and_skips_hidden(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- encodings
 
 
-def _cp1258(text: str) -> bytes:
-    """Windows-1258 as Vietnamese legacy editors write it: base letters plus tone marks."""
-    out = bytearray()
-    for ch in unicodedata.normalize("NFC", text):
-        try:
-            out += ch.encode("cp1258")
-            continue
-        except UnicodeEncodeError:
-            pass
-        decomposed = unicodedata.normalize("NFD", ch)
-        base, marks = decomposed[0], list(decomposed[1:])
-        for keep in [*marks, ""]:  # the vowel mark (â, ơ, ư) composes, the tone stays apart
-            rest = "".join(m for m in marks if m != keep)
-            try:
-                out += unicodedata.normalize("NFC", base + keep).encode("cp1258")
-                out += rest.encode("cp1258")
-                break
-            except UnicodeEncodeError:
-                continue
-        else:
-            raise AssertionError(f"cannot write {ch!r} in Windows-1258")
-    return bytes(out)
-
-
 @pytest.mark.parametrize(
     "data",
     [
@@ -78,7 +55,7 @@ def _cp1258(text: str) -> bytes:
         codecs.BOM_UTF8 + VIET.encode("utf-8"),
         codecs.BOM_UTF16_LE + VIET.encode("utf-16-le"),
         codecs.BOM_UTF16_BE + VIET.encode("utf-16-be"),
-        _cp1258(VIET * 3),
+        cp1258(VIET * 3),
         unicodedata.normalize("NFD", VIET).encode("utf-8"),
     ],
     ids=["utf8", "utf8-bom", "utf16le", "utf16be", "cp1258", "nfd"],

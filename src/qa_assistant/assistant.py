@@ -17,8 +17,9 @@ from .answering import make_answerer
 from .embedding import make_embedder
 from .errors import IndexStoreError
 from .index import ChromaIndex
-from .ingest import Progress, ingest, manifest_for, refresh_lexical
+from .ingest import Progress, file_hash, ingest, ingest_lock, manifest_for, refresh_lexical
 from .lexical import LexicalIndex
+from .loading import discover
 from .protocols import Answerer, Embedder
 from .retrieval import Retriever
 from .settings import Settings
@@ -132,9 +133,6 @@ class Assistant:
 
     def is_stale(self, folder: Path | None = None) -> bool:
         """True when the folder holds files the index lacks or has in another version."""
-        from .ingest import file_hash
-        from .loading import discover
-
         folder = folder or self.settings.documents_dir
         committed = {d.source: d.content_hash for d in self.index.documents()}
         found = dict(discover([folder])) if folder.exists() else {}
@@ -215,8 +213,6 @@ class Assistant:
         return text
 
     def delete_document(self, source: str) -> None:
-        from .ingest import ingest_lock
-
         with ingest_lock(self.settings.index_dir):
             self.index.remove_document(source)
             self._use(refresh_lexical(self.index, self.lexical_dir))
