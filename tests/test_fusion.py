@@ -76,3 +76,18 @@ def test_rerank_with_one_candidate_changes_nothing() -> None:
 
     hits = [_hit("a", "Một đoạn.")]
     assert rerank("câu hỏi", hits, depth=10, weight=1.0) == hits
+
+
+def test_rerank_prefers_the_question_words_in_their_order() -> None:
+    from qa_assistant.retrieval import rerank
+
+    # Both passages hold every content word of the question; only one writes "điểm bảo lưu"
+    # as the question does, so only that one speaks of the thing asked about.
+    scattered = _hit("scattered", "Điểm của sinh viên được lưu lại và bảo đảm khi tính học phí.")
+    phrased = _hit("phrased", "Điểm bảo lưu được tính vào điểm trung bình của sinh viên.")
+    hits = [Hit(scattered.chunk, 1.0, 1), Hit(phrased.chunk, 0.9, 2)]
+    question = "Điểm bảo lưu được tính thế nào?"
+    plain = rerank(question, hits, depth=2, weight=1.0)
+    assert [h.chunk.id for h in plain] == ["scattered", "phrased"]
+    phrase = rerank(question, hits, depth=2, weight=1.0, phrase_weight=2.0)
+    assert [h.chunk.id for h in phrase] == ["phrased", "scattered"]

@@ -24,6 +24,9 @@ from .vietnamese import (
 )
 
 RRF_K = 60
+# Second stage: how much a sentence that writes the question's words side by side, in its
+# order, counts beside one that merely holds them (see rerank).
+PHRASE_WEIGHT = 2.0
 
 
 def rrf_fuse(
@@ -99,6 +102,7 @@ class Retriever:
         fusion: str = "weighted",
         rerank_depth: int = 10,
         rerank_weight: float = 1.0,
+        phrase_weight: float = PHRASE_WEIGHT,
         dense_weight: float = 1.0,
         lexical_weight: float = 1.0,
     ):
@@ -109,6 +113,7 @@ class Retriever:
         self.fusion = fusion
         self.rerank_depth = rerank_depth
         self.rerank_weight = rerank_weight
+        self.phrase_weight = phrase_weight
         self.dense_weight = dense_weight
         self.lexical_weight = lexical_weight
 
@@ -154,7 +159,9 @@ class Retriever:
             scores = tuple((name, per_leg[name][cid]) for name in legs if cid in per_leg[name])
             hits.append(Hit(chunk=chunk, score=score, scores=scores))
         if mode == "hybrid" and self.rerank_depth > 1:
-            hits = rerank(query.text, hits, self.rerank_depth, self.rerank_weight)
+            hits = rerank(
+                query.text, hits, self.rerank_depth, self.rerank_weight, self.phrase_weight
+            )
         hits = diversify(hits, k=max(k, 10))
         return [Hit(h.chunk, h.score, rank, h.scores) for rank, h in enumerate(hits, start=1)]
 
@@ -165,12 +172,22 @@ class Retriever:
         return rrf_fuse([[cid for cid, _ in v] for v in legs.values()], weights)
 
 
-def rerank(question: str, hits: Sequence[Hit], depth: int, weight: float) -> list[Hit]:
+def rerank(
+    question: str,
+    hits: Sequence[Hit],
+    depth: int,
+    weight: float,
+    phrase_weight: float = 0.0,
+) -> list[Hit]:
     """Second stage: re-score the top ``depth`` hits with sentence-level evidence.
 
     The first pass scores whole passages; this one asks how well the passage's best sentence
     covers the question's content words (the answerer's own scoring, diacritics folded, rare
-    words weighing more). Measured on uitreg: hit@1 0.858 → 0.890 at depth 10.
+    words weighing more), and with ``phrase_weight`` also how many of the question's adjacent
+    word pairs it writes adjacent too. Neighbouring sections share the words ("cấp", "bằng",
+    "bảo lưu"); the one that writes them as the question does ("điểm bảo lưu") is the one
+    about the thing asked. Measured at depth 10 on uitreg: hit@1 0.858 (fusion alone) → 0.890
+    (coverage) → 0.906 (and phrases, weight 2).
     """
     from .answering import score_sentences
 
@@ -179,10 +196,11 @@ def rerank(question: str, hits: Sequence[Hit], depth: int, weight: float) -> lis
         return list(hits)
     best: dict[int, float] = {}
     for s in score_sentences(question, top, max_passages=depth):
-        best[s.hit_index] = max(best.get(s.hit_index, 0.0), s.coverage)
+        value = weight * s.coverage + phrase_weight * s.phrase
+        best[s.hit_index] = max(best.get(s.hit_index, 0.0), value)
     lo, hi = min(h.score for h in top), max(h.score for h in top)
     span = (hi - lo) or 1.0
-    scored = [((h.score - lo) / span + weight * best.get(i, 0.0), i, h) for i, h in enumerate(top)]
+    scored = [((h.score - lo) / span + best.get(i, 0.0), i, h) for i, h in enumerate(top)]
     scored.sort(key=lambda t: (-t[0], t[1]))
     rescored = [
         Hit(h.chunk, score, h.rank, (*h.scores, ("fused", h.score))) for score, _, h in scored
