@@ -29,6 +29,14 @@ from .types import Chunk, DocumentInfo, Filters
 MANIFEST_FORMAT = 1
 _PAGE = 2000  # records per get/upsert call: keeps memory flat on large collections
 
+# The registry gets one record (a whole document's text) per write. Chroma keeps every write in
+# its log until the collection's vector index is saved, every `sync_threshold` records (1000 by
+# default), and each new write re-reads that pending log: with whole laws in it, committing a
+# document grew from 0.16 s to 0.6 s over its first 100 documents and kept growing, which
+# throttled a 100k-chunk build to ~30 chunks/s. Saving the registry's one-number vectors after
+# every write keeps the log empty and the commit flat.
+_REGISTRY_HNSW: dict[str, Any] = {"batch_size": 1, "sync_threshold": 1}
+
 
 @dataclass(frozen=True)
 class Manifest:
@@ -123,8 +131,15 @@ class ChromaIndex:
             self._name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
         )
         self._docs = self._client.get_or_create_collection(
-            f"{self._name}__documents", embedding_function=None
+            f"{self._name}__documents",
+            embedding_function=None,
+            configuration={"hnsw": dict(_REGISTRY_HNSW)},
         )
+        # get_or_create ignores the configuration of a registry that already exists: an index
+        # built before this setting gets it here, once.
+        hnsw = (self._docs.configuration or {}).get("hnsw") or {}
+        if hnsw.get("sync_threshold") != _REGISTRY_HNSW["sync_threshold"]:
+            self._docs.modify(configuration={"hnsw": dict(_REGISTRY_HNSW)})
 
     # -- manifest -------------------------------------------------------------------------
 

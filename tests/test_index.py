@@ -1,0 +1,71 @@
+"""ChromaIndex on a real embedded Chroma store: the registry's write settings."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from qa_assistant.index import ChromaIndex
+from qa_assistant.types import DocumentInfo
+
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+
+def _info(source: str) -> DocumentInfo:
+    return DocumentInfo(
+        source=source,
+        title=source,
+        date=None,
+        chunks=0,
+        content_hash="h" * 64,
+        ingested_at="2026-01-01T00:00:00+00:00",
+    )
+
+
+def _registry_hnsw(index: ChromaIndex) -> dict[str, Any]:
+    return dict(index._docs.configuration["hnsw"])
+
+
+def test_new_registry_saves_its_vectors_after_every_write(tmp_path: Path) -> None:
+    # Otherwise each commit re-reads every pending document text in Chroma's log.
+    index = ChromaIndex(tmp_path, collection="qa_test")
+    assert _registry_hnsw(index)["sync_threshold"] == 1
+    index.reset()
+    assert _registry_hnsw(index)["sync_threshold"] == 1
+
+
+def test_registry_made_before_the_setting_gets_it_and_keeps_its_records(tmp_path: Path) -> None:
+    import chromadb
+
+    client = chromadb.PersistentClient(path=str(tmp_path))
+    old = client.create_collection("qa_test__documents", embedding_function=None)
+    old.upsert(
+        ids=["luat.txt"],
+        embeddings=[[0.0]],
+        documents=["Điều 1. Phạm vi điều chỉnh"],
+        metadatas=[
+            {
+                "source": "luat.txt",
+                "title": "Luật",
+                "date": 0,
+                "chunks": 3,
+                "content_hash": "a" * 64,
+                "ingested_at": "2025-01-01T00:00:00+00:00",
+                "format": "txt",
+                "root": "",
+            }
+        ],
+    )
+    assert old.configuration["hnsw"]["sync_threshold"] == 1000
+
+    index = ChromaIndex(tmp_path, collection="qa_test")
+    assert _registry_hnsw(index)["sync_threshold"] == 1
+    assert [d.source for d in index.documents()] == ["luat.txt"]
+    assert index.document_text("luat.txt") == "Điều 1. Phạm vi điều chỉnh"
+
+    for i in range(5):
+        index.commit_document(_info(f"moi-{i}.txt"), root="", text=f"Văn bản {i}")
+    reopened = ChromaIndex(tmp_path, collection="qa_test")
+    assert len(reopened.documents()) == 6
+    assert reopened.document_text("moi-4.txt") == "Văn bản 4"
