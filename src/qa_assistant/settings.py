@@ -42,6 +42,10 @@ class Settings(BaseSettings):
         description="Embedding model: the bundled default, a sentence-transformers name or path.",
     )
     device: str = Field("cpu", description="torch device for the embedding model.")
+    precision: Literal["int8", "fp32"] = Field(
+        "int8",
+        description="On CPU: int8 (ONNX Runtime for the default model) or fp32 (torch).",
+    )
     max_chunk_tokens: int = Field(400, ge=32, le=510)
 
     retriever: RetrieverName = "hybrid"
