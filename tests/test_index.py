@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from qa_assistant.index import ChromaIndex
-from qa_assistant.types import DocumentInfo
+from qa_assistant.types import Chunk, DocumentInfo
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
@@ -69,3 +69,27 @@ def test_registry_made_before_the_setting_gets_it_and_keeps_its_records(tmp_path
     reopened = ChromaIndex(tmp_path, collection="qa_test")
     assert len(reopened.documents()) == 6
     assert reopened.document_text("moi-4.txt") == "Văn bản 4"
+
+
+def _chunk(source: str, ordinal: int) -> Chunk:
+    text = f"Điều {ordinal}. Nội dung {source}"
+    return Chunk(
+        id=f"{source}#{ordinal}",
+        source=source,
+        title=source,
+        heading=(f"Điều {ordinal}",),
+        text=text,
+        start=0,
+        end=len(text),
+        ordinal=ordinal,
+        date=None,
+    )
+
+
+def test_one_write_can_hold_chunks_of_several_document_versions(tmp_path: Path) -> None:
+    index = ChromaIndex(tmp_path, collection="qa_test")
+    chunks = [_chunk("a.txt", 0), _chunk("a.txt", 1), _chunk("b.txt", 0)]
+    index.add_chunks(chunks, [[1.0, 0.0]] * 3, ["điều", "điều", "điều"], ["ha", "ha", "hb"])
+    index.add_chunks([_chunk("c.txt", 0)], [[0.0, 1.0]], ["nội_dung"], "hc")
+    stored = {s.chunk.id: s.content_hash for s in index.iter_chunks()}
+    assert stored == {"a.txt#0": "ha", "a.txt#1": "ha", "b.txt#0": "hb", "c.txt#0": "hc"}

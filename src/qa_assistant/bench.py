@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -45,10 +45,14 @@ from .protocols import Embedder
 from .settings import Settings
 from .types import Chunk, DocumentInfo
 
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
 DEFAULT_SIZES = (1000, 10_000, 100_000)
 _WORKER_FLAG = "--serve-worker"
 _FIRST_ANSWER = "FIRST-ANSWER"
 _RESULT = "RESULT "
+_WRITE_BATCH = 1000  # chunks per Chroma write when building the larger collections
 _SWAP_RATE = 0.08  # share of words replaced in each repeated chunk
 _VECTOR_COSINE = 0.98  # expected cosine of a repeated chunk's vector to the original
 _FALLBACK_QUESTIONS = (
@@ -325,6 +329,21 @@ def build_collection(config: BenchConfig, base: _Base, size: int, folder: Path) 
     terms = [t for tokens in base.tokens[:500] for t in tokens.split()]
     rng = random.Random(size)
     nprng = np.random.default_rng(size)
+    pending: list[tuple[list[Chunk], list[str], NDArray[np.float32], DocumentInfo]] = []
+
+    def flush() -> None:
+        # One write for many documents: Chroma's cost per write call dominates at ~80 chunks.
+        # Documents are committed only after all their chunks are written, as an ingest does.
+        index.add_chunks(
+            [c for p in pending for c in p[0]],
+            np.concatenate([p[2] for p in pending]).tolist(),
+            [t for p in pending for t in p[1]],
+            [p[3].content_hash for p in pending for _ in p[0]],
+        )
+        for chunks, _tokens, _vectors, info in pending:
+            index.commit_document(info, root="", text="\n\n".join(c.text for c in chunks))
+        pending.clear()
+
     for r, positions in _copies(base, size):
         chunks = [base.chunks[i] for i in positions]
         tokens = [base.tokens[i] for i in positions]
@@ -345,7 +364,6 @@ def build_collection(config: BenchConfig, base: _Base, size: int, folder: Path) 
             ]
             tokens = [" ".join(_swap(t.split(), terms, rng)) for t in tokens]
             vectors = _noisy(vectors, nprng)
-        index.add_chunks(chunks, vectors.tolist(), tokens, digest)
         info = DocumentInfo(
             source=source,
             title=chunks[0].title,
@@ -354,7 +372,11 @@ def build_collection(config: BenchConfig, base: _Base, size: int, folder: Path) 
             content_hash=digest,
             ingested_at="2026-01-01T00:00:00+00:00",
         )
-        index.commit_document(info, root="", text="\n\n".join(c.text for c in chunks))
+        pending.append((chunks, tokens, vectors, info))
+        if sum(len(p[0]) for p in pending) >= _WRITE_BATCH:
+            flush()
+    if pending:
+        flush()
     lexical_dir = folder / "lexical" / settings.collection  # where Assistant looks for it
     refresh_lexical(index, lexical_dir)
     return time.perf_counter() - started

@@ -234,8 +234,10 @@ class ChromaIndex:
         chunks: Sequence[Chunk],
         vectors: Sequence[Sequence[float]],
         tokens: Sequence[str],
-        content_hash: str,
+        content_hash: str | Sequence[str],
     ) -> None:
+        """Write chunks of one document version (one hash) or of several (a hash per chunk)."""
+        hashes = [content_hash] * len(chunks) if isinstance(content_hash, str) else content_hash
         for i in range(0, len(chunks), _PAGE):
             part = chunks[i : i + _PAGE]
             self._chunks.upsert(
@@ -243,8 +245,10 @@ class ChromaIndex:
                 embeddings=[list(v) for v in vectors[i : i + _PAGE]],
                 documents=[c.text for c in part],
                 metadatas=[
-                    self._chunk_meta(c, t, content_hash)
-                    for c, t in zip(part, tokens[i : i + _PAGE], strict=True)
+                    self._chunk_meta(c, t, h)
+                    for c, t, h in zip(
+                        part, tokens[i : i + _PAGE], hashes[i : i + _PAGE], strict=True
+                    )
                 ],
             )
 
