@@ -46,3 +46,17 @@ def test_bench_reports_every_figure(tmp_path: Path) -> None:
     assert any("vectors reused" in n for n in figures["notes"])
     # The workdir keeps the collection, so it can be inspected or served again.
     assert (tmp_path / "bench" / "collection-300" / "chroma.sqlite3").is_file()
+
+
+def test_a_serving_process_reports_its_own_peak_memory_not_its_parents() -> None:
+    # Linux carries ru_maxrss over fork and exec: a child of a large benchmark process
+    # would otherwise report the parent's peak as its own.
+    import subprocess
+    import sys
+
+    ballast = bytearray(400 * 1024 * 1024)
+    ballast[::4096] = b"\1" * len(ballast[::4096])  # touch every page so it is resident
+    code = "from qa_assistant.bench import _peak_rss_mb; print(_peak_rss_mb())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert float(out.stdout) < 300
+    del ballast
