@@ -748,14 +748,13 @@ class OnnxEmbedder:
         self._passage_prefix = passage_prefix
         self._batch_size = batch_size
         self._lock = threading.Lock()
-        # Two copies: one truncates for the model; the other counts full lengths.
+        # One tokenizer that never truncates: counting needs full lengths, and the model's
+        # input is truncated by hand. (A second copy would cost ~300 MB: the vocabulary has
+        # 250k pieces.)
         self._tokenizer = tokenizer
         self._tokenizer.no_padding()
-        self._tokenizer.enable_truncation(max_tokens)
-        from tokenizers import Tokenizer
-
-        self._counter = Tokenizer.from_str(tokenizer.to_str())
-        self._counter.no_truncation()
+        self._tokenizer.no_truncation()
+        self._specials = int(tokenizer.num_special_tokens_to_add(False))
 
     @property
     def name(self) -> str:
@@ -770,7 +769,7 @@ class OnnxEmbedder:
         return self._max_tokens
 
     def count_tokens(self, text: str) -> int:
-        return len(self._counter.encode(self._passage_prefix + text).ids)
+        return len(self._tokenizer.encode(self._passage_prefix + text).ids)
 
     def embed_passages(self, texts: Sequence[str]) -> list[list[float]]:
         return self.embed_passages_array(texts).tolist()  # type: ignore[no-any-return]
@@ -786,13 +785,20 @@ class OnnxEmbedder:
         out = np.zeros((len(texts), self._dimension), dtype=np.float32)
         if not texts:
             return out
-        encodings = self._tokenizer.encode_batch(texts)
-        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        rows = [self._model_ids(e) for e in self._tokenizer.encode_batch(texts, False)]
+        order = sorted(range(len(texts)), key=lambda i: len(rows[i]))
         with self._lock:
             for start in range(0, len(order), self._batch_size):
                 batch = order[start : start + self._batch_size]
-                out[batch] = self._run([encodings[i].ids for i in batch])
+                out[batch] = self._run([rows[i] for i in batch])
         return out
+
+    def _model_ids(self, content: Any) -> list[int]:
+        """Truncate the text's tokens to fit, then add the special tokens, as HF truncation does."""
+        room = self._max_tokens - self._specials
+        if len(content.ids) > room:
+            content.truncate(room)
+        return list(self._tokenizer.post_process(content).ids)
 
     def _run(self, rows: list[list[int]]) -> NDArray[np.float32]:
         width = max(len(r) for r in rows)
