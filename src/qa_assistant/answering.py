@@ -13,6 +13,7 @@ Every citation quotes the passage verbatim and carries document offsets, so
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import re
@@ -119,17 +120,24 @@ def _words(text: str) -> list[str]:
 
 def _syllables(text: str) -> list[str]:
     """Folded syllables of ``text``."""
-    return [_fold(w) for w in _words(text)]
+    return _fold_each(_words(text))
 
 
-def _name_syllables(text: str) -> set[str]:
+def _fold_each(words: Sequence[str]) -> list[str]:
+    """``_fold`` of every word, in one pass: folding maps character to character, so the
+    words can be folded joined (by a character no word holds) and split again."""
+    return _fold("\x00".join(words)).split("\x00") if words else []
+
+
+@functools.lru_cache(maxsize=16384)
+def _name_syllables(text: str) -> frozenset[str]:
     """Folded syllables written capitalised inside a sentence: places, bodies, programmes."""
     names: set[str] = set()
     for start, end in sentence_spans(text):
         for word in _words(text[start:end])[1:]:
             if word[:1].isupper():
                 names.add(_fold(word))
-    return names
+    return frozenset(names)
 
 
 # --------------------------------------------------------------------------------------------
@@ -269,7 +277,7 @@ class _Bag:
     @classmethod
     def of(cls, words: Sequence[str]) -> _Bag:
         exact = frozenset(w.casefold() for w in words)
-        return cls(exact, frozenset(strip_diacritics(e) for e in exact))
+        return cls(exact, frozenset(_fold_each(list(exact))))
 
     def match(self, term: Term, tone_mismatch: float) -> float:
         """1 for a match as typed; ``tone_mismatch`` when only the folded forms match."""
@@ -331,18 +339,28 @@ def _candidates(hits: Sequence[Hit]) -> list[_Candidate]:
     out: list[_Candidate] = []
     for index, hit in enumerate(hits):
         text = hit.chunk.text
-        for start, end in sentence_spans(text):
-            words = _words(text[start:end])
-            if len(words) < 3:  # headings like "Tag", "Xem thêm" answer nothing
-                continue
-            bag = _Bag.of(words)
+        for start, end, bag, order in _sentences(text):
             if any(_near_duplicate(bag.folded, other) for other in seen):
                 continue  # a caption repeated under its image, or the same line in two hits
             seen.append(bag.folded)
             rank = hit.rank if hit.rank > 0 else index + 1
-            order = tuple(strip_diacritics(w.casefold()) for w in words)
             out.append(_Candidate(index, start, end, text[start:end], bag, order, rank))
     return out
+
+
+# Analysing a passage is most of a question's scoring time, and the same passages come back
+# question after question (and twice within one: the second retrieval stage, then the
+# answer). Keyed by text, so a re-ingested passage is analysed afresh.
+@functools.lru_cache(maxsize=4096)
+def _sentences(text: str) -> tuple[tuple[int, int, _Bag, tuple[str, ...]], ...]:
+    out = []
+    for start, end in sentence_spans(text):
+        words = _words(text[start:end])
+        if len(words) < 3:  # headings like "Tag", "Xem thêm" answer nothing
+            continue
+        order = tuple(_fold_each(words))
+        out.append((start, end, _Bag.of(words), order))
+    return tuple(out)
 
 
 def _near_duplicate(a: frozenset[str], b: frozenset[str], threshold: float = 0.85) -> bool:
@@ -364,11 +382,15 @@ def _term_weights(
 
 def _context(hit: Hit) -> _Context:
     chunk = hit.chunk
-    title = _Bag.of(_words(f"{chunk.title} {' '.join(chunk.heading)}"))
-    words = _words(chunk.text)
-    names = [w for w in words if w[:1].isupper()]
-    pairs = _pairs(_syllables(f"{chunk.title}\n{' '.join(chunk.heading)}\n{chunk.text}"))
-    return _Context(title, _Bag.of(names), pairs)
+    return _passage_context(chunk.title, chunk.heading, chunk.text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _passage_context(title: str, heading: tuple[str, ...], text: str) -> _Context:
+    title_bag = _Bag.of(_words(f"{title} {' '.join(heading)}"))
+    names = [w for w in _words(text) if w[:1].isupper()]
+    pairs = _pairs(_syllables(f"{title}\n{' '.join(heading)}\n{text}"))
+    return _Context(title_bag, _Bag.of(names), pairs)
 
 
 def _pairs(order: Sequence[str]) -> frozenset[tuple[str, str]]:
