@@ -68,6 +68,10 @@ class Assistant:
     def embedder(self) -> Embedder:
         with self._lock:
             if self._embedder is None:
+                # The word segmenter takes seconds to import; the model loads in native code
+                # that lets other threads run, so the two overlap. The first question then
+                # waits for neither alone.
+                threading.Thread(target=_load_word_segmenter, daemon=True).start()
                 self._embedder = make_embedder(
                     self.settings.model,
                     self.settings.cache_dir,
@@ -93,7 +97,7 @@ class Assistant:
             return current
         if self.index.manifest() is not None:
             self.index.check_manifest(manifest_for(self.embedder))
-        return self._use(refresh_lexical(self.index, self.lexical_dir))
+        return self._use(refresh_lexical(self.index, self.lexical_dir, fingerprint))
 
     def _use(self, lexical: LexicalIndex) -> Retriever:
         retriever = Retriever(
@@ -222,3 +226,9 @@ class Assistant:
 
     def close(self) -> None:
         self._retriever = None
+
+
+def _load_word_segmenter() -> None:
+    from .vietnamese import word_tokens
+
+    word_tokens("khởi động")

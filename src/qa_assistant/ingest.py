@@ -97,9 +97,15 @@ def sweep_orphans(index: ChromaIndex) -> int:
     return len(orphans)
 
 
-def refresh_lexical(index: ChromaIndex, folder: Path) -> LexicalIndex:
-    """The lexical cache for the store as it is now, rebuilt from the stored tokens if stale."""
-    fingerprint = index.fingerprint()
+def refresh_lexical(
+    index: ChromaIndex, folder: Path, fingerprint: str | None = None
+) -> LexicalIndex:
+    """The lexical cache for the store as it is now, rebuilt from the stored tokens if stale.
+
+    ``fingerprint`` is the store's, when the caller has just read it: reading the registry
+    takes seconds at 100k chunks.
+    """
+    fingerprint = fingerprint if fingerprint is not None else index.fingerprint()
     cached = LexicalIndex.load(folder)
     if cached is not None and cached.fingerprint == fingerprint:
         return cached
