@@ -117,11 +117,16 @@ class _SumSession:
     def __init__(self, width: int) -> None:
         self.width = width
         self.batches: list[tuple[int, ...]] = []
+        self.rows: list[list[int]] = []
 
     def run(self, _outputs: object, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
         ids, mask = feed["input_ids"], feed["attention_mask"]
         assert ids.dtype == np.int64 and ids.shape == mask.shape
         self.batches.append(tuple(int(m.sum()) for m in mask))
+        self.rows.extend(
+            [int(t) for t, m in zip(r, row, strict=True) if m]
+            for r, row in zip(ids, mask, strict=True)
+        )
         hidden = np.zeros((*ids.shape, self.width), dtype=np.float32)
         for b, t in np.ndindex(ids.shape):
             # Padding gets a large value, so any leak of it into the pooling would show.
@@ -189,6 +194,23 @@ def test_onnx_embedder_truncates_for_the_model_but_counts_in_full() -> None:
     assert session.batches == [(4,)]
     assert embedder.count_tokens("a b c a b c") == 7
     assert embedder.max_tokens == 4
+
+
+def test_onnx_embedder_adds_special_tokens_once_and_keeps_them_when_truncating() -> None:
+    from tokenizers import processors
+
+    tokenizer = _word_tokenizer()
+    tokenizer.add_special_tokens(["<s>", "</s>"])  # ids 7 and 8
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", special_tokens=[("<s>", 7), ("</s>", 8)]
+    )
+    session = _SumSession(width=16)
+    embedder = OnnxEmbedder(
+        session, tokenizer, "fake", dimension=16, max_tokens=5, passage_prefix="passage: "
+    )
+    embedder.embed_passages(["a", "a b c a b"])
+    assert session.rows == [[7, 5, 2, 8], [7, 5, 2, 3, 8]]
+    assert embedder.count_tokens("a b c a b") == 8
 
 
 def test_onnx_embedder_failure_is_an_embedding_error() -> None:

@@ -785,7 +785,8 @@ class OnnxEmbedder:
         out = np.zeros((len(texts), self._dimension), dtype=np.float32)
         if not texts:
             return out
-        rows = [self._model_ids(e) for e in self._tokenizer.encode_batch(texts, False)]
+        encodings = self._tokenizer.encode_batch(texts, add_special_tokens=False)
+        rows = [self._model_ids(e) for e in encodings]
         order = sorted(range(len(texts)), key=lambda i: len(rows[i]))
         with self._lock:
             for start in range(0, len(order), self._batch_size):
