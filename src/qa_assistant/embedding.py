@@ -640,11 +640,54 @@ def _is_ffn_output(name: str) -> bool:
     return name.endswith("output.dense") and not name.endswith("attention.output.dense")
 
 
-class SentenceTransformerEmbedder:
+class _PrefixedEmbedder:
+    """What both embedders share: their identity, the e5 prefixes and the public methods.
+
+    Subclasses set the attributes below and implement ``_encode`` (prefixed texts in,
+    unit-length float32 rows out) and ``count_tokens``. A lock serialises model calls:
+    concurrent requests gain nothing on a CPU the model already saturates.
+    """
+
+    _name: str
+    _dimension: int
+    _max_tokens: int
+    _query_prefix: str
+    _passage_prefix: str
+    _batch_size: int
+    _lock: threading.Lock
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    @property
+    def max_tokens(self) -> int:
+        return self._max_tokens
+
+    def embed_passages(self, texts: Sequence[str]) -> list[list[float]]:
+        return self.embed_passages_array(texts).tolist()  # type: ignore[no-any-return]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._encode([self._query_prefix + text])[0].tolist()  # type: ignore[no-any-return]
+
+    def embed_passages_array(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        """Like :meth:`embed_passages`, as a float32 array (n, dimension) for bulk work."""
+        if not texts:
+            return np.zeros((0, self._dimension), dtype=np.float32)
+        return self._encode([self._passage_prefix + t for t in texts])
+
+    def _encode(self, texts: list[str]) -> NDArray[np.float32]:
+        raise NotImplementedError
+
+
+class SentenceTransformerEmbedder(_PrefixedEmbedder):
     """Implements :class:`~qa_assistant.protocols.Embedder` over a sentence-transformers model.
 
-    One instance loads its model once. A lock serialises model calls: concurrent requests
-    gain nothing on a CPU the model already saturates, and the fast tokenizer must not be
+    One instance loads its model once. Its lock also keeps the fast tokenizer from being
     reconfigured (padding, truncation) by two threads at once.
     """
 
@@ -667,35 +710,8 @@ class SentenceTransformerEmbedder:
         self._max_tokens = int(model.max_seq_length)
         self._counter = _token_counter(model)
 
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def dimension(self) -> int:
-        return self._dimension
-
-    @property
-    def max_tokens(self) -> int:
-        return self._max_tokens
-
     def count_tokens(self, text: str) -> int:
         return int(self._counter(self._passage_prefix + text))
-
-    def embed_passages(self, texts: Sequence[str]) -> list[list[float]]:
-        if not texts:
-            return []
-        vectors = self._encode([self._passage_prefix + t for t in texts])
-        return vectors.tolist()  # type: ignore[no-any-return]
-
-    def embed_query(self, text: str) -> list[float]:
-        return self._encode([self._query_prefix + text])[0].tolist()  # type: ignore[no-any-return]
-
-    def embed_passages_array(self, texts: Sequence[str]) -> NDArray[np.float32]:
-        """Like :meth:`embed_passages`, as a float32 array (n, dimension) for bulk work."""
-        if not texts:
-            return np.zeros((0, self._dimension), dtype=np.float32)
-        return self._encode([self._passage_prefix + t for t in texts])
 
     def _encode(self, texts: list[str]) -> NDArray[np.float32]:
         import torch
@@ -718,14 +734,14 @@ class SentenceTransformerEmbedder:
         return np.asarray(out, dtype=np.float32)
 
 
-class OnnxEmbedder:
+class OnnxEmbedder(_PrefixedEmbedder):
     """Implements :class:`~qa_assistant.protocols.Embedder` over the int8 ONNX default model.
 
     Mean pooling and L2 normalisation as sentence-transformers does them. The int8 graph
     quantizes its activations with one range per call, so by default each text runs alone:
     its vector then depends on its text only, not on what it was batched with (and there is
     no padding; batching gained nothing measurable on CPU). Larger batches are sorted by
-    token length. A lock serialises model calls, as in :class:`SentenceTransformerEmbedder`.
+    token length.
     """
 
     def __init__(
@@ -756,35 +772,11 @@ class OnnxEmbedder:
         self._tokenizer.no_truncation()
         self._specials = int(tokenizer.num_special_tokens_to_add(False))
 
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def dimension(self) -> int:
-        return self._dimension
-
-    @property
-    def max_tokens(self) -> int:
-        return self._max_tokens
-
     def count_tokens(self, text: str) -> int:
         return len(self._tokenizer.encode(self._passage_prefix + text).ids)
 
-    def embed_passages(self, texts: Sequence[str]) -> list[list[float]]:
-        return self.embed_passages_array(texts).tolist()  # type: ignore[no-any-return]
-
-    def embed_query(self, text: str) -> list[float]:
-        return self._encode([self._query_prefix + text])[0].tolist()  # type: ignore[no-any-return]
-
-    def embed_passages_array(self, texts: Sequence[str]) -> NDArray[np.float32]:
-        """Like :meth:`embed_passages`, as a float32 array (n, dimension) for bulk work."""
-        return self._encode([self._passage_prefix + t for t in texts])
-
     def _encode(self, texts: list[str]) -> NDArray[np.float32]:
         out = np.zeros((len(texts), self._dimension), dtype=np.float32)
-        if not texts:
-            return out
         encodings = self._tokenizer.encode_batch(texts, add_special_tokens=False)
         rows = [self._model_ids(e) for e in encodings]
         order = sorted(range(len(texts)), key=lambda i: len(rows[i]))
