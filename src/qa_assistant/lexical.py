@@ -14,7 +14,8 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+import zipfile
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
@@ -23,10 +24,9 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from .types import Chunk
+from .types import Chunk, Filters
 from .vietnamese import strip_diacritics
 
-_FORMAT = 2
 SYLLABLE_WEIGHT = 0.5  # syllable matches count half as much as whole words
 
 
@@ -95,30 +95,35 @@ class LexicalIndex:
             Field.build(syllables),
             Field.build([[strip_diacritics(t) for t in doc] for doc in syllables]),
         )
-        self._setup(chunks, [" ".join(w) for w in words], fingerprint, syllable_weight, fields)
+        words_text = _Texts.of([" ".join(w) for w in words])
+        self._setup(_ChunkTable.of(chunks), words_text, fingerprint, fields, syllable_weight)
 
     def _setup(
         self,
-        chunks: Sequence[Chunk],
-        words: list[str],
+        table: _ChunkTable,
+        words: _Texts,
         fingerprint: str,
-        syllable_weight: float,
         fields: tuple[Field, Field, Field],
+        syllable_weight: float = SYLLABLE_WEIGHT,
     ) -> None:
-        self.chunks = list(chunks)
+        self._table = table
         self.fingerprint = fingerprint
         self.syllable_weight = syllable_weight
-        self._pos = {c.id: i for i, c in enumerate(self.chunks)}
-        # One string per chunk, only for save(): lists of words were one object per word.
-        self._words = words
+        self._pos = {cid: i for i, cid in enumerate(table.ids)}
+        self._words = words  # kept only for save()
         self._plain, self._syllables, self._folded = fields
 
     def __len__(self) -> int:
-        return len(self.chunks)
+        return len(self._table.ids)
+
+    @property
+    def chunks(self) -> list[Chunk]:
+        """Every chunk, in index order (reads them all: for tests and tools, not questions)."""
+        return [self._table.chunk(i) for i in range(len(self))]
 
     def chunk(self, chunk_id: str) -> Chunk | None:
         i = self._pos.get(chunk_id)
-        return None if i is None else self.chunks[i]
+        return None if i is None else self._table.chunk(i)
 
     def search(
         self,
@@ -133,7 +138,7 @@ class LexicalIndex:
         ``folded`` matches the question's syllables without diacritics, for questions typed
         without them (their segmentation is unreliable, so whole words are not used).
         """
-        if not self.chunks:
+        if not len(self):
             return []
         syllables = split_syllables(words)
         if folded:
@@ -147,85 +152,193 @@ class LexicalIndex:
         n = min(n, len(scores))
         top = np.argpartition(-scores, n - 1)[:n] if n < len(scores) else np.arange(len(scores))
         top = top[np.argsort(-scores[top], kind="stable")]
-        return [(self.chunks[i].id, float(scores[i])) for i in top if scores[i] > 0]
+        ids = self._table.ids
+        return [(ids[i], float(scores[i])) for i in top if scores[i] > 0]
 
-    def mask(self, admits: Callable[[Chunk], bool]) -> np.ndarray:
-        """Boolean mask of the chunks a filter admits (e.g. ``Filters.admits``)."""
-        return np.array([admits(c) for c in self.chunks], dtype=bool)
+    def mask(self, filters: Filters) -> np.ndarray:
+        """Boolean mask of the chunks ``filters`` admits, as ``Filters.admits`` decides.
+
+        Computed on columns of source and date, not chunk by chunk: at 100k chunks a Python
+        loop per filtered question cost more than the search itself.
+        """
+        table = self._table
+        allowed = np.ones(len(self), dtype=bool)
+        if filters.sources:
+            codes = [table.source_codes[s] for s in filters.sources if s in table.source_codes]
+            allowed &= np.isin(table.sources, np.asarray(codes, dtype=np.int32))
+        # Undated chunks are -1, below every real day, so a lower bound drops them by itself.
+        if filters.date_from is not None:
+            allowed &= table.days >= filters.date_from.toordinal()
+        if filters.date_to is not None:
+            allowed &= (table.days >= 0) & (table.days <= filters.date_to.toordinal())
+        return allowed
 
     # -- persistence ---------------------------------------------------------------------------
 
     def save(self, folder: Path) -> None:
+        """Write the index as one ``lexical.npz``: arrays and UTF-8 blobs, no per-chunk objects.
+
+        A process start then reads a few large arrays instead of parsing every chunk (JSON of
+        100k chunks took seconds); chunks are decoded only when a question returns them.
+        """
         folder.mkdir(parents=True, exist_ok=True)
         fields = dict(zip(_FIELDS, (self._plain, self._syllables, self._folded), strict=True))
-        # The built matrices go beside the JSON so that a process start loads them instead of
-        # rebuilding them (seconds per 10k chunks). Written first; the JSON, renamed into
-        # place last, names the fingerprint both must carry.
-        arrays: dict[str, Any] = {"fingerprint": np.array(self.fingerprint)}
+        arrays: dict[str, Any] = {
+            "format": np.array(_FORMAT),
+            "fingerprint": _blob(self.fingerprint),
+            "ids": _json_blob(self._table.ids),
+        }
+        arrays.update(self._table.arrays())
+        arrays.update(self._words.arrays("words"))
         for name, f in fields.items():
+            arrays[f"{name}.vocab"] = _json_blob(list(f.vocab))
             arrays[f"{name}.data"] = f.weights.data
             arrays[f"{name}.indices"] = f.weights.indices
             arrays[f"{name}.indptr"] = f.weights.indptr
-        fd, tmp_npz = tempfile.mkstemp(dir=folder, prefix=".lexical-", suffix=".npz")
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-        os.replace(tmp_npz, folder / "lexical.npz")
-        payload = {
-            "format": _FORMAT,
-            "fingerprint": self.fingerprint,
-            "chunks": [_chunk_record(c) for c in self.chunks],
-            "words": self._words,
-            "vocab": {name: list(f.vocab) for name, f in fields.items()},
-        }
         # Write to a temporary file and rename: a crash never leaves a half-written index.
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".lexical-", suffix=".json")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(payload, fh, ensure_ascii=False)
-        os.replace(tmp, folder / "lexical.json")
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".lexical-", suffix=".npz")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.savez(fh, **arrays)
+            os.replace(tmp, folder / _FILE)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        for old in _OLD_FILES:  # an older format's files would only be re-read and refused
+            (folder / old).unlink(missing_ok=True)
 
     @classmethod
     def load(cls, folder: Path) -> LexicalIndex | None:
-        """The saved index, or None when there is none or it is unreadable."""
-        path = folder / "lexical.json"
-        try:
-            payload = json.loads(path.read_text(encoding="utf-8"))
-            if payload.get("format") != _FORMAT:
-                return None
-            chunks = [_record_chunk(r) for r in payload["chunks"]]
-            fingerprint = str(payload["fingerprint"])
-            fields = _load_fields(folder / "lexical.npz", payload, len(chunks))
-            if fields is None:  # saved by an older version, or a crash between the files
-                return cls(chunks, [w.split() for w in payload["words"]], fingerprint)
-            index = cls.__new__(cls)
-            index._setup(
-                chunks, list(map(str, payload["words"])), fingerprint, SYLLABLE_WEIGHT, fields
-            )
-            return index
-        except (OSError, ValueError, KeyError, TypeError):
+        """The saved index, or None when there is none, it is unreadable or of another format."""
+        path = folder / _FILE
+        if not path.is_file():
             return None
+        try:
+            with np.load(path, allow_pickle=False) as saved:
+                if int(saved["format"]) != _FORMAT:
+                    return None
+                ids = [str(i) for i in json.loads(_text(saved["ids"]))]
+                fields = []
+                for name in _FIELDS:
+                    terms = json.loads(_text(saved[f"{name}.vocab"]))
+                    matrix = sparse.csr_matrix(
+                        (saved[f"{name}.data"], saved[f"{name}.indices"], saved[f"{name}.indptr"]),
+                        shape=(len(terms), len(ids)),
+                    )
+                    fields.append(Field({t: i for i, t in enumerate(terms)}, matrix))
+                table = _ChunkTable.load(ids, saved)
+                words = _Texts.load(saved, "words")
+                fingerprint = _text(saved["fingerprint"])
+        except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, EOFError):
+            return None
+        index = cls.__new__(cls)
+        index._setup(table, words, fingerprint, (fields[0], fields[1], fields[2]))
+        return index
 
 
+_FORMAT = 3
+_FILE = "lexical.npz"
+_OLD_FILES = ("lexical.json",)
 _FIELDS = ("plain", "syllables", "folded")
 
 
-def _load_fields(
-    path: Path, payload: dict[str, Any], n_chunks: int
-) -> tuple[Field, Field, Field] | None:
-    vocabs = payload.get("vocab")
-    if not isinstance(vocabs, dict) or not path.is_file():
-        return None
-    with np.load(path, allow_pickle=False) as saved:
-        if str(saved["fingerprint"]) != payload["fingerprint"]:
-            return None
-        fields = []
-        for name in _FIELDS:
-            terms = vocabs[name]
-            matrix = sparse.csr_matrix(
-                (saved[f"{name}.data"], saved[f"{name}.indices"], saved[f"{name}.indptr"]),
-                shape=(len(terms), n_chunks),
-            )
-            fields.append(Field({t: i for i, t in enumerate(terms)}, matrix))
-    return fields[0], fields[1], fields[2]
+def _blob(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+
+
+def _json_blob(items: list[str]) -> np.ndarray:
+    # JSON rather than a separator: ids and file names may hold any character.
+    return _blob(json.dumps(items, ensure_ascii=False))
+
+
+def _text(blob: np.ndarray) -> str:
+    return blob.tobytes().decode("utf-8")
+
+
+class _Texts:
+    """Strings stored as one UTF-8 blob and offsets; each decoded only when asked for."""
+
+    def __init__(self, blob: bytes, offsets: np.ndarray) -> None:
+        self._blob = blob
+        self._offsets = offsets
+
+    @classmethod
+    def of(cls, texts: Sequence[str]) -> _Texts:
+        encoded = [t.encode("utf-8") for t in texts]
+        offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+        np.cumsum([len(e) for e in encoded], out=offsets[1:])
+        return cls(b"".join(encoded), offsets)
+
+    @classmethod
+    def load(cls, saved: Any, name: str) -> _Texts:
+        offsets = np.asarray(saved[f"{name}.offsets"], dtype=np.int64)
+        return cls(saved[f"{name}.blob"].tobytes(), offsets)
+
+    def __getitem__(self, i: int) -> str:
+        return self._blob[int(self._offsets[i]) : int(self._offsets[i + 1])].decode("utf-8")
+
+    def arrays(self, name: str) -> dict[str, np.ndarray]:
+        return {
+            f"{name}.blob": np.frombuffer(self._blob, dtype=np.uint8),
+            f"{name}.offsets": self._offsets,
+        }
+
+
+class _ChunkTable:
+    """The chunks as columns: ids, source and date codes for filters, and a JSON record per
+    chunk decoded on first use (a question needs a few dozen of 100k)."""
+
+    def __init__(
+        self,
+        ids: list[str],
+        sources: np.ndarray,
+        source_names: list[str],
+        days: np.ndarray,
+        records: _Texts,
+        chunks: list[Chunk | None],
+    ) -> None:
+        self.ids = ids
+        self.sources = sources  # int32 code per chunk
+        self.source_codes = {s: i for i, s in enumerate(source_names)}
+        self._source_names = source_names
+        self.days = days  # int64 proleptic ordinal per chunk, -1 when undated
+        self._records = records
+        self._chunks = chunks
+
+    @classmethod
+    def of(cls, chunks: Sequence[Chunk]) -> _ChunkTable:
+        names = list(dict.fromkeys(c.source for c in chunks))
+        codes = {s: i for i, s in enumerate(names)}
+        return cls(
+            [c.id for c in chunks],
+            np.array([codes[c.source] for c in chunks], dtype=np.int32),
+            names,
+            np.array([c.date.toordinal() if c.date else -1 for c in chunks], dtype=np.int64),
+            _Texts.of([json.dumps(_chunk_record(c), ensure_ascii=False) for c in chunks]),
+            list(chunks),
+        )
+
+    @classmethod
+    def load(cls, ids: list[str], saved: Any) -> _ChunkTable:
+        names = [str(n) for n in json.loads(_text(saved["source_names"]))]
+        sources = np.asarray(saved["sources"], dtype=np.int32)
+        days = np.asarray(saved["days"], dtype=np.int64)
+        if not len(ids) == len(sources) == len(days):
+            raise ValueError("lexical index columns differ in length")
+        return cls(ids, sources, names, days, _Texts.load(saved, "records"), [None] * len(ids))
+
+    def chunk(self, i: int) -> Chunk:
+        found = self._chunks[i]
+        if found is None:
+            found = self._chunks[i] = _record_chunk(json.loads(self._records[i]))
+        return found
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {
+            "sources": self.sources,
+            "source_names": _json_blob(self._source_names),
+            "days": self.days,
+            **self._records.arrays("records"),
+        }
 
 
 def _chunk_record(c: Chunk) -> dict[str, object]:

@@ -124,9 +124,7 @@ class Retriever:
         return self.index.query(vector, n, filters)
 
     def bm25(self, query: Query, n: int, filters: Filters | None = None) -> list[tuple[str, float]]:
-        allowed = (
-            None if filters is None or filters.is_empty() else self.lexical.mask(filters.admits)
-        )
+        allowed = None if filters is None or filters.is_empty() else self.lexical.mask(filters)
         return self.lexical.search(query.terms, n, folded=query.folded, allowed=allowed)
 
     def retrieve(
