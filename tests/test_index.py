@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -93,3 +94,36 @@ def test_one_write_can_hold_chunks_of_several_document_versions(tmp_path: Path) 
     index.add_chunks([_chunk("c.txt", 0)], [[0.0, 1.0]], ["nội_dung"], "hc")
     stored = {s.chunk.id: s.content_hash for s in index.iter_chunks()}
     assert stored == {"a.txt#0": "ha", "a.txt#1": "ha", "b.txt#0": "hb", "c.txt#0": "hc"}
+
+
+def test_registry_records_hold_no_text_and_texts_follow_the_committed_version(
+    tmp_path: Path,
+) -> None:
+    # Chroma reads a record's text with its metadata: listing the registry must not read laws.
+    index = ChromaIndex(tmp_path, collection="qa_test")
+    index.commit_document(_info("luat.txt"), root="", text="Bản cũ")
+    newer = replace(_info("luat.txt"), content_hash="b" * 64)
+    index.commit_document(newer, root="", text="Bản mới")
+    assert index._docs.get(include=["documents"])["documents"] == [None]
+    assert index.document_text("luat.txt") == "Bản mới"
+    assert index._texts.count() == 1  # the old version's text went with it
+
+    index.remove_document("luat.txt")
+    assert index.document_text("luat.txt") is None
+    assert index._texts.count() == 0
+
+
+def test_texts_of_uncommitted_versions_are_swept(tmp_path: Path) -> None:
+    index = ChromaIndex(tmp_path, collection="qa_test")
+    index.commit_document(_info("a.txt"), root="", text="A")
+    # An ingest that wrote the text of a new version and stopped before committing it.
+    index._texts.upsert(
+        ids=["c" * 64 + ":b.txt"],
+        embeddings=[[0.0]],
+        documents=["B"],
+        metadatas=[{"source": "b.txt"}],
+    )
+    index.drop_uncommitted_texts({d.source: d.content_hash for d in index.documents()})
+    assert index._texts.get(include=[])["ids"] == ["h" * 64 + ":a.txt"]
+    assert index.document_text("b.txt") is None
+    assert index.document_text("a.txt") == "A"

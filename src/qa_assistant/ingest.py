@@ -94,6 +94,7 @@ def sweep_orphans(index: ChromaIndex) -> int:
         if committed.get(source) != digest
     ]
     index.delete_chunks(orphans)
+    index.drop_uncommitted_texts(committed)
     return len(orphans)
 
 
