@@ -42,6 +42,7 @@ __all__ = [
     "ScoringWeights",
     "SentenceScore",
     "analyse_question",
+    "clear_caches",
     "format_passages",
     "make_answerer",
     "score_sentences",
@@ -296,6 +297,7 @@ class _Candidate:
     text: str
     bag: _Bag
     order: tuple[str, ...]  # folded syllables in order, for adjacency
+    pairs: frozenset[tuple[str, str]]  # adjacent syllables of ``order``
     rank: int
 
 
@@ -328,7 +330,7 @@ def score_sentences(
     names = set().union(*(_name_syllables(c.text) for c in candidates))
     weight = _term_weights(q, candidates, names, w)
     contexts = [_context(hit) for hit in top]
-    known = set().union(*(_pairs(c.order) for c in candidates))
+    known = set().union(*(c.pairs for c in candidates))
     words = tuple(p for p in q.pairs if p in known)  # pairs the passages write as a word
     scored = [_score(c, q, weight, contexts[c.hit_index], w, words) for c in candidates]
     return sorted(scored, key=lambda s: (-s.score, s.rank, s.hit_index, s.start))
@@ -339,12 +341,12 @@ def _candidates(hits: Sequence[Hit]) -> list[_Candidate]:
     out: list[_Candidate] = []
     for index, hit in enumerate(hits):
         text = hit.chunk.text
-        for start, end, bag, order in _sentences(text):
+        for start, end, bag, order, pairs in _sentences(text):
             if any(_near_duplicate(bag.folded, other) for other in seen):
                 continue  # a caption repeated under its image, or the same line in two hits
             seen.append(bag.folded)
             rank = hit.rank if hit.rank > 0 else index + 1
-            out.append(_Candidate(index, start, end, text[start:end], bag, order, rank))
+            out.append(_Candidate(index, start, end, text[start:end], bag, order, pairs, rank))
     return out
 
 
@@ -352,18 +354,32 @@ def _candidates(hits: Sequence[Hit]) -> list[_Candidate]:
 # question after question (and twice within one: the second retrieval stage, then the
 # answer). Keyed by text, so a re-ingested passage is analysed afresh.
 @functools.lru_cache(maxsize=4096)
-def _sentences(text: str) -> tuple[tuple[int, int, _Bag, tuple[str, ...]], ...]:
+def _sentences(
+    text: str,
+) -> tuple[tuple[int, int, _Bag, tuple[str, ...], frozenset[tuple[str, str]]], ...]:
     out = []
     for start, end in sentence_spans(text):
         words = _words(text[start:end])
         if len(words) < 3:  # headings like "Tag", "Xem thêm" answer nothing
             continue
         order = tuple(_fold_each(words))
-        out.append((start, end, _Bag.of(words), order))
+        out.append((start, end, _Bag.of(words), order, _pairs(order)))
     return tuple(out)
 
 
+def clear_caches() -> None:
+    """Forget every analysed passage, so that the next questions are timed as if new."""
+    _sentences.cache_clear()
+    _passage_context.cache_clear()
+    _name_syllables.cache_clear()
+
+
 def _near_duplicate(a: frozenset[str], b: frozenset[str], threshold: float = 0.85) -> bool:
+    # Jaccard similarity is at most min/max of the sizes: most pairs are ruled out by that
+    # alone, without building their intersection and union.
+    small, large = sorted((len(a), len(b)))
+    if small < threshold * large:
+        return False
     return len(a & b) / max(len(a | b), 1) >= threshold
 
 
@@ -421,7 +437,7 @@ def _score(
             matched.append(term.folded)
         elif around == 0:
             missing.append(term)
-    phrase = _phrase_share(q.pairs, c.order)
+    phrase = _phrase_share(q.pairs, c.pairs)
     has_digits = bool(_DIGIT.search(c.text))
     has_number = has_digits or bool(_QUANTITY_WORDS.search(c.text))
     if q.wants_money:
@@ -471,10 +487,9 @@ def _missing_words(
     )
 
 
-def _phrase_share(pairs: Sequence[tuple[str, str]], order: Sequence[str]) -> float:
+def _phrase_share(pairs: Sequence[tuple[str, str]], adjacent: frozenset[tuple[str, str]]) -> float:
     if not pairs:
         return 0.0
-    adjacent = set(itertools.pairwise(order))
     return sum(p in adjacent for p in pairs) / len(pairs)
 
 

@@ -471,6 +471,7 @@ def _peak_rss_mb() -> float:
 
 def _worker(spec_path: Path) -> int:
     """The serving process: first answer, then latencies, then the plain baseline."""
+    from .answering import clear_caches
     from .assistant import Assistant
 
     spec = json.loads(spec_path.read_text(encoding="utf-8"))
@@ -493,7 +494,11 @@ def _worker(spec_path: Path) -> int:
     def retrieve(q: str) -> object:
         return assistant.retriever().retrieve(q, k, mode=mode)
 
+    # Both phases ask the same questions: each starts without the passages the other analysed,
+    # so the second is not flattered by the first.
+    clear_caches()
     retrieval = _timed(retrieve, timed)
+    clear_caches()
     full = _timed(assistant.ask, timed)
     peak = _peak_rss_mb()  # before the baseline loads a second model
     plain = _plain_search(assistant, settings, spec["fake"])
