@@ -553,3 +553,18 @@ def test_make_answerer_openai_goes_through_the_configured_server(
 
     assert server.requests[0].headers["authorization"] == f"Bearer {API_KEY}"
     assert [c.marker for c in answer.citations] == [1]
+
+
+def test_sentences_a_syllable_apart_are_one_candidate_and_a_few_apart_are_two() -> None:
+    base = "Học sinh mầm non tại Quảng Ninh được miễn học phí trong năm học 2025 theo nghị quyết"
+    near = base + " tỉnh"  # 15 of 16 distinct syllables shared: Jaccard above 0.85
+    far = base + " của hội đồng nhân dân"  # 15 of 20: below it
+
+    def chunk(i: int, text: str) -> Chunk:
+        return Chunk(id=f"n{i}", source=f"n{i}.txt", title="t", text=text + ".", start=0, end=0)
+
+    question = "Học sinh mầm non có được miễn học phí không?"
+    one = score_sentences(question, hits(chunk(1, base), chunk(2, near)))
+    two = score_sentences(question, hits(chunk(1, base), chunk(3, far)))
+    assert len(one) == 1
+    assert len(two) == 2

@@ -337,14 +337,18 @@ def score_sentences(
 
 
 def _candidates(hits: Sequence[Hit]) -> list[_Candidate]:
-    seen: list[frozenset[str]] = []
+    # Sentences seen so far, by their number of distinct syllables: a near duplicate's size is
+    # within the threshold's ratio of the other's, so only those few sizes are compared.
+    seen: dict[int, list[frozenset[str]]] = {}
     out: list[_Candidate] = []
     for index, hit in enumerate(hits):
         text = hit.chunk.text
         for start, end, bag, order, pairs in _sentences(text):
-            if any(_near_duplicate(bag.folded, other) for other in seen):
+            size = len(bag.folded)
+            sizes = range(math.ceil(_NEAR * size - 1e-9), math.floor(size / _NEAR + 1e-9) + 1)
+            if any(_near_duplicate(bag.folded, o) for n in sizes for o in seen.get(n, ())):
                 continue  # a caption repeated under its image, or the same line in two hits
-            seen.append(bag.folded)
+            seen.setdefault(size, []).append(bag.folded)
             rank = hit.rank if hit.rank > 0 else index + 1
             out.append(_Candidate(index, start, end, text[start:end], bag, order, pairs, rank))
     return out
@@ -374,13 +378,12 @@ def clear_caches() -> None:
     _name_syllables.cache_clear()
 
 
-def _near_duplicate(a: frozenset[str], b: frozenset[str], threshold: float = 0.85) -> bool:
-    # Jaccard similarity is at most min/max of the sizes: most pairs are ruled out by that
-    # alone, without building their intersection and union.
-    small, large = sorted((len(a), len(b)))
-    if small < threshold * large:
-        return False
-    return len(a & b) / max(len(a | b), 1) >= threshold
+_NEAR = 0.85  # Jaccard similarity of two sentences' syllables that makes them one sentence
+
+
+def _near_duplicate(a: frozenset[str], b: frozenset[str]) -> bool:
+    # Jaccard similarity is at most min/max of the sizes.
+    return len(a & b) / max(len(a | b), 1) >= _NEAR
 
 
 def _term_weights(

@@ -471,8 +471,8 @@ def _peak_rss_mb() -> float:
 
 def _worker(spec_path: Path) -> int:
     """The serving process: first answer, then latencies, then the plain baseline."""
-    from .answering import clear_caches
     from .assistant import Assistant
+    from .retrieval import clear_caches
 
     spec = json.loads(spec_path.read_text(encoding="utf-8"))
     values = {**spec["settings"], "index_dir": Path(spec["index_dir"])}

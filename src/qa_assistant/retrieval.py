@@ -7,6 +7,7 @@ the fusion functions (small and pure) merge them.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -208,9 +209,25 @@ def rerank(
     return rescored + [Hit(h.chunk, min(h.score, floor), h.rank, h.scores) for h in hits[depth:]]
 
 
-def _shingles(chunk: Chunk) -> set[str]:
-    words = strip_diacritics(chunk.text.casefold()).split()
-    return {" ".join(words[i : i + 3]) for i in range(max(len(words) - 2, 1))}
+def clear_caches() -> None:
+    """Forget every analysed passage (here and in answering): the next questions are timed as
+    if their passages were new."""
+    from .answering import clear_caches as clear_answering
+
+    _text_shingles.cache_clear()
+    clear_answering()
+
+
+def _shingles(chunk: Chunk) -> frozenset[str]:
+    return _text_shingles(chunk.text)
+
+
+# The same passages come back question after question; keyed by text, so an edited passage
+# gets its own entry.
+@functools.lru_cache(maxsize=4096)
+def _text_shingles(text: str) -> frozenset[str]:
+    words = strip_diacritics(text.casefold()).split()
+    return frozenset(" ".join(words[i : i + 3]) for i in range(max(len(words) - 2, 1)))
 
 
 def diversify(hits: Sequence[Hit], k: int, threshold: float = 0.7) -> list[Hit]:
@@ -219,7 +236,7 @@ def diversify(hits: Sequence[Hit], k: int, threshold: float = 0.7) -> list[Hit]:
     Only the first ``k`` survivors are compared; the rest follow in order.
     """
     kept: list[Hit] = []
-    seen: list[set[str]] = []
+    seen: list[frozenset[str]] = []
     rest: list[Hit] = []
     for hit in hits:
         if len(kept) >= k:
