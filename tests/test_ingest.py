@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -107,3 +108,49 @@ def test_filters_restrict_sources_and_dates(ingested: Assistant) -> None:
     dated = Filters(date_from=date(2026, 1, 1))
     hits = ingested.retriever().retrieve("hỗ trợ", 5, filters=dated)
     assert hits and {h.chunk.source for h in hits} == {"quang-ninh-an-sinh-xa-hoi-2026.txt"}
+
+
+class _CountingEmbedder(FakeEmbedder):
+    def __init__(self) -> None:
+        super().__init__()
+        self.passages: list[str] = []
+
+    def embed_passages(self, texts: Sequence[str]) -> list[list[float]]:
+        self.passages.extend(texts)
+        return super().embed_passages(texts)
+
+
+def test_an_edited_document_re_embeds_only_its_changed_passages(
+    settings: Settings, docs_dir: Path, tmp_path: Path
+) -> None:
+    embedder = _CountingEmbedder()
+    assistant = Assistant(settings, embedder=embedder)
+    assistant.ingest()
+    path = docs_dir / "quang-ninh-giam-ngheo-2025.txt"
+    path.write_text(path.read_text(encoding="utf-8") + "\n\nĐoạn mới về hỗ trợ sinh kế.\n")
+    embedder.passages.clear()
+    assert assistant.ingest().updated == 1
+    changed = list(embedder.passages)
+    stored = {
+        s.chunk.id: (s.chunk, s.tokens) for s in assistant.index.iter_chunks(source=path.name)
+    }
+    assert 0 < len(changed) < len(stored)
+    assert any("Đoạn mới" in t for t in changed)
+    edited_vectors = assistant.index.version_vectors(
+        path.name, next(d.content_hash for d in assistant.documents() if d.source == path.name)
+    )
+    reused = {s.chunk.id: list(v) for s, v in edited_vectors}
+    assistant.close()
+
+    # The same edited folder ingested from scratch gives the same chunks, tokens and vectors.
+    fresh_settings = settings.model_copy(update={"index_dir": tmp_path / "fresh"})
+    fresh = Assistant(fresh_settings, embedder=FakeEmbedder())
+    fresh.ingest()
+    fresh_stored = {
+        s.chunk.id: (s.chunk, s.tokens) for s in fresh.index.iter_chunks(source=path.name)
+    }
+    assert fresh_stored == stored
+    digest = next(d.content_hash for d in fresh.documents() if d.source == path.name)
+    for s, vector in fresh.index.version_vectors(path.name, digest):
+        assert list(vector) == pytest.approx(reused[s.chunk.id], abs=1e-6)
+    fresh.close()

@@ -313,6 +313,28 @@ class ChromaIndex:
                 )
             offset += len(ids)
 
+    def version_vectors(self, source: str, content_hash: str) -> Iterator[tuple[StoredChunk, Any]]:
+        """The chunks of one stored version of a document, each with its vector."""
+        offset = 0
+        where = {"$and": [{"source": source}, {"content_hash": content_hash}]}
+        while True:
+            got = self._chunks.get(
+                where=where,
+                include=["documents", "metadatas", "embeddings"],
+                limit=_PAGE,
+                offset=offset,
+            )
+            ids = got["ids"]
+            if not ids:
+                return
+            rows = zip(ids, got["documents"], got["metadatas"], got["embeddings"], strict=True)
+            for cid, text, meta, vector in rows:
+                stored = StoredChunk(
+                    self._chunk(cid, text, meta), str(meta["lex"]), str(meta["content_hash"])
+                )
+                yield stored, vector
+            offset += len(ids)
+
     @staticmethod
     def _chunk(cid: str, text: str, meta: Any) -> Chunk:
         return Chunk(
