@@ -55,6 +55,19 @@ def test_markdown_headings_form_the_path() -> None:
     assert chunks[0].text.startswith("# Quy chế\n\n## Học phí")  # lone headings join the text
 
 
+def test_empty_markdown_heading_ends_the_section_above_it() -> None:
+    text = (
+        "# Quy chế\n\n## Thi\n\nĐề thi do khoa ra.\n\n## \n\nEmail của sinh viên do trường cấp.\n\n"
+        "##\n\nHọc bổng xét theo học kỳ."
+    )
+    doc = _doc(text, title="Quy chế")
+    chunks = chunk_document(doc, max_tokens=100, count_tokens=COUNT)
+    _check(doc, chunks, 100, COUNT)
+    # The untitled parts are not filed under "Thi", nor named by an empty label.
+    assert [c.heading for c in chunks] == [("Quy chế", "Thi"), ("Quy chế",), ("Quy chế",)]
+    assert chunks[1].text.startswith("## \n\nEmail")
+
+
 LAW = """LUẬT CƯ TRÚ
 
 Chương I

@@ -21,14 +21,15 @@ from .vietnamese import sentence_spans
 
 __all__ = ["CHUNKER_VERSION", "chunk_document"]
 
-CHUNKER_VERSION = "structure-1"
+CHUNKER_VERSION = "structure-2"  # 2: an empty Markdown heading ends a section
 
 CountTokens = Callable[[str], int]
 Span = tuple[int, int]
 
 # --------------------------------------------------------------------------- structure
 
-_MD_HEADING = re.compile(r"(#{1,6})[ \t]+(.+?)[ \t#]*")
+# An ATX heading may be empty ("##", "## ##"): it still ends the section before it.
+_MD_HEADING = re.compile(r"(#{1,6})(?:[ \t]+(.*?)[ \t#]*)?")
 # Heading levels: Markdown 1-6, then the legal tiers nested below them.
 _LEGAL = (
     (7, re.compile(r"(?:Phần|PHẦN)\s+(?:thứ\s+\S+|THỨ\s+\S+|[IVXLC]+|\d+)\b.*")),
@@ -85,7 +86,8 @@ def _find_headings(text: str) -> list[_Heading]:
         line = text[start:end]
         md = _MD_HEADING.fullmatch(line.strip())
         if md:
-            headings.append(_Heading(len(md.group(1)), md.group(2).strip(), start, end))
+            label = (md.group(2) or "").strip()
+            headings.append(_Heading(len(md.group(1)), label, start, end))
             continue
         legal = _legal_heading(text, start, end)
         if legal is None:
@@ -141,7 +143,10 @@ def _sections(doc: Document) -> list[_Section]:
             stack.pop()
         stack.append((h.level, h.label))
         end = headings[i + 1].start if i + 1 < len(headings) else len(text)
-        sections.append(_Section(h.start, end, tuple(label for _, label in stack), h.level, h.body))
+        # An empty heading closes its level without naming the text under it, which then
+        # belongs to the headings above (not to the previous section it would inherit from).
+        path = tuple(label for _, label in stack if label)
+        sections.append(_Section(h.start, end, path, h.level, h.body))
     return sections
 
 
