@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qa_assistant.vietnamese import (
+    canonical_spelling,
     diacritic_ratio,
     has_diacritics,
     is_partly_unaccented,
@@ -87,6 +88,47 @@ def test_lexical_tokens_add_syllables_and_fold() -> None:
     assert lexical_tokens("Hỗ trợ học phí") == ["hỗ_trợ", "hỗ", "trợ", "học_phí", "học", "phí"]
     assert lexical_tokens("Hỗ trợ", fold=True) == ["ho_tro", "ho", "tro"]
     assert lexical_tokens("Hỗ trợ học phí", syllables=False) == ["hỗ_trợ", "học_phí"]
+
+
+def test_canonical_spelling_merges_spelling_variants() -> None:
+    pairs = [
+        ("hoà bình", "hòa bình"),
+        ("Khoẻ", "Khỏe"),
+        ("thuỷ lợi", "thủy lợi"),
+        ("uỷ ban", "ủy ban"),
+        ("học kỳ", "học kì"),
+        ("lý do", "lí do"),
+        ("KỸ THUẬT", "KĨ THUẬT"),
+        ("công ty", "công ti"),
+        ("quy định", "qui định"),
+        ("chuyên nghành", "chuyên ngành"),
+        ("ngiên cứu", "nghiên cứu"),
+    ]
+    for a, b in pairs:
+        assert canonical_spelling(a) == canonical_spelling(b), (a, b)
+    assert canonical_spelling("Hoà bình, KỲ THI") == "Hòa bình, KÌ THI"  # case is kept
+
+
+def test_canonical_spelling_leaves_other_syllables_alone() -> None:
+    text = "y tế, ý kiến, gì, tuy, hay, cây, hoàn thành, toán, quyết, khuyến, nghe, ngành, quả"
+    assert canonical_spelling(text) == text
+
+
+def test_word_tokens_use_one_spelling() -> None:
+    assert word_tokens("Học kỳ hoà bình") == word_tokens("học kì hòa bình")
+
+
+LETTERS = st.text(st.sampled_from(list("aăâeêioôơuưyàáảãạìíỉĩịỳýỷỹỵòóỏõọđghknqt ")), max_size=40)
+
+
+@settings(max_examples=200, deadline=None)
+@given(LETTERS)
+def test_canonical_spelling_is_idempotent_and_commutes_with_folding(text: str) -> None:
+    once = canonical_spelling(text)
+    assert canonical_spelling(once) == once
+    # The lexical index folds the canonical words: a question typed without marks must land
+    # on the same folded terms.
+    assert strip_diacritics(once) == canonical_spelling(strip_diacritics(text))
 
 
 def _sentences(text: str) -> list[str]:

@@ -31,7 +31,7 @@ from .vietnamese import word_tokens
 Progress = Callable[[int, int, str], None]
 # Stored beside each chunk for the lexical index; a change here needs a re-ingest, so it is
 # part of the manifest along with the chunker's version.
-TOKENS_VERSION = "pyvi-words-1"
+TOKENS_VERSION = "pyvi-words-2"  # 2: words in canonical_spelling (one form per variant)
 _EMBED_BATCH = 64
 
 
