@@ -68,6 +68,17 @@ def test_empty_markdown_heading_ends_the_section_above_it() -> None:
     assert chunks[1].text.startswith("## \n\nEmail")
 
 
+def test_hash_dividers_do_not_hide_plain_subheadings() -> None:
+    text = (
+        "Tin tức\n\nĐoạn mở đầu của bài viết.\n\n###\n\nHỗ trợ học phí\n\n"
+        "Sinh viên được hỗ trợ học phí theo quy định."
+    )
+    doc = _doc(text, title="Tin tức")
+    chunks = chunk_document(doc, max_tokens=100, count_tokens=COUNT)
+    _check(doc, chunks, 100, COUNT)
+    assert chunks[-1].heading == ("Tin tức", "Hỗ trợ học phí")
+
+
 LAW = """LUẬT CƯ TRÚ
 
 Chương I

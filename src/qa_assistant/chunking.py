@@ -132,7 +132,10 @@ class _Section:
 
 def _sections(doc: Document) -> list[_Section]:
     text = doc.text
-    headings = _find_headings(text) or _plain_headings(text)
+    headings = _find_headings(text)
+    if not any(h.label for h in headings):
+        # Lone "#" lines alone (dividers in plain text) do not make a Markdown document.
+        headings = _plain_headings(text) or headings
     sections: list[_Section] = []
     if not headings or headings[0].start > 0:
         first = headings[0].start if headings else len(text)
