@@ -643,18 +643,28 @@ def _is_ffn_output(name: str) -> bool:
 class _PrefixedEmbedder:
     """What both embedders share: their identity, the e5 prefixes and the public methods.
 
-    Subclasses set the attributes below and implement ``_encode`` (prefixed texts in,
-    unit-length float32 rows out) and ``count_tokens``. A lock serialises model calls:
+    Subclasses implement ``_encode`` (prefixed texts in, unit-length float32 rows out) and
+    ``count_tokens``. A lock serialises model calls:
     concurrent requests gain nothing on a CPU the model already saturates.
     """
 
-    _name: str
-    _dimension: int
-    _max_tokens: int
-    _query_prefix: str
-    _passage_prefix: str
-    _batch_size: int
-    _lock: threading.Lock
+    def __init__(
+        self,
+        name: str,
+        *,
+        dimension: int,
+        max_tokens: int,
+        query_prefix: str,
+        passage_prefix: str,
+        batch_size: int,
+    ) -> None:
+        self._name = name
+        self._dimension = dimension
+        self._max_tokens = max_tokens
+        self._query_prefix = query_prefix
+        self._passage_prefix = passage_prefix
+        self._batch_size = batch_size
+        self._lock = threading.Lock()
 
     @property
     def name(self) -> str:
@@ -700,14 +710,15 @@ class SentenceTransformerEmbedder(_PrefixedEmbedder):
         passage_prefix: str = "",
         batch_size: int = 16,
     ) -> None:
+        super().__init__(
+            name,
+            dimension=int(model.get_embedding_dimension()),
+            max_tokens=int(model.max_seq_length),
+            query_prefix=query_prefix,
+            passage_prefix=passage_prefix,
+            batch_size=batch_size,
+        )
         self._model = model
-        self._name = name
-        self._query_prefix = query_prefix
-        self._passage_prefix = passage_prefix
-        self._batch_size = batch_size
-        self._lock = threading.Lock()
-        self._dimension = int(model.get_embedding_dimension())
-        self._max_tokens = int(model.max_seq_length)
         self._counter = _token_counter(model)
 
     def count_tokens(self, text: str) -> int:
@@ -756,14 +767,15 @@ class OnnxEmbedder(_PrefixedEmbedder):
         passage_prefix: str = "",
         batch_size: int = 1,
     ) -> None:
+        super().__init__(
+            name,
+            dimension=dimension,
+            max_tokens=max_tokens,
+            query_prefix=query_prefix,
+            passage_prefix=passage_prefix,
+            batch_size=batch_size,
+        )
         self._session = session
-        self._name = name
-        self._dimension = dimension
-        self._max_tokens = max_tokens
-        self._query_prefix = query_prefix
-        self._passage_prefix = passage_prefix
-        self._batch_size = batch_size
-        self._lock = threading.Lock()
         # One tokenizer that never truncates: counting needs full lengths, and the model's
         # input is truncated by hand. (A second copy would cost ~300 MB: the vocabulary has
         # 250k pieces.)
