@@ -297,43 +297,35 @@ class ChromaIndex:
     def count(self) -> int:
         return int(self._chunks.count())
 
-    def iter_chunks(self, *, source: str | None = None) -> Iterator[StoredChunk]:
+    def _pages(self, where: Any, include: list[Any]) -> Iterator[Any]:
+        """Chroma's ``get`` results, page by page: memory stays flat on large collections."""
         offset = 0
-        where = {"source": source} if source else None
         while True:
-            got = self._chunks.get(
-                where=where, include=["documents", "metadatas"], limit=_PAGE, offset=offset
-            )
-            ids = got["ids"]
-            if not ids:
+            got = self._chunks.get(where=where, include=include, limit=_PAGE, offset=offset)
+            if not got["ids"]:
                 return
-            for cid, text, meta in zip(ids, got["documents"], got["metadatas"], strict=True):
-                yield StoredChunk(
-                    self._chunk(cid, text, meta), str(meta["lex"]), str(meta["content_hash"])
-                )
-            offset += len(ids)
+            yield got
+            offset += len(got["ids"])
+
+    def iter_chunks(self, *, source: str | None = None) -> Iterator[StoredChunk]:
+        where = {"source": source} if source else None
+        for got in self._pages(where, ["documents", "metadatas"]):
+            for cid, text, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True):
+                yield self._stored(cid, text, meta)
 
     def version_vectors(self, source: str, content_hash: str) -> Iterator[tuple[StoredChunk, Any]]:
         """The chunks of one stored version of a document, each with its vector."""
-        offset = 0
         where = {"$and": [{"source": source}, {"content_hash": content_hash}]}
-        while True:
-            got = self._chunks.get(
-                where=where,
-                include=["documents", "metadatas", "embeddings"],
-                limit=_PAGE,
-                offset=offset,
+        for got in self._pages(where, ["documents", "metadatas", "embeddings"]):
+            rows = zip(
+                got["ids"], got["documents"], got["metadatas"], got["embeddings"], strict=True
             )
-            ids = got["ids"]
-            if not ids:
-                return
-            rows = zip(ids, got["documents"], got["metadatas"], got["embeddings"], strict=True)
             for cid, text, meta, vector in rows:
-                stored = StoredChunk(
-                    self._chunk(cid, text, meta), str(meta["lex"]), str(meta["content_hash"])
-                )
-                yield stored, vector
-            offset += len(ids)
+                yield self._stored(cid, text, meta), vector
+
+    @classmethod
+    def _stored(cls, cid: str, text: str, meta: Any) -> StoredChunk:
+        return StoredChunk(cls._chunk(cid, text, meta), str(meta["lex"]), str(meta["content_hash"]))
 
     @staticmethod
     def _chunk(cid: str, text: str, meta: Any) -> Chunk:
@@ -363,14 +355,10 @@ class ChromaIndex:
     def chunk_owners(self) -> dict[str, tuple[str, str]]:
         """chunk id -> (source, content hash), read page by page without texts or vectors."""
         owners: dict[str, tuple[str, str]] = {}
-        offset = 0
-        while True:
-            got = self._chunks.get(include=["metadatas"], limit=_PAGE, offset=offset)
-            if not got["ids"]:
-                return owners
+        for got in self._pages(None, ["metadatas"]):
             for cid, meta in zip(got["ids"], got["metadatas"], strict=True):
                 owners[cid] = (str(meta["source"]), str(meta["content_hash"]))
-            offset += len(got["ids"])
+        return owners
 
     def query(
         self, vector: Sequence[float], n: int, filters: Filters | None = None
