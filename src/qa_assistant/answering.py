@@ -337,8 +337,9 @@ def score_sentences(
 
 
 def _candidates(hits: Sequence[Hit]) -> list[_Candidate]:
-    # Sentences seen so far, by their number of distinct syllables: a near duplicate's size is
-    # within the threshold's ratio of the other's, so only those few sizes are compared.
+    # Sentences seen so far, by their number of distinct syllables. Jaccard similarity is at
+    # most the ratio of the two sizes, so a near duplicate's size is within _NEAR of the
+    # other's: only those few sizes are compared.
     seen: dict[int, list[frozenset[str]]] = {}
     out: list[_Candidate] = []
     for index, hit in enumerate(hits):
@@ -382,7 +383,6 @@ _NEAR = 0.85  # Jaccard similarity of two sentences' syllables that makes them o
 
 
 def _near_duplicate(a: frozenset[str], b: frozenset[str]) -> bool:
-    # Jaccard similarity is at most min/max of the sizes.
     return len(a & b) / max(len(a | b), 1) >= _NEAR
 
 

@@ -61,12 +61,9 @@ def manifest_for(embedder: Embedder) -> Manifest:
 
 
 def embedding_text(chunk: Chunk) -> str:
-    # The heading path (law › chapter › article title) tells the model what a clause is about.
+    # The heading path (law › chapter › article title) tells the model what a clause is about;
+    # the lexical words of a chunk are taken from this same text.
     return f"{chunk.heading_path}\n{chunk.text}" if chunk.heading else chunk.text
-
-
-def chunk_words(chunk: Chunk) -> list[str]:
-    return word_tokens(embedding_text(chunk))
 
 
 @dataclass

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from .index import ChromaIndex
 from .lexical import LexicalIndex
 from .protocols import Embedder
-from .types import Chunk, Filters, Hit
+from .types import Filters, Hit
 from .vietnamese import (
     is_partly_unaccented,
     is_unaccented,
@@ -214,18 +214,14 @@ def clear_caches() -> None:
     if their passages were new."""
     from .answering import clear_caches as clear_answering
 
-    _text_shingles.cache_clear()
+    _shingles.cache_clear()
     clear_answering()
-
-
-def _shingles(chunk: Chunk) -> frozenset[str]:
-    return _text_shingles(chunk.text)
 
 
 # The same passages come back question after question; keyed by text, so an edited passage
 # gets its own entry.
 @functools.lru_cache(maxsize=4096)
-def _text_shingles(text: str) -> frozenset[str]:
+def _shingles(text: str) -> frozenset[str]:
     words = strip_diacritics(text.casefold()).split()
     return frozenset(" ".join(words[i : i + 3]) for i in range(max(len(words) - 2, 1)))
 
@@ -242,7 +238,7 @@ def diversify(hits: Sequence[Hit], k: int, threshold: float = 0.7) -> list[Hit]:
         if len(kept) >= k:
             rest.append(hit)
             continue
-        sh = _shingles(hit.chunk)
+        sh = _shingles(hit.chunk.text)
         if any(len(sh & s) / max(min(len(sh), len(s)), 1) >= threshold for s in seen):
             continue
         kept.append(hit)
