@@ -568,3 +568,13 @@ def test_sentences_a_syllable_apart_are_one_candidate_and_a_few_apart_are_two() 
     two = score_sentences(question, hits(chunk(1, base), chunk(3, far)))
     assert len(one) == 1
     assert len(two) == 2
+
+
+def test_a_question_spelt_with_i_matches_a_passage_spelt_with_y() -> None:
+    # "đăng kí"/"đăng ký", "học kì"/"học kỳ": both spellings are in use, and the lexical leg
+    # already treats them as one word; the sentence scorer must too.
+    text = "Sinh viên đăng ký học phần trong học kỳ hè theo kế hoạch của Trường."
+    passage = Chunk(id="y1", source="y.txt", title="t", text=text, start=0, end=len(text))
+    (best,) = score_sentences("Đăng kí học phần trong học kì hè thế nào?", hits(passage))
+    assert best.missing == ()
+    assert best.phrase == 1.0

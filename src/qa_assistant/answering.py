@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import AnswererError, ConfigError
 from .types import Answer, Citation, Hit
-from .vietnamese import sentence_spans, strip_diacritics
+from .vietnamese import canonical_spelling, sentence_spans, strip_diacritics
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -116,7 +116,9 @@ def _fold(text: str) -> str:
 
 
 def _words(text: str) -> list[str]:
-    return _WORD.findall(unicodedata.normalize("NFC", text))
+    # One spelling per variant ("học kì"/"học kỳ", "quản lí"/"quản lý"), as in the lexical
+    # leg: the question and the passages are compared through the same function.
+    return _WORD.findall(canonical_spelling(unicodedata.normalize("NFC", text)))
 
 
 def _syllables(text: str) -> list[str]:
