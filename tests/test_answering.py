@@ -578,3 +578,26 @@ def test_a_question_spelt_with_i_matches_a_passage_spelt_with_y() -> None:
     (best,) = score_sentences("Đăng kí học phần trong học kì hè thế nào?", hits(passage))
     assert best.missing == ()
     assert best.phrase == 1.0
+
+
+def test_a_heading_line_ranks_its_passage_but_is_never_quoted_as_the_answer() -> None:
+    text = (
+        "## Điểm bảo lưu\n\n"
+        "Sinh viên đã thi đạt một học phần ở cơ sở khác trong thời gian không quá 5 năm "
+        "có thể xin bảo lưu điểm học phần đó."
+    )
+    passage = Chunk(
+        id="h1",
+        source="quy-che.md",
+        title="Quy chế sinh viên",
+        text=text,
+        start=0,
+        end=len(text),
+        heading=("Quy chế sinh viên", "Điểm bảo lưu"),
+    )
+    question = "Điểm bảo lưu là gì?"
+    scored = score_sentences(question, hits(passage))
+    assert scored[0].heading and scored[0].text == "## Điểm bảo lưu"  # best match, for ranking
+    answer = ExtractiveAnswerer().answer(question, hits(passage))
+    assert not answer.abstained
+    assert [c.quote for c in answer.citations] == [text.split("\n\n")[1]]

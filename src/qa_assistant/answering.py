@@ -251,6 +251,9 @@ class SentenceScore:
     missing_words: tuple[str, ...] = ()  # two-syllable words of the question (ones the
     # passages write as a word) that neither the sentence (no syllable) nor its passage has
     has_digits: bool = False  # has_number counts amounts in words too; sums of money need digits
+    # A title or heading line ("## Điểm bảo lưu", "Điều 23. …"): evidence of what the passage
+    # is about, for ranking passages, but it names what follows and answers nothing itself.
+    heading: bool = False
 
 
 @dataclass(frozen=True)
@@ -301,6 +304,7 @@ class _Candidate:
     order: tuple[str, ...]  # folded syllables in order, for adjacency
     pairs: frozenset[tuple[str, str]]  # adjacent syllables of ``order``
     rank: int
+    heading: bool  # the passage's title or heading line
 
 
 @dataclass(frozen=True)
@@ -346,6 +350,7 @@ def _candidates(hits: Sequence[Hit]) -> list[_Candidate]:
     out: list[_Candidate] = []
     for index, hit in enumerate(hits):
         text = hit.chunk.text
+        headings = _heading_lines(hit.chunk.title, hit.chunk.heading)
         for start, end, bag, order, pairs in _sentences(text):
             size = len(bag.folded)
             sizes = range(math.ceil(_NEAR * size - 1e-9), math.floor(size / _NEAR + 1e-9) + 1)
@@ -353,8 +358,21 @@ def _candidates(hits: Sequence[Hit]) -> list[_Candidate]:
                 continue  # a caption repeated under its image, or the same line in two hits
             seen.setdefault(size, []).append(bag.folded)
             rank = hit.rank if hit.rank > 0 else index + 1
-            out.append(_Candidate(index, start, end, text[start:end], bag, order, pairs, rank))
+            line = text[start:end]
+            heading = _heading_key(line) in headings
+            out.append(_Candidate(index, start, end, line, bag, order, pairs, rank, heading))
     return out
+
+
+def _heading_key(line: str) -> str:
+    return " ".join(line.lstrip("#").split()).casefold()
+
+
+@functools.lru_cache(maxsize=4096)
+def _heading_lines(title: str, heading: tuple[str, ...]) -> frozenset[str]:
+    """The chunk's title and headings as they appear as lines of its text (Markdown's "#"
+    marks dropped, spacing and case ignored)."""
+    return frozenset(_heading_key(h) for h in (title, *heading) if h)
 
 
 # Analysing a passage is most of a question's scoring time, and the same passages come back
@@ -379,6 +397,7 @@ def clear_caches() -> None:
     _sentences.cache_clear()
     _passage_context.cache_clear()
     _name_syllables.cache_clear()
+    _heading_lines.cache_clear()
 
 
 _NEAR = 0.85  # Jaccard similarity of two sentences' syllables that makes them one sentence
@@ -475,6 +494,7 @@ def _score(
         missing_names=tuple(t.folded for t in missing if t.name),
         missing_words=_missing_words(words, c, ctx),
         has_digits=has_digits,
+        heading=c.heading,
     )
 
 
@@ -599,9 +619,13 @@ class ExtractiveAnswerer:
         self.weights = weights or ScoringWeights()
 
     def answer(self, question: str, hits: Sequence[Hit]) -> Answer:
-        scored = score_sentences(
-            question, hits, max_passages=self.max_passages, weights=self.weights
-        )
+        scored = [
+            s
+            for s in score_sentences(
+                question, hits, max_passages=self.max_passages, weights=self.weights
+            )
+            if not s.heading
+        ]
         q = analyse_question(question)
         best = self._best(scored, q)
         if best is None:
