@@ -601,3 +601,79 @@ def test_a_heading_line_ranks_its_passage_but_is_never_quoted_as_the_answer() ->
     answer = ExtractiveAnswerer().answer(question, hits(passage))
     assert not answer.abstained
     assert [c.quote for c in answer.citations] == [text.split("\n\n")[1]]
+
+
+def regulation(i: int, heading: str, text: str) -> Chunk:
+    return Chunk(
+        id=f"r{i}",
+        source="quy-che.md",
+        title="Quy chế sinh viên",
+        text=text,
+        start=0,
+        end=len(text),
+        heading=("Quy chế sinh viên", heading),
+        ordinal=i,
+    )
+
+
+def test_a_when_question_is_answered_by_a_moment_of_the_school_calendar() -> None:
+    timetable = regulation(
+        1,
+        "Thông báo kế hoạch đào tạo",
+        "Đầu mỗi học kỳ, Trường thông báo cho sinh viên thời khóa biểu giảng dạy.",
+    )
+    vague = regulation(2, "Kế hoạch", "Trường thông báo cho sinh viên thời khóa biểu giảng dạy.")
+    question = "Thời khóa biểu giảng dạy được thông báo cho sinh viên khi nào?"
+
+    answer = ExtractiveAnswerer().answer(question, hits(timetable))
+    assert not answer.abstained, answer.text
+    assert "Đầu mỗi học kỳ" in answer.citations[0].quote
+    assert ExtractiveAnswerer().answer(question, hits(vague)).abstained
+
+
+def test_an_amount_named_in_a_yes_no_question_is_its_topic_not_what_it_asks() -> None:
+    yes_no = analyse_question("Học phí có phụ thuộc vào số lượng tín chỉ đăng ký không?")
+    amount = analyse_question("Số lượng tín chỉ tối đa được đăng ký là bao nhiêu?")
+
+    assert not yes_no.wants_number
+    assert amount.wants_number
+
+
+def test_the_top_passage_answers_when_a_lower_one_only_scored_better() -> None:
+    # The second passage's sentence scores better but falls short of min_coverage; the top
+    # passage's best sentence is weaker yet passes the rule for the top passage.
+    top = regulation(
+        1,
+        "Cấp bảng điểm",
+        "Trong quá trình học tập, sinh viên có thể đề nghị Trường cấp bảng điểm.",
+    )
+    other = regulation(
+        2,
+        "Cấp bằng tốt nghiệp",
+        "Kết quả học tập trong thời gian học của sinh viên phải được ghi vào bảng điểm.",
+    )
+    question = "Trong thời gian học, sinh viên lấy bảng điểm được không?"
+    answerer = ExtractiveAnswerer(min_coverage=0.9, abstain_on_missing_word=False)
+    scored = score_sentences(question, hits(top, other))
+    assert scored[0].rank == 2 and scored[0].coverage < 0.9  # scores better, not enough
+
+    answer = answerer.answer(question, hits(top, other))
+    assert not answer.abstained, answer.text
+    assert answer.citations[0].chunk_id == "r1"
+
+
+def test_a_year_the_question_names_must_be_in_the_passage() -> None:
+    passage = regulation(
+        1,
+        "Giảm nghèo",
+        "Trong năm 2025, tỉnh đã hoàn thành sửa chữa nhà ở cho 104 hộ nghèo, cận nghèo.",
+    )
+    asked = ExtractiveAnswerer().answer(
+        "Năm 2025 tỉnh sửa nhà cho bao nhiêu hộ nghèo?", hits(passage)
+    )
+    other_year = ExtractiveAnswerer().answer(
+        "Năm 2026 tỉnh sửa nhà cho bao nhiêu hộ nghèo?", hits(passage)
+    )
+
+    assert not asked.abstained, asked.text
+    assert other_year.abstained, other_year.text
