@@ -677,3 +677,30 @@ def test_a_year_the_question_names_must_be_in_the_passage() -> None:
 
     assert not asked.abstained, asked.text
     assert other_year.abstained, other_year.text
+
+
+def test_a_place_typed_in_lower_case_that_the_passages_name_elsewhere_is_a_near_miss() -> None:
+    quang_ninh = regulation(
+        1, "Đón Tết", "Quảng Ninh hỗ trợ 10 triệu đồng cho mỗi thôn để tổ chức đón Tết."
+    )
+    visit = regulation(2, "Thăm hỏi", "Đoàn công tác của Hà Nội đã đến thăm và tặng quà tỉnh.")
+    question = "hà nội hỗ trợ mỗi thôn bao nhiêu tiền để đón tết?"
+
+    answer = ExtractiveAnswerer().answer(question, hits(quang_ninh, visit))
+    assert answer.abstained, answer.text
+
+
+def test_a_common_word_the_sentence_paraphrases_does_not_block_the_answer() -> None:
+    # "đặc biệt" is written as a word by another passage, but it is no name: the sentence
+    # that says how the programme is built answers the question.
+    clc = regulation(
+        1,
+        "Chương trình chất lượng cao",
+        "Chương trình chất lượng cao được xây dựng dựa trên chương trình đại trà.",
+    )
+    other = regulation(2, "Gia hạn", "Sinh viên có hoàn cảnh đặc biệt khó khăn được gia hạn.")
+    question = "Chương trình chất lượng cao có gì đặc biệt hơn chương trình đại trà?"
+
+    answer = ExtractiveAnswerer().answer(question, hits(clc, other))
+    assert not answer.abstained, answer.text
+    assert answer.citations[0].chunk_id == "r1"
