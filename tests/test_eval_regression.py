@@ -28,14 +28,14 @@ QUESTIONS = Path(__file__).resolve().parent.parent / "eval" / "questions.jsonl"
 # floor sits a little below its measurement (one or two questions' worth), so that noise passes
 # and a real loss fails. The fake embedder ranks by hashed words, so its figures are its own.
 # Raise a floor when a change lifts its measurement for good.
-# Fake embedder: containment 0.753, citation validity 1.0, abstention recall 0.944 (17/18),
-# false abstention 0.208.
-FAKE_FLOORS = {"containment": 0.72, "citation_validity": 1.0, "abstention_recall": 0.88}
-FAKE_CEILINGS = {"false_abstention_rate": 0.25}
-# Default model: containment 0.844, citation validity 1.0, abstention recall 0.944 (17/18),
+# Fake embedder: containment 0.818, citation validity 1.0, abstention recall 1.0 (18/18),
 # false abstention 0.104.
-REAL_FLOORS = {"containment": 0.81, "citation_validity": 1.0, "abstention_recall": 0.88}
-REAL_CEILINGS = {"false_abstention_rate": 0.14}
+FAKE_FLOORS = {"containment": 0.79, "citation_validity": 1.0, "abstention_recall": 0.94}
+FAKE_CEILINGS = {"false_abstention_rate": 0.14}
+# Default model: containment 0.857, citation validity 1.0, abstention recall 0.944 (17/18),
+# false abstention 0.065.
+REAL_FLOORS = {"containment": 0.83, "citation_validity": 1.0, "abstention_recall": 0.88}
+REAL_CEILINGS = {"false_abstention_rate": 0.10}
 
 
 def _evaluate(assistant: Assistant) -> EvalSummary:
