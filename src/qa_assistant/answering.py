@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import AnswererError, ConfigError
 from .types import Answer, Citation, Hit
-from .vietnamese import canonical_spelling, sentence_spans, strip_diacritics
+from .vietnamese import canonical_spelling, noun_syllables, sentence_spans, strip_diacritics
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -276,8 +276,8 @@ class SentenceScore:
     matched: tuple[str, ...]  # folded question terms found in the sentence
     missing: tuple[str, ...]  # folded question terms neither in the sentence nor its context
     missing_names: tuple[str, ...]  # the missing terms the question capitalised
-    missing_words: tuple[str, ...] = ()  # two-syllable names of the question (ones the
-    # passages write capitalised) that neither the sentence (no syllable) nor its passage has
+    missing_words: tuple[str, ...] = ()  # two-syllable names and nouns of the question (that
+    # some passage writes as a word) that neither the sentence (no syllable) nor its passage has
     has_digits: bool = False  # has_number counts amounts in words too; sums of money need digits
     # A title or heading line ("## Điểm bảo lưu", "Điều 23. …"): evidence of what the passage
     # is about, for ranking passages, but it names what follows and answers nothing itself.
@@ -365,10 +365,13 @@ def score_sentences(
     weight = _term_weights(q, candidates, names, w)
     contexts = [_context(hit) for hit in top]
     known = set().union(*(c.pairs for c in candidates))
-    # Names the passages write as a word (capitalised: "Hà Nội"), however the question typed
-    # them: asked "hà nội", a sentence about Quảng Ninh answers another question. Common words
-    # ("sử dụng", "thay đổi") are left to coverage: an answer may well paraphrase them.
-    words = tuple(p for p in q.pairs if p in known and p[0] in names and p[1] in names)
+    # Things the passages write as a word: names (capitalised there: "Hà Nội", however the
+    # question typed them) and nouns of the question ("suất quà"). Asked "hà nội", a sentence
+    # about Quảng Ninh answers another question; asked the value of a gift package, so does one
+    # about the sum per village. Verbs and adjectives ("sử dụng", "thay đổi", "đặc biệt") are
+    # left to coverage: an answer may well paraphrase them.
+    things = names | noun_syllables(question)
+    words = tuple(p for p in q.pairs if p in known and p[0] in things and p[1] in things)
     scored = [_score(c, q, weight, contexts[c.hit_index], w, words) for c in candidates]
     return sorted(scored, key=lambda s: (-s.score, s.rank, s.hit_index, s.start))
 
@@ -600,14 +603,15 @@ class ExtractiveAnswerer:
     its weighted coverage of the question's content terms (terms found only in the passage's
     title/heading or among its names count partly) must reach ``min_coverage``, the sentence
     alone must cover ``min_sentence_coverage``, no name the question capitalised may be missing
-    from the sentence and its passage (``abstain_on_missing_name``), nor a two-syllable word of
-    the question that the passages write as a name, however the question typed it, unless the
-    question has several parts (``abstain_on_missing_word``: asked "hà nội", the sentence speaks
-    of Quảng Ninh) and, when the question asks for an amount or a date, the sentence must hold a
-    number (``require_number``; amounts in words such as "hàng trăm nghìn" count, except for
-    sums of money, which need digits; a "khi nào" question also takes a moment of the calendar
-    such as "đầu mỗi học kỳ"). A year the question names must be in the sentence or its
-    passage's title and headings.
+    from the sentence and its passage (``abstain_on_missing_name``), nor a two-syllable name
+    (capitalised in the passages, however the question typed it) or noun of the question that
+    some passage writes as a word, unless the question has several parts
+    (``abstain_on_missing_word``: asked "hà nội", the sentence speaks of Quảng Ninh; asked the
+    value of a "suất quà", of the sum per village) and, when the question asks for an amount or
+    a date, the sentence must hold a number (``require_number``; amounts in words such as "hàng
+    trăm nghìn" count, except for sums of money, which need digits; a "khi nào" question also
+    takes a moment of the calendar such as "đầu mỗi học kỳ"). A year the question names must be
+    in the sentence or its passage's title and headings.
 
     Everyday wording shares few syllables with the documents, so the best-scored sentence of
     a passage retrieval ranked within ``top_rank`` (one further for a several-part question)
