@@ -717,3 +717,27 @@ def test_a_thing_the_question_names_that_the_sentence_lacks_is_a_near_miss() -> 
 
     answer = ExtractiveAnswerer().answer(question, hits(village, gifts))
     assert answer.abstained, answer.text
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence"),
+    [
+        (
+            "Thời hạn cảnh báo học vụ kéo dài trong bao lâu?",
+            "Thời hạn cảnh báo học vụ kéo dài trong một học kỳ chính tiếp theo.",
+        ),
+        (
+            "Trường xử lý học vụ vào khoảng thời gian nào?",
+            "Trường xử lý học vụ sau mỗi học kỳ chính.",
+        ),
+    ],
+)
+def test_how_long_and_what_time_are_answered_by_a_stretch_of_the_calendar(
+    question: str, sentence: str
+) -> None:
+    # The second passage writes "thời gian" as a word: in "thời gian nào" it only asks when.
+    other = regulation(2, "Khóa học", "Thời gian thiết kế của khóa học là bốn năm.")
+    answer = ExtractiveAnswerer().answer(question, hits(regulation(1, "Học vụ", sentence), other))
+
+    assert not answer.abstained, answer.text
+    assert answer.citations[0].quote == sentence

@@ -88,7 +88,7 @@ _EXACT_STOPWORDS = frozenset({"nhận"})
 _FRAME_LIST = (
     "cho toi hoi|cho em hoi|cho minh hoi|xin hoi|muon biet|bao nhieu|bao lau|bao gio|"
     "nhu the nao|the nao|la gi|o dau|ra sao|hien nay|co phai|phai khong|hay khong|duoc khong|"
-    "doi tuong nao"
+    "doi tuong nao|thoi gian nao|thoi diem nao"
 )
 _FRAMES = tuple(tuple(f.split()) for f in _FRAME_LIST.split("|"))
 # Frames asking for an amount, a count, a rate or a time: the answer should hold a number.
@@ -101,14 +101,26 @@ _AMOUNT_CUES = (
     "luc nao",
     "ngay nao",
     "thang nao",
+    "thoi gian nao",
+    "thoi diem nao",
 )
 # Nouns naming an amount: they ask for one unless the question asks who or what instead
 # ("tỷ lệ bao phủ cao giúp nhóm người nào…" asks for the people, not the rate).
 _AMOUNT_NOUNS = ("so tien", "so luong", "ty le", "ti le", "tong so")
 # Frames asking for a sum of money: words like "hàng trăm nghìn (suất quà)" count things.
 _MONEY_CUES = ("bao nhieu tien", "bao nhieu dong", "so tien", "tri gia", "kinh phi bao nhieu")
-# Frames asking when: a moment of the calendar answers them as well as a date.
-_TIME_CUES = ("khi nao", "luc nao", "ngay nao", "thang nao", "nam nao")
+# Frames asking when or how long: a moment or stretch of the calendar ("đầu mỗi học kỳ",
+# "trong một học kỳ") answers them as well as a date or a number.
+_TIME_CUES = (
+    "khi nao",
+    "luc nao",
+    "ngay nao",
+    "thang nao",
+    "nam nao",
+    "thoi gian nao",
+    "thoi diem nao",
+    "bao lau",
+)
 # "nào" after these asks for a time (an amount cue above); after anything else, for a thing.
 _TIME_NOUNS = frozenset({"nam", "khi", "luc", "ngay", "thang"})
 # In an amount question these are answered by the number itself ("bao nhiêu tiền", "tỷ lệ").
