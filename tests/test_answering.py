@@ -741,3 +741,18 @@ def test_how_long_and_what_time_are_answered_by_a_stretch_of_the_calendar(
 
     assert not answer.abstained, answer.text
     assert answer.citations[0].quote == sentence
+
+
+def test_a_year_elsewhere_in_the_passage_is_enough() -> None:
+    passage = regulation(
+        1,
+        "Giảm nghèo",
+        "Năm 2025 là năm tỉnh hoàn thành chương trình nhà ở cho người dân.\n"
+        "Tỉnh đã sửa chữa nhà ở cho 104 hộ nghèo, cận nghèo.",
+    )
+    answer = ExtractiveAnswerer().answer(
+        "Năm 2025 tỉnh sửa nhà cho bao nhiêu hộ nghèo?", hits(passage)
+    )
+
+    assert not answer.abstained, answer.text
+    assert "104 hộ nghèo" in answer.text

@@ -294,6 +294,7 @@ class SentenceScore:
     # A title or heading line ("## Điểm bảo lưu", "Điều 23. …"): evidence of what the passage
     # is about, for ranking passages, but it names what follows and answers nothing itself.
     heading: bool = False
+    missing_years: tuple[str, ...] = ()  # years the question names that the passage never does
 
 
 @dataclass(frozen=True)
@@ -352,6 +353,7 @@ class _Context:
     title: _Bag  # title and heading path of the passage
     names: _Bag  # capitalised words anywhere in the passage
     pairs: frozenset[tuple[str, str]]  # adjacent folded syllables of passage, title, heading
+    years: frozenset[str]  # years written anywhere in the passage, title or heading
 
 
 def score_sentences(
@@ -475,8 +477,9 @@ def _context(hit: Hit) -> _Context:
 def _passage_context(title: str, heading: tuple[str, ...], text: str) -> _Context:
     title_bag = _Bag.of(_words(f"{title} {' '.join(heading)}"))
     names = [w for w in _words(text) if w[:1].isupper()]
-    pairs = _pairs(_syllables(f"{title}\n{' '.join(heading)}\n{text}"))
-    return _Context(title_bag, _Bag.of(names), pairs)
+    syllables = _syllables(f"{title}\n{' '.join(heading)}\n{text}")
+    years = frozenset(s for s in syllables if _YEAR.fullmatch(s))
+    return _Context(title_bag, _Bag.of(names), _pairs(syllables), years)
 
 
 def _pairs(order: Sequence[str]) -> frozenset[tuple[str, str]]:
@@ -543,6 +546,9 @@ def _score(
         missing_words=_missing_words(words, c, ctx),
         has_digits=has_digits,
         heading=c.heading,
+        missing_years=tuple(
+            t.folded for t in missing if _YEAR.fullmatch(t.folded) and t.folded not in ctx.years
+        ),
     )
 
 
@@ -623,7 +629,7 @@ class ExtractiveAnswerer:
     a date, the sentence must hold a number (``require_number``; amounts in words such as "hàng
     trăm nghìn" count, except for sums of money, which need digits; a "khi nào" question also
     takes a moment of the calendar such as "đầu mỗi học kỳ"). A year the question names must be
-    in the sentence or its passage's title and headings.
+    in the sentence's passage.
 
     Everyday wording shares few syllables with the documents, so the best-scored sentence of
     a passage retrieval ranked within ``top_rank`` (one further for a several-part question)
@@ -714,7 +720,7 @@ class ExtractiveAnswerer:
             return False
         # Asked about 2026, a sentence on 2025 (and a passage that never says 2026) answers
         # another question.
-        if any(_YEAR.fullmatch(t) for t in s.missing):
+        if s.missing_years:
             return False
         # A several-part question is answered by several sentences, each lacking some words.
         return not (self.abstain_on_missing_word and s.missing_words and not q.multi_part)
