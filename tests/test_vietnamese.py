@@ -43,6 +43,15 @@ def test_normalize_text_composes_nfd() -> None:
     assert normalize_text("e\u200b\u0301") == "é"
 
 
+def test_a_one_letter_word_ends_a_sentence_and_a_capital_letter_is_an_initial() -> None:
+    text = "Tỉnh sửa chữa nhà ở. Tỉnh hỗ trợ hộ nghèo. Ông Nguyễn V. An tham dự."
+    assert _sentences(text) == [
+        "Tỉnh sửa chữa nhà ở.",
+        "Tỉnh hỗ trợ hộ nghèo.",
+        "Ông Nguyễn V. An tham dự.",
+    ]
+
+
 @settings(max_examples=150, deadline=None)
 @given(TEXT)
 def test_normalize_text_is_idempotent(text: str) -> None:

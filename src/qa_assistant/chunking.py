@@ -21,7 +21,8 @@ from .vietnamese import sentence_spans
 
 __all__ = ["CHUNKER_VERSION", "chunk_document"]
 
-CHUNKER_VERSION = "structure-2"  # 2: an empty Markdown heading ends a section
+# 2: an empty Markdown heading ends a section; 3: a one-letter word ("nhà ở.") ends a sentence
+CHUNKER_VERSION = "structure-3"
 
 CountTokens = Callable[[str], int]
 Span = tuple[int, int]

@@ -427,10 +427,12 @@ def _is_abbreviation(text: str, dot: int) -> bool:
     m = _BEFORE_DOT.search(head)
     if not m:
         return False
-    word = m.group(1).lstrip("(\"'“‘[").lower()
+    raw = m.group(1).lstrip("(\"'“‘[")
+    word = raw.lower()
     if word in _ABBREVIATIONS or word.rstrip(".") in _ABBREVIATIONS:
         return True
-    if len(word) == 1 and word.isalpha():  # initials: "Nguyễn V. An"
+    # Initials are capitals ("Nguyễn V. An"); "nhà ở." ends a sentence with a one-letter word.
+    if len(raw) == 1 and raw.isalpha() and raw.isupper():
         return True
     line_start = text.rfind("\n", 0, dot) + 1
     # "1." or "Điều 20." opening a line numbers a clause or an article
