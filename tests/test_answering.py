@@ -691,8 +691,8 @@ def test_a_place_typed_in_lower_case_that_the_passages_name_elsewhere_is_a_near_
 
 
 def test_a_common_word_the_sentence_paraphrases_does_not_block_the_answer() -> None:
-    # "đặc biệt" is written as a word by another passage, but it is no name: the sentence
-    # that says how the programme is built answers the question.
+    # "đặc biệt" is written as a word by another passage, but it is neither a name nor a noun:
+    # the sentence that says how the programme is built answers the question.
     clc = regulation(
         1,
         "Chương trình chất lượng cao",

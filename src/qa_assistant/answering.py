@@ -91,24 +91,6 @@ _FRAME_LIST = (
     "doi tuong nao|thoi gian nao|thoi diem nao"
 )
 _FRAMES = tuple(tuple(f.split()) for f in _FRAME_LIST.split("|"))
-# Frames asking for an amount, a count, a rate or a time: the answer should hold a number.
-_AMOUNT_CUES = (
-    "bao nhieu",
-    "bao lau",
-    "may",
-    "nam nao",
-    "khi nao",
-    "luc nao",
-    "ngay nao",
-    "thang nao",
-    "thoi gian nao",
-    "thoi diem nao",
-)
-# Nouns naming an amount: they ask for one unless the question asks who or what instead
-# ("tỷ lệ bao phủ cao giúp nhóm người nào…" asks for the people, not the rate).
-_AMOUNT_NOUNS = ("so tien", "so luong", "ty le", "ti le", "tong so")
-# Frames asking for a sum of money: words like "hàng trăm nghìn (suất quà)" count things.
-_MONEY_CUES = ("bao nhieu tien", "bao nhieu dong", "so tien", "tri gia", "kinh phi bao nhieu")
 # Frames asking when or how long: a moment or stretch of the calendar ("đầu mỗi học kỳ",
 # "trong một học kỳ") answers them as well as a date or a number.
 _TIME_CUES = (
@@ -121,6 +103,13 @@ _TIME_CUES = (
     "thoi diem nao",
     "bao lau",
 )
+# Frames asking for an amount, a count, a rate or a time: the answer should hold a number.
+_AMOUNT_CUES = ("bao nhieu", "may", *_TIME_CUES)
+# Nouns naming an amount: they ask for one unless the question asks who or what instead
+# ("tỷ lệ bao phủ cao giúp nhóm người nào…" asks for the people, not the rate).
+_AMOUNT_NOUNS = ("so tien", "so luong", "ty le", "ti le", "tong so")
+# Frames asking for a sum of money: words like "hàng trăm nghìn (suất quà)" count things.
+_MONEY_CUES = ("bao nhieu tien", "bao nhieu dong", "so tien", "tri gia", "kinh phi bao nhieu")
 # "nào" after these asks for a time (an amount cue above); after anything else, for a thing.
 _TIME_NOUNS = frozenset({"nam", "khi", "luc", "ngay", "thang"})
 # In an amount question these are answered by the number itself ("bao nhiêu tiền", "tỷ lệ").
