@@ -194,7 +194,12 @@ def restore_diacritics(text: str) -> str:
         return text
     pieces = _TOKEN_OR_SPACE.findall(text)
     tokens = [p for p in pieces if not p.isspace()]
-    guess = _pyvi_accents().add_accents(strip_diacritics(" ".join(tokens)).lower())
+    try:
+        guess = _pyvi_accents().add_accents(strip_diacritics(" ".join(tokens)).lower())
+    except (KeyError, IndexError):
+        # pyvi's decoder has no mapping for some rare letter sequences ("o-don", "土星 dung"):
+        # the question is then used as typed rather than failing.
+        return text
     guessed = guess.split()
     if len(guessed) != len(tokens):
         return text  # the model re-spaced the text: no safe word-by-word alignment
