@@ -1,0 +1,548 @@
+"""Evidence scoring shared by the second retrieval stage and the answerers.
+
+:func:`analyse_question` finds the question's content syllables, adjacent pairs and the kind
+of answer it asks for (an amount, a sum of money, a time); :func:`score_sentences` scores every
+distinct sentence of the retrieved passages against it. Passages come back question after
+question, so their analysis is cached (:func:`clear_caches` forgets it).
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .types import Hit
+from .vietnamese import canonical_spelling, noun_syllables, sentence_spans, strip_diacritics
+
+__all__ = [
+    "QuestionTerms",
+    "ScoringWeights",
+    "SentenceScore",
+    "Term",
+    "analyse_question",
+    "clear_caches",
+    "folded_syllables",
+    "score_sentences",
+]
+
+# --------------------------------------------------------------------------------------------
+# Vietnamese text helpers
+# --------------------------------------------------------------------------------------------
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+_DIGIT = re.compile(r"\d")
+_YEAR = re.compile(r"(?:19|20)\d\d")
+# Amounts written in words also answer "bao nhiêu": "hàng trăm nghìn suất quà". "tỷ lệ" is a
+# rate's name, not an amount, hence the look-ahead. Sums of money are written in digits
+# ("10 triệu đồng"), so a question about money needs digits.
+_QUANTITY_WORDS = re.compile(
+    r"\b(?:chục|trăm|nghìn|ngàn|vạn|triệu|(?:tỷ|tỉ)(?!\s+lệ))\b", re.IGNORECASE
+)
+# "Khi nào" in regulations is often answered by a moment of the school or work calendar, not
+# a date: "đầu mỗi học kỳ", "sau mỗi buổi bảo vệ", "trong vòng 1 tháng".
+_TIME_WORDS = re.compile(
+    r"\b(?:đầu|cuối|giữa|sau|trước|trong|hằng|hàng|mỗi|kể từ|chậm nhất)\s+(?:\w+\s+){0,2}?"
+    r"(?:ngày|tuần|tháng|năm|học kỳ|học kì|năm học|buổi|đợt|quý|khóa học|khoá học)\b",
+    re.IGNORECASE,
+)
+# "không còn hộ nghèo" (none left) answers how many are left ("còn bao nhiêu"), nothing else.
+_NONE_LEFT = re.compile(r"\bkhông còn\b", re.IGNORECASE)
+# Names of programmes and campaigns are usually quoted: “Tết sum vầy”, "Ngày vì người nghèo".
+_QUOTED = re.compile(r"[“\"«]([^”\"»\n]{2,80})[”\"»]")
+
+# Function words, diacritics folded. Questions are matched on what is left: the content
+# syllables. Folding merges some content words into these (e.g. "cơ" into "có"); the list
+# leaves out folds that would swallow common policy words (văn, bảo, thời, thể, lực, y…).
+_STOPWORD_LIST = (
+    "a ai anh bi boi cac can cho co con cua cung da dang day de den deu di do duoc em gi "
+    "gio hay hoac hon khi khong la lam ma minh moi mot muon nao nay neu nen nhe nhi nhieu "
+    "nhu nhung o oi ong phai ra rang roi sao se sau toi tren trong va vao ve vi voi xin"
+)
+_STOPWORDS = frozenset(_STOPWORD_LIST.split())
+# Light verbs that only carry weight unaccented in other words ("nhân dân"): matched as typed.
+_EXACT_STOPWORDS = frozenset({"nhận"})
+# Question frames: multi-syllable phrases that only shape the question.
+_FRAME_LIST = (
+    "cho toi hoi|cho em hoi|cho minh hoi|xin hoi|muon biet|bao nhieu|bao lau|bao gio|"
+    "nhu the nao|the nao|la gi|o dau|ra sao|hien nay|co phai|phai khong|hay khong|duoc khong|"
+    "doi tuong nao|thoi gian nao|thoi diem nao"
+)
+_FRAMES = tuple(tuple(f.split()) for f in _FRAME_LIST.split("|"))
+# Frames asking when or how long: a moment or stretch of the calendar ("đầu mỗi học kỳ",
+# "trong một học kỳ") answers them as well as a date or a number.
+_TIME_CUES = (
+    "khi nao",
+    "luc nao",
+    "ngay nao",
+    "thang nao",
+    "nam nao",
+    "thoi gian nao",
+    "thoi diem nao",
+    "bao lau",
+)
+# Frames asking for an amount, a count, a rate or a time: the answer should hold a number.
+_AMOUNT_CUES = ("bao nhieu", "may", *_TIME_CUES)
+# Nouns naming an amount: they ask for one unless the question asks who or what instead
+# ("tỷ lệ bao phủ cao giúp nhóm người nào…" asks for the people, not the rate).
+_AMOUNT_NOUNS = ("so tien", "so luong", "ty le", "ti le", "tong so")
+# Frames asking for a sum of money: words like "hàng trăm nghìn (suất quà)" count things.
+_MONEY_CUES = ("bao nhieu tien", "bao nhieu dong", "so tien", "tri gia", "kinh phi bao nhieu")
+# "nào" after these asks for a time (an amount cue above); after anything else, for a thing.
+_TIME_NOUNS = frozenset({"nam", "khi", "luc", "ngay", "thang"})
+# In an amount question these are answered by the number itself ("bao nhiêu tiền", "tỷ lệ").
+_AMOUNT_FRAMES = tuple(
+    tuple(f.split())
+    for f in ("bao nhieu tien", "bao nhieu dong", "so tien", "so luong", "ty le", "ti le")
+)
+# Signs that the question asks about several things.
+_MULTI_CUES = (" va ", " cung nhu ", " nhung gi ", " bao gom ", " gom nhung ", " hoac ")
+
+
+def _fold(text: str) -> str:
+    """Lower-case without diacritics (đ → d): how unaccented questions meet accented text."""
+    return strip_diacritics(unicodedata.normalize("NFC", text).casefold())
+
+
+def _words(text: str) -> list[str]:
+    # One spelling per variant ("học kì"/"học kỳ", "quản lí"/"quản lý"), as in the lexical
+    # leg: the question and the passages are compared through the same function.
+    return _WORD.findall(canonical_spelling(unicodedata.normalize("NFC", text)))
+
+
+def folded_syllables(text: str) -> list[str]:
+    """Folded syllables of ``text``."""
+    return _fold_each(_words(text))
+
+
+def _fold_each(words: Sequence[str]) -> list[str]:
+    """``_fold`` of every word, in one pass: folding maps character to character, so the
+    words can be folded joined (by a character no word holds) and split again."""
+    return _fold("\x00".join(words)).split("\x00") if words else []
+
+
+@functools.lru_cache(maxsize=16384)
+def _name_syllables(text: str) -> frozenset[str]:
+    """Folded syllables written capitalised inside a sentence: places, bodies, programmes."""
+    names: set[str] = set()
+    for start, end in sentence_spans(text):
+        for word in _words(text[start:end])[1:]:
+            if word[:1].isupper():
+                names.add(_fold(word))
+    return frozenset(names)
+
+
+# --------------------------------------------------------------------------------------------
+# Question analysis and sentence scoring
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Term:
+    """A content syllable of the question."""
+
+    exact: str  # lower-case, with the diacritics the asker typed
+    folded: str
+    name: bool  # capitalised inside the question: a place, body or programme
+
+    @property
+    def accented(self) -> bool:
+        return self.exact != self.folded
+
+
+@dataclass(frozen=True)
+class QuestionTerms:
+    """What the scorer looks for: content syllables, adjacent pairs and the answer type."""
+
+    terms: tuple[Term, ...]  # distinct content syllables in question order
+    pairs: tuple[tuple[str, str], ...]  # adjacent content syllables, folded (likely words)
+    numbers: tuple[str, ...]  # numbers written in the question
+    wants_number: bool  # "bao nhiêu", "khi nào", "tỷ lệ"… → the answer should hold a number
+    multi_part: bool  # asks about several things → quote from more than one place
+    # Typed with tone marks: names stand out by capitals and words by their tones. Unaccented
+    # questions ("ha noi ho tro…") hide a place name among ordinary syllables.
+    accented: bool = True
+    wants_money: bool = False  # "bao nhiêu tiền", "trị giá"… → the answer should hold digits
+    asks_left: bool = False  # "còn bao nhiêu…": "không còn" is an answer
+    wants_time: bool = False  # "khi nào"…: "đầu mỗi học kỳ" answers too
+
+
+def analyse_question(question: str) -> QuestionTerms:
+    words = _words(question)
+    exact = [w.casefold() for w in words]
+    folded = [strip_diacritics(e) for e in exact]
+    joined = " " + " ".join(folded) + " "
+    wants_number = any(f" {cue} " in joined for cue in _AMOUNT_CUES) or (
+        any(f" {cue} " in joined for cue in _AMOUNT_NOUNS)
+        and not _asks_for_a_thing(folded)
+        and not _asks_yes_no(joined)
+    )
+    keep = _content_mask(folded, wants_number)
+    keep = [k and e not in _EXACT_STOPWORDS for k, e in zip(keep, exact, strict=True)]
+    shouting = question.upper() == question  # all capitals: capitalisation says nothing
+    terms: dict[str, Term] = {}
+    pairs: list[tuple[str, str]] = []
+    for i, word in enumerate(words):
+        if not keep[i]:
+            continue
+        name = i > 0 and word[:1].isupper() and not shouting
+        previous = terms.get(exact[i])
+        terms[exact[i]] = Term(exact[i], folded[i], name or bool(previous and previous.name))
+        if i + 1 < len(words) and keep[i + 1]:
+            pairs.append((folded[i], folded[i + 1]))
+    numbers = tuple(t.folded for t in terms.values() if t.folded.isdigit())
+    multi = any(cue in joined for cue in _MULTI_CUES)
+    accented = any(t.accented for t in terms.values())
+    money = wants_number and any(f" {cue} " in joined for cue in _MONEY_CUES)
+    left = wants_number and "còn" in exact
+    time = wants_number and any(f" {cue} " in joined for cue in _TIME_CUES)
+    return QuestionTerms(
+        tuple(terms.values()),
+        tuple(pairs),
+        numbers,
+        wants_number,
+        multi,
+        accented,
+        money,
+        left,
+        time,
+    )
+
+
+def _asks_for_a_thing(folded: Sequence[str]) -> bool:
+    """Whether the question asks who or what ("ai", "gì", "nhóm nào"), not when or how much."""
+    return any(
+        f in ("ai", "gi") or (f == "nao" and i > 0 and folded[i - 1] not in _TIME_NOUNS)
+        for i, f in enumerate(folded)
+    )
+
+
+def _asks_yes_no(joined: str) -> bool:
+    """Whether the question asks yes or no ("… có phụ thuộc vào số lượng tín chỉ không?"):
+    an amount it names is then the topic, not what it asks for."""
+    return joined.endswith((" khong ", " chua ")) or " co phai " in joined
+
+
+def _content_mask(folded: list[str], wants_number: bool) -> list[bool]:
+    keep = [f not in _STOPWORDS for f in folded]
+    frames = _FRAMES + (_AMOUNT_FRAMES if wants_number else ())
+    for frame in frames:
+        for i in range(len(folded) - len(frame) + 1):
+            if tuple(folded[i : i + len(frame)]) == frame:
+                keep[i : i + len(frame)] = [False] * len(frame)
+    return keep
+
+
+@dataclass(frozen=True)
+class SentenceScore:
+    """One candidate sentence of a retrieved passage and the features that scored it.
+
+    ``start``/``end`` are offsets in ``hits[hit_index].chunk.text``. Exposed so thresholds can
+    be tuned against an evaluation set (see :func:`score_sentences`).
+    """
+
+    hit_index: int
+    start: int
+    end: int
+    text: str
+    score: float
+    coverage: float  # weighted share of question terms in the sentence (context: part credit)
+    sentence_coverage: float  # the same, counting the sentence alone
+    phrase: float  # share of the question's adjacent pairs found adjacent in the sentence
+    has_number: bool  # the kind the question asks for: digits for money, else words too
+    quoted_match: bool  # a quoted name in the sentence shares words with the question
+    rank: int
+    matched: tuple[str, ...]  # folded question terms found in the sentence
+    missing: tuple[str, ...]  # folded question terms neither in the sentence nor its context
+    missing_names: tuple[str, ...]  # the missing terms the question capitalised
+    missing_words: tuple[str, ...] = ()  # two-syllable names and nouns of the question (that
+    # some passage writes as a word) that neither the sentence (no syllable) nor its passage has
+    has_digits: bool = False  # has_number counts amounts in words too; sums of money need digits
+    # A title or heading line ("## Điểm bảo lưu", "Điều 23. …"): evidence of what the passage
+    # is about, for ranking passages, but it names what follows and answers nothing itself.
+    heading: bool = False
+    missing_years: tuple[str, ...] = ()  # years the question names that the passage never does
+
+
+@dataclass(frozen=True)
+class ScoringWeights:
+    """How the features add up to a sentence's score (coverage counts 1)."""
+
+    phrase: float = 0.15
+    number: float = 0.10
+    number_missing: float = 0.30  # penalty: the question wants a number, the sentence has none
+    quoted: float = 0.05
+    rank: float = 0.08  # times 1/rank of the passage
+    name_boost: float = 1.5  # term weight factor for names (capitalised in question or text)
+    tone_mismatch: float = 0.5  # credit when only the folded forms match (hộ / hỗ)
+    context_title: float = 0.5  # credit for a term found only in the title or heading
+    context_name: float = 0.3  # credit for a name found only elsewhere in the passage
+    long_sentence_words: int = 45  # beyond this, long sentences lose a little
+    long_sentence: float = 0.002  # per word beyond the limit
+
+
+@dataclass(frozen=True)
+class _Bag:
+    """Syllables of a text in both forms, for accent-aware matching."""
+
+    exact: frozenset[str]
+    folded: frozenset[str]
+
+    @classmethod
+    def of(cls, words: Sequence[str]) -> _Bag:
+        exact = frozenset(w.casefold() for w in words)
+        return cls(exact, frozenset(_fold_each(list(exact))))
+
+    def match(self, term: Term, tone_mismatch: float) -> float:
+        """1 for a match as typed; ``tone_mismatch`` when only the folded forms match."""
+        if term.accented:
+            if term.exact in self.exact:
+                return 1.0
+            return tone_mismatch if term.folded in self.folded else 0.0
+        return 1.0 if term.folded in self.folded else 0.0
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    hit_index: int
+    start: int
+    end: int
+    text: str
+    bag: _Bag
+    order: tuple[str, ...]  # folded syllables in order, for adjacency
+    pairs: frozenset[tuple[str, str]]  # adjacent syllables of ``order``
+    rank: int
+    heading: bool  # the passage's title or heading line
+
+
+@dataclass(frozen=True)
+class _Context:
+    title: _Bag  # title and heading path of the passage
+    names: _Bag  # capitalised words anywhere in the passage
+    pairs: frozenset[tuple[str, str]]  # adjacent folded syllables of passage, title, heading
+    years: frozenset[str]  # years written anywhere in the passage, title or heading
+
+
+def score_sentences(
+    question: str,
+    hits: Sequence[Hit],
+    *,
+    max_passages: int = 5,
+    weights: ScoringWeights | None = None,
+) -> list[SentenceScore]:
+    """Score every distinct sentence of the top ``max_passages`` hits against ``question``.
+
+    Best first. Term weights are IDF-like within the candidate sentences: a term that few
+    candidates contain (or none: the documents may not speak of it) weighs more, so missing
+    it lowers coverage more; names weigh ``name_boost`` times more.
+    """
+    w = weights or ScoringWeights()
+    q = analyse_question(question)
+    top = list(hits[:max_passages])
+    candidates = _candidates(top)
+    if not q.terms or not candidates:
+        return []
+    names = set().union(*(_name_syllables(c.text) for c in candidates))
+    weight = _term_weights(q, candidates, names, w)
+    contexts = [_context(hit) for hit in top]
+    known = set().union(*(c.pairs for c in candidates))
+    # Things the passages write as a word: names (capitalised there: "Hà Nội", however the
+    # question typed them) and nouns of the question ("suất quà"). Asked "hà nội", a sentence
+    # about Quảng Ninh answers another question; asked the value of a gift package, so does one
+    # about the sum per village. Verbs and adjectives ("sử dụng", "thay đổi", "đặc biệt") are
+    # left to coverage: an answer may well paraphrase them.
+    things = names | noun_syllables(question)
+    words = tuple(p for p in q.pairs if p in known and p[0] in things and p[1] in things)
+    scored = [_score(c, q, weight, contexts[c.hit_index], w, words) for c in candidates]
+    return sorted(scored, key=lambda s: (-s.score, s.rank, s.hit_index, s.start))
+
+
+def _candidates(hits: Sequence[Hit]) -> list[_Candidate]:
+    # Sentences seen so far, by their number of distinct syllables. Jaccard similarity is at
+    # most the ratio of the two sizes, so a near duplicate's size is within _NEAR of the
+    # other's: only those few sizes are compared.
+    seen: dict[int, list[frozenset[str]]] = {}
+    out: list[_Candidate] = []
+    for index, hit in enumerate(hits):
+        text = hit.chunk.text
+        headings = _heading_lines(hit.chunk.title, hit.chunk.heading)
+        for start, end, bag, order, pairs in _sentences(text):
+            size = len(bag.folded)
+            sizes = range(math.ceil(_NEAR * size - 1e-9), math.floor(size / _NEAR + 1e-9) + 1)
+            if any(_near_duplicate(bag.folded, o) for n in sizes for o in seen.get(n, ())):
+                continue  # a caption repeated under its image, or the same line in two hits
+            seen.setdefault(size, []).append(bag.folded)
+            rank = hit.rank if hit.rank > 0 else index + 1
+            line = text[start:end]
+            heading = _heading_key(line) in headings
+            out.append(_Candidate(index, start, end, line, bag, order, pairs, rank, heading))
+    return out
+
+
+def _heading_key(line: str) -> str:
+    return " ".join(line.lstrip("#").split()).casefold()
+
+
+@functools.lru_cache(maxsize=4096)
+def _heading_lines(title: str, heading: tuple[str, ...]) -> frozenset[str]:
+    """The chunk's title and headings as they appear as lines of its text (Markdown's "#"
+    marks dropped, spacing and case ignored)."""
+    return frozenset(_heading_key(h) for h in (title, *heading) if h)
+
+
+# Analysing a passage is most of a question's scoring time, and the same passages come back
+# question after question (and twice within one: the second retrieval stage, then the
+# answer). Keyed by text, so a re-ingested passage is analysed afresh.
+@functools.lru_cache(maxsize=4096)
+def _sentences(
+    text: str,
+) -> tuple[tuple[int, int, _Bag, tuple[str, ...], frozenset[tuple[str, str]]], ...]:
+    out = []
+    for start, end in sentence_spans(text):
+        words = _words(text[start:end])
+        if len(words) < 3:  # headings like "Tag", "Xem thêm" answer nothing
+            continue
+        order = tuple(_fold_each(words))
+        out.append((start, end, _Bag.of(words), order, _pairs(order)))
+    return tuple(out)
+
+
+def clear_caches() -> None:
+    """Forget every analysed passage, so that the next questions are timed as if new."""
+    _sentences.cache_clear()
+    _passage_context.cache_clear()
+    _name_syllables.cache_clear()
+    _heading_lines.cache_clear()
+
+
+_NEAR = 0.85  # Jaccard similarity of two sentences' syllables that makes them one sentence
+
+
+def _near_duplicate(a: frozenset[str], b: frozenset[str]) -> bool:
+    return len(a & b) / max(len(a | b), 1) >= _NEAR
+
+
+def _term_weights(
+    q: QuestionTerms, candidates: Sequence[_Candidate], names: set[str], w: ScoringWeights
+) -> dict[str, float]:
+    n = len(candidates)
+    weights: dict[str, float] = {}
+    for term in q.terms:
+        df = sum(c.bag.match(term, 0.0) for c in candidates)
+        idf = math.log(1.0 + (n + 1) / (df + 0.5))
+        is_name = term.name or term.folded in names
+        weights[term.exact] = idf * (w.name_boost if is_name else 1.0)
+    return weights
+
+
+def _context(hit: Hit) -> _Context:
+    chunk = hit.chunk
+    return _passage_context(chunk.title, chunk.heading, chunk.text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _passage_context(title: str, heading: tuple[str, ...], text: str) -> _Context:
+    title_bag = _Bag.of(_words(f"{title} {' '.join(heading)}"))
+    names = [w for w in _words(text) if w[:1].isupper()]
+    syllables = folded_syllables(f"{title}\n{' '.join(heading)}\n{text}")
+    years = frozenset(s for s in syllables if _YEAR.fullmatch(s))
+    return _Context(title_bag, _Bag.of(names), _pairs(syllables), years)
+
+
+def _pairs(order: Sequence[str]) -> frozenset[tuple[str, str]]:
+    return frozenset(itertools.pairwise(order))
+
+
+def _score(
+    c: _Candidate,
+    q: QuestionTerms,
+    weight: dict[str, float],
+    ctx: _Context,
+    w: ScoringWeights,
+    words: Sequence[tuple[str, str]],
+) -> SentenceScore:
+    total = sum(weight.values())
+    got = strict = 0.0
+    matched: list[str] = []
+    missing: list[Term] = []
+    for term in q.terms:
+        here = c.bag.match(term, w.tone_mismatch)
+        around = max(
+            w.context_title * ctx.title.match(term, w.tone_mismatch),
+            w.context_name * ctx.names.match(term, w.tone_mismatch),
+        )
+        got += max(here, around) * weight[term.exact]
+        strict += here * weight[term.exact]
+        if here > 0:
+            matched.append(term.folded)
+        elif around == 0:
+            missing.append(term)
+    phrase = _phrase_share(q.pairs, c.pairs)
+    has_digits = bool(_DIGIT.search(c.text))
+    has_number = has_digits or bool(_QUANTITY_WORDS.search(c.text))
+    if q.wants_money:
+        has_number = has_digits
+    elif q.asks_left:
+        has_number = has_number or bool(_NONE_LEFT.search(c.text))
+    elif q.wants_time:
+        has_number = has_number or bool(_TIME_WORDS.search(c.text))
+    quoted = _quoted_match(c.text, [t.folded for t in q.terms])
+    score = got / total + w.phrase * phrase + w.rank / c.rank
+    if q.wants_number:
+        score += w.number if has_number else -w.number_missing
+    if q.numbers and any(n in c.bag.folded for n in q.numbers):
+        score += w.number
+    if quoted:
+        score += w.quoted
+    score -= w.long_sentence * max(0, len(c.order) - w.long_sentence_words)
+    return SentenceScore(
+        hit_index=c.hit_index,
+        start=c.start,
+        end=c.end,
+        text=c.text,
+        score=score,
+        coverage=got / total,
+        sentence_coverage=strict / total,
+        phrase=phrase,
+        has_number=has_number,
+        quoted_match=quoted,
+        rank=c.rank,
+        matched=tuple(matched),
+        missing=tuple(t.folded for t in missing),
+        missing_names=tuple(t.folded for t in missing if t.name),
+        missing_words=_missing_words(words, c, ctx),
+        has_digits=has_digits,
+        heading=c.heading,
+        missing_years=tuple(
+            t.folded for t in missing if _YEAR.fullmatch(t.folded) and t.folded not in ctx.years
+        ),
+    )
+
+
+def _missing_words(
+    words: Sequence[tuple[str, str]], c: _Candidate, ctx: _Context
+) -> tuple[str, ...]:
+    """Question words absent from the sentence (both syllables) and from its passage.
+
+    "Hà Nội" asked, a sentence about Quảng Ninh found: it answers another question.
+    """
+    return tuple(
+        f"{a} {b}"
+        for a, b in words
+        if a not in c.bag.folded and b not in c.bag.folded and (a, b) not in ctx.pairs
+    )
+
+
+def _phrase_share(pairs: Sequence[tuple[str, str]], adjacent: frozenset[tuple[str, str]]) -> float:
+    if not pairs:
+        return 0.0
+    return sum(p in adjacent for p in pairs) / len(pairs)
+
+
+def _quoted_match(text: str, terms: Sequence[str]) -> bool:
+    wanted = set(terms)
+    return any(wanted & set(folded_syllables(m.group(1))) for m in _QUOTED.finditer(text))
