@@ -11,9 +11,11 @@ import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from .errors import ConfigError
 from .index import ChromaIndex
 from .lexical import LexicalIndex
 from .protocols import Embedder
+from .settings import RETRIEVER_NAMES
 from .types import Filters, Hit
 from .vietnamese import (
     is_partly_unaccented,
@@ -137,6 +139,9 @@ class Retriever:
         filters: Filters | None = None,
         history: Sequence[str] = (),
     ) -> list[Hit]:
+        if mode not in RETRIEVER_NAMES:
+            known = ", ".join(RETRIEVER_NAMES)
+            raise ConfigError(f"Unknown retriever {mode!r}; use one of: {known}.")
         query = Query.prepare(question, history)
         if not query.text:
             return []
@@ -146,8 +151,6 @@ class Retriever:
             legs["dense"] = self.dense(query, n, filters)
         if mode in ("bm25", "hybrid"):
             legs["bm25"] = self.bm25(query, n, filters)
-        if mode not in ("dense", "bm25", "hybrid"):
-            raise ValueError(f"unknown retriever {mode!r}")
         fused = self._fuse(legs) if len(legs) > 1 else next(iter(legs.values()))
         per_leg = {name: dict(results) for name, results in legs.items()}
         hits: list[Hit] = []
