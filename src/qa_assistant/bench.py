@@ -47,6 +47,21 @@ from .types import Chunk, DocumentInfo
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
+__all__ = [
+    "DEFAULT_SIZES",
+    "BenchConfig",
+    "BenchResult",
+    "RecordingEmbedder",
+    "SizeResult",
+    "build_collection",
+    "format_table",
+    "measure_ingest",
+    "measure_serving",
+    "parse_sizes",
+    "run_benchmark",
+    "size_label",
+]
+
 DEFAULT_SIZES = (1000, 10_000, 100_000)
 _WORKER_FLAG = "--serve-worker"
 _FIRST_ANSWER = "FIRST-ANSWER"

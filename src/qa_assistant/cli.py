@@ -21,6 +21,13 @@ from .errors import QAError
 from .settings import RETRIEVER_NAMES, Settings
 from .types import Answer, Filters, IngestReport
 
+__all__ = [
+    "RETRIEVERS",
+    "format_answer",
+    "main",
+    "report_dict",
+]
+
 RETRIEVERS = click.Choice(RETRIEVER_NAMES)
 
 

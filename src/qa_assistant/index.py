@@ -28,6 +28,13 @@ from urllib.parse import urlparse
 from .errors import IndexMismatchError, IndexStoreError
 from .types import Chunk, DocumentInfo, Filters, date_number, number_date
 
+__all__ = [
+    "MANIFEST_FORMAT",
+    "ChromaIndex",
+    "Manifest",
+    "StoredChunk",
+]
+
 MANIFEST_FORMAT = 1
 _PAGE = 2000  # records per get/upsert call: keeps memory flat on large collections
 

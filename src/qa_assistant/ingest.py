@@ -28,6 +28,19 @@ from .protocols import Embedder
 from .types import Chunk, DocumentInfo, FailedFile, IngestReport
 from .vietnamese import word_tokens
 
+__all__ = [
+    "TOKENS_VERSION",
+    "Progress",
+    "embedding_text",
+    "file_hash",
+    "ingest",
+    "ingest_lock",
+    "manifest_for",
+    "refresh_lexical",
+    "sweep_orphans",
+    "sweep_source",
+]
+
 Progress = Callable[[int, int, str], None]
 # Stored beside each chunk for the lexical index; a change here needs a re-ingest, so it is
 # part of the manifest along with the chunker's version.

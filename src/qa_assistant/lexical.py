@@ -26,6 +26,13 @@ from scipy import sparse
 from .types import Chunk, Filters
 from .vietnamese import strip_diacritics
 
+__all__ = [
+    "SYLLABLE_WEIGHT",
+    "Field",
+    "LexicalIndex",
+    "split_syllables",
+]
+
 SYLLABLE_WEIGHT = 0.5  # syllable matches count half as much as whole words
 
 

@@ -26,6 +26,18 @@ from .vietnamese import (
     word_tokens,
 )
 
+__all__ = [
+    "PHRASE_WEIGHT",
+    "RRF_K",
+    "Query",
+    "Retriever",
+    "clear_caches",
+    "diversify",
+    "rerank",
+    "rrf_fuse",
+    "weighted_fuse",
+]
+
 RRF_K = 60
 # Second stage: how much a sentence that writes the question's words side by side, in its
 # order, counts beside one that merely holds them (see rerank).

@@ -22,6 +22,12 @@ from typing import Any
 
 from .vietnamese import fold
 
+__all__ = [
+    "FakeEmbedder",
+    "FakeOpenAIServer",
+    "RecordedRequest",
+]
+
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
