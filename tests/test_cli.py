@@ -111,3 +111,15 @@ def test_eval_can_strip_diacritics(runner: CliRunner, tmp_path: Path) -> None:
     assert row["question"] == "Quang Ninh ho tro moi thon bao nhieu tien de don Tet?"
     assert "10 triệu đồng" in row["answer"]
     assert json.loads((out / "summary.json").read_text())["config"]["diacritics"] == "stripped"
+
+
+def test_eval_with_an_unknown_split_stops_and_names_the_splits(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    qfile = tmp_path / "q.jsonl"
+    line = {"id": "q1", "question": TET_QUESTION, "split": "dev"}
+    qfile.write_text(json.dumps(line, ensure_ascii=False) + "\n", encoding="utf-8")
+    args = ["eval", str(qfile), "--output", str(tmp_path / "out"), "--split", "holdout"]
+    result = runner.invoke(cli.main, args)
+    assert result.exit_code == 1
+    assert "no questions in split 'holdout'" in result.output and "dev" in result.output

@@ -9,11 +9,9 @@ from hypothesis import strategies as st
 
 from qa_assistant.vietnamese import (
     canonical_spelling,
-    diacritic_ratio,
     has_diacritics,
     is_partly_unaccented,
     is_unaccented,
-    lexical_tokens,
     normalize_text,
     noun_syllables,
     restore_diacritics,
@@ -73,7 +71,6 @@ def test_diacritic_detection() -> None:
     assert not is_unaccented("what is the tuition fee for students")
     assert not is_unaccented("hỗ trợ học phí")
     assert not is_unaccented("")
-    assert diacritic_ratio("ho tro học phí") == 0.5
     assert is_partly_unaccented("ho tro học phí")
     assert is_partly_unaccented("ho tro hoc phi")
     assert not is_partly_unaccented("hỗ trợ học phí cho sinh viên sư phạm")
@@ -97,12 +94,6 @@ def test_word_tokens_segment_vietnamese_words() -> None:
     tokens = word_tokens("Hỗ trợ học phí cho sinh viên sư phạm, năm 2025 (92,9 triệu đồng).")
     assert tokens[:5] == ["hỗ_trợ", "học_phí", "cho", "sinh_viên", "sư_phạm"]
     assert "92,9" in tokens and "," not in tokens and "(" not in tokens
-
-
-def test_lexical_tokens_add_syllables_and_fold() -> None:
-    assert lexical_tokens("Hỗ trợ học phí") == ["hỗ_trợ", "hỗ", "trợ", "học_phí", "học", "phí"]
-    assert lexical_tokens("Hỗ trợ", fold=True) == ["ho_tro", "ho", "tro"]
-    assert lexical_tokens("Hỗ trợ học phí", syllables=False) == ["hỗ_trợ", "học_phí"]
 
 
 def test_canonical_spelling_merges_spelling_variants() -> None:

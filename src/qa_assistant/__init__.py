@@ -1,6 +1,27 @@
-"""qa-assistant: question answering over Vietnamese policy documents, with cited passages."""
+"""qa-assistant: question answering over Vietnamese policy documents, with cited passages.
 
-from .errors import QAError
+``from qa_assistant import Assistant, Settings`` is the way in from Python. Importing the
+package stays light: :class:`Assistant` (which brings in Chroma, LangChain and the embedding
+runtime) is imported on first use of the name.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .errors import (
+    AnswererError,
+    ConfigError,
+    EmbeddingError,
+    FeedbackError,
+    IndexLockedError,
+    IndexMismatchError,
+    IndexStoreError,
+    LoadError,
+    QAError,
+    QuestionSetError,
+    UploadError,
+)
 from .settings import Settings
 from .types import (
     Answer,
@@ -8,23 +29,47 @@ from .types import (
     Citation,
     Document,
     DocumentInfo,
+    FailedFile,
     Filters,
     Hit,
     IngestReport,
 )
 
+if TYPE_CHECKING:
+    from .assistant import Assistant
+
 __version__ = "0.1.0"
 
 __all__ = [
     "Answer",
+    "AnswererError",
+    "Assistant",
     "Chunk",
     "Citation",
+    "ConfigError",
     "Document",
     "DocumentInfo",
+    "EmbeddingError",
+    "FailedFile",
+    "FeedbackError",
     "Filters",
     "Hit",
+    "IndexLockedError",
+    "IndexMismatchError",
+    "IndexStoreError",
     "IngestReport",
+    "LoadError",
     "QAError",
+    "QuestionSetError",
     "Settings",
+    "UploadError",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Assistant":
+        from .assistant import Assistant
+
+        return Assistant
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

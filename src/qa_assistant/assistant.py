@@ -25,6 +25,12 @@ from .retrieval import Retriever
 from .settings import Settings
 from .types import Answer, DocumentInfo, Filters, Hit, IngestReport
 
+__all__ = [
+    "EMPTY_QUESTION_MESSAGE",
+    "MAX_QUESTION_CHARS",
+    "Assistant",
+]
+
 MAX_QUESTION_CHARS = 2000
 EMPTY_QUESTION_MESSAGE = "Hãy nhập câu hỏi của bạn về nội dung tài liệu."
 # Another process (a second UI, an ingest) may change a shared store: look at most this often.

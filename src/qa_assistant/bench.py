@@ -4,8 +4,7 @@ It answers the questions a deployment asks: how fast do folders of decrees inges
 does a citizen wait for an answer on a collection of 1k, 10k or 100k chunks, how much memory
 and disk does serving take, and how long from process start to the first answer. Each figure
 is printed next to the plain approach a user would otherwise take (sentence-transformers
-``encode`` with default settings; LangChain's ``Chroma.similarity_search`` on the same
-collection) as a ratio.
+``encode`` with default settings; Chroma's own ``query`` on the same collection) as a ratio.
 
 How the collections are built:
 
@@ -47,6 +46,21 @@ from .types import Chunk, DocumentInfo
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
+
+__all__ = [
+    "DEFAULT_SIZES",
+    "BenchConfig",
+    "BenchResult",
+    "RecordingEmbedder",
+    "SizeResult",
+    "build_collection",
+    "format_table",
+    "measure_ingest",
+    "measure_serving",
+    "parse_sizes",
+    "run_benchmark",
+    "size_label",
+]
 
 DEFAULT_SIZES = (1000, 10_000, 100_000)
 _WORKER_FLAG = "--serve-worker"
@@ -524,16 +538,12 @@ def _worker(spec_path: Path) -> int:
 
 
 def _plain_search(assistant: Any, settings: Settings, fake: bool) -> Callable[[str], object]:
-    """LangChain's ``Chroma.similarity_search`` on the same collection, with a plain model."""
-    from langchain_chroma import Chroma
-    from langchain_core.embeddings import Embeddings
-
+    """Chroma's own ``query`` on the same collection, with a plain model embedding the
+    question: what a minimal vector-search service does."""
     if fake:
         from .testing import FakeEmbedder
 
-        fake_embedder = FakeEmbedder()
-        embed_one: Callable[[str], list[float]] = fake_embedder.embed_query
-        embed_many: Callable[[list[str]], list[list[float]]] = fake_embedder.embed_passages
+        embed: Callable[[str], list[float]] = FakeEmbedder().embed_query
     else:
         from sentence_transformers import SentenceTransformer
 
@@ -546,26 +556,12 @@ def _plain_search(assistant: Any, settings: Settings, fake: bool) -> Callable[[s
         model = SentenceTransformer(path, device=settings.device)
         prefix = "query: " if "e5" in settings.model.lower() else ""
 
-        def embed_one(text: str) -> list[float]:
+        def embed(text: str) -> list[float]:
             return [float(x) for x in model.encode(prefix + text)]
 
-        def embed_many(texts: list[str]) -> list[list[float]]:
-            return [[float(x) for x in row] for row in model.encode(texts)]
-
-    class PlainEmbeddings(Embeddings):
-        def embed_documents(self, texts: list[str]) -> list[list[float]]:
-            return embed_many(texts)
-
-        def embed_query(self, text: str) -> list[float]:
-            return embed_one(text)
-
     # The same client and collection the assistant serves from (one client per path).
-    store = Chroma(
-        client=assistant.index._client,
-        collection_name=settings.collection,
-        embedding_function=PlainEmbeddings(),
-    )
-    return lambda q: store.similarity_search(q, k=settings.k)
+    collection = assistant.index._client.get_collection(settings.collection)
+    return lambda q: collection.query(query_embeddings=[embed(q)], n_results=settings.k)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -607,9 +603,9 @@ def _notes(config: BenchConfig, base: _Base) -> list[str]:
         f"collections repeat those {len(base.chunks)} chunks: copy 0 as ingested, later "
         f"copies with new ids, {_SWAP_RATE:.0%} of the words swapped (text and lexical "
         f"tokens) and their vectors reused with noise (cosine ≈ {_VECTOR_COSINE})",
-        "query = retrieval + extractive answer (Assistant.ask); plain search = LangChain "
-        "Chroma.similarity_search on the same collection with plain SentenceTransformer "
-        "query vectors; each collection served by a fresh process",
+        "query = retrieval + extractive answer (Assistant.ask); plain search = Chroma's "
+        "Collection.query on the same collection with plain SentenceTransformer query "
+        "vectors; each collection served by a fresh process",
     ]
 
 

@@ -18,10 +18,17 @@ import click
 
 from . import __version__
 from .errors import QAError
-from .settings import Settings
+from .settings import RETRIEVER_NAMES, Settings
 from .types import Answer, Filters, IngestReport
 
-RETRIEVERS = click.Choice(["hybrid", "dense", "bm25"])
+__all__ = [
+    "RETRIEVERS",
+    "format_answer",
+    "main",
+    "report_dict",
+]
+
+RETRIEVERS = click.Choice(RETRIEVER_NAMES)
 
 
 def _settings(index: Path | None = None, **overrides: Any) -> Settings:
@@ -197,16 +204,10 @@ def eval_(
     strip: bool,
 ) -> None:
     """Score the assistant on a question set (JSON Lines) and write a report."""
-    from dataclasses import replace
-
-    from .evaluation import evaluate, load_question_set
-    from .vietnamese import strip_diacritics
+    from .evaluation import run_evaluation
 
     settings = _settings(index, retriever=retriever, k=k)
     with _errors():
-        qset = load_question_set(questions)
-        for line, problem in qset.problems:
-            click.echo(f"{questions}:{line}: skipped: {problem}", err=True)
         assistant = _assistant(settings)
         if docs is not None:
             update, close = _progress_bar("Ingest")
@@ -216,9 +217,6 @@ def eval_(
                 close()
             for f in report.failed:
                 click.echo(f"  skipped {f.path}: {f.error}", err=True)
-        selected = [q for q in qset.questions if split is None or q.split == split][:limit]
-        if strip:
-            selected = [replace(q, question=strip_diacritics(q.question)) for q in selected]
         # Latency figures describe a running service, not the first question's model load.
         assistant.warm_up()
         config = {
@@ -228,16 +226,18 @@ def eval_(
             "answerer": settings.answerer,
             "index_chunks": assistant.index.count(),
             "index_documents": len(assistant.documents()),
-            "questions_file": str(questions),
-            "split": split or "all",
-            "diacritics": "stripped" if strip else "as written",
         }
-        summary = evaluate(
-            selected,
+        summary = run_evaluation(
+            questions,
             lambda q: assistant.ask(q, k=settings.k, retriever=settings.retriever),
             output_dir=output,
             config=config,
-            skipped_lines=qset.problems,
+            split=split,
+            limit=limit,
+            strip_diacritics=strip,
+            on_skipped_line=lambda line, problem: click.echo(
+                f"{questions}:{line}: skipped: {problem}", err=True
+            ),
         )
     click.echo(summary.format_table())
     click.echo(f"Report: {output / 'report.md'}")

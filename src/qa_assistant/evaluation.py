@@ -20,11 +20,22 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+import numpy as np
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from . import __version__
 from .errors import QAError, QuestionSetError
-from .types import Answer, Citation
+from .types import CITATION_MARKER, Answer, Citation
+from .vietnamese import strip_diacritics as _strip_marks
 
 # --- metric names, in report order -------------------------------------------------------------
 
@@ -49,7 +60,6 @@ RELEVANCE_MIN_CHARS = 40
 WORST_QUESTIONS = 10
 
 _WHITESPACE = re.compile(r"\s+")
-_MARKER = re.compile(r"\[(\d+)\]")
 _WORD = re.compile(r"\w+")
 
 
@@ -80,11 +90,6 @@ class QuestionSet:
     errors: tuple[tuple[int, str], ...] = ()
 
     @property
-    def problems(self) -> tuple[tuple[int, str], ...]:
-        """The skipped lines, as ``(line_number, reason)``; the same as ``errors``."""
-        return self.errors
-
-    @property
     def splits(self) -> tuple[str, ...]:
         return tuple(sorted({q.split for q in self.questions if q.split}))
 
@@ -105,50 +110,70 @@ def _nfc(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 
 
-def _string_list(obj: Mapping[str, Any], key: str) -> tuple[str, ...]:
-    value = obj.get(key, [])
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ValueError(f"`{key}` must be a list of strings")
-    return tuple(_nfc(v) for v in value if v.strip())
+_Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
 
-def _optional_string(obj: Mapping[str, Any], key: str) -> str | None:
-    value = obj.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"`{key}` must be a non-empty string when given")
-    return value.strip()
+class QuestionRow(BaseModel):
+    """The checks on one line of a question-set file; :func:`parse_question` turns it into a
+    :class:`Question`. Strict: ``"answerable": "no"`` or ``"answers": "x"`` are mistakes to
+    report, not values to guess at."""
+
+    model_config = ConfigDict(strict=True, frozen=True)
+
+    id: _Text
+    question: _Text
+    answers: list[str] = []
+    evidence: list[str] = []
+    sources: list[str] = []
+    answerable: bool = True
+    kind: _Text | None = None
+    split: _Text | None = None
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _numeric_id(cls, value: object) -> object:
+        # Numbered sets (1, 2, 3 ...) are common; a JSON true is not an id.
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("answers", "evidence", "sources")
+    @classmethod
+    def _drop_blank(cls, values: list[str]) -> list[str]:
+        return [_nfc(v) for v in values if v.strip()]
+
+    @model_validator(mode="after")
+    def _unanswerable_has_no_gold(self) -> QuestionRow:
+        if not self.answerable and (self.answers or self.evidence):
+            raise ValueError("an unanswerable question cannot have `answers` or `evidence`")
+        return self
+
+
+def _reason(exc: ValidationError) -> str:
+    """pydantic's errors as one line: "`answers`: Input should be a valid list"."""
+    parts = []
+    for error in exc.errors(include_url=False):
+        where = ".".join(str(p) for p in error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        if not where and error["type"] == "model_type":
+            message = "a line must hold a JSON object"
+        parts.append(f"`{where}`: {message}" if where else message)
+    return "; ".join(parts)
 
 
 def parse_question(obj: object, line: int = 0) -> Question:
     """Validates one decoded JSON line; raises ValueError saying what is wrong with it."""
-    if not isinstance(obj, dict):
-        raise ValueError("a line must hold a JSON object")
-    qid = obj.get("id")
-    if isinstance(qid, int) and not isinstance(qid, bool):
-        qid = str(qid)
-    if not isinstance(qid, str) or not qid.strip():
-        raise ValueError("`id` must be a non-empty string")
-    text = obj.get("question")
-    if not isinstance(text, str) or not text.strip():
-        raise ValueError("`question` must be a non-empty string")
-    answerable = obj.get("answerable", True)
-    if not isinstance(answerable, bool):
-        raise ValueError("`answerable` must be true or false")
-    answers = _string_list(obj, "answers")
-    evidence = _string_list(obj, "evidence")
-    if not answerable and (answers or evidence):
-        raise ValueError("an unanswerable question cannot have `answers` or `evidence`")
+    try:
+        row = QuestionRow.model_validate(obj)
+    except ValidationError as exc:
+        raise ValueError(_reason(exc)) from None
     return Question(
-        id=qid.strip(),
-        question=_nfc(text.strip()),
-        answers=answers,
-        evidence=evidence,
-        sources=_string_list(obj, "sources"),
-        answerable=answerable,
-        kind=_optional_string(obj, "kind"),
-        split=_optional_string(obj, "split"),
+        id=row.id,
+        question=_nfc(row.question),
+        answers=tuple(row.answers),
+        evidence=tuple(row.evidence),
+        sources=tuple(row.sources),
+        answerable=row.answerable,
+        kind=row.kind,
+        split=row.split,
         line=line,
     )
 
@@ -213,7 +238,7 @@ def normalize_for_match(text: str) -> str:
 
 def strip_markers(text: str) -> str:
     """Removes ``[n]`` markers, which may sit inside a quoted span and split a gold answer."""
-    return _MARKER.sub(" ", text)
+    return CITATION_MARKER.sub(" ", text)
 
 
 def tokens(text: str) -> list[str]:
@@ -302,11 +327,6 @@ def relevant_to_any(passage: str, evidence: Sequence[str]) -> bool:
 # --- retrieval metrics --------------------------------------------------------------------------
 
 
-def relevance_flags(passages: Sequence[str], evidence: Sequence[str]) -> list[bool]:
-    """For each passage in rank order, whether it is relevant to some evidence text."""
-    return [relevant_to_any(p, evidence) for p in passages]
-
-
 def hit_at(flags: Sequence[bool], k: int) -> float:
     return 1.0 if any(flags[:k]) else 0.0
 
@@ -383,7 +403,7 @@ def citation_validity(answer_text: str, citations: Sequence[Citation]) -> float:
         quoted = c.quote.rstrip(" .;:!?…")
         if quoted:
             answer_text = answer_text.replace(quoted, " ")
-    markers = {int(m) for m in _MARKER.findall(answer_text)}
+    markers = {int(m) for m in CITATION_MARKER.findall(answer_text)}
     if not markers:
         return 0.0
     known = {c.marker for c in citations}
@@ -478,14 +498,8 @@ def mean(values: Iterable[float | None]) -> float | None:
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
-    """Linear-interpolation percentile (numpy's default), q in [0, 100]."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q / 100
-    low = math.floor(pos)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+    """Linear-interpolation percentile (numpy's default), q in [0, 100]; None when empty."""
+    return float(np.percentile(values, q)) if len(values) else None
 
 
 def abstention_metrics(
@@ -662,17 +676,29 @@ def run_evaluation(
     config: Mapping[str, Any] | None = None,
     *,
     split: str | None = None,
+    limit: int | None = None,
+    strip_diacritics: bool = False,
     progress: bool = True,
     on_skipped_line: Callable[[int, str], None] | None = None,
 ) -> EvalSummary:
-    """Loads a question set, reports its malformed lines, keeps one split, and evaluates."""
+    """Loads a question set, reports its malformed lines, keeps one split (and its first
+    ``limit`` questions), and evaluates. ``strip_diacritics`` asks every question without its
+    marks, as citizens often type them; the results record the question as asked."""
     question_set = load_question_set(path)
     if on_skipped_line is not None:
         for number, reason in question_set.errors:
             on_skipped_line(number, reason)
-    run_config = {"questions_file": str(path), "split": split, **dict(config or {})}
+    questions = question_set.select(split)[:limit]
+    if strip_diacritics:
+        questions = tuple(replace(q, question=_strip_marks(q.question)) for q in questions)
+    run_config = {
+        "questions_file": str(path),
+        "split": split or "all",
+        "diacritics": "stripped" if strip_diacritics else "as written",
+        **dict(config or {}),
+    }
     return evaluate(
-        question_set.select(split),
+        questions,
         ask,
         output_dir,
         run_config,
@@ -863,6 +889,7 @@ __all__ = [
     "Figures",
     "Question",
     "QuestionResult",
+    "QuestionRow",
     "QuestionSet",
     "abstention_metrics",
     "aggregate",
@@ -878,6 +905,7 @@ __all__ = [
     "mrr_at",
     "ndcg_at",
     "normalize_for_match",
+    "parse_question",
     "parse_question_lines",
     "percentile",
     "question_metrics",

@@ -21,13 +21,19 @@ import json
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 from .errors import IndexMismatchError, IndexStoreError
-from .types import Chunk, DocumentInfo, Filters
+from .types import Chunk, DocumentInfo, Filters, date_number, number_date
+
+__all__ = [
+    "MANIFEST_FORMAT",
+    "ChromaIndex",
+    "Manifest",
+    "StoredChunk",
+]
 
 MANIFEST_FORMAT = 1
 _PAGE = 2000  # records per get/upsert call: keeps memory flat on large collections
@@ -75,18 +81,8 @@ class StoredChunk:
     content_hash: str
 
 
-def _date_int(d: date | None) -> int:
-    # Chroma filters compare numbers, not strings: dates become yyyymmdd, 0 when unknown.
-    return d.year * 10000 + d.month * 100 + d.day if d else 0
-
-
 def _text_id(source: str, content_hash: str) -> str:
     return f"{content_hash}:{source}"
-
-
-def _int_date(value: Any) -> date | None:
-    v = int(value or 0)
-    return date(v // 10000, v // 100 % 100, v % 100) if v else None
 
 
 def _client(index_dir: Path, chroma_url: str | None) -> Any:
@@ -198,7 +194,7 @@ class ChromaIndex:
         return DocumentInfo(
             source=str(m["source"]),
             title=str(m["title"]),
-            date=_int_date(m.get("date")),
+            date=number_date(m.get("date")),
             chunks=int(m["chunks"]),
             content_hash=str(m["content_hash"]),
             ingested_at=str(m["ingested_at"]),
@@ -214,7 +210,7 @@ class ChromaIndex:
         meta = {
             "source": info.source,
             "title": info.title,
-            "date": _date_int(info.date),
+            "date": date_number(info.date),
             "chunks": info.chunks,
             "content_hash": info.content_hash,
             "ingested_at": info.ingested_at,
@@ -282,17 +278,7 @@ class ChromaIndex:
 
     @staticmethod
     def _chunk_meta(c: Chunk, tokens: str, content_hash: str) -> dict[str, Any]:
-        return {
-            "source": c.source,
-            "title": c.title,
-            "heading": json.dumps(list(c.heading), ensure_ascii=False),
-            "start": c.start,
-            "end": c.end,
-            "ordinal": c.ordinal,
-            "date": _date_int(c.date),
-            "content_hash": content_hash,
-            "lex": tokens,
-        }
+        return {**c.metadata(), "content_hash": content_hash, "lex": tokens}
 
     def count(self) -> int:
         return int(self._chunks.count())
@@ -323,23 +309,10 @@ class ChromaIndex:
             for cid, text, meta, vector in rows:
                 yield self._stored(cid, text, meta), vector
 
-    @classmethod
-    def _stored(cls, cid: str, text: str, meta: Any) -> StoredChunk:
-        return StoredChunk(cls._chunk(cid, text, meta), str(meta["lex"]), str(meta["content_hash"]))
-
     @staticmethod
-    def _chunk(cid: str, text: str, meta: Any) -> Chunk:
-        return Chunk(
-            id=cid,
-            source=str(meta["source"]),
-            title=str(meta["title"]),
-            text=text,
-            start=int(meta["start"]),
-            end=int(meta["end"]),
-            heading=tuple(json.loads(meta["heading"])),
-            ordinal=int(meta["ordinal"]),
-            date=_int_date(meta.get("date")),
-        )
+    def _stored(cid: str, text: str, meta: Any) -> StoredChunk:
+        chunk = Chunk.from_metadata(cid, text, meta)
+        return StoredChunk(chunk, str(meta["lex"]), str(meta["content_hash"]))
 
     def drop_uncommitted_texts(self, committed: dict[str, str]) -> None:
         """Delete texts of versions that ``committed`` (source -> content hash) does not hold."""
@@ -385,9 +358,9 @@ def _where(filters: Filters | None) -> dict[str, Any] | None:
     if filters.sources:
         clauses.append({"source": {"$in": list(filters.sources)}})
     if filters.date_from:
-        clauses.append({"date": {"$gte": _date_int(filters.date_from)}})
+        clauses.append({"date": {"$gte": date_number(filters.date_from)}})
     if filters.date_to:
-        clauses.append({"date": {"$lte": _date_int(filters.date_to)}})
+        clauses.append({"date": {"$lte": date_number(filters.date_to)}})
     if filters.date_from or filters.date_to:
         clauses.append({"date": {"$gt": 0}})
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}

@@ -9,15 +9,15 @@ completed by the next one without duplicates or orphans.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
-import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+from filelock import FileLock, Timeout
 
 from .chunking import CHUNKER_VERSION, chunk_document
 from .errors import IndexLockedError, QAError
@@ -28,6 +28,19 @@ from .protocols import Embedder
 from .types import Chunk, DocumentInfo, FailedFile, IngestReport
 from .vietnamese import word_tokens
 
+__all__ = [
+    "TOKENS_VERSION",
+    "Progress",
+    "embedding_text",
+    "file_hash",
+    "ingest",
+    "ingest_lock",
+    "manifest_for",
+    "refresh_lexical",
+    "sweep_orphans",
+    "sweep_source",
+]
+
 Progress = Callable[[int, int, str], None]
 # Stored beside each chunk for the lexical index; a change here needs a re-ingest, so it is
 # part of the manifest along with the chunker's version.
@@ -37,23 +50,24 @@ _EMBED_BATCH = 64
 
 @contextmanager
 def ingest_lock(index_dir: Path) -> Iterator[None]:
-    """One ingest at a time per index folder; a second is refused, not queued or interleaved."""
+    """One ingest at a time per index folder; a second is refused, not queued or interleaved.
+
+    An OS file lock: released when its holder ends, also when it is killed, so a crashed
+    ingest never leaves the index locked.
+    """
     index_dir.mkdir(parents=True, exist_ok=True)
-    path = index_dir / ".ingest.lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    lock = FileLock(index_dir / ".ingest.lock", timeout=0)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise IndexLockedError(
-                f"Another ingest is running on {index_dir}. Wait for it to finish, then run "
-                "this one again."
-            ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
+        lock.acquire()
+    except Timeout:
+        raise IndexLockedError(
+            f"Another ingest is running on {index_dir}. Wait for it to finish, then run "
+            "this one again."
+        ) from None
+    try:
         yield
     finally:
-        os.close(fd)  # closing releases the lock, also when the process dies
+        lock.release()
 
 
 def manifest_for(embedder: Embedder) -> Manifest:

@@ -16,8 +16,7 @@ import os
 import tempfile
 import zipfile
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
-from datetime import date
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,13 @@ from scipy import sparse
 
 from .types import Chunk, Filters
 from .vietnamese import strip_diacritics
+
+__all__ = [
+    "SYLLABLE_WEIGHT",
+    "Field",
+    "LexicalIndex",
+    "split_syllables",
+]
 
 SYLLABLE_WEIGHT = 0.5  # syllable matches count half as much as whole words
 
@@ -235,7 +241,7 @@ class LexicalIndex:
         return index
 
 
-_FORMAT = 3
+_FORMAT = 4  # 4: chunk records in Chunk.metadata's shape
 _FILE = "lexical.npz"
 _OLD_FILES = ("lexical.json",)
 _FIELDS = ("plain", "syllables", "folded")
@@ -313,7 +319,7 @@ class _ChunkTable:
             np.array([codes[c.source] for c in chunks], dtype=np.int32),
             names,
             np.array([c.date.toordinal() if c.date else -1 for c in chunks], dtype=np.int64),
-            _Texts.of([json.dumps(_chunk_record(c), ensure_ascii=False) for c in chunks]),
+            _Texts.of([json.dumps(_record(c), ensure_ascii=False) for c in chunks]),
             list(chunks),
         )
 
@@ -329,7 +335,8 @@ class _ChunkTable:
     def chunk(self, i: int) -> Chunk:
         found = self._chunks[i]
         if found is None:
-            found = self._chunks[i] = _record_chunk(json.loads(self._records[i]))
+            record = json.loads(self._records[i])
+            found = self._chunks[i] = Chunk.from_metadata(self.ids[i], record.pop("text"), record)
         return found
 
     def arrays(self) -> dict[str, np.ndarray]:
@@ -341,23 +348,5 @@ class _ChunkTable:
         }
 
 
-def _chunk_record(c: Chunk) -> dict[str, object]:
-    record = asdict(c)
-    record["heading"] = list(c.heading)
-    record["date"] = c.date.isoformat() if c.date else None
-    return record
-
-
-def _record_chunk(r: dict[str, object]) -> Chunk:
-    raw_date = r.get("date")
-    return Chunk(
-        id=str(r["id"]),
-        source=str(r["source"]),
-        title=str(r["title"]),
-        text=str(r["text"]),
-        start=int(str(r["start"])),
-        end=int(str(r["end"])),
-        heading=tuple(str(h) for h in r.get("heading") or []),  # type: ignore[attr-defined]
-        ordinal=int(str(r.get("ordinal", 0))),
-        date=date.fromisoformat(str(raw_date)) if raw_date else None,
-    )
+def _record(c: Chunk) -> dict[str, str | int]:
+    return {"text": c.text, **c.metadata()}

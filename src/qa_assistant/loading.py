@@ -20,11 +20,9 @@ from typing import Any
 
 from .errors import LoadError
 from .types import Document
-from .vietnamese import normalize_text
+from .vietnamese import normalize_text, word_set
 
 __all__ = ["SUPPORTED_SUFFIXES", "decode_text", "discover", "load_document"]
-
-SUPPORTED_SUFFIXES: frozenset[str] = frozenset({".txt", ".md", ".html", ".htm", ".pdf", ".docx"})
 
 # About 2,500 printed pages, several times the longest Vietnamese law code. A larger "document"
 # is almost always an export or a log, and indexing it would hold the ingest lock for tens of
@@ -39,10 +37,7 @@ _FORMATS = {
     ".pdf": "pdf",
     ".docx": "docx",
 }
-
-
-def _wordset(words: str) -> frozenset[str]:
-    return frozenset(words.split())
+SUPPORTED_SUFFIXES: tuple[str, ...] = tuple(_FORMATS)
 
 
 # --------------------------------------------------------------------------- discovery
@@ -256,7 +251,7 @@ _HTML_DROP = [
     "select",
     "head",
 ]
-_HTML_BLOCKS = _wordset(
+_HTML_BLOCKS = word_set(
     "p div section article main h1 h2 h3 h4 h5 h6 ul ol li table tr thead tbody tfoot"
     " blockquote pre figure figcaption dl dt dd hr address"
 )

@@ -7,6 +7,11 @@ from typing import Protocol, runtime_checkable
 
 from .types import Answer, Hit
 
+__all__ = [
+    "Answerer",
+    "Embedder",
+]
+
 
 @runtime_checkable
 class Embedder(Protocol):

@@ -11,11 +11,13 @@ import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from .errors import ConfigError
 from .evidence import clear_caches as clear_evidence_caches
 from .evidence import score_sentences
 from .index import ChromaIndex
 from .lexical import LexicalIndex
 from .protocols import Embedder
+from .settings import RETRIEVER_NAMES
 from .types import Filters, Hit
 from .vietnamese import (
     is_partly_unaccented,
@@ -25,6 +27,18 @@ from .vietnamese import (
     strip_diacritics,
     word_tokens,
 )
+
+__all__ = [
+    "PHRASE_WEIGHT",
+    "RRF_K",
+    "Query",
+    "Retriever",
+    "clear_caches",
+    "diversify",
+    "rerank",
+    "rrf_fuse",
+    "weighted_fuse",
+]
 
 RRF_K = 60
 # Second stage: how much a sentence that writes the question's words side by side, in its
@@ -139,6 +153,9 @@ class Retriever:
         filters: Filters | None = None,
         history: Sequence[str] = (),
     ) -> list[Hit]:
+        if mode not in RETRIEVER_NAMES:
+            known = ", ".join(RETRIEVER_NAMES)
+            raise ConfigError(f"Unknown retriever {mode!r}; use one of: {known}.")
         query = Query.prepare(question, history)
         if not query.text:
             return []
@@ -148,8 +165,6 @@ class Retriever:
             legs["dense"] = self.dense(query, n, filters)
         if mode in ("bm25", "hybrid"):
             legs["bm25"] = self.bm25(query, n, filters)
-        if mode not in ("dense", "bm25", "hybrid"):
-            raise ValueError(f"unknown retriever {mode!r}")
         fused = self._fuse(legs) if len(legs) > 1 else next(iter(legs.values()))
         per_leg = {name: dict(results) for name, results in legs.items()}
         hits: list[Hit] = []

@@ -7,14 +7,24 @@ values it needs as arguments.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL = "multilingual-e5-small"
 
+__all__ = [
+    "DEFAULT_MODEL",
+    "RETRIEVER_NAMES",
+    "AnswererName",
+    "RetrieverName",
+    "Settings",
+    "default_cache_dir",
+]
+
 RetrieverName = Literal["hybrid", "dense", "bm25"]
+RETRIEVER_NAMES: tuple[RetrieverName, ...] = get_args(RetrieverName)
 AnswererName = Literal["extractive", "openai", "ollama"]
 
 

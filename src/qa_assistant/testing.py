@@ -15,18 +15,20 @@ import math
 import re
 import threading
 import time
-import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from .vietnamese import fold
+
+__all__ = [
+    "FakeEmbedder",
+    "FakeOpenAIServer",
+    "RecordedRequest",
+]
+
 _WORD = re.compile(r"\w+", re.UNICODE)
-
-
-def _fold(text: str) -> str:
-    decomposed = unicodedata.normalize("NFD", text.casefold()).replace("đ", "d")
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
 class FakeEmbedder:
@@ -56,7 +58,7 @@ class FakeEmbedder:
 
     def _vector(self, text: str) -> list[float]:
         vec = [0.0] * self._dimension
-        for word in _WORD.findall(_fold(text)):
+        for word in _WORD.findall(fold(text)):
             digest = hashlib.blake2b(word.encode(), digest_size=8).digest()
             slot = int.from_bytes(digest[:4], "little") % self._dimension
             vec[slot] += 1.0 if digest[4] & 1 else -1.0

@@ -6,9 +6,42 @@ every stage speaks in these types instead.
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
+
+__all__ = [
+    "CITATION_MARKER",
+    "Answer",
+    "Chunk",
+    "Citation",
+    "Document",
+    "DocumentInfo",
+    "FailedFile",
+    "Filters",
+    "Hit",
+    "IngestReport",
+    "date_number",
+    "number_date",
+]
+
+# A citation marker in an answer's text: "[2]". Three digits at most: no answer cites a
+# thousand passages, and a long run of digits in brackets is the document's own text.
+CITATION_MARKER = re.compile(r"\[(\d{1,3})\]")
+
+
+def date_number(d: date | None) -> int:
+    """``yyyymmdd``, 0 when unknown: dates where only numbers compare (Chroma's filters)."""
+    return d.year * 10000 + d.month * 100 + d.day if d else 0
+
+
+def number_date(value: Any) -> date | None:
+    """The date :func:`date_number` gave, None for 0 or a missing value."""
+    v = int(value or 0)
+    return date(v // 10000, v // 100 % 100, v % 100) if v else None
 
 
 @dataclass(frozen=True)
@@ -45,6 +78,34 @@ class Chunk:
     @property
     def heading_path(self) -> str:
         return " › ".join(self.heading)
+
+    def metadata(self) -> dict[str, str | int]:
+        """Every field but ``id`` and ``text`` as flat values (what Chroma stores beside a
+        vector): the heading as a JSON list, the date as :func:`date_number`."""
+        return {
+            "source": self.source,
+            "title": self.title,
+            "heading": json.dumps(list(self.heading), ensure_ascii=False),
+            "start": self.start,
+            "end": self.end,
+            "ordinal": self.ordinal,
+            "date": date_number(self.date),
+        }
+
+    @classmethod
+    def from_metadata(cls, chunk_id: str, text: str, meta: Mapping[str, Any]) -> Chunk:
+        """The chunk whose :meth:`metadata` is ``meta``; other keys in ``meta`` are ignored."""
+        return cls(
+            id=chunk_id,
+            source=str(meta["source"]),
+            title=str(meta["title"]),
+            text=text,
+            start=int(meta["start"]),
+            end=int(meta["end"]),
+            heading=tuple(str(h) for h in json.loads(meta["heading"])),
+            ordinal=int(meta["ordinal"]),
+            date=number_date(meta.get("date")),
+        )
 
 
 @dataclass(frozen=True)

@@ -34,15 +34,16 @@ import gradio as gr
 
 from .errors import QAError, UploadError
 from .feedback import FeedbackStore, feedback_path
+from .loading import SUPPORTED_SUFFIXES
 from .settings import Settings
-from .types import Answer, Citation, DocumentInfo, Filters, IngestReport
+from .types import CITATION_MARKER, Answer, Citation, DocumentInfo, Filters, IngestReport
 
 if TYPE_CHECKING:
     from .assistant import Assistant
 
 log = logging.getLogger(__name__)
 
-ALLOWED_UPLOAD_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf", ".docx")
+ALLOWED_UPLOAD_SUFFIXES = SUPPORTED_SUFFIXES  # an upload is kept only if ingest can read it
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 API_NAME = "ask"
 
@@ -63,7 +64,6 @@ DEFAULT_EXAMPLES = (
 
 StaffGate = Literal["open", "login", "disabled"]
 
-_MARKER = re.compile(r"\[(\d{1,3})\]")
 _UNSAFE_NAME_CHARS = re.compile(r"[/\\:*?\"<>|]")
 
 THEME = gr.themes.Soft(
@@ -196,7 +196,7 @@ def _link_markers(escaped: str, turn: int, citations: dict[int, Citation]) -> st
         citation = citations.get(int(match.group(1)))
         return cite_link(turn, citation) if citation else match.group(0)
 
-    return _MARKER.sub(replace, escaped)
+    return CITATION_MARKER.sub(replace, escaped)
 
 
 def render_question(question: str) -> str:
@@ -423,10 +423,6 @@ def check_password(settings: Settings, attempt: str) -> bool:
     return hmac.compare_digest(attempt.encode("utf-8"), secret)
 
 
-def _upload_name(path: Path) -> str:
-    return path.name
-
-
 def _file_paths(files: Any) -> list[Path]:
     if not files:
         return []
@@ -629,7 +625,7 @@ class _Handlers:
                 saved.append(
                     save_upload(
                         path,
-                        _upload_name(path),
+                        path.name,
                         self.settings.documents_dir,
                         self.settings.max_upload_mb,
                     )

@@ -8,28 +8,28 @@ few seconds to import, so it is imported on first use only; :func:`normalize_tex
 from __future__ import annotations
 
 import re
-import string
 import unicodedata
 from functools import lru_cache
 from typing import Any
 
 __all__ = [
-    "STOP_WORDS",
     "canonical_spelling",
-    "diacritic_ratio",
+    "fold",
     "has_diacritics",
     "is_partly_unaccented",
     "is_unaccented",
-    "lexical_tokens",
     "normalize_text",
+    "noun_syllables",
     "restore_diacritics",
     "sentence_spans",
     "strip_diacritics",
+    "word_set",
     "word_tokens",
 ]
 
 
-def _wordset(words: str) -> frozenset[str]:
+def word_set(words: str) -> frozenset[str]:
+    """The whitespace-separated words of a literal list, as a set (for word lists in code)."""
     return frozenset(words.split())
 
 
@@ -92,6 +92,11 @@ def strip_diacritics(text: str) -> str:
     return text.translate(_FOLD)
 
 
+def fold(text: str) -> str:
+    """Lower case without diacritics (``đ`` → ``d``): how bare questions meet accented text."""
+    return strip_diacritics(unicodedata.normalize("NFC", text).casefold())
+
+
 def has_diacritics(text: str) -> bool:
     """True when any letter carries a tone or vowel mark (or is ``đ``)."""
     return any(ch in _DIACRITIC_CHARS for ch in text)
@@ -105,7 +110,7 @@ _PLAIN_SYLLABLE = re.compile(
 # Syllables that correct Vietnamese often writes without any mark (measured on the laws and
 # regulations the project is used with); other plain syllables suggest the writer left the
 # marks out (e.g. "hoc", "tro": a syllable ending in c/ch/p/t always carries a tone mark).
-_COMMON_PLAIN = _wordset(
+_COMMON_PLAIN = word_set(
     """
     quy theo quan trong cho gia sau vi tin do khi sinh a giao du an ban nam ra kinh doanh
     chi thu khai ma di dung ninh phim tham trung con thanh cung tra cao thi thay gian khu
@@ -121,17 +126,6 @@ _COMMON_PLAIN = _wordset(
 
 def _words(text: str) -> list[str]:
     return _LETTER_WORD.findall(text.lower())
-
-
-def diacritic_ratio(text: str) -> float:
-    """Share of the words that carry a mark: about 0.85 for ordinary Vietnamese, 0 for none.
-
-    Mixed input such as ``"ho tro học phí"`` gives 0.5. Returns 0.0 when there are no words.
-    """
-    words = _words(text)
-    if not words:
-        return 0.0
-    return sum(1 for w in words if has_diacritics(w)) / len(words)
 
 
 def _looks_vietnamese_plain(words: list[str]) -> bool:
@@ -281,17 +275,6 @@ def canonical_spelling(text: str) -> str:
 
 # --------------------------------------------------------------------------- words
 
-# pyvi's own tokenizer splits text into syllables with this pattern before tagging; reusing
-# it keeps the tags identical to ViTokenizer.tokenize while avoiding its quadratic string
-# building on long texts.
-_SYLLABLE = re.compile(
-    r"([A-ZĐ]+\.|Tp\.|Mr\.|Mrs\.|Ms\.|Dr\.|ThS\."
-    r"|==>|->|\.\.\.|>>|\n"
-    r"|\w+://[^\s]+|([a-zA-Z0-9_.+-]+@([a-zA-Z0-9-]+\.)+[a-zA-Z0-9-]+)"
-    r"|\d+([\.,_]\d+)+|[^\w\s]|\w+)",
-    re.UNICODE,
-)
-_PUNCT = frozenset(string.punctuation)
 _SEGMENT_LINES = 200  # lines per CRF call: long enough for context, short for memory
 
 
@@ -302,36 +285,19 @@ def _pyvi_tokenizer() -> Any:
     return ViTokenizer
 
 
-def _joins(prev: str, cur: str, label: str) -> bool:
-    return (
-        label == "I_W"
-        and cur not in _PUNCT
-        and prev not in _PUNCT
-        and not cur[0].isdigit()
-        and not prev[0].isdigit()
-        and not (cur[0].istitle() and not prev[0].istitle())
-    )
-
-
 def _segment(text: str) -> list[str]:
-    """pyvi word segmentation: words with their syllables joined by ``_``, original case."""
+    """pyvi word segmentation: words with their syllables joined by ``_``, original case.
+
+    ``spacy_tokenize`` rather than ``tokenize``: the latter builds its output string by
+    repeated concatenation, quadratic on long texts, and its result would be split again.
+    """
     tok = _pyvi_tokenizer()
     lines = text.split("\n")
     words: list[str] = []
     for i in range(0, len(lines), _SEGMENT_LINES):
         part = " ".join(lines[i : i + _SEGMENT_LINES])
-        syllables = [m.group(0) for m in _SYLLABLE.finditer(part)]
-        if not syllables:
-            continue
-        labels = tok.model.predict([tok.sent2features(syllables, False)])[0]
-        word = syllables[0]
-        for prev, cur, label in zip(syllables, syllables[1:], labels[1:], strict=False):
-            if _joins(prev, cur, label):
-                word += "_" + cur
-            else:
-                words.append(word)
-                word = cur
-        words.append(word)
+        if part.strip():  # pyvi returns its input unchanged, not a token list, for blank text
+            words.extend(tok.spacy_tokenize(part)[0])
     return words
 
 
@@ -381,43 +347,13 @@ def word_tokens(text: str) -> list[str]:
     return [canonical_spelling(w.lower()) for w in _segment(normalize_text(text)) if _is_word(w)]
 
 
-# Function words that carry little meaning for retrieval. Kept small on purpose: BM25's idf
-# already discounts frequent words, and negations ("không", "chưa") matter in legal text.
-STOP_WORDS = _wordset(
-    """
-    và hoặc của là thì mà nhưng với các những một này đó kia ấy được bị cho để do tại trong
-    ngoài trên dưới về từ đến theo như khi nếu vì nên cũng đã đang sẽ rằng thế nào gì ai
-    ở có
-    """
-)
-
-
-def lexical_tokens(text: str, *, fold: bool = False, syllables: bool = True) -> list[str]:
-    """The terms the BM25 index uses: each word, and for compounds also its syllables.
-
-    ``"Hỗ trợ học phí"`` → ``["hỗ_trợ", "hỗ", "trợ", "học_phí", "học", "phí"]``, so a query
-    segmented differently from the passage still matches on syllables. ``fold=True`` strips
-    the marks (for matching questions typed without them). ``syllables=False`` gives the
-    words alone: on the ALQAC laws that ranked the gold article first more often (R@1 0.83
-    vs 0.75, equal at R@5).
-    """
-    out: list[str] = []
-    for word in word_tokens(text):
-        if fold:
-            word = strip_diacritics(word)
-        out.append(word)
-        if syllables and "_" in word:
-            out.extend(s for s in word.split("_") if s)
-    return out
-
-
 # --------------------------------------------------------------------------- sentences
 
 # A sentence ends at . ? ! ; … (plus closing quotes/brackets) when whitespace or the end of
 # the text follows, or at a line break. Requiring whitespace after the mark keeps numbers
 # such as 92,9 / 1.000 / 01/02/2026 / 3.2.1 whole.
 _BOUNDARY = re.compile(r"[.?!;…]+[\"'”’)\]»]*(?=\s|\Z)|\n")
-_ABBREVIATIONS = _wordset(
+_ABBREVIATIONS = word_set(
     "tp ts ths pgs gs bs ks ls nxb tt tr ck st mr mrs ms dr no vs v.v vv ttg ubnd"
 )
 _BEFORE_DOT = re.compile(r"(\S+)\.$")
