@@ -17,7 +17,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .types import Hit
-from .vietnamese import canonical_spelling, noun_syllables, sentence_spans, strip_diacritics
+from .vietnamese import (
+    canonical_spelling,
+    fold,
+    noun_syllables,
+    sentence_spans,
+    strip_diacritics,
+    word_set,
+)
 
 __all__ = [
     "QuestionTerms",
@@ -63,7 +70,7 @@ _STOPWORD_LIST = (
     "gio hay hoac hon khi khong la lam ma minh moi mot muon nao nay neu nen nhe nhi nhieu "
     "nhu nhung o oi ong phai ra rang roi sao se sau toi tren trong va vao ve vi voi xin"
 )
-_STOPWORDS = frozenset(_STOPWORD_LIST.split())
+_STOPWORDS = word_set(_STOPWORD_LIST)
 # Light verbs that only carry weight unaccented in other words ("nhân dân"): matched as typed.
 _EXACT_STOPWORDS = frozenset({"nhận"})
 # Question frames: multi-syllable phrases that only shape the question.
@@ -103,11 +110,6 @@ _AMOUNT_FRAMES = tuple(
 _MULTI_CUES = (" va ", " cung nhu ", " nhung gi ", " bao gom ", " gom nhung ", " hoac ")
 
 
-def _fold(text: str) -> str:
-    """Lower-case without diacritics (đ → d): how unaccented questions meet accented text."""
-    return strip_diacritics(unicodedata.normalize("NFC", text).casefold())
-
-
 def _words(text: str) -> list[str]:
     # One spelling per variant ("học kì"/"học kỳ", "quản lí"/"quản lý"), as in the lexical
     # leg: the question and the passages are compared through the same function.
@@ -120,9 +122,9 @@ def folded_syllables(text: str) -> list[str]:
 
 
 def _fold_each(words: Sequence[str]) -> list[str]:
-    """``_fold`` of every word, in one pass: folding maps character to character, so the
+    """``fold`` of every word, in one pass: folding maps character to character, so the
     words can be folded joined (by a character no word holds) and split again."""
-    return _fold("\x00".join(words)).split("\x00") if words else []
+    return fold("\x00".join(words)).split("\x00") if words else []
 
 
 @functools.lru_cache(maxsize=16384)
@@ -132,7 +134,7 @@ def _name_syllables(text: str) -> frozenset[str]:
     for start, end in sentence_spans(text):
         for word in _words(text[start:end])[1:]:
             if word[:1].isupper():
-                names.add(_fold(word))
+                names.add(fold(word))
     return frozenset(names)
 
 

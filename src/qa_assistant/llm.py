@@ -18,7 +18,7 @@ from .answering import ABSTAIN_MESSAGE, abstain_answer, cite
 from .errors import AnswererError, ConfigError
 from .evidence import analyse_question, folded_syllables
 from .prompts import HUMAN_PROMPT, SYSTEM_PROMPT, format_passages, neutralise_delimiters
-from .types import Answer, Citation, Hit
+from .types import CITATION_MARKER, Answer, Citation, Hit
 from .vietnamese import sentence_spans
 
 if TYPE_CHECKING:
@@ -206,7 +206,7 @@ def _claims_by_marker(text: str, order: dict[int, int]) -> dict[int, str]:
     claims: dict[int, str] = {new: "" for new in order.values()}
     for start, end in sentence_spans(text):
         sentence = text[start:end]
-        for m in re.finditer(r"\[(\d+)\]", sentence):
+        for m in CITATION_MARKER.finditer(sentence):
             marker = int(m.group(1))
             if marker in claims:
                 claims[marker] += " " + sentence
