@@ -74,7 +74,11 @@ def make_answerer(settings: Settings) -> Answerer:
     if settings.answerer == "extractive":
         from .extractive import ExtractiveAnswerer
 
-        return ExtractiveAnswerer()
+        if not settings.relevance.enabled:
+            return ExtractiveAnswerer()
+        from .reranker import relevance_threshold
+
+        return ExtractiveAnswerer(relevance_threshold=relevance_threshold(settings))
     if not settings.llm_base_url:
         raise ConfigError(
             f"QA_ANSWERER={settings.answerer} needs the server's address: set QA_LLM_BASE_URL "

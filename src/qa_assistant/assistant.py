@@ -20,7 +20,8 @@ from .index import ChromaIndex
 from .ingest import Progress, file_hash, ingest, ingest_lock, manifest_for, refresh_lexical
 from .lexical import LexicalIndex
 from .loading import discover
-from .protocols import Answerer, Embedder
+from .protocols import Answerer, Embedder, Reranker
+from .reranker import make_reranker
 from .retrieval import Retriever
 from .settings import Settings
 from .types import Answer, DocumentInfo, Filters, Hit, IngestReport
@@ -56,9 +57,11 @@ class Assistant:
         *,
         embedder: Embedder | None = None,
         answerer: Answerer | None = None,
+        reranker: Reranker | None = None,
     ) -> None:
         self.settings = settings
         self._embedder = embedder
+        self._reranker = reranker
         self.answerer = answerer or make_answerer(settings)
         self.index = ChromaIndex(
             settings.index_dir, collection=settings.collection, chroma_url=settings.chroma_url
@@ -87,6 +90,21 @@ class Assistant:
             return self._embedder
 
     @property
+    def reranker(self) -> Reranker | None:
+        """The relevance model, or None on the fast path (``QA_RELEVANCE__ENABLED=false``)."""
+        with self._lock:
+            if self._reranker is None and self.settings.relevance.enabled:
+                self._reranker = make_reranker(self.settings)
+            return self._reranker
+
+    @property
+    def relevance_threshold(self) -> float | None:
+        """The learned stage's abstention threshold, None on the fast path."""
+        from .reranker import relevance_threshold
+
+        return relevance_threshold(self.settings) if self.settings.relevance.enabled else None
+
+    @property
     def lexical_dir(self) -> Path:
         # In server mode each process keeps its own lexical cache, keyed by the collection.
         return self.settings.index_dir / "lexical" / self.settings.collection
@@ -106,8 +124,15 @@ class Assistant:
         return self._use(refresh_lexical(self.index, self.lexical_dir, fingerprint))
 
     def _use(self, lexical: LexicalIndex) -> Retriever:
+        relevance = self.settings.relevance
         retriever = Retriever(
-            self.index, lexical, self.embedder, candidates=self.settings.candidates
+            self.index,
+            lexical,
+            self.embedder,
+            candidates=self.settings.candidates,
+            reranker=self.reranker,
+            relevance_depth=relevance.depth,
+            relevance_weight=relevance.fusion_weight,
         )
         self._retriever = retriever  # one assignment: concurrent questions see old or new
         self._checked_at = time.monotonic()
@@ -118,6 +143,8 @@ class Assistant:
         from .vietnamese import restore_diacritics, word_tokens
 
         self.embedder.embed_query("khởi động")
+        if self.reranker is not None:
+            self.reranker.score("khởi động", ["khởi động"])
         restore_diacritics("khoi dong")
         word_tokens("khởi động")
         if self.index.count():

@@ -228,7 +228,6 @@ def _pick_files(docs: Path, target: int, embedder: Embedder, max_tokens: int) ->
 
 def measure_ingest(config: BenchConfig, workdir: Path, result: BenchResult) -> _Base:
     from .assistant import Assistant
-    from .ingest import embedding_text
 
     embedder = RecordingEmbedder(_embedder(config))
     shutil.rmtree(workdir / "ingest", ignore_errors=True)  # a kept workdir: ingest afresh
@@ -246,7 +245,7 @@ def measure_ingest(config: BenchConfig, workdir: Path, result: BenchResult) -> _
     mb = sum(p.stat().st_size for p in files) / 1e6
     stored = sorted(assistant.index.iter_chunks(), key=lambda s: (s.chunk.source, s.chunk.ordinal))
     chunks = [s.chunk for s in stored]
-    texts = [embedding_text(c) for c in chunks]
+    texts = [c.indexed_text for c in chunks]
     vectors = np.asarray([embedder.vectors[t] for t in texts], dtype=np.float32)
     hashes = {s.chunk.source: s.content_hash for s in stored}
     manifest = assistant.index.manifest()

@@ -224,6 +224,9 @@ def eval_(
             "retriever": settings.retriever,
             "k": settings.k,
             "answerer": settings.answerer,
+            "learned_stage": "on" if assistant.reranker is not None else "off (fast path)",
+            "relevance_threshold": assistant.relevance_threshold,
+            "settings": settings.model_dump(mode="json"),
             "index_chunks": assistant.index.count(),
             "index_documents": len(assistant.documents()),
         }
@@ -327,6 +330,39 @@ def bench(
         click.echo(json.dumps(result.figures(), ensure_ascii=False))
     else:
         click.echo(format_table(result))
+
+
+@main.command()
+@click.option(
+    "--data",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=Path("../shared"),
+    show_default=True,
+    help="The shared folder holding training/ (the public QA sets) and benchmarks/.",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to write the trained layers (default: the packaged model file).",
+)
+@click.option("--seed", type=int, default=13, show_default=True)
+@click.option("--layers", type=click.IntRange(1, 12), default=6, show_default=True)
+@click.option("--max-minutes", type=float, default=80.0, show_default=True)
+def train(data: Path, output: Path | None, seed: int, layers: int, max_minutes: float) -> None:
+    """Retrain the relevance model on the public QA data (see docs/MODEL.md)."""
+    from .embedding import ensure_default_model
+    from .relevance_training import TrainConfig, train_relevance_model
+    from .reranker import relevance_weights
+
+    settings = _settings()
+    with _errors():
+        base = ensure_default_model(settings.cache_dir)
+        target = output or relevance_weights()
+        config = TrainConfig(seed=seed, train_layers=layers, max_minutes=max_minutes)
+        meta = train_relevance_model(data, base, target, config)
+    click.echo(json.dumps(meta, indent=2, ensure_ascii=False))
+    click.echo(f"Wrote {target}")
 
 
 @main.group()

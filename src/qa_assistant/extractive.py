@@ -71,6 +71,9 @@ class ExtractiveAnswerer:
         secondary_ratio: float = 0.8,
         min_gain: float = 0.1,
         weights: ScoringWeights | None = None,
+        relevance_threshold: float = 0.5,
+        list_items: int = 8,
+        rules_with_relevance: bool = False,
     ) -> None:
         self.min_coverage = min_coverage
         self.min_sentence_coverage = min_sentence_coverage
@@ -85,8 +88,13 @@ class ExtractiveAnswerer:
         self.secondary_ratio = secondary_ratio
         self.min_gain = min_gain
         self.weights = weights or ScoringWeights()
+        self.relevance_threshold = relevance_threshold
+        self.list_items = list_items
+        self.rules_with_relevance = rules_with_relevance
 
     def answer(self, question: str, hits: Sequence[Hit]) -> Answer:
+        if any(h.leg("relevance") is not None for h in hits):
+            return self._answer_by_relevance(question, hits)
         scored = [
             s
             for s in score_sentences(
@@ -99,6 +107,37 @@ class ExtractiveAnswerer:
         if best is None:
             return abstain_answer(question, hits)
         chosen = self._select(best, scored, q)
+        text, citations = _compose(chosen, hits)
+        return Answer(
+            question=question,
+            text=text,
+            abstained=False,
+            citations=tuple(citations),
+            hits=tuple(hits),
+        )
+
+    def _answer_by_relevance(self, question: str, hits: Sequence[Hit]) -> Answer:
+        """The learned path: the relevance model decides whether the documents answer and
+        which passage does; the quote is that passage's best sentence (with the sentences
+        close to it, and the items of a list it opens or the question asks for)."""
+        relevance = [h.leg("relevance") or 0.0 for h in hits]
+        top = max(range(len(hits)), key=lambda i: relevance[i])
+        if relevance[top] < self.relevance_threshold:
+            return abstain_answer(question, hits)
+        q = analyse_question(question)
+        scored = [
+            s
+            for s in score_sentences(question, hits, max_passages=top + 1, weights=self.weights)
+            if s.hit_index == top and not s.heading
+        ]
+        if self.rules_with_relevance:
+            scored = [s for s in scored if self.admissible(s, q)]
+        if not scored:
+            return abstain_answer(question, hits)
+        best = scored[0]
+        chosen = self._select(best, scored, q)
+        items = _list_items(best, scored, hits[top].chunk.text, q, self.list_items)
+        chosen += [s for s in items if s not in chosen]
         text, citations = _compose(chosen, hits)
         return Answer(
             question=question,
@@ -177,6 +216,25 @@ class ExtractiveAnswerer:
                 chosen.append(s)
                 covered |= set(s.matched)
         return chosen
+
+
+# A line that is an item of a list: "a) …", "1. …", "- …".
+_LIST_ITEM = re.compile(r"^\s*(?:[a-zđ]\)|\d{1,2}[.)]|[-•+*–])\s")
+
+
+def _list_items(
+    best: SentenceScore, scored: Sequence[SentenceScore], text: str, q: QuestionTerms, most: int
+) -> list[SentenceScore]:
+    """The list items that follow ``best`` in its passage, when the question asks for several
+    things or the sentence opens a list (ends with a colon)."""
+    if not (q.multi_part or text[best.start : best.end].rstrip().endswith(":")):
+        return []
+    items: list[SentenceScore] = []
+    for s in sorted((s for s in scored if s.start >= best.end), key=lambda s: s.start):
+        if len(items) >= most or not _LIST_ITEM.match(text[s.start : s.end]):
+            break
+        items.append(s)
+    return items
 
 
 def _gain(s: SentenceScore, covered: set[str], q: QuestionTerms) -> float:

@@ -31,7 +31,6 @@ from .vietnamese import word_tokens
 __all__ = [
     "TOKENS_VERSION",
     "Progress",
-    "embedding_text",
     "file_hash",
     "ingest",
     "ingest_lock",
@@ -72,12 +71,6 @@ def ingest_lock(index_dir: Path) -> Iterator[None]:
 
 def manifest_for(embedder: Embedder) -> Manifest:
     return Manifest(embedder.name, embedder.dimension, f"{CHUNKER_VERSION}/{TOKENS_VERSION}")
-
-
-def embedding_text(chunk: Chunk) -> str:
-    # The heading path (law › chapter › article title) tells the model what a clause is about;
-    # the lexical words of a chunk are taken from this same text.
-    return f"{chunk.heading_path}\n{chunk.text}" if chunk.heading else chunk.text
 
 
 @dataclass
@@ -270,8 +263,8 @@ def _embed(
     known: dict[str, tuple[list[float], str]] = {}
     if old is not None:
         for stored, vector in index.version_vectors(old.source, old.content_hash):
-            known[embedding_text(stored.chunk)] = ([float(x) for x in vector], stored.tokens)
-    texts = [embedding_text(c) for c in chunks]
+            known[stored.chunk.indexed_text] = ([float(x) for x in vector], stored.tokens)
+    texts = [c.indexed_text for c in chunks]
     new = [t for t in dict.fromkeys(texts) if t not in known]
     for i in range(0, len(new), _EMBED_BATCH):
         batch = new[i : i + _EMBED_BATCH]

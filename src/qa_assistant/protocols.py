@@ -10,6 +10,7 @@ from .types import Answer, Hit
 __all__ = [
     "Answerer",
     "Embedder",
+    "Reranker",
 ]
 
 
@@ -46,3 +47,14 @@ class Answerer(Protocol):
     """
 
     def answer(self, question: str, hits: Sequence[Hit]) -> Answer: ...
+
+
+@runtime_checkable
+class Reranker(Protocol):
+    """Scores how likely each passage is to answer a question, in [0, 1].
+
+    Made by :func:`qa_assistant.reranker.make_reranker`. One call scores all the passages of a
+    question together.
+    """
+
+    def score(self, question: str, passages: Sequence[str]) -> list[float]: ...

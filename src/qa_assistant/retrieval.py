@@ -16,7 +16,7 @@ from .evidence import clear_caches as clear_evidence_caches
 from .evidence import score_sentences
 from .index import ChromaIndex
 from .lexical import LexicalIndex
-from .protocols import Embedder
+from .protocols import Embedder, Reranker
 from .settings import RETRIEVER_NAMES
 from .types import Filters, Hit
 from .vietnamese import (
@@ -35,6 +35,7 @@ __all__ = [
     "Retriever",
     "clear_caches",
     "diversify",
+    "relevance_rerank",
     "rerank",
     "rrf_fuse",
     "weighted_fuse",
@@ -122,6 +123,9 @@ class Retriever:
         phrase_weight: float = PHRASE_WEIGHT,
         dense_weight: float = 1.0,
         lexical_weight: float = 1.0,
+        reranker: Reranker | None = None,
+        relevance_depth: int = 8,
+        relevance_weight: float = 0.3,
     ):
         self.index = index
         self.lexical = lexical
@@ -133,6 +137,9 @@ class Retriever:
         self.phrase_weight = phrase_weight
         self.dense_weight = dense_weight
         self.lexical_weight = lexical_weight
+        self.reranker = reranker
+        self.relevance_depth = relevance_depth
+        self.relevance_weight = relevance_weight
 
     def dense(
         self, query: Query, n: int, filters: Filters | None = None
@@ -179,6 +186,10 @@ class Retriever:
                 query.text, hits, self.rerank_depth, self.rerank_weight, self.phrase_weight
             )
         hits = diversify(hits, k=max(k, 10))
+        if self.reranker is not None:
+            hits = relevance_rerank(
+                query.dense_text, hits, self.reranker, self.relevance_depth, self.relevance_weight
+            )
         return [Hit(h.chunk, h.score, rank, h.scores) for rank, h in enumerate(hits, start=1)]
 
     def _fuse(self, legs: Mapping[str, list[tuple[str, float]]]) -> list[tuple[str, float]]:
@@ -220,6 +231,29 @@ def rerank(
         Hit(h.chunk, score, h.rank, (*h.scores, ("fused", h.score))) for score, _, h in scored
     ]
     # Hits below the re-scored ones keep their order, under the lowest re-scored score.
+    floor = min(t[0] for t in scored)
+    return rescored + [Hit(h.chunk, min(h.score, floor), h.rank, h.scores) for h in hits[depth:]]
+
+
+def relevance_rerank(
+    question: str, hits: Sequence[Hit], reranker: Reranker, depth: int, fusion_weight: float
+) -> list[Hit]:
+    """The learned stage: the relevance model's probability for each of the top ``depth``
+    hits, plus ``fusion_weight`` times the earlier score (min-max scaled over those hits),
+    decides their order. Each keeps its probability as the "relevance" score, which the
+    answerer reads to decide whether the documents answer at all."""
+    top = list(hits[:depth])
+    if not top:
+        return list(hits)
+    probabilities = reranker.score(question, [h.chunk.indexed_text for h in top])
+    lo, hi = min(h.score for h in top), max(h.score for h in top)
+    span = (hi - lo) or 1.0
+    scored = [
+        (p + fusion_weight * (h.score - lo) / span, i, h, p)
+        for i, (h, p) in enumerate(zip(top, probabilities, strict=True))
+    ]
+    scored.sort(key=lambda t: (-t[0], t[1]))
+    rescored = [Hit(h.chunk, s, h.rank, (*h.scores, ("relevance", p))) for s, _, h, p in scored]
     floor = min(t[0] for t in scored)
     return rescored + [Hit(h.chunk, min(h.score, floor), h.rank, h.scores) for h in hits[depth:]]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, get_args
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL = "multilingual-e5-small"
@@ -18,6 +18,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "RETRIEVER_NAMES",
     "AnswererName",
+    "RelevanceSettings",
     "RetrieverName",
     "Settings",
     "default_cache_dir",
@@ -32,9 +33,38 @@ def default_cache_dir() -> Path:
     return Path.home() / ".cache" / "qa-assistant"
 
 
+class RelevanceSettings(BaseModel):
+    """The learned stage (``QA_RELEVANCE__…``): a cross-encoder re-scores the top passages and
+    its probability decides whether the documents answer at all. Values chosen on the dev
+    sets, the threshold calibrated on held-out training questions (docs/MODEL.md)."""
+
+    enabled: bool = Field(True, description="Off: the fast path (fusion and word rules only).")
+    weights: Path | None = Field(
+        None, description="Trained layers to load instead of the packaged ones."
+    )
+    depth: int = Field(8, ge=1, le=50, description="Top passages the model re-scores.")
+    max_tokens: int = Field(
+        128, ge=32, le=510, description="Question and passage tokens read per pair."
+    )
+    fusion_weight: float = Field(
+        0.3, ge=0, description="Weight of the fused first-stage score beside the probability."
+    )
+    threshold: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Abstain when no passage is this likely to answer; unset: the threshold "
+        "calibrated on held-out questions when the model was trained.",
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="QA_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+        env_prefix="QA_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        env_nested_delimiter="__",
     )
 
     documents_dir: Path = Field(Path("documents"), description="Folder ingested by default.")
@@ -61,6 +91,11 @@ class Settings(BaseSettings):
     retriever: RetrieverName = "hybrid"
     k: int = Field(5, ge=1, le=50, description="Passages given to the answerer.")
     candidates: int = Field(40, ge=5, le=500, description="Candidates per leg before fusion.")
+
+    relevance: RelevanceSettings = Field(
+        default_factory=lambda: RelevanceSettings.model_validate({}),
+        description="The learned stage (QA_RELEVANCE__ENABLED, __DEPTH, ...).",
+    )
 
     answerer: AnswererName = "extractive"
     llm_model: str = Field("qwen2.5:7b-instruct", description="Chat model name for the LLM.")

