@@ -13,7 +13,7 @@ from qa_assistant.extractive import ExtractiveAnswerer
 from qa_assistant.relevance_data import HELDOUT_SHARE, Group, Pair, is_heldout
 from qa_assistant.relevance_training import _trainable, calibrate_threshold
 from qa_assistant.retrieval import relevance_rerank
-from qa_assistant.settings import RelevanceSettings, Settings
+from qa_assistant.settings import RelevanceSettings, Settings, default_cache_dir
 from qa_assistant.testing import FakeReranker
 from qa_assistant.types import Chunk, Hit
 
@@ -151,7 +151,7 @@ def test_packaged_model_scores_the_answering_passage_higher(tmp_path: Path) -> N
     from qa_assistant.reranker import make_reranker, relevance_threshold
 
     settings = Settings(
-        cache_dir=Path.home() / ".cache" / "qa-assistant",
+        cache_dir=default_cache_dir(),
         relevance=RelevanceSettings(enabled=True),
         _env_file=None,  # type: ignore[call-arg]
     )
@@ -170,7 +170,7 @@ def test_pairs_are_laid_out_as_in_training() -> None:
     from qa_assistant.embedding import ensure_default_model
     from qa_assistant.reranker import ensure_relevance_model, load_cross_encoder
 
-    cache = Path.home() / ".cache" / "qa-assistant"
+    cache = default_cache_dir()
     folder = ensure_relevance_model(cache)
     reranker = load_cross_encoder(folder, 64)
     tokenizer = AutoTokenizer.from_pretrained(str(ensure_default_model(cache)))

@@ -162,9 +162,9 @@ def _scorer(
         model.eval()
         with torch.inference_mode():
             for i in range(0, len(qs), 32):
-                out += _logits(
-                    model, tokenizer, qs[i : i + 32], ps[i : i + 32], max_tokens
-                ).tolist()
+                logits = _logits(model, tokenizer, qs[i : i + 32], ps[i : i + 32], max_tokens)
+                # Probabilities, as the run-time model gives them: the threshold is one.
+                out += torch.sigmoid(logits).tolist()
         return out
 
     return score
