@@ -675,7 +675,7 @@ class _Handlers:
             gr.update(choices=choices) if listed else gr.skip(),
             *_staff_visibility(view),
             gr.update(value=table) if listed else gr.skip(),
-            gr.update(choices=choices if allowed else [], value=None) if listed else gr.skip(),
+            gr.update(choices=choices, value=None) if listed else gr.skip(),
             gr.update(value=audit),
         )
 

@@ -60,12 +60,20 @@ class PageSession:
             for path, p in zip(uploaded.raise_for_status().json(), paths, strict=True)
         ]
 
+    def load(self, data: list[Any]) -> Outcome:
+        """Runs the page's load event, as a browser does first (it fills the session's state)."""
+        target, fn = next((t, fn) for (t, event), fn in self._fns.items() if event == "load")
+        return self._send(fn, target, data)
+
     def trigger(self, elem_id: str, event: str, data: list[Any]) -> Outcome:
         """Sends the ``event`` of the component ``elem_id`` and waits for its result."""
         target = self._ids[elem_id]
+        return self._send(self._fns[(target, event)], target, data)
+
+    def _send(self, fn: int, target: int | None, data: list[Any]) -> Outcome:
         body = {
             "data": data,
-            "fn_index": self._fns[(target, event)],
+            "fn_index": fn,
             "trigger_id": target,
             "session_hash": self.session_hash,
             "event_data": None,
@@ -85,4 +93,4 @@ class PageSession:
                         list(output.get("data") or []),
                         str(output.get("error") or ""),
                     )
-        raise AssertionError(f"the stream ended without a result for {elem_id} {event}")
+        raise AssertionError(f"the stream ended without a result for event {fn}")
