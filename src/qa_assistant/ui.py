@@ -119,7 +119,8 @@ mark.qa-quote, mark.qa-doc-mark { background: #fde68a; color: inherit; padding: 
   border: 1px solid var(--border-color-primary); border-radius: 0.4rem; }
 .qa-staff-note { color: var(--body-text-color-subdued); }
 /* The table defaults to the mono font, whose fallbacks break Vietnamese stacked accents. */
-#qa-documents, #qa-documents * { font-family: var(--font) !important; }
+#qa-documents, #qa-documents *, #qa-audit, #qa-audit * {
+  font-family: var(--font) !important; }
 """
 
 # Clicks on any [n] anywhere on the page (the chat is another component) are caught at the
