@@ -27,6 +27,10 @@ from qa_assistant.assistant import Assistant
 from qa_assistant.errors import AnswererError, UploadError
 from qa_assistant.settings import Settings
 from qa_assistant.testing import FakeEmbedder, FakeOpenAIServer
+from support.gradio_http import fake_request
+
+LOCAL = fake_request()
+FORWARDED = fake_request(**{"x-forwarded-for": "203.0.113.9"})
 
 SUPPORT = Path(__file__).resolve().parent / "support"
 API_KEY = "sk-qa-secret-4f9c2d7e1b"
@@ -94,36 +98,48 @@ def _guarded(settings: Settings, **changes: Any) -> ui._Handlers:
 
 
 @pytest.mark.parametrize(
-    ("host", "password"), [("0.0.0.0", "mật-khẩu"), ("127.0.0.1", "mật-khẩu"), ("0.0.0.0", None)]
+    ("password", "request_"),
+    [
+        ("mật-khẩu", LOCAL),
+        ("mật-khẩu", FORWARDED),
+        (None, FORWARDED),
+        (None, fake_request(**{"x-real-ip": "203.0.113.9"})),
+        (None, fake_request(**{"forwarded": "for=203.0.113.9"})),
+        (None, fake_request("192.168.1.20")),
+    ],
 )
 def test_staff_actions_are_refused_without_the_login(
-    settings: Settings, tmp_path: Path, host: str, password: str | None
+    settings: Settings, tmp_path: Path, password: str | None, request_: gr.Request
 ) -> None:
-    handlers = _guarded(
-        settings, host=host, admin_password=SecretStr(password) if password else None
-    )
-    upload = tmp_path / "moi.txt"
-    upload.write_text("Văn bản mới", encoding="utf-8")
-    before = sorted(p.name for p in settings.documents_dir.iterdir())
-    with pytest.raises(gr.Error):
-        handlers.upload([str(upload)], False, progress=None)  # type: ignore[arg-type]
-    with pytest.raises(gr.Error):
-        handlers.delete("quang-ninh-giam-ngheo-2025.txt", False)
-    with pytest.raises(gr.Error):
-        handlers.reingest(False, progress=None)  # type: ignore[arg-type]
-    assert sorted(p.name for p in settings.documents_dir.iterdir()) == before
-    if password is None:  # no password on a network bind: staff area off, even when "logged in"
+    for host in ("127.0.0.1", "0.0.0.0"):  # the bind address plays no part
+        handlers = _guarded(
+            settings, host=host, admin_password=SecretStr(password) if password else None
+        )
+        upload = tmp_path / "moi.txt"
+        upload.write_text("Văn bản mới", encoding="utf-8")
+        before = sorted(p.name for p in settings.documents_dir.iterdir())
         with pytest.raises(gr.Error):
-            handlers.delete("quang-ninh-giam-ngheo-2025.txt", True)
+            handlers.upload([str(upload)], "", request_, progress=None)  # type: ignore[arg-type]
+        with pytest.raises(gr.Error):
+            handlers.delete("quang-ninh-giam-ngheo-2025.txt", "", request_)
+        with pytest.raises(gr.Error):
+            handlers.reingest("", request_, progress=None)  # type: ignore[arg-type]
+        with pytest.raises(gr.Error):  # a forged session token opens nothing either
+            handlers.delete("quang-ninh-giam-ngheo-2025.txt", "forged", request_)
+        assert sorted(p.name for p in settings.documents_dir.iterdir()) == before
+        refused = handlers.audit.records()
+        assert {r.result for r in refused} == {"refused"} and len(refused) % 4 == 0
 
 
 def test_a_wrong_password_does_not_log_in(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(ui, "LOGIN_FAILURE_DELAY_S", 0)  # the delay is for guessers, not tests
-    handlers = _guarded(settings, host="0.0.0.0", admin_password=SecretStr("đúng"))
+    handlers = _guarded(settings, admin_password=SecretStr("đúng"), login_max_failures=100)
     for attempt in ("", "sai", "đúng ", "ĐÚNG", "đúng\x00"):
-        assert handlers.login(attempt)[0] is False
+        token, _ = handlers.login(attempt, LOCAL)
+        assert not isinstance(token, str)  # gr.skip(): no session token is handed out
+        assert handlers.guard.view(LOCAL, None) == "login"
 
 
 # --------------------------------------------------------------------------- uploads

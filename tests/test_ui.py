@@ -19,7 +19,12 @@ from qa_assistant.assistant import Assistant
 from qa_assistant.errors import IndexStoreError, UploadError
 from qa_assistant.feedback import FeedbackStore, feedback_path
 from qa_assistant.settings import Settings
+from qa_assistant.staff import StaffGuard
 from qa_assistant.types import Answer, Citation, DocumentInfo, Filters, IngestReport
+from support.gradio_http import fake_request
+
+LOCAL = fake_request()
+FORWARDED = fake_request(**{"x-forwarded-for": "203.0.113.9"})
 
 EVIL = 'Mỗi thôn <script>alert(1)</script> nhận <img src=x onerror="alert(2)"> tiền.'
 TET_QUESTION = "Quảng Ninh hỗ trợ mỗi thôn bao nhiêu tiền để đón Tết?"
@@ -291,7 +296,7 @@ def test_upload_handler_ingests_saved_files(
     good.write_text("Văn bản mới", encoding="utf-8")
     bad = tmp_path / "up" / "virus.exe"
     bad.write_text("MZ", encoding="utf-8")
-    status = handlers.upload([str(good), str(bad)], False, progress=None)  # type: ignore[arg-type]
+    status = handlers.upload([str(good), str(bad)], "", LOCAL, progress=None)  # type: ignore[arg-type]
     assert fake.ingested == [[settings.documents_dir.resolve() / "moi.txt"]]
     assert "1 mới" in status and "virus.exe" in status
 
@@ -301,9 +306,9 @@ def test_delete_removes_index_entry_and_file(
 ) -> None:
     target = settings.documents_dir / "xoa.txt"
     target.write_text("x", encoding="utf-8")
-    handlers.delete("xoa.txt", False)
+    handlers.delete("xoa.txt", "", LOCAL)
     assert fake.deleted == ["xoa.txt"] and not target.exists()
-    handlers.delete("../../etc/passwd", False)  # never leaves the documents folder
+    handlers.delete("../../etc/passwd", "", LOCAL)  # never leaves the documents folder
     assert fake.deleted[-1] == "../../etc/passwd"
 
 
@@ -315,39 +320,66 @@ def _with(settings: Settings, **changes: Any) -> Settings:
 
 
 @pytest.mark.parametrize(
-    ("host", "password", "gate"),
+    ("password", "request_", "token", "view"),
     [
-        ("127.0.0.1", None, "open"),
-        ("localhost", None, "open"),
-        ("::1", None, "open"),
-        ("0.0.0.0", None, "disabled"),
-        ("192.168.1.5", "", "disabled"),
-        ("0.0.0.0", "mật khẩu", "login"),
-        ("127.0.0.1", "mật khẩu", "login"),
+        (None, LOCAL, "", "open"),
+        (None, fake_request("::1"), "", "open"),
+        (None, FORWARDED, "", "off"),
+        (None, fake_request("192.168.1.5"), "", "off"),
+        ("", LOCAL, "", "open"),
+        ("mật khẩu", LOCAL, "", "login"),
+        ("mật khẩu", FORWARDED, "forged-token", "login"),
     ],
 )
-def test_staff_gate(settings: Settings, host: str, password: str | None, gate: str) -> None:
-    secret = SecretStr(password) if password is not None else None
-    assert ui.staff_gate(_with(settings, host=host, admin_password=secret)) == gate
+def test_staff_view_is_decided_per_request(
+    settings: Settings, password: str | None, request_: gr.Request, token: str, view: str
+) -> None:
+    for host in ("127.0.0.1", "0.0.0.0"):  # the bind address plays no part
+        secret = SecretStr(password) if password is not None else None
+        guard = ui.staff_guard(_with(settings, host=host, admin_password=secret))
+        assert guard.view(request_, token) == view
 
 
 def test_login_and_staff_handlers_need_the_password(
-    fake: FakeAssistant, settings: Settings
+    fake: FakeAssistant, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    guarded = _with(settings, host="0.0.0.0", admin_password=SecretStr("đúng"))
+    monkeypatch.setattr(ui, "LOGIN_FAILURE_DELAY_S", 0)
+    guarded = _with(settings, admin_password=SecretStr("đúng"))
     handlers = ui._Handlers(fake, guarded)  # type: ignore[arg-type]
-    assert ui.check_password(guarded, "đúng") and not ui.check_password(guarded, "sai")
     with pytest.raises(gr.Error):
-        handlers.delete("evil.txt", False)
+        handlers.delete("evil.txt", "", LOCAL)  # a password set: even local requests log in
     with pytest.raises(gr.Error):
-        handlers.reingest(False, progress=None)  # type: ignore[arg-type]
-    assert handlers.login("đúng")[0] is True
-    handlers.delete("evil.txt", True)
+        handlers.reingest("", LOCAL, progress=None)  # type: ignore[arg-type]
+    assert handlers.login("sai", LOCAL)[0] is not None  # gr.skip(): the state keeps no token
+    token, cleared = handlers.login("đúng", FORWARDED)
+    assert isinstance(token, str) and len(token) > 20 and cleared == ""
+    handlers.delete("evil.txt", token, FORWARDED)
     assert fake.deleted == ["evil.txt"]
 
-    disabled = ui._Handlers(fake, _with(settings, host="0.0.0.0"))  # type: ignore[arg-type]
-    with pytest.raises(gr.Error):
-        disabled.delete("evil.txt", True)  # even a forged session flag does not open it
+    disabled = ui._Handlers(fake, settings)  # type: ignore[arg-type]
+    with pytest.raises(gr.Error, match="QA_ADMIN_PASSWORD"):
+        disabled.delete("evil.txt", token, FORWARDED)  # a token from elsewhere opens nothing
+    with pytest.raises(gr.Error, match="QA_ADMIN_PASSWORD"):
+        disabled.login("đúng", FORWARDED)
+
+
+def test_a_staff_session_ends_after_its_idle_time(fake: FakeAssistant, settings: Settings) -> None:
+    idle = _with(settings, admin_password=SecretStr("đúng"), staff_session_idle_minutes=2)
+    handlers = ui._Handlers(fake, idle)  # type: ignore[arg-type]
+    assert handlers.guard.sessions.idle_s == 120
+    clock = [0.0]
+    handlers.guard = StaffGuard(
+        "đúng", max_failures=5, window_s=900, idle_s=120, clock=lambda: clock[0]
+    )
+    token = handlers.login("đúng", LOCAL)[0]
+    for now in (100.0, 200.0):  # each action keeps the session alive
+        clock[0] = now
+        handlers.delete("evil.txt", token, LOCAL)
+    clock[0] = 321.0
+    with pytest.raises(gr.Error, match="hết hạn sau 2 phút"):
+        handlers.delete("evil.txt", token, LOCAL)
+    assert handlers.guard.view(LOCAL, token) == "login"
+    assert fake.deleted == ["evil.txt"] * 2
 
 
 # --------------------------------------------------------------------------- the app and API

@@ -1,4 +1,4 @@
-"""The command line: ``qa-assistant ingest | ask | eval | serve | feedback``.
+"""The command line: ``qa-assistant ingest | ask | eval | serve | feedback | audit``.
 
 Settings are read here (``QA_*`` environment variables) and overridden by options; every
 ``QAError`` becomes a one-line message and exit status 1, never a traceback.
@@ -390,6 +390,28 @@ def feedback_export(index: Path | None, fmt: str, rating: str | None, output: An
     with _errors():
         count = export_feedback(feedback_path(settings.index_dir), output, fmt, rating=rating)
     click.echo(f"{count} feedback rows written.", err=True)
+
+
+@main.group()
+def audit() -> None:
+    """The log of staff actions in the page (uploads, deletes, re-ingests, logins)."""
+
+
+@audit.command("export")
+@click.option("--index", type=click.Path(path_type=Path), help="Index folder (QA_INDEX_DIR).")
+@click.option(
+    "--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True
+)
+@click.option("-o", "--output", type=click.File("w", encoding="utf-8"), default="-")
+def audit_export(index: Path | None, fmt: str, output: Any) -> None:
+    """Write the audit log (time, action, file, result, detail, client), oldest first."""
+    from .audit import export_audit
+    from .feedback import feedback_path
+
+    settings = _settings(index)
+    with _errors():
+        count = export_audit(feedback_path(settings.index_dir), output, fmt)
+    click.echo(f"{count} audit rows written.", err=True)
 
 
 if __name__ == "__main__":

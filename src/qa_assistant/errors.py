@@ -51,8 +51,17 @@ class UploadError(QAError):
     """An uploaded file was refused (type, size or name)."""
 
 
+class StaffAccessError(QAError):
+    """A staff action or login was refused (not logged in, session expired, locked out, off)."""
+
+
+class AuditError(QAError):
+    """The audit log of staff actions could not be written or read."""
+
+
 __all__ = [
     "AnswererError",
+    "AuditError",
     "ConfigError",
     "EmbeddingError",
     "FeedbackError",
@@ -62,5 +71,6 @@ __all__ = [
     "LoadError",
     "QAError",
     "QuestionSetError",
+    "StaffAccessError",
     "UploadError",
 ]

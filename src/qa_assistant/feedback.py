@@ -12,7 +12,7 @@ import csv
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -93,6 +93,17 @@ class FeedbackRecord:
         }
 
 
+@contextmanager
+def connect(path: Path) -> Iterator[sqlite3.Connection]:
+    """One short-lived connection to the state database (also used by :mod:`.audit`)."""
+    conn = sqlite3.connect(path, timeout=10)
+    try:
+        with conn:  # commits, or rolls back on error
+            yield conn
+    finally:
+        conn.close()
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -129,14 +140,8 @@ class FeedbackStore:
                 "Check that the index folder is writable."
             ) from exc
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(self.path, timeout=10)
-        try:
-            with conn:  # commits, or rolls back on error
-                yield conn
-        finally:
-            conn.close()
+    def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
+        return connect(self.path)
 
     def record(
         self,
@@ -324,6 +329,7 @@ __all__ = [
     "FeedbackRecord",
     "FeedbackStore",
     "Rating",
+    "connect",
     "eval_questions",
     "export_eval_questions",
     "export_feedback",

@@ -111,6 +111,15 @@ class Settings(BaseSettings):
         None, description="Enables the staff Documents tab behind a login."
     )
     max_upload_mb: int = Field(20, ge=1)
+    login_max_failures: int = Field(
+        5, ge=1, description="Wrong staff passwords a client may enter per login window."
+    )
+    login_window_minutes: float = Field(
+        15.0, gt=0, description="Window over which wrong staff passwords are counted."
+    )
+    staff_session_idle_minutes: float = Field(
+        30.0, gt=0, description="A staff login ends after this long without a staff action."
+    )
 
     @property
     def model_is_default(self) -> bool:

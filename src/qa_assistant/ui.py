@@ -3,10 +3,11 @@
 Everything a document or a user wrote is passed through :func:`html.escape` before it becomes
 HTML; the only markup on the page is the markup built here.
 
-The Documents tab is guarded inside the page (a password box compared with
-:func:`hmac.compare_digest`) rather than by Gradio's ``auth``: ``auth`` locks the whole app,
-and citizens must be able to ask questions without an account. Each staff handler checks the
-session's login again, because every event handler is also reachable over HTTP.
+The Documents tab is guarded inside the page (see :mod:`.staff`) rather than by Gradio's
+``auth``: ``auth`` locks the whole app, and citizens must be able to ask questions without an
+account. Each staff handler checks the request and the session's login again, because every
+event handler is also reachable over HTTP; each one, and each failed login, is written to the
+audit log (:mod:`.audit`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import os
 # Gradio reads this at import time; the assistant must not phone home from a civil-service LAN.
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 
-import hmac
 import html
 import logging
 import re
@@ -28,14 +28,16 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
-from .errors import QAError, UploadError
+from .audit import AuditAction, AuditRecord, AuditResult, AuditStore
+from .errors import AuditError, QAError, StaffAccessError, UploadError
 from .feedback import FeedbackStore, feedback_path
 from .loading import SUPPORTED_SUFFIXES
 from .settings import Settings
+from .staff import STAFF_OFF, StaffGuard, StaffView, client_address
 from .types import CITATION_MARKER, Answer, Citation, DocumentInfo, Filters, IngestReport
 
 if TYPE_CHECKING:
@@ -44,7 +46,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ALLOWED_UPLOAD_SUFFIXES = SUPPORTED_SUFFIXES  # an upload is kept only if ingest can read it
-LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 API_NAME = "ask"
 
 # Two CPU cores: two questions at a time keeps both busy; the rest wait in the queue.
@@ -54,6 +55,7 @@ STREAM_STEPS = 24
 STREAM_DELAY_S = 0.02
 MAX_HISTORY = 4  # previous questions passed for follow-ups; older ones rarely help retrieval
 LOGIN_FAILURE_DELAY_S = 1.0  # slows down password guessing
+AUDIT_ROWS_SHOWN = 20
 
 DEFAULT_EXAMPLES = (
     "Quảng Ninh hỗ trợ mỗi thôn bao nhiêu tiền để đón Tết?",
@@ -61,8 +63,6 @@ DEFAULT_EXAMPLES = (
     "Năm 2025 Quảng Ninh sửa chữa nhà ở cho bao nhiêu hộ nghèo?",
     "Quảng Ninh đang thực hiện bao nhiêu dự án nhà ở xã hội?",
 )
-
-StaffGate = Literal["open", "login", "disabled"]
 
 _UNSAFE_NAME_CHARS = re.compile(r"[/\\:*?\"<>|]")
 
@@ -119,7 +119,8 @@ mark.qa-quote, mark.qa-doc-mark { background: #fde68a; color: inherit; padding: 
   border: 1px solid var(--border-color-primary); border-radius: 0.4rem; }
 .qa-staff-note { color: var(--body-text-color-subdued); }
 /* The table defaults to the mono font, whose fallbacks break Vietnamese stacked accents. */
-#qa-documents, #qa-documents * { font-family: var(--font) !important; }
+#qa-documents, #qa-documents *, #qa-audit, #qa-audit * {
+  font-family: var(--font) !important; }
 """
 
 # Clicks on any [n] anywhere on the page (the chat is another component) are caught at the
@@ -308,6 +309,29 @@ def render_documents_table(documents: Sequence[DocumentInfo]) -> list[list[Any]]
 
 
 DOCUMENT_COLUMNS = ["Tiêu đề", "Tệp", "Ngày", "Số đoạn", "Nạp lúc (UTC)"]
+AUDIT_COLUMNS = ["Lúc (UTC)", "Thao tác", "Tệp", "Kết quả", "Chi tiết", "Máy"]
+AUDIT_ACTIONS = {"upload": "Tải lên", "delete": "Xoá", "reingest": "Nạp lại", "login": "Đăng nhập"}
+AUDIT_RESULTS = {
+    "ok": "thành công",
+    "failed": "lỗi",
+    "refused": "bị từ chối",
+    "wrong-password": "sai mật khẩu",
+    "locked": "tạm khoá",
+}
+
+
+def render_audit_table(records: Sequence[AuditRecord]) -> list[list[str]]:
+    return [
+        [
+            r.at.replace("T", " ")[:19],
+            AUDIT_ACTIONS.get(r.action, r.action),
+            r.target,
+            AUDIT_RESULTS.get(r.result, r.result),
+            r.detail,
+            r.client,
+        ]
+        for r in records
+    ]
 
 
 def format_ingest_report(report: IngestReport, saved: Sequence[str] = ()) -> str:
@@ -409,18 +433,14 @@ def save_upload(source: Path, name: str, documents_dir: Path, max_upload_mb: int
     return target
 
 
-def staff_gate(settings: Settings) -> StaffGate:
-    """How the Documents tab is guarded: by password, open on a loopback bind, else off."""
-    if settings.admin_password is not None and settings.admin_password.get_secret_value():
-        return "login"
-    return "open" if settings.host.strip("[]") in LOCAL_HOSTS else "disabled"
-
-
-def check_password(settings: Settings, attempt: str) -> bool:
-    if settings.admin_password is None:
-        return False
-    secret = settings.admin_password.get_secret_value().encode("utf-8")
-    return hmac.compare_digest(attempt.encode("utf-8"), secret)
+def staff_guard(settings: Settings) -> StaffGuard:
+    password = settings.admin_password.get_secret_value() if settings.admin_password else None
+    return StaffGuard(
+        password,
+        max_failures=settings.login_max_failures,
+        window_s=settings.login_window_minutes * 60,
+        idle_s=settings.staff_session_idle_minutes * 60,
+    )
 
 
 def _file_paths(files: Any) -> list[Path]:
@@ -443,8 +463,9 @@ class _Handlers:
     def __init__(self, assistant: Assistant, settings: Settings) -> None:
         self.assistant = assistant
         self.settings = settings
-        self.gate = staff_gate(settings)
+        self.guard = staff_guard(settings)
         self._feedback: FeedbackStore | None = None
+        self._audit: AuditStore | None = None
 
     @property
     def feedback(self) -> FeedbackStore:
@@ -578,43 +599,93 @@ class _Handlers:
 
     # ---- documents (staff)
 
-    def allowed(self, logged_in: bool) -> bool:
-        return self.gate == "open" or (self.gate == "login" and bool(logged_in))
+    @property
+    def audit(self) -> AuditStore:
+        if self._audit is None:
+            self._audit = AuditStore(feedback_path(self.settings.index_dir))
+        return self._audit
 
-    def login(self, password: str) -> tuple[Any, ...]:
-        if self.gate != "login":
-            return gr.skip(), gr.skip(), gr.skip(), ""
-        if check_password(self.settings, password or ""):
-            gr.Info("Đã đăng nhập khu vực cán bộ.")
-            return True, gr.update(visible=False), gr.update(visible=True), ""
+    def _record(
+        self,
+        action: AuditAction,
+        result: AuditResult,
+        request: gr.Request | None,
+        *,
+        target: str = "",
+        detail: str = "",
+    ) -> None:
+        try:
+            self.audit.record(action, result, client_address(request), target=target, detail=detail)
+        except AuditError as exc:
+            # The action itself has happened; staff must know that it went unrecorded.
+            log.error("%s", exc)
+            gr.Warning(f"Không ghi được nhật ký thao tác: {exc}")
+
+    def _authorize(
+        self, action: AuditAction, token: str | None, request: gr.Request | None, target: str = ""
+    ) -> None:
+        """Raises ``gr.Error`` (and records the refusal) unless the request may act."""
+        try:
+            self.guard.authorize(request, token)
+        except StaffAccessError as exc:
+            self._record(action, "refused", request, target=target, detail=str(exc))
+            raise gr.Error(str(exc), print_exception=False) from None
+
+    def login(self, password: str, request: gr.Request) -> tuple[Any, ...]:
+        """A session token on success; the password box is always emptied."""
+        result = self.guard.login(password or "", client_address(request))
+        if result.outcome == "ok":
+            self._record("login", "ok", request)
+            gr.Info(result.message)
+            return result.token, ""
+        if result.outcome == "off":
+            raise gr.Error(result.message, print_exception=False)
+        self._record("login", "wrong-password" if result.outcome == "wrong" else "locked", request)
         time.sleep(LOGIN_FAILURE_DELAY_S)
-        gr.Warning("Sai mật khẩu.")
-        return False, gr.skip(), gr.skip(), ""
+        gr.Warning(result.message)
+        return gr.skip(), ""
 
-    def refresh(self) -> tuple[Any, ...]:
-        """Documents for the filter, the table and the delete box (on load, after changes)."""
+    def logout(self, token: str | None) -> str:
+        self.guard.sessions.end(token)
+        return ""
+
+    def refresh(self, token: str | None, request: gr.Request) -> tuple[Any, ...]:
+        """Everything that depends on the documents or on who asks (on load, after changes):
+        the filter choices, the staff tab's state, the documents, the delete box, the log."""
+        view = self.guard.view(request, token)
+        allowed = view in ("open", "staff")
         try:
             documents = self.assistant.documents()
         except QAError as exc:
             gr.Warning(str(exc))
-            return gr.skip(), gr.skip(), gr.skip()
-        choices = [(f"{d.title} ({d.source})", d.source) for d in documents]
-        table = render_documents_table(documents) if self.gate != "disabled" else []
+            documents = None
+        audit: list[list[str]] = []
+        if allowed:
+            try:
+                audit = render_audit_table(self.audit.records(latest=AUDIT_ROWS_SHOWN))
+            except AuditError as exc:
+                gr.Warning(str(exc))
+        choices = [(f"{d.title} ({d.source})", d.source) for d in documents or ()]
+        table = render_documents_table(documents or ()) if allowed else []
+        listed = documents is not None
         return (
-            gr.update(choices=choices),
-            gr.update(value=table),
-            gr.update(choices=choices, value=None),
+            gr.update(choices=choices) if listed else gr.skip(),
+            *_staff_visibility(view),
+            gr.update(value=table) if listed else gr.skip(),
+            gr.update(choices=choices, value=None) if listed else gr.skip(),
+            gr.update(value=audit),
         )
 
     def upload(
         self,
         files: Any,
-        logged_in: bool,
+        token: str | None,
+        request: gr.Request,
         progress: gr.Progress = gr.Progress(),  # noqa: B008
     ) -> str:
-        if not self.allowed(logged_in):
-            raise gr.Error("Cần đăng nhập khu vực cán bộ.", print_exception=False)
         paths = _file_paths(files)
+        names = ", ".join(_upload_name(p) for p in paths)
+        self._authorize("upload", token, request, names)
         if not paths:
             gr.Info("Hãy chọn tệp để tải lên.")
             return ""
@@ -631,24 +702,38 @@ class _Handlers:
                     )
                 )
             except (UploadError, OSError) as exc:
+                self._record(
+                    "upload", "failed", request, target=_upload_name(path), detail=str(exc)
+                )
                 problems.append(f"❌ {_esc(str(exc))}")
         if not saved:
             gr.Warning("Không tệp nào được nhận.")
             return "\n\n".join(problems)
         report = self._ingest(saved, rebuild=False, progress=progress)
+        failed = {Path(f.path).name: f.error for f in report.failed} if report else {}
+        for path in saved:
+            error = failed.get(path.name, "" if report else "chưa nạp được vào chỉ mục")
+            self._record(
+                "upload", "failed" if error else "ok", request, target=path.name, detail=error
+            )
         if report is None:
             return "\n\n".join(problems)
         return "\n\n".join([format_ingest_report(report, [p.name for p in saved]), *problems])
 
     def reingest(
         self,
-        logged_in: bool,
+        token: str | None,
+        request: gr.Request,
         progress: gr.Progress = gr.Progress(),  # noqa: B008
     ) -> str:
-        if not self.allowed(logged_in):
-            raise gr.Error("Cần đăng nhập khu vực cán bộ.", print_exception=False)
+        self._authorize("reingest", token, request)
         report = self._ingest(None, rebuild=True, progress=progress)
-        return format_ingest_report(report) if report else ""
+        if report is None:
+            self._record("reingest", "failed", request)
+            return ""
+        summary = f"{report.documents} tài liệu, {report.chunks} đoạn, {len(report.failed)} tệp lỗi"
+        self._record("reingest", "failed" if report.failed else "ok", request, detail=summary)
+        return format_ingest_report(report)
 
     def _ingest(
         self, paths: Sequence[Path] | None, *, rebuild: bool, progress: gr.Progress | None
@@ -663,18 +748,19 @@ class _Handlers:
             gr.Warning(str(exc))
             return None
 
-    def delete(self, source: str | None, logged_in: bool) -> str:
-        if not self.allowed(logged_in):
-            raise gr.Error("Cần đăng nhập khu vực cán bộ.", print_exception=False)
+    def delete(self, source: str | None, token: str | None, request: gr.Request) -> str:
+        self._authorize("delete", token, request, source or "")
         if not source:
             gr.Info("Hãy chọn tài liệu cần xoá.")
             return ""
         try:
             self.assistant.delete_document(source)
         except QAError as exc:
+            self._record("delete", "failed", request, target=source, detail=str(exc))
             gr.Warning(str(exc))
             return ""
         self._remove_file(source)
+        self._record("delete", "ok", request, target=source)
         gr.Info(f"Đã xoá {source}.")
         return f"Đã xoá `{_esc(source)}` khỏi chỉ mục và thư mục tài liệu."
 
@@ -744,33 +830,28 @@ def build_app(
     with app:
         turns = gr.State([])
         rated = gr.State({})
-        logged_in = gr.State(False)
+        staff_token = gr.State("")
         gr.HTML(_header())
 
         with gr.Tabs():
             with gr.Tab("Hỏi đáp", id="chat"):
                 chat_parts = _build_chat(handlers, turns, rated, chosen_examples)
             with gr.Tab("Tài liệu (cán bộ)", id="documents"):
-                staff_parts = _build_staff(handlers, logged_in)
+                staff_parts = _build_staff(handlers, staff_token)
 
         gr.api(  # type: ignore[attr-defined]
             handlers.api_ask, api_name=API_NAME, concurrency_id="ask"
         )
-        app.load(
-            handlers.refresh,
-            outputs=[chat_parts["sources"], staff_parts["table"], staff_parts["delete_choice"]],
-            api_visibility="private",
-        )
+        refresh_outputs = [
+            chat_parts["sources"],
+            *staff_parts["views"],
+            staff_parts["table"],
+            staff_parts["delete_choice"],
+            staff_parts["audit"],
+        ]
+        app.load(handlers.refresh, [staff_token], refresh_outputs, api_visibility="private")
         for event in staff_parts["changed"]:
-            event.then(
-                handlers.refresh,
-                outputs=[
-                    chat_parts["sources"],
-                    staff_parts["table"],
-                    staff_parts["delete_choice"],
-                ],
-                api_visibility="private",
-            )
+            event.then(handlers.refresh, [staff_token], refresh_outputs, api_visibility="private")
     return app
 
 
@@ -869,20 +950,38 @@ def _build_chat(
     return {"sources": sources}
 
 
-def _build_staff(handlers: _Handlers, logged_in: gr.State) -> dict[str, Any]:
-    if handlers.gate == "disabled":
-        gr.Markdown(
-            "### Khu vực cán bộ đang tắt\n"
-            "Ứng dụng đang mở cho mạng ngoài nhưng chưa đặt mật khẩu quản trị. "
-            "Đặt biến môi trường `QA_ADMIN_PASSWORD` rồi khởi động lại để bật trang này.",
-            elem_id="qa-staff-disabled",
-        )
-    with gr.Group(visible=handlers.gate == "login") as login_box:
+def _staff_visibility(view: StaffView) -> tuple[Any, ...]:
+    """Visibility of the off note, login box, staff area, "open here" note and logout button."""
+    return (
+        gr.update(visible=view == "off"),
+        gr.update(visible=view == "login"),
+        gr.update(visible=view in ("open", "staff")),
+        gr.update(visible=view == "open"),
+        gr.update(visible=view == "staff"),
+    )
+
+
+def _build_staff(handlers: _Handlers, token: gr.State) -> dict[str, Any]:
+    # Until the page's load event has looked at the request, show the most closed state.
+    first_view: StaffView = "login" if handlers.guard.has_password else "off"
+    off_note = gr.Markdown(
+        f"### Khu vực cán bộ đang tắt\n{STAFF_OFF}",
+        visible=first_view == "off",
+        elem_id="qa-staff-disabled",
+    )
+    with gr.Group(visible=first_view == "login") as login_box:
         password = gr.Textbox(
             label="Mật khẩu cán bộ", type="password", elem_id="qa-password", max_lines=1
         )
         login = gr.Button("Đăng nhập", variant="primary", elem_id="qa-login")
-    with gr.Column(visible=handlers.gate == "open") as staff_box:
+    with gr.Column(visible=False) as staff_box:
+        open_note = gr.Markdown(
+            "Đang mở không cần mật khẩu vì trang được truy cập trực tiếp trên máy chủ "
+            "(không qua proxy).",
+            visible=False,
+            elem_id="qa-staff-open",
+            elem_classes="qa-staff-note",
+        )
         gr.Markdown(
             "Tài liệu đã nạp vào chỉ mục. Tải tệp mới lên để nạp thêm (chỉ nạp phần thay đổi).",
             elem_classes="qa-staff-note",
@@ -914,32 +1013,38 @@ def _build_staff(handlers: _Handlers, logged_in: gr.State) -> dict[str, Any]:
                 delete = gr.Button("Xoá tài liệu đã chọn", variant="stop", elem_id="qa-delete")
                 reingest = gr.Button("Nạp lại toàn bộ", elem_id="qa-reingest")
         status = gr.Markdown(elem_id="qa-staff-status")
+        with gr.Accordion(f"Nhật ký thao tác ({AUDIT_ROWS_SHOWN} mục mới nhất)", open=True):
+            audit = gr.Dataframe(
+                headers=AUDIT_COLUMNS,
+                value=[],
+                interactive=False,
+                wrap=True,
+                elem_id="qa-audit",
+            )
+        logout = gr.Button("Đăng xuất", size="sm", visible=False, elem_id="qa-logout")
 
-    changed: list[Any] = []
-    if handlers.gate != "disabled":
-        staff_options: dict[str, Any] = {
-            "concurrency_id": "staff",
-            "concurrency_limit": 1,
-            "api_visibility": "private",
-        }
-        login.click(
-            handlers.login,
-            [password],
-            [logged_in, login_box, staff_box, password],
-            api_visibility="private",
-        )
-        password.submit(
-            handlers.login,
-            [password],
-            [logged_in, login_box, staff_box, password],
-            api_visibility="private",
-        )
-        changed.append(upload.click(handlers.upload, [files, logged_in], [status], **staff_options))
-        changed.append(
-            delete.click(handlers.delete, [delete_choice, logged_in], [status], **staff_options)
-        )
-        changed.append(reingest.click(handlers.reingest, [logged_in], [status], **staff_options))
-    return {"table": table, "delete_choice": delete_choice, "changed": changed}
+    private: dict[str, Any] = {"api_visibility": "private"}
+    staff_options: dict[str, Any] = {
+        "concurrency_id": "staff",
+        "concurrency_limit": 1,
+        **private,
+    }
+    # Every handler is wired whatever this page showed: each one decides per request.
+    changed = [
+        login.click(handlers.login, [password], [token, password], **private),
+        password.submit(handlers.login, [password], [token, password], **private),
+        logout.click(handlers.logout, [token], [token], **private),
+        upload.click(handlers.upload, [files, token], [status], **staff_options),
+        delete.click(handlers.delete, [delete_choice, token], [status], **staff_options),
+        reingest.click(handlers.reingest, [token], [status], **staff_options),
+    ]
+    return {
+        "views": [off_note, login_box, staff_box, open_note, logout],
+        "table": table,
+        "delete_choice": delete_choice,
+        "audit": audit,
+        "changed": changed,
+    }
 
 
 def launch_options(settings: Settings) -> dict[str, Any]:
@@ -979,13 +1084,12 @@ __all__ = [
     "DEFAULT_EXAMPLES",
     "Turn",
     "build_app",
-    "check_password",
     "launch_options",
     "make_filters",
     "render_answer",
     "render_citation_panel",
     "save_upload",
     "serve",
-    "staff_gate",
+    "staff_guard",
     "validate_upload_name",
 ]

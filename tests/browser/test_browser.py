@@ -83,10 +83,7 @@ class Server:
             ).fetchall()
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    _require_chromium()
-    base = tmp_path_factory.mktemp("browser")
+def _serve(base: Path, password: str | None) -> Iterator[Server]:
     documents = base / "documents"
     documents.mkdir()
     for path in sorted((ROOT / "documents").glob("*.txt")):
@@ -98,7 +95,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         cache_dir=base / "cache",
         host="127.0.0.1",
         port=_free_port(),
-        admin_password=SecretStr(PASSWORD),
+        admin_password=SecretStr(password) if password else None,
         _env_file=None,  # type: ignore[call-arg]
     )
     assistant = Assistant(settings, embedder=FakeEmbedder())
@@ -109,6 +106,19 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     finally:
         app.close()
         assistant.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    _require_chromium()
+    yield from _serve(tmp_path_factory.mktemp("browser"), PASSWORD)
+
+
+@pytest.fixture(scope="module")
+def open_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """Bound to 127.0.0.1 without a password: the setup a same-host reverse proxy fronts."""
+    _require_chromium()
+    yield from _serve(tmp_path_factory.mktemp("browser-open"), None)
 
 
 @pytest.fixture(scope="module")
@@ -205,7 +215,8 @@ def test_staff_upload_ask_and_delete(page: Any, server: Server) -> None:
     page.get_by_role("tab", name="Tài liệu (cán bộ)").click()
     page.fill("#qa-password input", "sai")
     page.click("#qa-login")
-    page.wait_for_timeout(1500)
+    # A click while the last login is still pending is dropped: wait for its answer.
+    page.get_by_text("Sai mật khẩu.").first.wait_for()
     assert not page.locator("#qa-upload-btn").is_visible()
     page.fill("#qa-password input", PASSWORD)
     page.click("#qa-login")
@@ -236,3 +247,76 @@ def test_staff_upload_ask_and_delete(page: Any, server: Server) -> None:
     sources = [d.source for d in server.assistant.documents()]
     assert "thu-vien-cong-dong.txt" not in sources
     assert not (server.settings.documents_dir / "thu-vien-cong-dong.txt").exists()
+
+    audit = page.locator("#qa-audit")
+    _wait_for_text(audit, "thu-vien-cong-dong.txt")  # the delete, newest first
+    assert "sai mật khẩu" in audit.inner_text() and "Đăng nhập" in audit.inner_text()
+    _screenshots(page, "staff-logged-in")
+
+
+def _wait_for_text(locator: Any, text: str) -> None:
+    # Tables keep hidden copies of their cells, so waiting for a visible cell can time out.
+    from playwright.sync_api import expect
+
+    expect(locator).to_contain_text(text, timeout=TIMEOUT_MS)
+
+
+def _screenshots(page: Any, name: str) -> None:
+    """Desktop and phone (390x844) shots of the Documents tab, to look at its state."""
+    OUTPUT.mkdir(exist_ok=True)
+    size = page.viewport_size
+    page.screenshot(path=str(OUTPUT / f"{name}-desktop.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(OUTPUT / f"{name}-phone.png"), full_page=True)
+    page.set_viewport_size(size)
+
+
+def _documents_tab(browser: Any, server: Server, headers: dict[str, str]) -> Any:
+    context = browser.new_context(
+        viewport={"width": 1400, "height": 1000}, locale="vi-VN", extra_http_headers=headers
+    )
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(server.url)
+    page.get_by_role("tab", name="Tài liệu (cán bộ)").click()
+    return page
+
+
+def test_a_proxied_browser_finds_the_staff_tab_off_and_a_local_one_open(
+    browser: Any, open_server: Server
+) -> None:
+    # Every request of this browser carries the header a reverse proxy adds.
+    proxied = _documents_tab(browser, open_server, {"X-Forwarded-For": "203.0.113.9"})
+    try:
+        off = proxied.locator("#qa-staff-disabled")
+        off.wait_for(state="visible")
+        assert "QA_ADMIN_PASSWORD" in off.inner_text()
+        assert not proxied.locator("#qa-upload-btn").is_visible()
+        assert not proxied.locator("#qa-password input").is_visible()
+        assert (
+            proxied.locator("#qa-audit").count() == 0
+            or not proxied.locator("#qa-audit").is_visible()
+        )
+        _screenshots(proxied, "staff-off-behind-proxy")
+    finally:
+        proxied.context.close()
+
+    local = _documents_tab(browser, open_server, {})
+    try:
+        local.locator("#qa-staff-open").wait_for(state="visible")
+        assert not local.locator("#qa-staff-disabled").is_visible()
+        upload = OUTPUT / "thu-vien-cong-dong.txt"
+        OUTPUT.mkdir(exist_ok=True)
+        upload.write_text(NEW_DOCUMENT, encoding="utf-8")
+        local.set_input_files("#qa-upload input[type=file]", str(upload))
+        local.locator("#qa-upload").get_by_text("thu-vien-cong-dong.txt").first.wait_for()
+        local.click("#qa-upload-btn")
+        local.locator("#qa-staff-status").get_by_text("Đã nạp").wait_for()
+        assert (open_server.settings.documents_dir / "thu-vien-cong-dong.txt").is_file()
+        audit = local.locator("#qa-audit")
+        _wait_for_text(audit, "thu-vien-cong-dong.txt")
+        assert "Tải lên" in audit.inner_text() and "127.0.0.1" in audit.inner_text()
+        _screenshots(local, "staff-open-locally")
+    finally:
+        local.context.close()
