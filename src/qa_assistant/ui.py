@@ -684,7 +684,7 @@ class _Handlers:
         progress: gr.Progress = gr.Progress(),  # noqa: B008
     ) -> str:
         paths = _file_paths(files)
-        names = ", ".join(_upload_name(p) for p in paths)
+        names = ", ".join(p.name for p in paths)
         self._authorize("upload", token, request, names)
         if not paths:
             gr.Info("Hãy chọn tệp để tải lên.")
@@ -702,9 +702,7 @@ class _Handlers:
                     )
                 )
             except (UploadError, OSError) as exc:
-                self._record(
-                    "upload", "failed", request, target=_upload_name(path), detail=str(exc)
-                )
+                self._record("upload", "failed", request, target=path.name, detail=str(exc))
                 problems.append(f"❌ {_esc(str(exc))}")
         if not saved:
             gr.Warning("Không tệp nào được nhận.")
