@@ -181,7 +181,7 @@ def _plain_encoder(config: BenchConfig) -> Callable[[list[str]], Any]:
 
     s = config.settings
     if s.model_is_default:
-        from .embedding import ensure_default_model
+        from .model_build import ensure_default_model
 
         model = SentenceTransformer(str(ensure_default_model(s.cache_dir)), device=s.device)
     else:
@@ -547,7 +547,7 @@ def _plain_search(assistant: Any, settings: Settings, fake: bool) -> Callable[[s
         from sentence_transformers import SentenceTransformer
 
         if settings.model_is_default:
-            from .embedding import ensure_default_model
+            from .model_build import ensure_default_model
 
             path = str(ensure_default_model(settings.cache_dir))
         else:
