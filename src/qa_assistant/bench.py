@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .chunking import chunk_token_budget
 from .index import Manifest
 from .protocols import Embedder
 from .settings import Settings
@@ -233,7 +234,7 @@ def measure_ingest(config: BenchConfig, workdir: Path, result: BenchResult) -> _
     shutil.rmtree(workdir / "ingest", ignore_errors=True)  # a kept workdir: ingest afresh
     settings = _settings(config, workdir / "ingest")
     assistant = Assistant(settings, embedder=embedder)
-    max_tokens = min(settings.max_chunk_tokens, embedder.max_tokens - 48)
+    max_tokens = chunk_token_budget(settings.max_chunk_tokens, embedder.max_tokens)
     files = _pick_files(config.docs, min(config.sizes), embedder, max_tokens)
     if not files:
         raise SystemExit(f"No documents to ingest in {config.docs}.")
