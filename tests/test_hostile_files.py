@@ -14,6 +14,7 @@ import pytest
 
 from conftest import SEED_DOCUMENTS, TET_QUESTION
 from qa_assistant.assistant import Assistant
+from qa_assistant.chunking import chunk_token_budget
 from qa_assistant.settings import Settings
 from qa_assistant.testing import FakeEmbedder
 from qa_assistant.types import IngestReport
@@ -177,7 +178,7 @@ def test_a_one_megabyte_single_line_is_indexed_within_budget(
     assert report.failed == ()
     chunks = [s.chunk for s in assistant.index.iter_chunks(source="mot-dong.txt")]
     embedder = assistant.embedder
-    budget = min(settings.max_chunk_tokens, embedder.max_tokens - 48)
+    budget = chunk_token_budget(settings.max_chunk_tokens, embedder.max_tokens)
     assert len(chunks) > 100
     assert all(embedder.count_tokens(c.text) <= budget for c in chunks)
     text = assistant.document_text("mot-dong.txt")

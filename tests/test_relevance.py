@@ -167,7 +167,7 @@ def test_packaged_model_scores_the_answering_passage_higher(tmp_path: Path) -> N
 def test_pairs_are_laid_out_as_in_training() -> None:
     from transformers import AutoTokenizer
 
-    from qa_assistant.embedding import ensure_default_model
+    from qa_assistant.model_build import ensure_default_model
     from qa_assistant.reranker import ensure_relevance_model, load_cross_encoder
 
     cache = default_cache_dir()

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .answering import make_answerer
+from .chunking import chunk_token_budget
 from .embedding import make_embedder
 from .errors import IndexStoreError
 from .index import ChromaIndex
@@ -130,6 +131,7 @@ class Assistant:
             lexical,
             self.embedder,
             candidates=self.settings.candidates,
+            tuning=self.settings.retrieval,
             reranker=self.reranker,
             relevance_depth=relevance.depth,
             relevance_weight=relevance.fusion_weight,
@@ -164,7 +166,7 @@ class Assistant:
             self.embedder,
             list(paths) if paths else [self.settings.documents_dir],
             lexical_dir=self.lexical_dir,
-            max_tokens=min(self.settings.max_chunk_tokens, self.embedder.max_tokens - 48),
+            max_tokens=chunk_token_budget(self.settings.max_chunk_tokens, self.embedder.max_tokens),
             rebuild=rebuild,
             progress=progress,
         )

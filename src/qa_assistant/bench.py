@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .chunking import chunk_token_budget
 from .index import Manifest
 from .protocols import Embedder
 from .settings import Settings
@@ -181,7 +182,7 @@ def _plain_encoder(config: BenchConfig) -> Callable[[list[str]], Any]:
 
     s = config.settings
     if s.model_is_default:
-        from .embedding import ensure_default_model
+        from .model_build import ensure_default_model
 
         model = SentenceTransformer(str(ensure_default_model(s.cache_dir)), device=s.device)
     else:
@@ -233,7 +234,7 @@ def measure_ingest(config: BenchConfig, workdir: Path, result: BenchResult) -> _
     shutil.rmtree(workdir / "ingest", ignore_errors=True)  # a kept workdir: ingest afresh
     settings = _settings(config, workdir / "ingest")
     assistant = Assistant(settings, embedder=embedder)
-    max_tokens = min(settings.max_chunk_tokens, embedder.max_tokens - 48)
+    max_tokens = chunk_token_budget(settings.max_chunk_tokens, embedder.max_tokens)
     files = _pick_files(config.docs, min(config.sizes), embedder, max_tokens)
     if not files:
         raise SystemExit(f"No documents to ingest in {config.docs}.")
@@ -547,7 +548,7 @@ def _plain_search(assistant: Any, settings: Settings, fake: bool) -> Callable[[s
         from sentence_transformers import SentenceTransformer
 
         if settings.model_is_default:
-            from .embedding import ensure_default_model
+            from .model_build import ensure_default_model
 
             path = str(ensure_default_model(settings.cache_dir))
         else:

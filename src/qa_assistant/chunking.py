@@ -19,10 +19,13 @@ from dataclasses import dataclass
 from .types import Chunk, Document
 from .vietnamese import sentence_spans
 
-__all__ = ["CHUNKER_VERSION", "chunk_document"]
+__all__ = ["CHUNKER_VERSION", "HEADING_ROOM_TOKENS", "chunk_document", "chunk_token_budget"]
 
 # 2: an empty Markdown heading ends a section; 3: a one-letter word ("nhà ở.") ends a sentence
 CHUNKER_VERSION = "structure-3"
+# The models read a chunk with its heading path in front (Chunk.indexed_text): this many of
+# the embedder's tokens are left for it, so that the chunk's own text is not cut off.
+HEADING_ROOM_TOKENS = 48
 
 CountTokens = Callable[[str], int]
 Span = tuple[int, int]
@@ -336,6 +339,12 @@ def _is_title_block(text: str, span: Span) -> bool:
 
 def _body_is_empty(text: str, section: _Section) -> bool:
     return not text[section.body : section.end].strip()
+
+
+def chunk_token_budget(max_chunk_tokens: int, model_max_tokens: int) -> int:
+    """The most tokens a chunk's text may have: ``QA_MAX_CHUNK_TOKENS``, within what the
+    embedder reads beside the heading path."""
+    return min(max_chunk_tokens, model_max_tokens - HEADING_ROOM_TOKENS)
 
 
 def chunk_document(

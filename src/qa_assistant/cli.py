@@ -351,7 +351,7 @@ def bench(
 @click.option("--max-minutes", type=float, default=80.0, show_default=True)
 def train(data: Path, output: Path | None, seed: int, layers: int, max_minutes: float) -> None:
     """Retrain the relevance model on the public QA data (see docs/MODEL.md)."""
-    from .embedding import ensure_default_model
+    from .model_build import ensure_default_model
     from .relevance_training import TrainConfig, train_relevance_model
     from .reranker import relevance_weights
 

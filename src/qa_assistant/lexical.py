@@ -27,13 +27,21 @@ from .types import Chunk, Filters
 from .vietnamese import strip_diacritics
 
 __all__ = [
+    "BM25_B",
+    "BM25_K1",
     "SYLLABLE_WEIGHT",
     "Field",
     "LexicalIndex",
     "split_syllables",
 ]
 
-SYLLABLE_WEIGHT = 0.5  # syllable matches count half as much as whole words
+# search's default, the same as QA_RETRIEVAL__SYLLABLE_WEIGHT: syllable matches count half as
+# much as whole words.
+SYLLABLE_WEIGHT = 0.5
+# BM25's usual term saturation and length normalisation. Constants, not settings: they are
+# baked into the saved matrices, which are rebuilt only when the store changes.
+BM25_K1 = 1.2
+BM25_B = 0.75
 
 
 def split_syllables(words: Iterable[str]) -> list[str]:
@@ -47,7 +55,7 @@ class Field:
     weights: sparse.csr_matrix  # terms x chunks
 
     @classmethod
-    def build(cls, docs: Sequence[Sequence[str]], k1: float = 1.2, b: float = 0.75) -> Field:
+    def build(cls, docs: Sequence[Sequence[str]], k1: float = BM25_K1, b: float = BM25_B) -> Field:
         vocab: dict[str, int] = {}
         lengths = np.fromiter((len(d) for d in docs), dtype=np.int64, count=len(docs))
         # One pass of dict lookups, then numpy: per-document Counters and Python lists of
@@ -92,8 +100,6 @@ class LexicalIndex:
         chunks: Sequence[Chunk],
         words: Sequence[Sequence[str]],
         fingerprint: str,
-        *,
-        syllable_weight: float = SYLLABLE_WEIGHT,
     ):
         syllables = [split_syllables(w) for w in words]
         fields = (
@@ -102,7 +108,7 @@ class LexicalIndex:
             Field.build([[strip_diacritics(t) for t in doc] for doc in syllables]),
         )
         words_text = _Texts.of([" ".join(w) for w in words])
-        self._setup(_ChunkTable.of(chunks), words_text, fingerprint, fields, syllable_weight)
+        self._setup(_ChunkTable.of(chunks), words_text, fingerprint, fields)
 
     def _setup(
         self,
@@ -110,11 +116,9 @@ class LexicalIndex:
         words: _Texts,
         fingerprint: str,
         fields: tuple[Field, Field, Field],
-        syllable_weight: float = SYLLABLE_WEIGHT,
     ) -> None:
         self._table = table
         self.fingerprint = fingerprint
-        self.syllable_weight = syllable_weight
         self._pos = {cid: i for i, cid in enumerate(table.ids)}
         self._words = words  # kept only for save()
         self._plain, self._syllables, self._folded = fields
@@ -138,11 +142,13 @@ class LexicalIndex:
         *,
         folded: bool = False,
         allowed: np.ndarray | None = None,
+        syllable_weight: float = SYLLABLE_WEIGHT,
     ) -> list[tuple[str, float]]:
         """Top ``n`` chunks as (id, BM25 score), best first; zero scores are left out.
 
         ``folded`` matches the question's syllables without diacritics, for questions typed
         without them (their segmentation is unreliable, so whole words are not used).
+        Otherwise whole words count, and their syllables with ``syllable_weight``.
         """
         if not len(self):
             return []
@@ -151,8 +157,8 @@ class LexicalIndex:
             scores = self._folded.scores(strip_diacritics(t) for t in syllables)
         else:
             scores = self._plain.scores(words)
-            if self.syllable_weight:
-                scores = scores + self.syllable_weight * self._syllables.scores(syllables)
+            if syllable_weight:
+                scores = scores + syllable_weight * self._syllables.scores(syllables)
         if allowed is not None:
             scores = np.where(allowed, scores, 0.0)
         n = min(n, len(scores))

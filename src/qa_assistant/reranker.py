@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .embedding import ensure_default_model
 from .errors import EmbeddingError
+from .model_build import ensure_default_model
 from .onnx_export import export_int8_onnx
 from .protocols import Reranker
 

@@ -17,7 +17,7 @@ from .evidence import score_sentences
 from .index import ChromaIndex
 from .lexical import LexicalIndex
 from .protocols import Embedder, Reranker
-from .settings import RETRIEVER_NAMES
+from .settings import RETRIEVER_NAMES, RetrievalSettings
 from .types import Filters, Hit
 from .vietnamese import (
     is_partly_unaccented,
@@ -29,7 +29,7 @@ from .vietnamese import (
 )
 
 __all__ = [
-    "PHRASE_WEIGHT",
+    "DIVERSITY_THRESHOLD",
     "RRF_K",
     "Query",
     "Retriever",
@@ -41,10 +41,10 @@ __all__ = [
     "weighted_fuse",
 ]
 
+# The functions' defaults, the same values as QA_RETRIEVAL__RRF_K and __DIVERSITY_THRESHOLD
+# (RetrievalSettings says why these).
 RRF_K = 60
-# Second stage: how much a sentence that writes the question's words side by side, in its
-# order, counts beside one that merely holds them (see rerank).
-PHRASE_WEIGHT = 2.0
+DIVERSITY_THRESHOLD = 0.7
 
 
 def rrf_fuse(
@@ -117,12 +117,7 @@ class Retriever:
         embedder: Embedder,
         *,
         candidates: int = 40,
-        fusion: str = "weighted",
-        rerank_depth: int = 10,
-        rerank_weight: float = 1.0,
-        phrase_weight: float = PHRASE_WEIGHT,
-        dense_weight: float = 1.0,
-        lexical_weight: float = 1.0,
+        tuning: RetrievalSettings | None = None,
         reranker: Reranker | None = None,
         relevance_depth: int = 8,
         relevance_weight: float = 0.3,
@@ -131,12 +126,7 @@ class Retriever:
         self.lexical = lexical
         self.embedder = embedder
         self.candidates = candidates
-        self.fusion = fusion
-        self.rerank_depth = rerank_depth
-        self.rerank_weight = rerank_weight
-        self.phrase_weight = phrase_weight
-        self.dense_weight = dense_weight
-        self.lexical_weight = lexical_weight
+        self.tuning = tuning or RetrievalSettings.model_validate({})
         self.reranker = reranker
         self.relevance_depth = relevance_depth
         self.relevance_weight = relevance_weight
@@ -149,7 +139,13 @@ class Retriever:
 
     def bm25(self, query: Query, n: int, filters: Filters | None = None) -> list[tuple[str, float]]:
         allowed = None if filters is None or filters.is_empty() else self.lexical.mask(filters)
-        return self.lexical.search(query.terms, n, folded=query.folded, allowed=allowed)
+        return self.lexical.search(
+            query.terms,
+            n,
+            folded=query.folded,
+            allowed=allowed,
+            syllable_weight=self.tuning.syllable_weight,
+        )
 
     def retrieve(
         self,
@@ -181,11 +177,14 @@ class Retriever:
                 continue
             scores = tuple((name, per_leg[name][cid]) for name in legs if cid in per_leg[name])
             hits.append(Hit(chunk=chunk, score=score, scores=scores))
-        if mode == "hybrid" and self.rerank_depth > 1:
+        tuning = self.tuning
+        if mode == "hybrid" and tuning.rerank_depth > 1:
             hits = rerank(
-                query.text, hits, self.rerank_depth, self.rerank_weight, self.phrase_weight
+                query.text, hits, tuning.rerank_depth, tuning.rerank_weight, tuning.phrase_weight
             )
-        hits = diversify(hits, k=max(k, 10))
+        hits = diversify(
+            hits, k=max(k, tuning.diversity_depth), threshold=tuning.diversity_threshold
+        )
         if self.reranker is not None:
             hits = relevance_rerank(
                 query.dense_text, hits, self.reranker, self.relevance_depth, self.relevance_weight
@@ -193,10 +192,13 @@ class Retriever:
         return [Hit(h.chunk, h.score, rank, h.scores) for rank, h in enumerate(hits, start=1)]
 
     def _fuse(self, legs: Mapping[str, list[tuple[str, float]]]) -> list[tuple[str, float]]:
-        weights = [self.dense_weight if name == "dense" else self.lexical_weight for name in legs]
-        if self.fusion == "weighted":
+        tuning = self.tuning
+        weights = [
+            tuning.dense_weight if name == "dense" else tuning.lexical_weight for name in legs
+        ]
+        if tuning.fusion == "weighted":
             return weighted_fuse([dict(v) for v in legs.values()], weights)
-        return rrf_fuse([[cid for cid, _ in v] for v in legs.values()], weights)
+        return rrf_fuse([[cid for cid, _ in v] for v in legs.values()], weights, tuning.rrf_k)
 
 
 def rerank(
@@ -273,7 +275,7 @@ def _shingles(text: str) -> frozenset[str]:
     return frozenset(" ".join(words[i : i + 3]) for i in range(max(len(words) - 2, 1)))
 
 
-def diversify(hits: Sequence[Hit], k: int, threshold: float = 0.7) -> list[Hit]:
+def diversify(hits: Sequence[Hit], k: int, threshold: float = DIVERSITY_THRESHOLD) -> list[Hit]:
     """Drop hits that nearly repeat a better one (same text re-published, repeated captions).
 
     Only the first ``k`` survivors are compared; the rest follow in order.

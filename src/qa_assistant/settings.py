@@ -19,6 +19,7 @@ __all__ = [
     "RETRIEVER_NAMES",
     "AnswererName",
     "RelevanceSettings",
+    "RetrievalSettings",
     "RetrieverName",
     "Settings",
     "default_cache_dir",
@@ -31,6 +32,63 @@ AnswererName = Literal["extractive", "openai", "ollama"]
 
 def default_cache_dir() -> Path:
     return Path.home() / ".cache" / "qa-assistant"
+
+
+class RetrievalSettings(BaseModel):
+    """How the legs' candidates become one ranking (``QA_RETRIEVAL__…``). Values chosen on the
+    dev question sets; the defaults are what every published figure used."""
+
+    fusion: Literal["weighted", "rrf"] = Field(
+        "weighted",
+        description="weighted: min-max scaled scores added (keeps how far ahead a passage is); "
+        "rrf: reciprocal ranks only.",
+    )
+    dense_weight: float = Field(1.0, ge=0, description="Weight of the dense leg in the fusion.")
+    lexical_weight: float = Field(
+        1.0,
+        ge=0,
+        description="Weight of the BM25 leg in the fusion (equal: neither leg wins alone).",
+    )
+    rrf_k: int = Field(
+        60, ge=1, description="RRF's rank offset: larger flattens the gap between top ranks."
+    )
+    syllable_weight: float = Field(
+        0.5,
+        ge=0,
+        description="Syllable matches beside whole words: forgiving of another word "
+        "segmentation, but half as precise.",
+    )
+    rerank_depth: int = Field(
+        10,
+        ge=0,
+        le=100,
+        description="Hybrid hits the second stage re-scores by sentence evidence (0 or 1: off); "
+        "10 lifted hit@1 on uitreg with little cost.",
+    )
+    rerank_weight: float = Field(
+        1.0,
+        ge=0,
+        description="Weight of the best sentence's coverage of the question, beside the "
+        "fused score.",
+    )
+    phrase_weight: float = Field(
+        2.0,
+        ge=0,
+        description="Weight of a sentence writing the question's words side by side, in its "
+        "order: it tells apart sections that share the words.",
+    )
+    diversity_threshold: float = Field(
+        0.7,
+        gt=0,
+        le=1,
+        description="Share of word trigrams above which a hit repeats a better one and is dropped.",
+    )
+    diversity_depth: int = Field(
+        10,
+        ge=1,
+        description="Near-repeats are dropped among at least this many top hits (k when larger): "
+        "the learned stage and the page's passage list read past k.",
+    )
 
 
 class RelevanceSettings(BaseModel):
@@ -92,6 +150,10 @@ class Settings(BaseSettings):
     k: int = Field(5, ge=1, le=50, description="Passages given to the answerer.")
     candidates: int = Field(40, ge=5, le=500, description="Candidates per leg before fusion.")
 
+    retrieval: RetrievalSettings = Field(
+        default_factory=lambda: RetrievalSettings.model_validate({}),
+        description="Fusion and the second stage (QA_RETRIEVAL__FUSION, __RERANK_DEPTH, ...).",
+    )
     relevance: RelevanceSettings = Field(
         default_factory=lambda: RelevanceSettings.model_validate({}),
         description="The learned stage (QA_RELEVANCE__ENABLED, __DEPTH, ...).",
