@@ -14,9 +14,6 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-# The fake embedder's tests run the fast path; the learned stage needs the real model and is
-# tested on its own (tests/test_reranker.py), with settings that turn it on.
-os.environ.setdefault("QA_RELEVANCE__ENABLED", "false")
 
 from qa_assistant.assistant import Assistant
 from qa_assistant.settings import Settings

@@ -177,3 +177,20 @@ def test_pairs_are_laid_out_as_in_training() -> None:
     question, passage = "Học phí là bao nhiêu?", SUPPORT.text * 4
     expected = tokenizer(question, passage, truncation="only_second", max_length=64)
     assert reranker._rows(question, [passage]) == [expected["input_ids"]]
+
+
+def test_assistant_runs_the_learned_stage_with_a_reranker(settings: Settings) -> None:
+    from qa_assistant.assistant import Assistant
+    from qa_assistant.testing import FakeEmbedder
+
+    reranker = FakeReranker()
+    assistant = Assistant(settings, embedder=FakeEmbedder(), reranker=reranker)
+    try:
+        assistant.ingest()
+        answer = assistant.ask("Quảng Ninh hỗ trợ mỗi thôn bao nhiêu tiền để đón Tết?")
+    finally:
+        assistant.close()
+    assert reranker.calls, "the reranker was not asked"
+    assert answer.hits[0].leg("relevance") is not None
+    assert not answer.abstained
+    assert "10 triệu đồng" in answer.citations[0].quote

@@ -125,7 +125,6 @@ class Assistant:
         return self._use(refresh_lexical(self.index, self.lexical_dir, fingerprint))
 
     def _use(self, lexical: LexicalIndex) -> Retriever:
-        relevance = self.settings.relevance
         retriever = Retriever(
             self.index,
             lexical,
@@ -133,8 +132,7 @@ class Assistant:
             candidates=self.settings.candidates,
             tuning=self.settings.retrieval,
             reranker=self.reranker,
-            relevance_depth=relevance.depth,
-            relevance_weight=relevance.fusion_weight,
+            relevance=self.settings.relevance,
         )
         self._retriever = retriever  # one assignment: concurrent questions see old or new
         self._checked_at = time.monotonic()

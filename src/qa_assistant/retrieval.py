@@ -17,7 +17,7 @@ from .evidence import score_sentences
 from .index import ChromaIndex
 from .lexical import LexicalIndex
 from .protocols import Embedder, Reranker
-from .settings import RETRIEVER_NAMES, RetrievalSettings
+from .settings import RETRIEVER_NAMES, RelevanceSettings, RetrievalSettings
 from .types import Filters, Hit
 from .vietnamese import (
     is_partly_unaccented,
@@ -119,8 +119,7 @@ class Retriever:
         candidates: int = 40,
         tuning: RetrievalSettings | None = None,
         reranker: Reranker | None = None,
-        relevance_depth: int = 8,
-        relevance_weight: float = 0.3,
+        relevance: RelevanceSettings | None = None,
     ):
         self.index = index
         self.lexical = lexical
@@ -128,8 +127,7 @@ class Retriever:
         self.candidates = candidates
         self.tuning = tuning or RetrievalSettings.model_validate({})
         self.reranker = reranker
-        self.relevance_depth = relevance_depth
-        self.relevance_weight = relevance_weight
+        self.relevance = relevance or RelevanceSettings.model_validate({})
 
     def dense(
         self, query: Query, n: int, filters: Filters | None = None
@@ -187,7 +185,11 @@ class Retriever:
         )
         if self.reranker is not None:
             hits = relevance_rerank(
-                query.dense_text, hits, self.reranker, self.relevance_depth, self.relevance_weight
+                query.dense_text,
+                hits,
+                self.reranker,
+                self.relevance.depth,
+                self.relevance.fusion_weight,
             )
         return [Hit(h.chunk, h.score, rank, h.scores) for rank, h in enumerate(hits, start=1)]
 

@@ -93,19 +93,26 @@ class RetrievalSettings(BaseModel):
 
 class RelevanceSettings(BaseModel):
     """The learned stage (``QA_RELEVANCE__…``): a cross-encoder re-scores the top passages and
-    its probability decides whether the documents answer at all. Values chosen on the dev
-    sets, the threshold calibrated on held-out training questions (docs/MODEL.md)."""
+    its probability decides whether the documents answer at all. Off by default: the model
+    trained so far answers less often than the fast path's rules (docs/MODEL.md has the
+    figures). Depth and weight chosen on the dev sets, the threshold calibrated on held-out
+    training questions."""
 
-    enabled: bool = Field(True, description="Off: the fast path (fusion and word rules only).")
+    enabled: bool = Field(
+        False, description="On: the learned stage; off: the fast path (fusion and word rules)."
+    )
     weights: Path | None = Field(
         None, description="Trained layers to load instead of the packaged ones."
     )
-    depth: int = Field(8, ge=1, le=50, description="Top passages the model re-scores.")
+    depth: int = Field(5, ge=1, le=50, description="Top passages the model re-scores.")
     max_tokens: int = Field(
         128, ge=32, le=510, description="Question and passage tokens read per pair."
     )
     fusion_weight: float = Field(
-        0.3, ge=0, description="Weight of the fused first-stage score beside the probability."
+        2.0,
+        ge=0,
+        description="Weight of the first-stage score beside the probability: the model alone "
+        "ranks worse than fusion, so it mostly breaks near ties.",
     )
     threshold: float | None = Field(
         None,
