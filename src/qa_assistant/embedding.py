@@ -39,6 +39,7 @@ __all__ = [
     "OnnxEmbedder",
     "Precision",
     "SentenceTransformerEmbedder",
+    "cpu_session",
     "make_embedder",
     "usable_cores",
 ]
@@ -279,9 +280,9 @@ class OnnxEmbedder(_PrefixedEmbedder):
         return unit.astype(np.float32)
 
 
-def _load_onnx_embedder(folder: Path, name: str) -> OnnxEmbedder:
+def cpu_session(model: Path) -> Any:
+    """An ONNX Runtime session on this process's cores, for the embedder and the reranker."""
     import onnxruntime as ort
-    from tokenizers import Tokenizer
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = usable_cores()
@@ -290,9 +291,13 @@ def _load_onnx_embedder(folder: Path, name: str) -> OnnxEmbedder:
     # segmentation, Chroma) and from other processes; measured slower under shared load.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3
-    session = ort.InferenceSession(
-        str(folder / INT8_FILE), options, providers=["CPUExecutionProvider"]
-    )
+    return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+
+
+def _load_onnx_embedder(folder: Path, name: str) -> OnnxEmbedder:
+    from tokenizers import Tokenizer
+
+    session = cpu_session(folder / INT8_FILE)
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     return OnnxEmbedder(
         session,

@@ -73,7 +73,6 @@ class ExtractiveAnswerer:
         weights: ScoringWeights | None = None,
         relevance_threshold: float = 0.5,
         list_items: int = 8,
-        rules_with_relevance: bool = False,
     ) -> None:
         self.min_coverage = min_coverage
         self.min_sentence_coverage = min_sentence_coverage
@@ -90,7 +89,6 @@ class ExtractiveAnswerer:
         self.weights = weights or ScoringWeights()
         self.relevance_threshold = relevance_threshold
         self.list_items = list_items
-        self.rules_with_relevance = rules_with_relevance
 
     def answer(self, question: str, hits: Sequence[Hit]) -> Answer:
         if any(h.leg("relevance") is not None for h in hits):
@@ -107,14 +105,7 @@ class ExtractiveAnswerer:
         if best is None:
             return abstain_answer(question, hits)
         chosen = self._select(best, scored, q)
-        text, citations = _compose(chosen, hits)
-        return Answer(
-            question=question,
-            text=text,
-            abstained=False,
-            citations=tuple(citations),
-            hits=tuple(hits),
-        )
+        return _answered(question, chosen, hits)
 
     def _answer_by_relevance(self, question: str, hits: Sequence[Hit]) -> Answer:
         """The learned path: the relevance model decides whether the documents answer and
@@ -130,22 +121,13 @@ class ExtractiveAnswerer:
             for s in score_sentences(question, hits, max_passages=top + 1, weights=self.weights)
             if s.hit_index == top and not s.heading
         ]
-        if self.rules_with_relevance:
-            scored = [s for s in scored if self.admissible(s, q)]
         if not scored:
             return abstain_answer(question, hits)
         best = scored[0]
         chosen = self._select(best, scored, q)
         items = _list_items(best, scored, hits[top].chunk.text, q, self.list_items)
         chosen += [s for s in items if s not in chosen]
-        text, citations = _compose(chosen, hits)
-        return Answer(
-            question=question,
-            text=text,
-            abstained=False,
-            citations=tuple(citations),
-            hits=tuple(hits),
-        )
+        return _answered(question, chosen, hits)
 
     def _best(self, scored: Sequence[SentenceScore], q: QuestionTerms) -> SentenceScore | None:
         """The best-scored sentence that supports an answer, or None: abstain."""
@@ -216,6 +198,17 @@ class ExtractiveAnswerer:
                 chosen.append(s)
                 covered |= set(s.matched)
         return chosen
+
+
+def _answered(question: str, chosen: Sequence[SentenceScore], hits: Sequence[Hit]) -> Answer:
+    text, citations = _compose(chosen, hits)
+    return Answer(
+        question=question,
+        text=text,
+        abstained=False,
+        citations=tuple(citations),
+        hits=tuple(hits),
+    )
 
 
 # A line that is an item of a list: "a) …", "1. …", "- …".

@@ -194,21 +194,12 @@ class OnnxCrossEncoder:
 
 
 def load_cross_encoder(folder: Path, max_tokens: int) -> OnnxCrossEncoder:
-    import onnxruntime as ort
     from tokenizers import Tokenizer
 
-    from .embedding import usable_cores
+    from .embedding import cpu_session
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = usable_cores()
-    options.inter_op_num_threads = 1
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    options.log_severity_level = 3
-    session = ort.InferenceSession(
-        str(folder / _ONNX_FILE), options, providers=["CPUExecutionProvider"]
-    )
     tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-    return OnnxCrossEncoder(session, tokenizer, max_tokens=max_tokens)
+    return OnnxCrossEncoder(cpu_session(folder / _ONNX_FILE), tokenizer, max_tokens=max_tokens)
 
 
 def make_reranker(settings: Settings) -> Reranker | None:
