@@ -17,7 +17,7 @@ from qa_assistant.evidence import analyse_question, score_sentences
 from qa_assistant.extractive import ExtractiveAnswerer
 from qa_assistant.llm import LLMAnswerer
 from qa_assistant.protocols import Answerer
-from qa_assistant.settings import Settings
+from qa_assistant.settings import AnswerSettings, Settings
 from qa_assistant.testing import FakeOpenAIServer
 from qa_assistant.types import Answer, Chunk, Hit
 
@@ -202,10 +202,12 @@ def test_amount_question_needs_a_number_in_the_quote() -> None:
 
 def test_thresholds_are_parameters() -> None:
     question = "Quảng Ninh hỗ trợ mỗi thôn bao nhiêu tiền đón Tết Trung thu?"
-    lenient = ExtractiveAnswerer(min_coverage=0.5, abstain_on_missing_name=False)
+    lenient = ExtractiveAnswerer(
+        tuning=AnswerSettings(min_coverage=0.5), abstain_on_missing_name=False
+    )
 
     assert not lenient.answer(question, TET_HITS).abstained
-    strict = ExtractiveAnswerer(min_coverage=1.01, top_coverage=1.01)
+    strict = ExtractiveAnswerer(tuning=AnswerSettings(min_coverage=1.01, top_coverage=1.01))
     assert strict.answer(TET_QUESTION, TET_HITS).abstained
 
 
@@ -260,7 +262,7 @@ def test_weaker_evidence_is_not_quoted_after_better_evidence_was_turned_down() -
 
     assert scored[0].missing_names
     assert (
-        ExtractiveAnswerer(top_coverage=0.0, top_sentence_coverage=0.0)
+        ExtractiveAnswerer(tuning=AnswerSettings(top_coverage=0.0, top_sentence_coverage=0.0))
         .answer("Hà Nội hỗ trợ mỗi thôn bao nhiêu tiền để đón Tết?", TET_HITS)
         .abstained
     )
@@ -649,7 +651,9 @@ def test_the_top_passage_answers_when_a_lower_one_only_scored_better() -> None:
         "Kết quả học tập trong thời gian học của sinh viên phải được ghi vào bảng điểm.",
     )
     question = "Trong thời gian học, sinh viên lấy bảng điểm được không?"
-    answerer = ExtractiveAnswerer(min_coverage=0.9, abstain_on_missing_word=False)
+    answerer = ExtractiveAnswerer(
+        tuning=AnswerSettings(min_coverage=0.9), abstain_on_missing_word=False
+    )
     scored = score_sentences(question, hits(top, other))
     assert scored[0].rank == 2 and scored[0].coverage < 0.9  # scores better, not enough
 

@@ -75,10 +75,12 @@ def make_answerer(settings: Settings) -> Answerer:
         from .extractive import ExtractiveAnswerer
 
         if not settings.relevance.enabled:
-            return ExtractiveAnswerer()
+            return ExtractiveAnswerer(tuning=settings.answer)
         from .reranker import relevance_threshold
 
-        return ExtractiveAnswerer(relevance_threshold=relevance_threshold(settings))
+        return ExtractiveAnswerer(
+            tuning=settings.answer, relevance_threshold=relevance_threshold(settings)
+        )
     if not settings.llm_base_url:
         raise ConfigError(
             f"QA_ANSWERER={settings.answerer} needs the server's address: set QA_LLM_BASE_URL "

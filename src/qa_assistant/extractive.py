@@ -19,6 +19,7 @@ from .evidence import (
     analyse_question,
     score_sentences,
 )
+from .settings import AnswerSettings
 from .types import Answer, Citation, Hit
 
 __all__ = ["ExtractiveAnswerer"]
@@ -50,7 +51,8 @@ class ExtractiveAnswerer:
     ``eval/questions.jsonl``: the near-miss questions fail those rules or fall below
     ``top_coverage``, while paraphrases sit at coverage 0.35–0.7 in the top passage.
 
-    Up to ``max_sentences`` sentences are quoted: further ones only when they add question
+    The thresholds come from :class:`~qa_assistant.settings.AnswerSettings` (``tuning``). Up to
+    ``max_sentences`` sentences are quoted: further ones only when they add question
     terms the earlier ones lack (``min_gain``) and score within ``secondary_ratio`` of the
     best, or come from another passage of a several-part question.
     """
@@ -58,37 +60,30 @@ class ExtractiveAnswerer:
     def __init__(
         self,
         *,
-        min_coverage: float = 0.7,
-        min_sentence_coverage: float = 0.4,
-        top_coverage: float = 0.35,
-        top_sentence_coverage: float = 0.25,
-        top_rank: int = 1,
+        tuning: AnswerSettings | None = None,
         require_number: bool = True,
         abstain_on_missing_name: bool = True,
         abstain_on_missing_word: bool = True,
-        max_sentences: int = 3,
-        max_passages: int = 5,
-        secondary_ratio: float = 0.8,
-        min_gain: float = 0.1,
         weights: ScoringWeights | None = None,
         relevance_threshold: float = 0.5,
-        list_items: int = 8,
     ) -> None:
-        self.min_coverage = min_coverage
-        self.min_sentence_coverage = min_sentence_coverage
-        self.top_coverage = top_coverage
-        self.top_sentence_coverage = top_sentence_coverage
-        self.top_rank = top_rank
+        t = tuning or AnswerSettings.model_validate({})
+        self.min_coverage = t.min_coverage
+        self.min_sentence_coverage = t.min_sentence_coverage
+        self.top_coverage = t.top_coverage
+        self.top_sentence_coverage = t.top_sentence_coverage
+        self.top_rank = t.top_rank
+        self.max_sentences = t.max_sentences
+        self.max_passages = t.max_passages
+        self.secondary_ratio = t.secondary_ratio
+        self.secondary_coverage = t.min_coverage * t.secondary_coverage_share
+        self.min_gain = t.min_gain
+        self.list_items = t.list_items
         self.require_number = require_number
         self.abstain_on_missing_name = abstain_on_missing_name
         self.abstain_on_missing_word = abstain_on_missing_word
-        self.max_sentences = max_sentences
-        self.max_passages = max_passages
-        self.secondary_ratio = secondary_ratio
-        self.min_gain = min_gain
         self.weights = weights or ScoringWeights()
         self.relevance_threshold = relevance_threshold
-        self.list_items = list_items
 
     def answer(self, question: str, hits: Sequence[Hit]) -> Answer:
         if any(h.leg("relevance") is not None for h in hits):
@@ -189,7 +184,7 @@ class ExtractiveAnswerer:
         for s in scored:
             if len(chosen) >= self.max_sentences:
                 break
-            if s is best or s.coverage < self.min_coverage * 0.6:
+            if s is best or s.coverage < self.secondary_coverage:
                 continue
             gain = _gain(s, covered, q)
             close = s.score >= self.secondary_ratio * best.score

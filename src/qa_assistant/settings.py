@@ -17,6 +17,7 @@ DEFAULT_MODEL = "multilingual-e5-small"
 __all__ = [
     "DEFAULT_MODEL",
     "RETRIEVER_NAMES",
+    "AnswerSettings",
     "AnswererName",
     "RelevanceSettings",
     "RetrievalSettings",
@@ -91,6 +92,44 @@ class RetrievalSettings(BaseModel):
     )
 
 
+class AnswerSettings(BaseModel):
+    """The extractive answerer's fast-path rules (``QA_ANSWER__…``): how much of the question a
+    sentence must cover to be quoted, and how many sentences are quoted. Tuned on the dev split
+    of eval/questions.jsonl (eval/README.md); the learned stage decides instead when it is on."""
+
+    min_coverage: float = Field(
+        0.7, ge=0, description="Weighted share of the question's terms a quoted sentence covers."
+    )
+    min_sentence_coverage: float = Field(
+        0.4, ge=0, description="Share the sentence alone covers (its passage's title aside)."
+    )
+    top_coverage: float = Field(
+        0.35, ge=0, description="Lower coverage enough for the top passage's best sentence."
+    )
+    top_sentence_coverage: float = Field(
+        0.25, ge=0, description="Lower sentence-alone coverage for that sentence."
+    )
+    top_rank: int = Field(1, ge=1, description="Passages that count as the top one.")
+    max_sentences: int = Field(3, ge=1, description="Sentences quoted at most.")
+    max_passages: int = Field(5, ge=1, description="Passages whose sentences are scored.")
+    secondary_ratio: float = Field(
+        0.8, ge=0, le=1, description="A further sentence scores at least this share of the best."
+    )
+    secondary_coverage_share: float = Field(
+        0.6,
+        ge=0,
+        le=1,
+        description="A further sentence covers at least this share of min_coverage: weaker "
+        "ones add words but not the asked fact.",
+    )
+    min_gain: float = Field(
+        0.1, ge=0, description="Share of the question's terms a further sentence must add."
+    )
+    list_items: int = Field(
+        8, ge=0, description="List items quoted after a sentence that opens a list."
+    )
+
+
 class RelevanceSettings(BaseModel):
     """The learned stage (``QA_RELEVANCE__…``): a cross-encoder re-scores the top passages and
     its probability decides whether the documents answer at all. Off by default: the model
@@ -160,6 +199,10 @@ class Settings(BaseSettings):
     retrieval: RetrievalSettings = Field(
         default_factory=lambda: RetrievalSettings.model_validate({}),
         description="Fusion and the second stage (QA_RETRIEVAL__FUSION, __RERANK_DEPTH, ...).",
+    )
+    answer: AnswerSettings = Field(
+        default_factory=lambda: AnswerSettings.model_validate({}),
+        description="The extractive answerer's rules (QA_ANSWER__MIN_COVERAGE, ...).",
     )
     relevance: RelevanceSettings = Field(
         default_factory=lambda: RelevanceSettings.model_validate({}),
