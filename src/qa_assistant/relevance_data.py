@@ -141,14 +141,15 @@ class _Corpus:
             return None
         hits = self.index.search(word_tokens(question), SEARCH_DEPTH)
         ranked = [c for c in (self.index.chunk(cid) for cid, _ in hits) if c is not None]
-        gold = [c for c in ranked if relevant_to_any(c.text, evidence)]
+        relevant = [relevant_to_any(c.text, evidence) for c in ranked]
+        gold = [c for c, r in zip(ranked, relevant, strict=True) if r]
         if not gold:  # retrieval missed it: the gold passage is still the positive
             sources = _strings(row.get("sources"))
             pool = [c for s in sources for c in self.by_source.get(s, [])]
             gold = [c for c in pool if relevant_to_any(c.text, evidence)]
         if not gold:
             return None
-        negatives = [c for c in ranked if not relevant_to_any(c.text, evidence)][:NEGATIVES]
+        negatives = [c for c, r in zip(ranked, relevant, strict=True) if not r][:NEGATIVES]
         while len(negatives) < NEGATIVES:
             c = rng.choice(self.chunks)
             if c not in negatives and not relevant_to_any(c.text, evidence):

@@ -227,16 +227,8 @@ def rerank(
     for s in score_sentences(question, top, max_passages=depth):
         value = weight * s.coverage + phrase_weight * s.phrase
         best[s.hit_index] = max(best.get(s.hit_index, 0.0), value)
-    lo, hi = min(h.score for h in top), max(h.score for h in top)
-    span = (hi - lo) or 1.0
-    scored = [((h.score - lo) / span + best.get(i, 0.0), i, h) for i, h in enumerate(top)]
-    scored.sort(key=lambda t: (-t[0], t[1]))
-    rescored = [
-        Hit(h.chunk, score, h.rank, (*h.scores, ("fused", h.score))) for score, _, h in scored
-    ]
-    # Hits below the re-scored ones keep their order, under the lowest re-scored score.
-    floor = min(t[0] for t in scored)
-    return rescored + [Hit(h.chunk, min(h.score, floor), h.rank, h.scores) for h in hits[depth:]]
+    bonus = [best.get(i, 0.0) for i in range(len(top))]
+    return _rescore(hits, depth, 1.0, bonus, "fused", [h.score for h in top])
 
 
 def relevance_rerank(
@@ -250,14 +242,26 @@ def relevance_rerank(
     if not top:
         return list(hits)
     probabilities = reranker.score(question, [h.chunk.indexed_text for h in top])
+    return _rescore(hits, depth, fusion_weight, probabilities, "relevance", probabilities)
+
+
+def _rescore(
+    hits: Sequence[Hit],
+    depth: int,
+    weight: float,
+    bonus: Sequence[float],
+    leg: str,
+    kept: Sequence[float],
+) -> list[Hit]:
+    """The top ``depth`` hits re-ordered by ``weight`` times their score (min-max scaled over
+    them) plus their ``bonus``; each records ``(leg, kept[i])`` among its scores. Hits below
+    keep their order, under the lowest re-scored score."""
+    top = list(hits[:depth])
     lo, hi = min(h.score for h in top), max(h.score for h in top)
     span = (hi - lo) or 1.0
-    scored = [
-        (p + fusion_weight * (h.score - lo) / span, i, h, p)
-        for i, (h, p) in enumerate(zip(top, probabilities, strict=True))
-    ]
+    scored = [(weight * (h.score - lo) / span + bonus[i], i, h) for i, h in enumerate(top)]
     scored.sort(key=lambda t: (-t[0], t[1]))
-    rescored = [Hit(h.chunk, s, h.rank, (*h.scores, ("relevance", p))) for s, _, h, p in scored]
+    rescored = [Hit(h.chunk, sc, h.rank, (*h.scores, (leg, kept[i]))) for sc, i, h in scored]
     floor = min(t[0] for t in scored)
     return rescored + [Hit(h.chunk, min(h.score, floor), h.rank, h.scores) for h in hits[depth:]]
 
