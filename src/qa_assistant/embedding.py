@@ -29,6 +29,7 @@ from .model_build import (
     QUERY_PREFIX,
     ensure_default_model,
 )
+from .onnx_runtime import cpu_session, pad, usable_cores
 from .protocols import Embedder
 from .settings import DEFAULT_MODEL
 
@@ -39,14 +40,10 @@ __all__ = [
     "OnnxEmbedder",
     "Precision",
     "SentenceTransformerEmbedder",
-    "cpu_session",
     "make_embedder",
-    "usable_cores",
 ]
 
 Precision = Literal["int8", "fp32"]
-
-_PAD_ID = 1  # XLM-R's <pad>; masked out, so its value only has to be a valid id
 
 
 def _limit_threads() -> None:
@@ -60,13 +57,6 @@ def _limit_threads() -> None:
     usable = usable_cores()
     if torch.get_num_threads() > usable:
         torch.set_num_threads(usable)
-
-
-def usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def _quantize_int8(module: Any) -> Any:
@@ -261,12 +251,7 @@ class OnnxEmbedder(_PrefixedEmbedder):
         return list(self._tokenizer.post_process(content).ids)
 
     def _run(self, rows: list[list[int]]) -> NDArray[np.float32]:
-        width = max(len(r) for r in rows)
-        ids = np.full((len(rows), width), _PAD_ID, dtype=np.int64)
-        mask = np.zeros((len(rows), width), dtype=np.int64)
-        for i, r in enumerate(rows):
-            ids[i, : len(r)] = r
-            mask[i, : len(r)] = 1
+        ids, mask = pad(rows)
         try:
             (hidden,) = self._session.run(None, {"input_ids": ids, "attention_mask": mask})
         except Exception as exc:  # onnxruntime raises its own exception types
@@ -278,20 +263,6 @@ class OnnxEmbedder(_PrefixedEmbedder):
         pooled = (hidden * weights).sum(axis=1) / weights.sum(axis=1)
         unit: NDArray[np.float32] = pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
         return unit.astype(np.float32)
-
-
-def cpu_session(model: Path) -> Any:
-    """An ONNX Runtime session on this process's cores, for the embedder and the reranker."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = usable_cores()
-    options.inter_op_num_threads = 1
-    # Spinning worker threads steal the cores from everything else in the process (word
-    # segmentation, Chroma) and from other processes; measured slower under shared load.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    options.log_severity_level = 3
-    return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
 
 
 def _load_onnx_embedder(folder: Path, name: str) -> OnnxEmbedder:

@@ -25,6 +25,7 @@ import numpy as np
 from .errors import EmbeddingError
 from .model_build import ensure_default_model
 from .onnx_export import export_int8_onnx
+from .onnx_runtime import cpu_session, pad
 from .protocols import Reranker
 
 if TYPE_CHECKING:
@@ -35,7 +36,6 @@ __all__ = [
     "ensure_relevance_model",
     "load_cross_encoder",
     "make_reranker",
-    "pad",
     "pair_ids",
     "relevance_threshold",
     "relevance_weights",
@@ -44,7 +44,7 @@ __all__ = [
 
 _WEIGHTS = "relevance-e5-small.safetensors"
 _ONNX_FILE = "model_int8.onnx"
-_BOS, _PAD, _EOS = 0, 1, 2  # XLM-R's <s>, <pad>, </s>
+_BOS, _EOS = 0, 2  # XLM-R's <s>, </s>
 
 
 def relevance_weights() -> Path:
@@ -149,17 +149,6 @@ def pair_ids(question: Sequence[int], passage: Sequence[int], max_tokens: int) -
     return [_BOS, *q, _EOS, _EOS, *passage[:room], _EOS]
 
 
-def pad(rows: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
-    """Token ids and attention mask of a batch, padded to its longest row."""
-    width = max(len(r) for r in rows)
-    ids = np.full((len(rows), width), _PAD, dtype=np.int64)
-    mask = np.zeros((len(rows), width), dtype=np.int64)
-    for i, r in enumerate(rows):
-        ids[i, : len(r)] = r
-        mask[i, : len(r)] = 1
-    return ids, mask
-
-
 class OnnxCrossEncoder:
     """Implements :class:`~qa_assistant.protocols.Reranker` on ONNX Runtime.
 
@@ -195,8 +184,6 @@ class OnnxCrossEncoder:
 
 def load_cross_encoder(folder: Path, max_tokens: int) -> OnnxCrossEncoder:
     from tokenizers import Tokenizer
-
-    from .embedding import cpu_session
 
     tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
     return OnnxCrossEncoder(cpu_session(folder / _ONNX_FILE), tokenizer, max_tokens=max_tokens)

@@ -1,0 +1,50 @@
+"""Running the project's int8 ONNX encoders on the CPU: the embedder and the relevance model.
+
+Both are XLM-R encoders fed padded batches of token ids, on a session sized to the cores this
+process may use.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["PAD_ID", "cpu_session", "pad", "usable_cores"]
+
+PAD_ID = 1  # XLM-R's <pad>; masked out, so its value only has to be a valid id
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def cpu_session(model: Path) -> Any:
+    """An ONNX Runtime session on this process's cores."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = usable_cores()
+    options.inter_op_num_threads = 1
+    # Spinning worker threads steal the cores from everything else in the process (word
+    # segmentation, Chroma) and from other processes; measured slower under shared load.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+
+
+def pad(rows: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Token ids and attention mask of a batch, padded to its longest row."""
+    width = max(len(r) for r in rows)
+    ids = np.full((len(rows), width), PAD_ID, dtype=np.int64)
+    mask = np.zeros((len(rows), width), dtype=np.int64)
+    for i, r in enumerate(rows):
+        ids[i, : len(r)] = r
+        mask[i, : len(r)] = 1
+    return ids, mask
