@@ -13,7 +13,7 @@ export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup run ingest test test-fast lint browser clean
+.PHONY: setup run ingest test test-fast lint browser deploy-check clean
 
 setup: $(STAMP)
 
@@ -30,6 +30,10 @@ run: setup
 
 ingest: setup
 	$(VENV)/bin/qa-assistant ingest
+
+# The deployment of docs/DEPLOY.md on loopback: chroma run, two replicas, load, a SIGKILL.
+deploy-check: setup
+	$(VENV)/bin/qa-assistant deploy-check
 
 browser:
 	bash scripts/install-browser.sh

@@ -6,12 +6,7 @@ processes) sharing one server must see each other's ingests.
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +16,7 @@ import pytest
 from conftest import TET_QUESTION
 from qa_assistant import assistant as assistant_module
 from qa_assistant.assistant import Assistant
+from qa_assistant.chroma_server import chroma_command, local_chroma_server
 from qa_assistant.settings import Settings
 from qa_assistant.testing import FakeEmbedder
 
@@ -39,49 +35,12 @@ NEW_DOCUMENT = (
 NEW_QUESTION = "Xã Hòa Bình hỗ trợ mỗi hộ nghèo bao nhiêu tiền để sửa nhà?"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _heartbeat(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=1) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def chroma_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    chroma = Path(sys.executable).parent / "chroma"
-    if not chroma.exists():
-        found = shutil.which("chroma")
-        if found is None:
-            pytest.skip("the chroma command (from the chromadb package) is not installed")
-        chroma = Path(found)
-    port = _free_port()
-    data = tmp_path_factory.mktemp("chroma-server")
-    log = (data.parent / "chroma-server.log").open("w")
-    cmd = [str(chroma), "run", "--path", str(data), "--host", "127.0.0.1", "--port", str(port)]
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while not _heartbeat(url):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"chroma run did not come up on {url}; see {log.name}")
-            time.sleep(0.2)
+    if chroma_command() is None:
+        pytest.skip("the chroma command (from the chromadb package) is not installed")
+    with local_chroma_server(tmp_path_factory.mktemp("chroma") / "server") as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 def _assistant(base: Settings, local: Path, chroma_url: str | None, collection: str) -> Assistant:

@@ -1,4 +1,5 @@
-"""The command line: ``qa-assistant ingest | ask | eval | serve | feedback | audit``.
+"""The command line: ``qa-assistant ingest | ask | eval | serve | bench | deploy-check | train``,
+plus the ``feedback`` and ``audit`` exports.
 
 Settings are read here (``QA_*`` environment variables) and overridden by options; every
 ``QAError`` becomes a one-line message and exit status 1, never a traceback.
@@ -330,6 +331,55 @@ def bench(
         click.echo(json.dumps(result.figures(), ensure_ascii=False))
     else:
         click.echo(format_table(result))
+
+
+@main.command(name="deploy-check")
+@click.option(
+    "--documents",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=Path("documents"),
+    show_default=True,
+    help="Folder the replicas start from (copied, never written).",
+)
+@click.option("--replicas", type=click.IntRange(1), default=2, show_default=True)
+@click.option("--users", type=click.IntRange(1), default=50, show_default=True)
+@click.option("--questions", type=click.IntRange(1), default=4, show_default=True, help="Per user.")
+@click.option(
+    "--uploads", type=click.IntRange(0), default=4, show_default=True, help="Staff uploads."
+)
+@click.option("--no-kill", is_flag=True, help="Skip the SIGKILL of a replica mid-ingest.")
+@click.option(
+    "--feedback-url", help="PostgreSQL URL the replicas share for feedback (QA_FEEDBACK_URL)."
+)
+@click.option("--workdir", type=click.Path(path_type=Path), help="Keep the run's files here.")
+def deploy_check(
+    documents: Path,
+    replicas: int,
+    users: int,
+    questions: int,
+    uploads: int,
+    no_kill: bool,
+    feedback_url: str | None,
+    workdir: Path | None,
+) -> None:
+    """Start chroma run and N replicas on loopback, load them, SIGKILL one, check the store."""
+    from .deploy_check import DeployCheckConfig, run_deploy_check
+
+    config = DeployCheckConfig(
+        documents=documents,
+        workdir=workdir,
+        replicas=replicas,
+        users=users,
+        questions=questions,
+        uploads=uploads,
+        kill=not no_kill,
+        feedback_url=feedback_url,
+    )
+    with _errors():
+        report = run_deploy_check(config)
+    click.echo(report.format())
+    if not report.ok:
+        sys.exit(1)
 
 
 @main.command()

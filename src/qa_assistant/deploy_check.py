@@ -1,0 +1,521 @@
+"""``qa-assistant deploy-check``: the deployment of docs/DEPLOY.md, started and loaded on loopback.
+
+It starts one ``chroma run`` and N ``qa-assistant serve`` replicas sharing it and one documents
+folder (each replica with its own index folder for the lexical cache), then, all at once and each
+bounded in count and time:
+
+* citizens: ``users`` threads ask ``questions`` questions each over the ``ask`` API, spread over
+  the replicas; like a reverse proxy, a request that cannot reach a replica goes to the next one
+  (a failover, counted), and only a request no replica answers is an error;
+* staff: documents are uploaded through the replicas in turn, and every second one deleted again
+  through another replica;
+* a crash: a large upload is started on replica 0, which is SIGKILLed once the file is saved and
+  its ingest under way, then restarted (``serve --ingest`` finishes what it began).
+
+At the end the shared store must hold exactly what one clean sequential ingest of the final
+documents folder gives: the same documents and versions, the same chunk ids, no orphans.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from .chroma_server import free_port, local_chroma_server
+from .errors import QAError
+from .index import ChromaIndex
+from .page_client import PageSession
+from .settings import Settings
+
+__all__ = ["DeployCheckConfig", "DeployCheckReport", "run_deploy_check"]
+
+COLLECTION = "qa_deploy_check"
+PASSWORD = "deploy-check"  # staff log in through the page, as behind a proxy
+READY_TIMEOUT_S = 300.0  # a replica's start: model load, and an ingest that may wait for the lease
+SAVE_TIMEOUT_S = 60.0  # from a large upload's start until its file is saved
+KILL_AFTER_SAVE_S = 1.0  # into the ingest: past the lease and the first embedding batches
+LARGE_ARTICLES = 400  # chunks enough that its ingest takes seconds, not milliseconds
+THINK_TIME_S = 0.5  # longest pause of a citizen between two questions
+STOP_TIMEOUT_S = 15.0
+SEED = 7
+
+QUESTIONS = (
+    "Quảng Ninh hỗ trợ mỗi thôn bao nhiêu tiền để đón Tết?",
+    "Quảng Ninh đặt mục tiêu giảm tỷ lệ hộ nghèo như thế nào?",
+    "Ai được hỗ trợ mua thẻ bảo hiểm y tế?",
+    "Hội Liên hiệp Phụ nữ tỉnh đã làm gì để hỗ trợ hội viên?",
+    "Tôi có được miễn học phí không?",
+)
+_COMMUNES = ("Hòa Bình", "An Lạc", "Tân Phú", "Phú Hải", "Đông Xá", "Quảng Tân", "Bình Minh")
+
+
+class DeployCheckError(QAError):
+    """The deployment could not be started (the load's own failures are in the report)."""
+
+
+@dataclass(frozen=True)
+class DeployCheckConfig:
+    documents: Path  # the folder the replicas start from (copied; never written)
+    workdir: Path | None = None  # kept for inspection when given; a temporary folder otherwise
+    replicas: int = 2
+    users: int = 50
+    questions: int = 4  # per user
+    uploads: int = 4
+    kill: bool = True
+    feedback_url: str | None = None
+    deadline_s: float = 900.0  # the load as a whole; what is still running then is an error
+
+
+@dataclass(frozen=True)
+class DeployCheckReport:
+    replicas: int
+    users: int
+    asks: int
+    failovers: int
+    errors: tuple[str, ...]
+    p50_ms: float
+    p95_ms: float
+    uploads: int
+    deletes: int
+    killed_mid_ingest: bool | None  # None: no crash asked for
+    restart_s: float | None
+    documents: int
+    chunks: int
+    differences: tuple[str, ...]
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and not self.differences and self.killed_mid_ingest is not False
+
+    def format(self) -> str:
+        if self.killed_mid_ingest is None:
+            crash = "not asked for"
+        else:
+            when = "mid-ingest" if self.killed_mid_ingest else "only AFTER its ingest"
+            back = (
+                f"back in {self.restart_s:.1f} s"
+                if self.restart_s is not None
+                else "never came back"
+            )
+            crash = f"replica 0 SIGKILLed {when}, {back}"
+        lines = [
+            f"replicas {self.replicas}, citizens {self.users}, questions asked {self.asks}",
+            f"ask latency p50 {self.p50_ms:.0f} ms, p95 {self.p95_ms:.0f} ms; "
+            f"failovers {self.failovers}",
+            f"staff: {self.uploads} uploads and {self.deletes} deletes committed",
+            f"crash: {crash}",
+            f"final store: {self.documents} documents, {self.chunks} chunks; "
+            + (
+                "equal to a clean sequential ingest"
+                if not self.differences
+                else f"{len(self.differences)} differences from a clean sequential ingest"
+            ),
+            f"errors: {len(self.errors)}",
+            *(f"  error: {e}" for e in self.errors[:20]),
+            *(f"  difference: {d}" for d in self.differences[:20]),
+            f"took {self.seconds:.0f} s: {'PASS' if self.ok else 'FAIL'}",
+        ]
+        return "\n".join(lines)
+
+
+class _Replica:
+    """One ``qa-assistant serve`` process on loopback."""
+
+    def __init__(self, number: int, workdir: Path, env: dict[str, str]) -> None:
+        self.number = number
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = workdir / f"replica-{number}.log"
+        self.env = {**env, "QA_INDEX_DIR": str(workdir / f"replica-{number}")}
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        cmd = [sys.executable, "-m", "qa_assistant", "serve", "--ingest"]
+        cmd += ["--host", "127.0.0.1", "--port", str(self.port)]
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+
+    def wait_ready(self) -> float:
+        started = time.monotonic()
+        while time.monotonic() - started < READY_TIMEOUT_S:
+            if self.proc is None or self.proc.poll() is not None:
+                raise DeployCheckError(f"Replica {self.number} exited; see {self.log}.")
+            try:
+                if httpx.get(f"{self.url}/config", timeout=2).status_code == 200:
+                    return time.monotonic() - started
+            except httpx.TransportError:
+                pass
+            time.sleep(0.5)
+        raise DeployCheckError(
+            f"Replica {self.number} did not serve within {READY_TIMEOUT_S:.0f} s; see {self.log}."
+        )
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+
+@dataclass
+class _Tally:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    latencies_ms: list[float] = field(default_factory=list)
+    failovers: int = 0
+    errors: list[str] = field(default_factory=list)
+    uploads: int = 0
+    deletes: int = 0
+
+    def error(self, message: str) -> None:
+        with self.lock:
+            self.errors.append(message)
+
+
+def _policy_text(n: int, articles: int = 3) -> tuple[str, str]:
+    """A small decree of a commune, with one fact a citizen can ask about; and that question."""
+    commune = f"{_COMMUNES[n % len(_COMMUNES)]} {n}"
+    amount = 3 + n
+    body = [
+        f"Quyết định của Ủy ban nhân dân xã {commune} về hỗ trợ hộ nghèo năm 2026",
+        f"Điều 1. Ủy ban nhân dân xã {commune} hỗ trợ {amount} triệu đồng cho mỗi hộ nghèo "
+        "để sửa chữa nhà ở trước mùa mưa bão.",
+    ]
+    body += [
+        f"Điều {i}. Các thôn của xã {commune} lập danh sách hộ được hỗ trợ đợt {i}, niêm yết "
+        f"công khai tại nhà văn hoá trong {i + 4} ngày và gửi về xã trước ngày {i % 28 + 1}."
+        for i in range(2, articles + 2)
+    ]
+    return "\n\n".join(body) + "\n", f"Xã {commune} hỗ trợ mỗi hộ nghèo bao nhiêu tiền để sửa nhà?"
+
+
+def _committed(index: ChromaIndex) -> set[str]:
+    return {d.source for d in index.documents()}
+
+
+def _ask(replicas: Sequence[_Replica], first: int, question: str, tally: _Tally, user: int) -> None:
+    order = [replicas[(first + i) % len(replicas)] for i in range(len(replicas))]
+    for replica in order:
+        started = time.perf_counter()
+        try:
+            with PageSession(replica.url) as page:
+                outcome = page.call("ask", [question, None, None, None, None, None])
+        except httpx.TransportError:
+            with tally.lock:
+                tally.failovers += 1
+            continue
+        if not outcome.success:
+            tally.error(f"user {user} on replica {replica.number}: {outcome.error}")
+        else:
+            with tally.lock:
+                tally.latencies_ms.append((time.perf_counter() - started) * 1000)
+        return
+    tally.error(f"user {user}: no replica answered {question!r}")
+
+
+def _citizen(
+    replicas: Sequence[_Replica], user: int, questions: Sequence[str], tally: _Tally, stop: float
+) -> None:
+    rng = random.Random(SEED + user)
+    for question in questions:
+        if time.monotonic() > stop:
+            tally.error(f"user {user}: the load's deadline passed before all questions")
+            return
+        _ask(replicas, user, question, tally, user)
+        time.sleep(rng.uniform(0, THINK_TIME_S))
+
+
+def _staff_session(replica: _Replica) -> PageSession:
+    page = PageSession(replica.url)
+    page.load([None])
+    if not page.trigger("qa-login", "click", [PASSWORD]).success:
+        page.close()
+        raise DeployCheckError(f"Staff login failed on replica {replica.number}.")
+    return page
+
+
+def _upload(replica: _Replica, path: Path) -> bool:
+    with _staff_session(replica) as page:
+        return page.trigger("qa-upload-btn", "click", [page.upload_files(path), None]).success
+
+
+def _delete(replica: _Replica, source: str) -> bool:
+    with _staff_session(replica) as page:
+        return page.trigger("qa-delete", "click", [source, None]).success
+
+
+def _staff_action(
+    replicas: Sequence[_Replica],
+    first: int,
+    what: str,
+    act: Callable[[_Replica], bool],
+    done: Callable[[], bool],
+    tally: _Tally,
+) -> bool:
+    """Runs a staff action on replica ``first``, on the next one if it cannot be reached.
+
+    As behind a proxy: an action whose replica dies under it may or may not have happened, so
+    the store is asked before the next replica tries again.
+    """
+    for i in range(len(replicas)):
+        replica = replicas[(first + i) % len(replicas)]
+        try:
+            acted = act(replica)
+        except httpx.TransportError:
+            with tally.lock:
+                tally.failovers += 1
+            if done():
+                return True
+            continue
+        except DeployCheckError as exc:
+            tally.error(f"staff {what} on replica {replica.number}: {exc}")
+            return False
+        if acted and done():
+            return True
+        tally.error(f"staff {what} on replica {replica.number} was not committed")
+        return False
+    tally.error(f"staff {what}: no replica could be reached")
+    return False
+
+
+def _staff(
+    replicas: Sequence[_Replica],
+    staging: Path,
+    uploads: int,
+    store: ChromaIndex,
+    tally: _Tally,
+    stop: float,
+) -> None:
+    for n in range(uploads):
+        if time.monotonic() > stop:
+            tally.error("staff: the load's deadline passed before all uploads")
+            return
+        _staff_round(replicas, staging, n, store, tally)
+
+
+def _staff_round(
+    replicas: Sequence[_Replica], staging: Path, n: int, store: ChromaIndex, tally: _Tally
+) -> None:
+    """Upload document ``n``; every second one leaves again, through another replica."""
+    text, _ = _policy_text(n)
+    path = staging / f"xa-{n}-ho-tro-sua-nha.txt"
+    path.write_text(text, encoding="utf-8")
+    if not _staff_action(
+        replicas,
+        n,
+        f"upload {path.name}",
+        lambda r: _upload(r, path),
+        lambda: path.name in _committed(store),
+        tally,
+    ):
+        return
+    with tally.lock:
+        tally.uploads += 1
+    if n % 2 == 1 and _staff_action(
+        replicas,
+        n + 1,
+        f"delete {path.name}",
+        lambda r: _delete(r, path.name),
+        lambda: path.name not in _committed(store),
+        tally,
+    ):
+        with tally.lock:
+            tally.deletes += 1
+
+
+def _crash(
+    replica: _Replica, staging: Path, documents: Path, store: ChromaIndex, tally: _Tally
+) -> tuple[bool, float | None]:
+    """SIGKILLs ``replica`` during a large upload's ingest; restarts it. (mid-ingest?, restart s)"""
+    text, _ = _policy_text(99, articles=LARGE_ARTICLES)
+    path = staging / "xa-lon-ho-tro-sua-nha.txt"
+    path.write_text(text, encoding="utf-8")
+    # The upload's request dies with the replica: its thread only has to end.
+    thread = threading.Thread(target=_quiet_upload, args=(replica, path), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + SAVE_TIMEOUT_S
+    while not (documents / path.name).exists():
+        if time.monotonic() > deadline:
+            tally.error(f"the large upload was not saved on replica {replica.number}")
+            return False, None
+        time.sleep(0.05)
+    time.sleep(KILL_AFTER_SAVE_S)
+    replica.kill()
+    mid_ingest = path.name not in _committed(store)
+    thread.join(timeout=STOP_TIMEOUT_S)
+    replica.start()
+    try:
+        restart_s = replica.wait_ready()
+    except DeployCheckError as exc:
+        tally.error(str(exc))
+        return mid_ingest, None
+    if path.name not in _committed(store):
+        tally.error("the restarted replica did not finish the interrupted ingest")
+    return mid_ingest, restart_s
+
+
+def _quiet_upload(replica: _Replica, path: Path) -> None:
+    # The replica is killed under it, on purpose.
+    with contextlib.suppress(httpx.TransportError, DeployCheckError):
+        _upload(replica, path)
+
+
+def _store_shape(index: ChromaIndex) -> tuple[dict[str, tuple[str, int]], dict[str, str]]:
+    """source -> (version, chunks) of the registry; chunk id -> owning source."""
+    registry = {d.source: (d.content_hash, d.chunks) for d in index.documents()}
+    owners = {cid: source for cid, (source, _) in index.chunk_owners().items()}
+    return registry, owners
+
+
+def _differences(served: ChromaIndex, reference: ChromaIndex) -> list[str]:
+    got, got_owners = _store_shape(served)
+    want, want_owners = _store_shape(reference)
+    problems = [f"{s}: in the store, not in a clean ingest" for s in sorted(got.keys() - want)]
+    problems += [f"{s}: missing from the store" for s in sorted(want.keys() - got)]
+    problems += [
+        f"{s}: version/chunks {got[s]} in the store, {want[s]} from a clean ingest"
+        for s in sorted(got.keys() & want.keys())
+        if got[s] != want[s]
+    ]
+    if extra := got_owners.keys() - want_owners.keys():
+        problems.append(f"{len(extra)} chunk ids not made by a clean ingest, e.g. {min(extra)}")
+    if missing := want_owners.keys() - got_owners.keys():
+        problems.append(f"{len(missing)} chunk ids missing, e.g. {min(missing)}")
+    counted: dict[str, int] = {}
+    for source in got_owners.values():
+        counted[source] = counted.get(source, 0) + 1
+    problems += [
+        f"{s}: {counted.get(s, 0)} chunks stored, the registry says {chunks}"
+        for s, (_, chunks) in sorted(got.items())
+        if counted.get(s, 0) != chunks
+    ]
+    return problems
+
+
+@contextmanager
+def _workdir(config: DeployCheckConfig) -> Iterator[Path]:
+    if config.workdir is not None:
+        config.workdir.mkdir(parents=True, exist_ok=True)
+        yield config.workdir
+        return
+    with tempfile.TemporaryDirectory(prefix="qa-deploy-check-") as tmp:
+        yield Path(tmp)
+
+
+def run_deploy_check(config: DeployCheckConfig) -> DeployCheckReport:
+    started = time.monotonic()
+    with _workdir(config) as work, ExitStack() as stack:
+        documents, staging = work / "documents", work / "staging"
+        shutil.rmtree(documents, ignore_errors=True)
+        shutil.copytree(config.documents, documents)
+        staging.mkdir(exist_ok=True)
+        chroma_url = stack.enter_context(local_chroma_server(work / "chroma"))
+        env = {
+            **os.environ,
+            "QA_CHROMA_URL": chroma_url,
+            "QA_COLLECTION": COLLECTION,
+            "QA_DOCUMENTS_DIR": str(documents),
+            "QA_ADMIN_PASSWORD": PASSWORD,
+            "ANONYMIZED_TELEMETRY": "False",
+            "GRADIO_ANALYTICS_ENABLED": "False",
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+        }
+        if config.feedback_url:
+            env["QA_FEEDBACK_URL"] = config.feedback_url
+        replicas = [_Replica(n, work, env) for n in range(config.replicas)]
+        for replica in replicas:
+            stack.callback(replica.stop)
+            replica.start()  # all at once: their first ingests race for the lease
+        for replica in replicas:
+            replica.wait_ready()
+        store = ChromaIndex(work / "observer", collection=COLLECTION, chroma_url=chroma_url)
+
+        tally = _Tally()
+        stop = time.monotonic() + config.deadline_s
+        rng = random.Random(SEED)
+        follow_ups = [_policy_text(n)[1] for n in range(config.uploads)]
+        with ThreadPoolExecutor(max_workers=config.users + 1) as pool:
+            futures = [
+                pool.submit(
+                    _citizen,
+                    replicas,
+                    user,
+                    [rng.choice(QUESTIONS + tuple(follow_ups)) for _ in range(config.questions)],
+                    tally,
+                    stop,
+                )
+                for user in range(config.users)
+            ]
+            futures.append(
+                pool.submit(_staff, replicas, staging, config.uploads, store, tally, stop)
+            )
+            crash: tuple[bool | None, float | None] = (None, None)
+            if config.kill:
+                crash = _crash(replicas[0], staging, documents, store, tally)
+            for future in futures:
+                future.result(timeout=max(1.0, stop - time.monotonic()) + READY_TIMEOUT_S)
+        for replica in replicas:
+            replica.stop()
+
+        # The replicas' other settings (QA_MODEL …) come from the same environment.
+        reference_values: dict[str, Any] = {
+            "index_dir": work / "reference",
+            "documents_dir": documents,
+            "collection": COLLECTION,
+            "chroma_url": None,
+        }
+        reference_settings = Settings(**reference_values)
+        from .assistant import Assistant
+
+        shutil.rmtree(reference_settings.index_dir, ignore_errors=True)
+        reference = Assistant(reference_settings)
+        try:
+            reference.ingest()
+            differences = _differences(store, reference.index)
+        finally:
+            reference.close()
+        docs = store.documents()
+        latencies = tally.latencies_ms or [0.0]
+        return DeployCheckReport(
+            replicas=config.replicas,
+            users=config.users,
+            asks=len(tally.latencies_ms),
+            failovers=tally.failovers,
+            errors=tuple(tally.errors),
+            p50_ms=float(np.percentile(latencies, 50)),
+            p95_ms=float(np.percentile(latencies, 95)),
+            uploads=tally.uploads,
+            deletes=tally.deletes,
+            killed_mid_ingest=crash[0],
+            restart_s=crash[1],
+            documents=len(docs),
+            chunks=sum(d.chunks for d in docs),
+            differences=tuple(differences),
+            seconds=time.monotonic() - started,
+        )
