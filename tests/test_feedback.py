@@ -19,8 +19,10 @@ from qa_assistant.feedback import (
     export_eval_questions,
     export_feedback,
     feedback_path,
+    open_feedback_store,
     to_eval_question,
 )
+from qa_assistant.settings import Settings
 from qa_assistant.types import Answer, Citation, Filters
 
 QUOTE = "UBND tỉnh Quảng Ninh quyết định hỗ trợ 10 triệu đồng cho mỗi thôn, khu phố"
@@ -69,7 +71,7 @@ def test_record_keeps_question_answer_and_citations(store: FeedbackStore) -> Non
     assert record.history == ("Hộ nghèo?",)
     assert record.filters["sources"] == ["quang-ninh-an-sinh-xa-hoi-2026.txt"]
     # Raw SQLite: what staff tools see (Vietnamese kept readable, not \\u-escaped).
-    with sqlite3.connect(store.path) as conn:
+    with sqlite3.connect(str(store.database.path)) as conn:
         citations_json = conn.execute("SELECT citations FROM feedback").fetchone()[0]
     assert "Quảng Ninh" in citations_json
 
@@ -94,27 +96,27 @@ def test_export_jsonl_and_csv(store: FeedbackStore) -> None:
     store.record(_answer(abstained=True), "down", comment="có, trong tài liệu")
 
     out = io.StringIO()
-    assert export_feedback(store.path, out, "jsonl") == 2
+    assert export_feedback(store, out, "jsonl") == 2
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
     assert [line["rating"] for line in lines] == ["up", "down"]
     assert lines[0]["citations"][0]["source"] == "quang-ninh-an-sinh-xa-hoi-2026.txt"
 
     out = io.StringIO()
-    assert export_feedback(store.path, out, "csv", rating="down") == 1
+    assert export_feedback(store, out, "csv", rating="down") == 1
     [row] = list(csv.DictReader(io.StringIO(out.getvalue())))
     assert row["comment"] == "có, trong tài liệu"
     assert json.loads(row["citations"]) == []
 
 
-def test_export_of_missing_database_says_where_it_lives(tmp_path: Path) -> None:
+def test_export_of_missing_database_says_where_it_lives(settings: Settings) -> None:
     with pytest.raises(FeedbackError, match=r"feedback\.sqlite3"):
-        export_feedback(tmp_path / "nope.sqlite3", io.StringIO(), "jsonl")
-    assert not (tmp_path / "nope.sqlite3").exists()
+        open_feedback_store(settings, existing=True)
+    assert not feedback_path(settings.index_dir).exists()
 
 
 def test_unknown_format(store: FeedbackStore) -> None:
     with pytest.raises(FeedbackError, match="format"):
-        export_feedback(store.path, io.StringIO(), "xml")
+        export_feedback(store, io.StringIO(), "xml")
 
 
 def test_eval_questions_are_valid_question_set_lines(store: FeedbackStore) -> None:
@@ -123,7 +125,7 @@ def test_eval_questions_are_valid_question_set_lines(store: FeedbackStore) -> No
     store.record(_answer(abstained=True), "up")
 
     out = io.StringIO()
-    assert export_feedback(store.path, out, "questions") == 2  # thumbs-down rows only
+    assert export_feedback(store, out, "questions") == 2  # thumbs-down rows only
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
     questions = [parse_question(line, n) for n, line in enumerate(lines, 1)]
     assert questions[0].evidence == (QUOTE,)
@@ -143,4 +145,4 @@ def test_agreed_abstention_becomes_an_unanswerable_question(store: FeedbackStore
     parse_question(line)  # unanswerable lines must carry no evidence
 
     out = io.StringIO()
-    assert export_eval_questions(store.path, out, rating=None) == 1
+    assert export_eval_questions(store, out, rating=None) == 1

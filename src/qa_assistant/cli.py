@@ -384,11 +384,12 @@ def feedback() -> None:
 @click.option("-o", "--output", type=click.File("w", encoding="utf-8"), default="-")
 def feedback_export(index: Path | None, fmt: str, rating: str | None, output: Any) -> None:
     """Write the stored feedback (question, answer, citations, rating, comment)."""
-    from .feedback import export_feedback, feedback_path
+    from .feedback import export_feedback, open_feedback_store
 
     settings = _settings(index)
     with _errors():
-        count = export_feedback(feedback_path(settings.index_dir), output, fmt, rating=rating)
+        store = open_feedback_store(settings, existing=True)
+        count = export_feedback(store, output, fmt, rating=rating)
     click.echo(f"{count} feedback rows written.", err=True)
 
 
@@ -405,12 +406,11 @@ def audit() -> None:
 @click.option("-o", "--output", type=click.File("w", encoding="utf-8"), default="-")
 def audit_export(index: Path | None, fmt: str, output: Any) -> None:
     """Write the audit log (time, action, file, result, detail, client), oldest first."""
-    from .audit import export_audit
-    from .feedback import feedback_path
+    from .audit import export_audit, open_audit_store
 
     settings = _settings(index)
     with _errors():
-        count = export_audit(feedback_path(settings.index_dir), output, fmt)
+        count = export_audit(open_audit_store(settings, existing=True), output, fmt)
     click.echo(f"{count} audit rows written.", err=True)
 
 
