@@ -41,7 +41,8 @@ AuditFormat = Literal["jsonl", "csv"]
 AUDIT_TABLE = Table(
     "audit",
     METADATA,
-    Column("id", Integer, primary_key=True),
+    # No NOT NULL, as in the files written before; the key is never null in either database.
+    Column("id", Integer, primary_key=True, nullable=True),
     Column("at", Text, nullable=False),
     Column("action", Text, nullable=False),
     Column("target", Text, nullable=False, server_default=""),

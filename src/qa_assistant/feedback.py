@@ -48,7 +48,8 @@ RATINGS: tuple[Rating, ...] = ("up", "down")
 FEEDBACK_TABLE = Table(
     "feedback",
     METADATA,
-    Column("id", Integer, primary_key=True),
+    # No NOT NULL, as in the files written before; the key is never null in either database.
+    Column("id", Integer, primary_key=True, nullable=True),
     Column("created_at", Text, nullable=False),
     Column("updated_at", Text, nullable=False),
     Column("rating", Text, CheckConstraint("rating IN ('up', 'down')"), nullable=False),
