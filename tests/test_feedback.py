@@ -296,6 +296,17 @@ def test_an_unreachable_server_says_what_to_check_and_hides_the_password(
     assert not feedback_path(settings.index_dir).exists()  # no silent fallback to SQLite
 
 
+def test_a_server_that_never_answers_is_given_up_on(settings: Settings) -> None:
+    with socket.socket() as silent:  # accepts connections, never speaks
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        url = f"postgresql://qa:{SECRET}@127.0.0.1:{silent.getsockname()[1]}/qa"
+        hanging = _with_url(settings, url).model_copy(update={"feedback_connect_timeout_s": 2})
+        with pytest.raises(FeedbackError, match="timeout") as caught:
+            open_feedback_store(hanging)
+    assert "QA_FEEDBACK_URL" in str(caught.value) and SECRET not in str(caught.value)
+
+
 @pytest.mark.parametrize("command", [["feedback", "export"], ["audit", "export"]])
 def test_export_from_an_unreachable_server_fails_clearly(
     settings: Settings, command: list[str]
