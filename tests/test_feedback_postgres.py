@@ -6,26 +6,31 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 
+import gradio as gr
 import pytest
 from click.testing import CliRunner
 from pydantic import SecretStr
 
 from qa_assistant import audit as audit_module
-from qa_assistant import cli
+from qa_assistant import cli, ui
 from qa_assistant import feedback as feedback_module
+from qa_assistant.assistant import Assistant
 from qa_assistant.audit import open_audit_store
 from qa_assistant.errors import AuditError, FeedbackError
 from qa_assistant.feedback import feedback_path, open_feedback_store
 from qa_assistant.settings import Settings
 from qa_assistant.types import Answer, Citation, Filters
+from support.gradio_http import fake_request
 from support.postgres import PASSWORD, Cluster
 
 pytestmark = pytest.mark.postgres
 
+TET_QUESTION = "Quảng Ninh hỗ trợ mỗi thôn bao nhiêu tiền để đón Tết?"
 QUOTE = "UBND tỉnh Quảng Ninh quyết định hỗ trợ 10 triệu đồng cho mỗi thôn, khu phố"
 
 
@@ -96,6 +101,25 @@ def test_audit_log_lives_in_postgres(tmp_path: Path, postgres_url: str) -> None:
     # Feedback shares the database in its own table.
     open_feedback_store(_settings(tmp_path, postgres_url)).record(_answer(), "up")
     assert len(store.records()) == 3
+
+
+def test_the_page_rates_and_audits_into_postgres(ingested: Assistant, postgres_url: str) -> None:
+    settings = ingested.settings.model_copy(
+        update={"feedback_url": SecretStr(postgres_url), "admin_password": SecretStr("đúng")}
+    )
+    handlers = ui._Handlers(ingested, settings)
+    with warnings.catch_warnings():  # gr.Info outside a request is a warning, not a failure
+        warnings.simplefilter("ignore")
+        turns = list(handlers.respond(TET_QUESTION, [], [], None, None, None))[-1][1]
+        dislike = gr.LikeData(None, {"index": 1, "value": "x", "liked": False})
+        rated, _, _ = handlers.rate(turns, {}, dislike)
+        handlers.comment("Thiếu thời hạn", 0, rated)
+        handlers.login("đúng", fake_request())
+    [record] = open_feedback_store(settings).records()
+    assert (record.id, record.rating, record.comment) == (rated[0], "down", "Thiếu thời hạn")
+    assert record.question == TET_QUESTION
+    assert [(r.action, r.result) for r in open_audit_store(settings).records()] == [("login", "ok")]
+    assert not feedback_path(settings.index_dir).exists()
 
 
 def test_replicas_see_each_others_changes_at_once(tmp_path: Path, postgres_url: str) -> None:
