@@ -250,6 +250,26 @@ def test_exports_are_identical_from_sqlite_and_postgres(
     assert len(from_postgres[4].splitlines()) == 3
 
 
+def test_a_role_that_may_only_read_and_write_uses_tables_made_by_the_owner(
+    tmp_path: Path, postgres_cluster: Cluster, postgres_url: str
+) -> None:
+    open_feedback_store(_settings(tmp_path, postgres_url)).record(_answer(), "up")
+    open_audit_store(_settings(tmp_path, postgres_url))
+    database = postgres_url.rsplit("/", 1)[1]
+    app = postgres_cluster.add_role("qa_app")
+    postgres_cluster.sql(
+        "GRANT SELECT, INSERT, UPDATE, DELETE ON feedback, audit TO qa_app;"
+        " GRANT USAGE ON SEQUENCE feedback_id_seq, audit_id_seq TO qa_app",
+        database,
+    )
+    limited = _settings(tmp_path, postgres_cluster.url(database, role=app))
+    store = open_feedback_store(limited)
+    row = store.record(_answer(1), "down")
+    store.update(row, comment="ok")
+    assert [r.comment for r in store.records()] == ["", "ok"]
+    open_audit_store(limited).record("login", "ok", "127.0.0.1")
+
+
 def test_wrong_password_or_missing_database_says_what_to_check(
     tmp_path: Path, postgres_cluster: Cluster, postgres_url: str
 ) -> None:

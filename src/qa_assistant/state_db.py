@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, Engine, MetaData, Table, create_engine, text
+from sqlalchemy import Connection, Engine, MetaData, Table, create_engine, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
@@ -167,7 +167,10 @@ def ensure_table(db: StateDatabase, table: Table, error: type[QAError]) -> None:
         else:
             # Readers do not block the writer; the mode is kept in the file once set.
             conn.exec_driver_sql("PRAGMA journal_mode=WAL")
-        conn.execute(CreateTable(table, if_not_exists=True))
+        # Looked up first: a role allowed only to read and write existing tables cannot run
+        # CREATE TABLE at all, not even IF NOT EXISTS, on PostgreSQL.
+        if not inspect(conn).has_table(table.name):
+            conn.execute(CreateTable(table, if_not_exists=True))
 
 
 __all__ = [

@@ -67,8 +67,8 @@ class Cluster:
             raise RuntimeError(f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
         return done.stdout
 
-    def _sql(self, statement: str, database: str = "postgres") -> None:
-        # Over the socket in the cluster's folder, where the superuser is trusted.
+    def sql(self, statement: str, database: str = "postgres") -> None:
+        """Runs ``statement`` as the superuser, over the socket in the cluster's folder."""
         self._run(
             [
                 self.bindir / "psql",
@@ -133,8 +133,13 @@ class Cluster:
         self._run(
             [self.bindir / "pg_isready", "-h", "127.0.0.1", "-p", self.port, "-t", START_TIMEOUT_S]
         )
+        self.add_role(ROLE)
+
+    def add_role(self, role: str) -> str:
+        """A login role with the test password; returns its name."""
         quoted = PASSWORD.replace("'", "''")
-        self._sql(f"CREATE ROLE {ROLE} LOGIN PASSWORD '{quoted}'")
+        self.sql(f"CREATE ROLE {role} LOGIN PASSWORD '{quoted}'")
+        return role
 
     def stop(self) -> None:
         if (self.data / "postmaster.pid").exists():
@@ -142,14 +147,11 @@ class Cluster:
 
     def create_database(self, name: str) -> str:
         """A new, empty database owned by the test role; returns its URL."""
-        self._sql(f"CREATE DATABASE {name} OWNER {ROLE}")
+        self.sql(f"CREATE DATABASE {name} OWNER {ROLE}")
         return self.url(name)
 
-    def url(self, database: str, *, password: str = PASSWORD, port: int | None = None) -> str:
-        return (
-            f"postgresql://{ROLE}:{quote(password, safe='')}@127.0.0.1:"
-            f"{port or self.port}/{database}"
-        )
+    def url(self, database: str, *, role: str = ROLE, password: str = PASSWORD) -> str:
+        return f"postgresql://{role}:{quote(password, safe='')}@127.0.0.1:{self.port}/{database}"
 
 
 def start_cluster(bindir: Path) -> Cluster:
