@@ -257,12 +257,16 @@ def test_a_role_that_may_only_read_and_write_uses_tables_made_by_the_owner(
     open_audit_store(_settings(tmp_path, postgres_url))
     database = postgres_url.rsplit("/", 1)[1]
     app = postgres_cluster.add_role("qa_app")
+    limited = _settings(tmp_path, postgres_cluster.url(database, role=app))
+    with pytest.raises(FeedbackError, match="permission denied") as caught:
+        open_feedback_store(limited).records()
+    assert "granted" in str(caught.value)
+
     postgres_cluster.sql(
         "GRANT SELECT, INSERT, UPDATE, DELETE ON feedback, audit TO qa_app;"
         " GRANT USAGE ON SEQUENCE feedback_id_seq, audit_id_seq TO qa_app",
         database,
     )
-    limited = _settings(tmp_path, postgres_cluster.url(database, role=app))
     store = open_feedback_store(limited)
     row = store.record(_answer(1), "down")
     store.update(row, comment="ok")

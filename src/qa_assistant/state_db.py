@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, MetaData, Table, create_engine, inspect, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 from sqlalchemy.schema import CreateTable
 
@@ -143,11 +143,17 @@ def _message(db: StateDatabase, exc: SQLAlchemyError, doing: str) -> str:
     if db.secret:
         reason = reason.replace(db.secret, "***")
     if not db.is_server:
-        return (
-            f"Could not {doing} in {db.where}: {reason}. Check that the index folder is writable."
+        hint = (
+            " Check that the index folder is writable." if isinstance(exc, OperationalError) else ""
         )
+        return f"Could not {doing} in {db.where}: {reason}.{hint}"
     if isinstance(exc, OperationalError):
         return f"Could not {doing}: the database {db.where} is unavailable ({reason}). {_URL_HINT}"
+    if isinstance(exc, ProgrammingError):  # e.g. permission denied
+        return (
+            f"Could not {doing} in {db.where}: {reason}. Check that the role in QA_FEEDBACK_URL "
+            "owns the database, or has been granted its feedback and audit tables."
+        )
     return f"Could not {doing} in {db.where}: {reason}"
 
 
