@@ -111,6 +111,8 @@ class Cluster:
                 "--no-sync",
             ]
         )
+        # fsync off: a throwaway cluster need not survive a power cut. More connections than the
+        # default 100: the stores of earlier tests keep their pooled connections open.
         options = (
             f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off"
             " -c max_connections=200"
