@@ -319,6 +319,21 @@ def test_export_from_an_unreachable_server_fails_clearly(
     assert "QA_FEEDBACK_URL" in result.output and SECRET not in result.output
 
 
+def test_serve_with_an_unreachable_server_stops_before_loading_anything(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def never(settings: Settings) -> None:
+        raise AssertionError("the assistant was built before the database was checked")
+
+    monkeypatch.setattr(cli, "_assistant", never)
+    url = f"postgresql://qa:{SECRET}@127.0.0.1:{_closed_port()}/qa"
+    result = CliRunner().invoke(
+        cli.main, ["serve", "--index", str(settings.index_dir)], env={"QA_FEEDBACK_URL": url}
+    )
+    assert result.exit_code == 1, result.output
+    assert "QA_FEEDBACK_URL" in result.output and SECRET not in result.output
+
+
 @pytest.mark.parametrize(
     ("url", "reason"),
     [

@@ -274,6 +274,33 @@ def test_a_role_that_may_only_read_and_write_uses_tables_made_by_the_owner(
     open_audit_store(limited).record("login", "ok", "127.0.0.1")
 
 
+def test_a_store_works_again_once_the_server_is_back(
+    tmp_path: Path, postgres_cluster: Cluster, postgres_url: str
+) -> None:
+    store = open_feedback_store(_settings(tmp_path, postgres_url))
+    log = open_audit_store(_settings(tmp_path, postgres_url))
+    first = store.record(_answer(), "up")
+    log.record("login", "ok", "127.0.0.1")
+    postgres_cluster.stop()  # restarted while the stores are idle: their pooled connections die
+    postgres_cluster.launch()
+    second = store.record(_answer(1), "down")
+    log.record("login", "ok", "127.0.0.1")
+
+    postgres_cluster.stop()
+    try:
+        with pytest.raises(FeedbackError, match="unavailable") as caught:
+            store.record(_answer(1), "down")
+        assert "QA_FEEDBACK_URL" in str(caught.value) and PASSWORD not in str(caught.value)
+        with pytest.raises(AuditError, match="unavailable"):
+            log.record("login", "ok", "127.0.0.1")
+    finally:
+        postgres_cluster.launch()
+    third = store.record(_answer(2), "down")
+    log.record("login", "ok", "127.0.0.1")
+    assert [r.id for r in store.records()] == [first, second, third]
+    assert len(log.records()) == 3
+
+
 def test_wrong_password_or_missing_database_says_what_to_check(
     tmp_path: Path, postgres_cluster: Cluster, postgres_url: str
 ) -> None:

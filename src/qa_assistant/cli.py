@@ -262,6 +262,14 @@ def serve(host: str | None, port: int | None, index: Path | None, ingest_first: 
 
     settings = _settings(index, host=host, port=port)
     with _errors():
+        if settings.feedback_url is not None:
+            # A shared database is part of the deployment: a wrong URL stops the start with what
+            # to check, rather than failing every rating later. This also creates the tables.
+            from .audit import open_audit_store
+            from .feedback import open_feedback_store
+
+            open_feedback_store(settings)
+            open_audit_store(settings)
         assistant = _assistant(settings)
         if ingest_first and assistant.is_stale():
             update, close = _progress_bar("Ingest")

@@ -111,6 +111,11 @@ class Cluster:
                 "--no-sync",
             ]
         )
+        self.launch()
+        self.add_role(ROLE)
+
+    def launch(self) -> None:
+        """Starts the server on the initialised cluster (again, after :meth:`stop`)."""
         # fsync off: a throwaway cluster need not survive a power cut. More connections than the
         # default 100: the stores of earlier tests keep their pooled connections open.
         options = (
@@ -135,7 +140,6 @@ class Cluster:
         self._run(
             [self.bindir / "pg_isready", "-h", "127.0.0.1", "-p", self.port, "-t", START_TIMEOUT_S]
         )
-        self.add_role(ROLE)
 
     def add_role(self, role: str) -> str:
         """A login role with the test password; returns its name."""
