@@ -13,7 +13,7 @@ export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup run ingest test test-fast lint browser deploy-check clean
+.PHONY: setup run ingest test test-fast lint browser postgres deploy-check clean
 
 setup: $(STAMP)
 
@@ -38,11 +38,14 @@ deploy-check: setup
 browser:
 	bash scripts/install-browser.sh
 
-test: setup browser
+postgres:
+	bash scripts/install-postgres.sh
+
+test: setup browser postgres
 	$(PY) -m pytest -q -p no:cacheprovider
 
 test-fast: setup
-	$(PY) -m pytest -q -m "not integration and not browser and not slow"
+	$(PY) -m pytest -q -m "not integration and not browser and not slow and not postgres"
 
 lint: setup
 	$(VENV)/bin/ruff check src tests

@@ -1,7 +1,9 @@
-"""Shared fixtures: a copy of the seed documents and an assistant on the fake embedder."""
+"""Shared fixtures: a copy of the seed documents, an assistant on the fake embedder, and a
+throwaway PostgreSQL server for the tests marked ``postgres``."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 from collections.abc import Iterator
@@ -18,6 +20,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 from qa_assistant.assistant import Assistant
 from qa_assistant.settings import Settings
 from qa_assistant.testing import FakeEmbedder
+from support.postgres import Cluster, postgres_bindir, remove_cluster, start_cluster
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_DOCUMENTS = ROOT / "documents"
@@ -53,3 +56,33 @@ def ingested(assistant: Assistant) -> Assistant:
     report = assistant.ingest()
     assert report.failed == ()
     return assistant
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[Cluster]:
+    """A PostgreSQL server for the whole run, removed at the end.
+
+    Without the server's binaries the tests skip, except under CI=true, where that is a
+    failure: CI must never pass by skipping them.
+    """
+    bindir = postgres_bindir()
+    if bindir is None:
+        reason = (
+            "PostgreSQL's initdb is missing: run scripts/install-postgres.sh "
+            "(apt-get install postgresql, needs root)"
+        )
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    cluster = start_cluster(bindir)
+    yield cluster
+    remove_cluster(cluster)
+
+
+_database_numbers = itertools.count(1)
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster: Cluster) -> str:
+    """The URL of a new, empty database on the test server (one per test)."""
+    return postgres_cluster.create_database(f"qa_test_{next(_database_numbers)}")

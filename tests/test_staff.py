@@ -21,7 +21,7 @@ from pydantic import SecretStr
 
 from qa_assistant import cli, ui
 from qa_assistant.assistant import Assistant
-from qa_assistant.audit import AuditStore, export_audit
+from qa_assistant.audit import AuditStore, export_audit, open_audit_store
 from qa_assistant.errors import AuditError
 from qa_assistant.feedback import feedback_path
 from qa_assistant.settings import Settings
@@ -132,7 +132,7 @@ def test_audit_rows_are_kept_and_exported(tmp_path: Path) -> None:
     assert [r.action for r in store.records(latest=2)] == ["delete", "login"]
 
     out = io.StringIO()
-    assert export_audit(db, out, "jsonl") == 3
+    assert export_audit(store, out, "jsonl") == 3
     rows = [json.loads(line) for line in out.getvalue().splitlines()]
     assert rows[2] == {
         "id": 3,
@@ -144,12 +144,12 @@ def test_audit_rows_are_kept_and_exported(tmp_path: Path) -> None:
         "client": "127.0.0.1",
     }
     out = io.StringIO()
-    assert export_audit(db, out, "csv") == 3
+    assert export_audit(store, out, "csv") == 3
     assert list(csv.DictReader(io.StringIO(out.getvalue())))[1]["client"] == "203.0.113.9"
     with pytest.raises(AuditError, match="jsonl or csv"):
-        export_audit(db, io.StringIO(), "xml")
+        export_audit(store, io.StringIO(), "xml")
     with pytest.raises(AuditError, match="No audit log"):
-        export_audit(tmp_path / "missing.sqlite3", io.StringIO())
+        open_audit_store(Settings(index_dir=tmp_path / "missing", _env_file=None), existing=True)
 
 
 def test_cli_audit_export(tmp_path: Path) -> None:

@@ -1,38 +1,56 @@
 """The audit log of staff actions: uploads, deletes, re-ingests and logins, with their clients.
 
-Rows live in the feedback database (``<index_dir>/feedback.sqlite3``) so that one file holds
-the page's whole state. A row never holds a password attempt, only that one was made.
+Rows live in the state database beside feedback (``<index_dir>/feedback.sqlite3``, or the
+PostgreSQL database at ``QA_FEEDBACK_URL``) so that one place holds the page's whole state.
+A row never holds a password attempt, only that one was made.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import sqlite3
 from dataclasses import asdict, dataclass, fields
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import TYPE_CHECKING, Any, Literal, TextIO
+
+from sqlalchemy import Column, Integer, Table, Text, insert, select
 
 from .errors import AuditError
-from .feedback import FEEDBACK_FILENAME, connect
+from .state_db import (
+    METADATA,
+    STATE_FILENAME,
+    StateDatabase,
+    clean_text,
+    ensure_table,
+    open_state_database,
+    sqlite_database,
+    transaction,
+    utc_now,
+)
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 AuditAction = Literal["upload", "delete", "reingest", "login"]
 # ok: done; failed: tried and went wrong; refused: not allowed; wrong-password; locked: too many.
 AuditResult = Literal["ok", "failed", "refused", "wrong-password", "locked"]
 AuditFormat = Literal["jsonl", "csv"]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS audit (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    at TEXT NOT NULL,
-    action TEXT NOT NULL,
-    target TEXT NOT NULL DEFAULT '',
-    result TEXT NOT NULL,
-    detail TEXT NOT NULL DEFAULT '',
-    client TEXT NOT NULL
+# The shape of the audit rows, the same as the SQLite files written before PostgreSQL was
+# supported, so those files open unchanged.
+AUDIT_TABLE = Table(
+    "audit",
+    METADATA,
+    # No NOT NULL, as in the files written before; the key is never null in either database.
+    Column("id", Integer, primary_key=True, nullable=True),
+    Column("at", Text, nullable=False),
+    Column("action", Text, nullable=False),
+    Column("target", Text, nullable=False, server_default=""),
+    Column("result", Text, nullable=False),
+    Column("detail", Text, nullable=False, server_default=""),
+    Column("client", Text, nullable=False),
+    sqlite_autoincrement=True,
 )
-"""
 
 
 @dataclass(frozen=True)
@@ -50,20 +68,16 @@ _COLUMNS = tuple(f.name for f in fields(AuditRecord))
 
 
 class AuditStore:
-    """Audit rows in the state database; the table is created on first use."""
+    """Audit rows in the state database; the table is created on first use.
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with connect(path) as conn:
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute(_SCHEMA)
-        except (OSError, sqlite3.Error) as exc:
-            raise AuditError(
-                f"Cannot open the audit log in {path}: {exc}. "
-                "Check that the index folder is writable."
-            ) from exc
+    ``database`` is a :class:`~.state_db.StateDatabase`, or the path of a SQLite file.
+    """
+
+    def __init__(self, database: StateDatabase | Path) -> None:
+        if isinstance(database, Path):
+            database = sqlite_database(database)
+        self.database = database
+        ensure_table(database, AUDIT_TABLE, AuditError)
 
     def record(
         self,
@@ -74,43 +88,50 @@ class AuditStore:
         target: str = "",
         detail: str = "",
     ) -> None:
-        at = datetime.now(UTC).isoformat(timespec="seconds")
-        try:
-            with connect(self.path) as conn:
-                conn.execute(
-                    "INSERT INTO audit (at, action, target, result, detail, client)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    (at, action, target, result, detail, client),
-                )
-        except sqlite3.Error as exc:
-            raise AuditError(f"Could not write the audit log: {exc}") from exc
+        row = {
+            "at": utc_now(),
+            "action": action,
+            "target": clean_text(target),
+            "result": result,
+            "detail": clean_text(detail),
+            "client": clean_text(client),
+        }
+        with transaction(self.database, AuditError, "write the audit log") as conn:
+            conn.execute(insert(AUDIT_TABLE).values(row))
 
     def records(self, *, latest: int | None = None) -> list[AuditRecord]:
         """All rows oldest first, or the ``latest`` ones newest first."""
-        query = f"SELECT {', '.join(_COLUMNS)} FROM audit"
+        query = select(*(AUDIT_TABLE.c[name] for name in _COLUMNS))
         if latest is not None:
-            query += f" ORDER BY id DESC LIMIT {int(latest)}"
+            query = query.order_by(AUDIT_TABLE.c.id.desc()).limit(latest)
         else:
-            query += " ORDER BY id"
-        try:
-            with connect(self.path) as conn:
-                rows = conn.execute(query).fetchall()
-        except sqlite3.Error as exc:
-            raise AuditError(f"Could not read the audit log: {exc}") from exc
+            query = query.order_by(AUDIT_TABLE.c.id)
+        with transaction(self.database, AuditError, "read the audit log") as conn:
+            rows = conn.execute(query).all()
         return [AuditRecord(*row) for row in rows]
 
 
-def export_audit(db_path: Path, out: TextIO, fmt: AuditFormat | str = "jsonl") -> int:
+def open_audit_store(settings: Settings, *, existing: bool = False) -> AuditStore:
+    """The configured store: PostgreSQL at ``QA_FEEDBACK_URL``, else SQLite beside the index.
+
+    ``existing``: refuse a missing SQLite file rather than create it (an export must not
+    conjure an empty database).
+    """
+    database = open_state_database(settings, error=AuditError)
+    if existing and database.path is not None and not database.path.is_file():
+        raise AuditError(
+            f"No audit log at {database.path}. Staff actions are recorded in "
+            f"<index_dir>/{STATE_FILENAME} once the page has served one "
+            "(or in the database at QA_FEEDBACK_URL when that is set)."
+        )
+    return AuditStore(database)
+
+
+def export_audit(store: AuditStore, out: TextIO, fmt: AuditFormat | str = "jsonl") -> int:
     """Writes every audit row, oldest first, to ``out``; returns how many."""
     if fmt not in ("jsonl", "csv"):
         raise AuditError(f"Unknown export format {fmt!r}: use jsonl or csv.")
-    if not db_path.is_file():  # exporting must not conjure an empty database
-        raise AuditError(
-            f"No audit log at {db_path}. Staff actions are recorded in "
-            f"<index_dir>/{FEEDBACK_FILENAME} once the page has served one."
-        )
-    records = AuditStore(db_path).records()
-    rows: list[dict[str, Any]] = [asdict(r) for r in records]
+    rows: list[dict[str, Any]] = [asdict(r) for r in store.records()]
     if fmt == "jsonl":
         out.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
     else:
@@ -121,10 +142,12 @@ def export_audit(db_path: Path, out: TextIO, fmt: AuditFormat | str = "jsonl") -
 
 
 __all__ = [
+    "AUDIT_TABLE",
     "AuditAction",
     "AuditFormat",
     "AuditRecord",
     "AuditResult",
     "AuditStore",
     "export_audit",
+    "open_audit_store",
 ]

@@ -426,7 +426,9 @@ def measure_serving(config: BenchConfig, folder: Path, questions: list[str]) -> 
         "questions": questions,
         # Secrets stay out of the file; the worker reads them from the environment as usual.
         "settings": json.loads(
-            config.settings.model_dump_json(exclude={"llm_api_key", "admin_password"})
+            config.settings.model_dump_json(
+                exclude={"llm_api_key", "admin_password", "feedback_url"}
+            )
         ),
     }
     spec_path = folder / "serve-spec.json"

@@ -263,6 +263,14 @@ def serve(host: str | None, port: int | None, index: Path | None, ingest_first: 
 
     settings = _settings(index, host=host, port=port)
     with _errors():
+        if settings.feedback_url is not None:
+            # A shared database is part of the deployment: a wrong URL stops the start with what
+            # to check, rather than failing every rating later. This also creates the tables.
+            from .audit import open_audit_store
+            from .feedback import open_feedback_store
+
+            open_feedback_store(settings)
+            open_audit_store(settings)
         assistant = _assistant(settings)
         if ingest_first and assistant.is_stale():
             update, close = _progress_bar("Ingest")
@@ -434,11 +442,12 @@ def feedback() -> None:
 @click.option("-o", "--output", type=click.File("w", encoding="utf-8"), default="-")
 def feedback_export(index: Path | None, fmt: str, rating: str | None, output: Any) -> None:
     """Write the stored feedback (question, answer, citations, rating, comment)."""
-    from .feedback import export_feedback, feedback_path
+    from .feedback import export_feedback, open_feedback_store
 
     settings = _settings(index)
     with _errors():
-        count = export_feedback(feedback_path(settings.index_dir), output, fmt, rating=rating)
+        store = open_feedback_store(settings, existing=True)
+        count = export_feedback(store, output, fmt, rating=rating)
     click.echo(f"{count} feedback rows written.", err=True)
 
 
@@ -455,12 +464,11 @@ def audit() -> None:
 @click.option("-o", "--output", type=click.File("w", encoding="utf-8"), default="-")
 def audit_export(index: Path | None, fmt: str, output: Any) -> None:
     """Write the audit log (time, action, file, result, detail, client), oldest first."""
-    from .audit import export_audit
-    from .feedback import feedback_path
+    from .audit import export_audit, open_audit_store
 
     settings = _settings(index)
     with _errors():
-        count = export_audit(feedback_path(settings.index_dir), output, fmt)
+        count = export_audit(open_audit_store(settings, existing=True), output, fmt)
     click.echo(f"{count} audit rows written.", err=True)
 
 

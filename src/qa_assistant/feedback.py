@@ -1,66 +1,74 @@
-"""Thumbs up/down and comments on answers, kept in SQLite, exportable for review.
+"""Thumbs up/down and comments on answers, kept in the state database, exportable for review.
 
 Each row keeps the question, the answer text and its citations as JSON, so a bad answer can be
 read, judged and turned into an evaluation question without the session that produced it.
-The store opens one short-lived connection per call: the UI calls it from several worker
-threads, and SQLite connections must not cross threads.
+The rows live in SQLite beside the index, or in PostgreSQL when ``QA_FEEDBACK_URL`` is set so
+that every replica writes to one place (:mod:`.state_db` says how both are served by one code
+path). Each call is one short transaction, safe from the UI's worker threads.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import TYPE_CHECKING, Any, Literal, TextIO
+
+from sqlalchemy import CheckConstraint, Column, Integer, Row, Table, Text, delete, insert, select
+from sqlalchemy import update as sql_update
 
 from .errors import FeedbackError
+from .state_db import (
+    METADATA,
+    STATE_FILENAME,
+    StateDatabase,
+    clean_text,
+    ensure_table,
+    open_state_database,
+    sqlite_database,
+    state_path,
+    transaction,
+    utc_now,
+)
 from .types import Answer, Filters
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 Rating = Literal["up", "down"]
 ExportFormat = Literal["jsonl", "csv", "questions"]
 
-FEEDBACK_FILENAME = "feedback.sqlite3"
+FEEDBACK_FILENAME = STATE_FILENAME
 RATINGS: tuple[Rating, ...] = ("up", "down")
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS feedback (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
-    rating TEXT NOT NULL CHECK (rating IN ('up', 'down')),
-    comment TEXT NOT NULL DEFAULT '',
-    question TEXT NOT NULL,
-    answer TEXT NOT NULL,
-    abstained INTEGER NOT NULL,
-    citations TEXT NOT NULL,
-    history TEXT NOT NULL DEFAULT '[]',
-    filters TEXT NOT NULL DEFAULT '{}'
+# The shape of the feedback rows, the same as the SQLite files written before PostgreSQL was
+# supported, so those files open unchanged.
+FEEDBACK_TABLE = Table(
+    "feedback",
+    METADATA,
+    # No NOT NULL, as in the files written before; the key is never null in either database.
+    Column("id", Integer, primary_key=True, nullable=True),
+    Column("created_at", Text, nullable=False),
+    Column("updated_at", Text, nullable=False),
+    Column("rating", Text, CheckConstraint("rating IN ('up', 'down')"), nullable=False),
+    Column("comment", Text, nullable=False, server_default=""),
+    Column("question", Text, nullable=False),
+    Column("answer", Text, nullable=False),
+    Column("abstained", Integer, nullable=False),
+    Column("citations", Text, nullable=False),
+    Column("history", Text, nullable=False, server_default="[]"),
+    Column("filters", Text, nullable=False, server_default="{}"),
+    sqlite_autoincrement=True,  # ids are never reused, even after a delete
 )
-"""
 
-_COLUMNS = (
-    "id",
-    "created_at",
-    "updated_at",
-    "rating",
-    "comment",
-    "question",
-    "answer",
-    "abstained",
-    "citations",
-    "history",
-    "filters",
-)
+_COLUMNS = tuple(FEEDBACK_TABLE.columns.keys())
 
 
 def feedback_path(index_dir: Path) -> Path:
-    """Where the UI keeps feedback: beside the index, so one folder holds the whole state."""
-    return index_dir / FEEDBACK_FILENAME
+    """Where feedback is kept without ``QA_FEEDBACK_URL``: beside the index."""
+    return state_path(index_dir)
 
 
 @dataclass(frozen=True)
@@ -93,21 +101,6 @@ class FeedbackRecord:
         }
 
 
-@contextmanager
-def connect(path: Path) -> Iterator[sqlite3.Connection]:
-    """One short-lived connection to the state database (also used by :mod:`.audit`)."""
-    conn = sqlite3.connect(path, timeout=10)
-    try:
-        with conn:  # commits, or rolls back on error
-            yield conn
-    finally:
-        conn.close()
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
 def _check_rating(rating: str) -> Rating:
     if rating not in RATINGS:
         raise FeedbackError(f"Unknown rating {rating!r}: use 'up' or 'down'.")
@@ -125,23 +118,16 @@ def _filters_dict(filters: Filters | None) -> dict[str, Any]:
 
 
 class FeedbackStore:
-    """Feedback rows in one SQLite file; created on first use."""
+    """Feedback rows in the state database; the table is created on first use.
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with self._connect() as conn:
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute(_SCHEMA)
-        except (OSError, sqlite3.Error) as exc:
-            raise FeedbackError(
-                f"Cannot open the feedback store {path}: {exc}. "
-                "Check that the index folder is writable."
-            ) from exc
+    ``database`` is a :class:`~.state_db.StateDatabase`, or the path of a SQLite file.
+    """
 
-    def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
-        return connect(self.path)
+    def __init__(self, database: StateDatabase | Path) -> None:
+        if isinstance(database, Path):
+            database = sqlite_database(database)
+        self.database = database
+        ensure_table(database, FEEDBACK_TABLE, FeedbackError)
 
     def record(
         self,
@@ -155,78 +141,55 @@ class FeedbackStore:
         """Stores a rating of ``answer`` and returns the row id (to update it later)."""
         checked = _check_rating(rating)
         citations = answer.to_dict(retrieved=0)["citations"]
-        now = _now()
-        try:
-            with self._connect() as conn:
-                cursor = conn.execute(
-                    "INSERT INTO feedback (created_at, updated_at, rating, comment, question,"
-                    " answer, abstained, citations, history, filters)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        now,
-                        now,
-                        checked,
-                        comment.strip(),
-                        answer.question,
-                        answer.text,
-                        int(answer.abstained),
-                        json.dumps(citations, ensure_ascii=False),
-                        json.dumps(list(history), ensure_ascii=False),
-                        json.dumps(_filters_dict(filters), ensure_ascii=False),
-                    ),
-                )
-                row_id = cursor.lastrowid
-        except sqlite3.Error as exc:
-            raise FeedbackError(f"Could not save feedback: {exc}") from exc
-        if row_id is None:  # pragma: no cover - sqlite always sets it after an INSERT
+        now = utc_now()
+        row = {
+            "created_at": now,
+            "updated_at": now,
+            "rating": checked,
+            "comment": clean_text(comment.strip()),
+            "question": clean_text(answer.question),
+            "answer": clean_text(answer.text),
+            "abstained": int(answer.abstained),
+            "citations": json.dumps(citations, ensure_ascii=False),
+            "history": json.dumps(list(history), ensure_ascii=False),
+            "filters": json.dumps(_filters_dict(filters), ensure_ascii=False),
+        }
+        with transaction(self.database, FeedbackError, "save feedback") as conn:
+            key = conn.execute(insert(FEEDBACK_TABLE).values(row)).inserted_primary_key
+        if key is None or key[0] is None:  # pragma: no cover - both databases return the id
             raise FeedbackError("Could not save feedback: no row id returned.")
-        return row_id
+        return int(key[0])
 
     def update(self, row_id: int, *, rating: str | None = None, comment: str | None = None) -> None:
         """Changes the rating and/or the comment of an existing row."""
-        sets: list[str] = ["updated_at = ?"]
-        values: list[Any] = [_now()]
+        values: dict[str, Any] = {"updated_at": utc_now()}
         if rating is not None:
-            sets.append("rating = ?")
-            values.append(_check_rating(rating))
+            values["rating"] = _check_rating(rating)
         if comment is not None:
-            sets.append("comment = ?")
-            values.append(comment.strip())
-        try:
-            with self._connect() as conn:
-                cursor = conn.execute(
-                    f"UPDATE feedback SET {', '.join(sets)} WHERE id = ?", (*values, row_id)
-                )
-        except sqlite3.Error as exc:
-            raise FeedbackError(f"Could not update feedback: {exc}") from exc
-        if cursor.rowcount == 0:
+            values["comment"] = clean_text(comment.strip())
+        statement = sql_update(FEEDBACK_TABLE).where(FEEDBACK_TABLE.c.id == row_id).values(values)
+        with transaction(self.database, FeedbackError, "update feedback") as conn:
+            changed = conn.execute(statement).rowcount
+        if changed == 0:
             raise FeedbackError(f"No feedback row {row_id}.")
 
     def delete(self, row_id: int) -> None:
         """Forgets a rating (the user took their thumb back)."""
-        try:
-            with self._connect() as conn:
-                conn.execute("DELETE FROM feedback WHERE id = ?", (row_id,))
-        except sqlite3.Error as exc:
-            raise FeedbackError(f"Could not delete feedback: {exc}") from exc
+        with transaction(self.database, FeedbackError, "delete feedback") as conn:
+            conn.execute(delete(FEEDBACK_TABLE).where(FEEDBACK_TABLE.c.id == row_id))
 
     def records(self, *, rating: str | None = None) -> list[FeedbackRecord]:
         """All rows, oldest first; only one rating when ``rating`` is given."""
-        query = f"SELECT {', '.join(_COLUMNS)} FROM feedback"
-        params: tuple[Any, ...] = ()
+        query = select(FEEDBACK_TABLE).order_by(FEEDBACK_TABLE.c.id)
         if rating is not None:
-            query += " WHERE rating = ?"
-            params = (_check_rating(rating),)
-        try:
-            with self._connect() as conn:
-                rows = conn.execute(query + " ORDER BY id", params).fetchall()
-        except sqlite3.Error as exc:
-            raise FeedbackError(f"Could not read feedback: {exc}") from exc
+            query = query.where(FEEDBACK_TABLE.c.rating == _check_rating(rating))
+        with transaction(self.database, FeedbackError, "read feedback") as conn:
+            rows = conn.execute(query).all()
         return [_record(row) for row in rows]
 
 
-def _record(row: Sequence[Any]) -> FeedbackRecord:
-    values = dict(zip(_COLUMNS, row, strict=True))
+def _record(row: Row[Any]) -> FeedbackRecord:
+    values = row._mapping
     return FeedbackRecord(
         id=int(values["id"]),
         created_at=values["created_at"],
@@ -242,18 +205,28 @@ def _record(row: Sequence[Any]) -> FeedbackRecord:
     )
 
 
-def _open_existing(db_path: Path) -> FeedbackStore:
-    # Exporting must not conjure an empty database out of a mistyped path.
-    if not db_path.is_file():
+def open_feedback_store(settings: Settings, *, existing: bool = False) -> FeedbackStore:
+    """The configured store: PostgreSQL at ``QA_FEEDBACK_URL``, else SQLite beside the index.
+
+    ``existing``: refuse a missing SQLite file rather than create it (an export must not
+    conjure an empty database out of a mistyped path).
+    """
+    database = open_state_database(settings, error=FeedbackError)
+    if existing and database.path is not None and not database.path.is_file():
         raise FeedbackError(
-            f"No feedback database at {db_path}. Feedback is stored in "
-            f"<index_dir>/{FEEDBACK_FILENAME} once someone rates an answer."
+            f"No feedback database at {database.path}. Feedback is stored in "
+            f"<index_dir>/{FEEDBACK_FILENAME} once someone rates an answer "
+            "(or in the database at QA_FEEDBACK_URL when that is set)."
         )
-    return FeedbackStore(db_path)
+    return FeedbackStore(database)
 
 
 def export_feedback(
-    db_path: Path, out: TextIO, fmt: ExportFormat | str = "jsonl", *, rating: str | None = None
+    store: FeedbackStore,
+    out: TextIO,
+    fmt: ExportFormat | str = "jsonl",
+    *,
+    rating: str | None = None,
 ) -> int:
     """Writes feedback rows to ``out``; returns how many were written.
 
@@ -262,8 +235,8 @@ def export_feedback(
     thumbs-down rows (see :func:`export_eval_questions`). ``rating`` keeps one rating only.
     """
     if fmt == "questions":
-        return export_eval_questions(db_path, out, rating=rating or "down")
-    records = _open_existing(db_path).records(rating=rating)
+        return export_eval_questions(store, out, rating=rating or "down")
+    records = store.records(rating=rating)
     if fmt == "jsonl":
         for record in records:
             out.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
@@ -314,9 +287,9 @@ def eval_questions(records: Iterable[FeedbackRecord]) -> list[dict[str, Any]]:
     return [to_eval_question(record) for record in records]
 
 
-def export_eval_questions(db_path: Path, out: TextIO, *, rating: str | None = "down") -> int:
+def export_eval_questions(store: FeedbackStore, out: TextIO, *, rating: str | None = "down") -> int:
     """Writes question-set JSON lines drafted from feedback (by default the thumbs-down rows)."""
-    records = _open_existing(db_path).records(rating=rating)
+    records = store.records(rating=rating)
     for line in eval_questions(records):
         out.write(json.dumps(line, ensure_ascii=False) + "\n")
     return len(records)
@@ -324,15 +297,16 @@ def export_eval_questions(db_path: Path, out: TextIO, *, rating: str | None = "d
 
 __all__ = [
     "FEEDBACK_FILENAME",
+    "FEEDBACK_TABLE",
     "ExportFormat",
     "FeedbackError",
     "FeedbackRecord",
     "FeedbackStore",
     "Rating",
-    "connect",
     "eval_questions",
     "export_eval_questions",
     "export_feedback",
     "feedback_path",
+    "open_feedback_store",
     "to_eval_question",
 ]

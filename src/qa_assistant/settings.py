@@ -180,6 +180,17 @@ class Settings(BaseSettings):
         None, description="http://host:port of a Chroma server; unset = embedded store."
     )
     collection: str = Field("qa_assistant", description="Chroma collection name.")
+    feedback_url: SecretStr | None = Field(
+        None,
+        description="postgresql://user:password@host:5432/database holding feedback and the "
+        "audit log for every replica; unset = feedback.sqlite3 beside the index.",
+    )
+    feedback_connect_timeout_s: int = Field(
+        5,
+        ge=1,
+        description="Seconds to wait for that database: a page action must not hang for "
+        "minutes on an unreachable server.",
+    )
 
     model: str = Field(
         DEFAULT_MODEL,

@@ -32,9 +32,9 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
-from .audit import AuditAction, AuditRecord, AuditResult, AuditStore
+from .audit import AuditAction, AuditRecord, AuditResult, AuditStore, open_audit_store
 from .errors import AuditError, QAError, StaffAccessError, UploadError
-from .feedback import FeedbackStore, feedback_path
+from .feedback import FeedbackStore, open_feedback_store
 from .loading import SUPPORTED_SUFFIXES
 from .settings import Settings
 from .staff import STAFF_OFF, StaffGuard, StaffView, client_address
@@ -471,7 +471,7 @@ class _Handlers:
     def feedback(self) -> FeedbackStore:
         # Opened on first use so that a read-only index folder only costs the feedback feature.
         if self._feedback is None:
-            self._feedback = FeedbackStore(feedback_path(self.settings.index_dir))
+            self._feedback = open_feedback_store(self.settings)
         return self._feedback
 
     # ---- chat
@@ -602,7 +602,7 @@ class _Handlers:
     @property
     def audit(self) -> AuditStore:
         if self._audit is None:
-            self._audit = AuditStore(feedback_path(self.settings.index_dir))
+            self._audit = open_audit_store(self.settings)
         return self._audit
 
     def _record(

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs Debian's PostgreSQL server for the tests marked `postgres` (tests/test_feedback_postgres.py).
+#
+# Idempotent: does nothing when a /usr/lib/postgresql/*/bin/initdb is already there. The tests
+# start their own throwaway cluster from these binaries (tests/support/postgres.py); they never
+# use the package's default cluster, so a cluster the install just started is stopped again and
+# kept from starting at boot.
+set -euo pipefail
+
+shopt -s nullglob
+found=(/usr/lib/postgresql/*/bin/initdb)
+shopt -u nullglob
+if [[ ${#found[@]} -gt 0 ]]; then
+    echo "postgresql already installed: ${found[*]}"
+    exit 0
+fi
+
+if [[ "$(id -u)" -ne 0 ]]; then
+    if command -v sudo >/dev/null 2>&1; then
+        SUDO=sudo
+    else
+        echo "error: installing postgresql needs root (run this script as root or install sudo)" >&2
+        exit 1
+    fi
+else
+    SUDO=""
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update
+$SUDO apt-get install -y --no-install-recommends postgresql
+
+# The package may have created and started a default cluster: nothing here needs it.
+if command -v pg_lsclusters >/dev/null 2>&1; then
+    pg_lsclusters --no-header | while read -r version name _port status _rest; do
+        if [[ "$status" == online* ]]; then
+            $SUDO pg_ctlcluster "$version" "$name" stop || true
+        fi
+    done
+fi
+if command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then
+    $SUDO systemctl disable --now postgresql >/dev/null 2>&1 || true
+fi
+
+ls /usr/lib/postgresql/*/bin/initdb
