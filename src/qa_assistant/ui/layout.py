@@ -56,8 +56,6 @@ THEME = gr.themes.Soft(
 
 _STATIC = files(__package__) / "static"
 CSS = (_STATIC / "app.css").read_text(encoding="utf-8")
-# Clicks on any [n] anywhere on the page (the chat is another component) are caught at the
-# document and handed to the citation panel's own trigger, so Python renders the source.
 _PANEL_JS = (_STATIC / "panel.js").read_text(encoding="utf-8")
 
 
