@@ -483,6 +483,40 @@ def test_llm_timeout_raises_answerer_error(server: FakeOpenAIServer) -> None:
         llm(server, timeout_s=0.3).answer(TET_QUESTION, TET_HITS)
 
 
+def test_llm_stream_yields_the_model_pieces_then_the_checked_answer(
+    server: FakeOpenAIServer, answerer: LLMAnswerer
+) -> None:
+    reply = "Mỗi thôn, khu phố được hỗ trợ 10 triệu đồng để đón Tết [2]. Và sữa [7]."
+    server.reply = reply
+    *pieces, answer = answerer.stream(TET_QUESTION, TET_HITS)
+
+    assert server.requests[0].body.get("stream") is True  # asked the server to stream
+    # The pieces are the server's own chunks (16 characters each), passed on as they came.
+    assert pieces == [reply[i : i + 16] for i in range(0, len(reply), 16)]
+    assert isinstance(answer, Answer)
+    server.reply = reply
+    assert answer == answerer.answer(TET_QUESTION, TET_HITS)  # checked exactly as answer() is
+    assert "[1]" in answer.text and "[2]" not in answer.text and "[7]" not in answer.text
+    assert_citations_consistent(answer)
+
+
+def test_llm_stream_failure_raises_answerer_error_without_the_key(
+    server: FakeOpenAIServer, answerer: LLMAnswerer
+) -> None:
+    server.status = 401
+    with pytest.raises(AnswererError) as info:
+        list(answerer.stream(TET_QUESTION, TET_HITS))
+    assert "QA_LLM_API_KEY" in str(info.value) and API_KEY not in str(info.value)
+
+
+def test_llm_stream_without_passages_abstains_without_asking(
+    server: FakeOpenAIServer, answerer: LLMAnswerer
+) -> None:
+    [answer] = answerer.stream(TET_QUESTION, [])
+    assert isinstance(answer, Answer) and answer.abstained
+    assert server.requests == []
+
+
 def test_llm_streaming_model_works_against_the_fake_server(server: FakeOpenAIServer) -> None:
     from langchain_openai import ChatOpenAI
     from pydantic import SecretStr

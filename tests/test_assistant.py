@@ -6,6 +6,10 @@ import unicodedata
 
 from conftest import TET_QUESTION
 from qa_assistant.assistant import Assistant
+from qa_assistant.llm import LLMAnswerer
+from qa_assistant.settings import Settings
+from qa_assistant.testing import FakeEmbedder, FakeOpenAIServer
+from qa_assistant.types import Answer
 
 
 def _check_citations(assistant: Assistant, answer_text: str, citations: tuple) -> None:  # type: ignore[type-arg]
@@ -71,3 +75,25 @@ def test_follow_up_uses_the_previous_question(ingested: Assistant) -> None:
     first = "Năm 2025 tỉnh sửa chữa nhà ở cho bao nhiêu hộ nghèo?"
     follow = ingested.ask("Còn hộ người có công thì sao?", history=[first])
     assert any("273/273" in h.chunk.text for h in follow.hits[:3])
+
+
+def test_ask_stream_gives_the_extractive_answer_whole_and_at_once(ingested: Assistant) -> None:
+    [answer] = ingested.ask_stream(TET_QUESTION)
+    assert isinstance(answer, Answer)
+    asked = ingested.ask(TET_QUESTION)
+    assert (answer.text, answer.citations, answer.hits) == (asked.text, asked.citations, asked.hits)
+    assert answer.latency_ms > 0
+
+
+def test_ask_stream_passes_an_llm_reply_on_as_it_is_written(
+    settings: Settings, ingested: Assistant
+) -> None:
+    reply = "Mỗi thôn được hỗ trợ 10 triệu đồng để đón Tết [1]."
+    with FakeOpenAIServer(reply) as server:
+        answerer = LLMAnswerer.openai(base_url=server.base_url, model="fake", max_retries=0)
+        streaming = Assistant(settings, embedder=FakeEmbedder(), answerer=answerer)
+        *pieces, answer = streaming.ask_stream(TET_QUESTION, k=3)
+    assert len(pieces) > 1 and "".join(pieces) == reply
+    assert isinstance(answer, Answer) and answer.text == reply
+    assert answer.citations and answer.hits and len(answer.hits) >= 3
+    assert answer.latency_ms > 0

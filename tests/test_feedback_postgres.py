@@ -107,7 +107,7 @@ def test_the_page_rates_and_audits_into_postgres(ingested: Assistant, postgres_u
     settings = ingested.settings.model_copy(
         update={"feedback_url": SecretStr(postgres_url), "admin_password": SecretStr("đúng")}
     )
-    handlers = ui._Handlers(ingested, settings)
+    handlers = ui.Handlers(ingested, settings)
     with warnings.catch_warnings():  # gr.Info outside a request is a warning, not a failure
         warnings.simplefilter("ignore")
         turns = list(handlers.respond(TET_QUESTION, [], [], None, None, None))[-1][1]

@@ -27,6 +27,8 @@ from qa_assistant.assistant import Assistant
 from qa_assistant.errors import AnswererError, UploadError
 from qa_assistant.settings import Settings
 from qa_assistant.testing import FakeEmbedder, FakeOpenAIServer
+from qa_assistant.ui import handlers as ui_handlers
+from qa_assistant.ui.handlers import Handlers
 from support.gradio_http import fake_request
 
 LOCAL = fake_request()
@@ -93,8 +95,8 @@ class _NoAssistant:
         raise AssertionError(f"a visitor reached Assistant.{name}")
 
 
-def _guarded(settings: Settings, **changes: Any) -> ui._Handlers:
-    return ui._Handlers(_NoAssistant(), settings.model_copy(update=changes))  # type: ignore[arg-type]
+def _guarded(settings: Settings, **changes: Any) -> Handlers:
+    return Handlers(_NoAssistant(), settings.model_copy(update=changes))  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -134,7 +136,9 @@ def test_staff_actions_are_refused_without_the_login(
 def test_a_wrong_password_does_not_log_in(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(ui, "LOGIN_FAILURE_DELAY_S", 0)  # the delay is for guessers, not tests
+    monkeypatch.setattr(
+        ui_handlers, "LOGIN_FAILURE_DELAY_S", 0
+    )  # the delay is for guessers, not tests
     handlers = _guarded(settings, admin_password=SecretStr("đúng"), login_max_failures=100)
     for attempt in ("", "sai", "đúng ", "ĐÚNG", "đúng\x00"):
         token, _ = handlers.login(attempt, LOCAL)
@@ -300,7 +304,7 @@ def test_the_page_never_shows_the_key(
     guarded = Settings(_env_file=None)  # type: ignore[call-arg]  # reads the QA_ variables
     assistant = Assistant(guarded, embedder=FakeEmbedder())
     assistant.ingest()
-    handlers = ui._Handlers(assistant, guarded)
+    handlers = Handlers(assistant, guarded)
     with caplog.at_level(logging.DEBUG):
         steps = list(handlers.respond(TET_QUESTION, [], [], None, None, None))
         with pytest.raises(gr.Error) as api_error:

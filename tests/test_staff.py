@@ -26,6 +26,7 @@ from qa_assistant.errors import AuditError
 from qa_assistant.feedback import feedback_path
 from qa_assistant.settings import Settings
 from qa_assistant.staff import LoginLimiter, StaffGuard, is_local_request
+from qa_assistant.ui import handlers as ui_handlers
 from support.gradio_http import PageSession, fake_request
 
 PASSWORD = "mật-khẩu-đúng-7"
@@ -182,7 +183,8 @@ def _free_port() -> int:
 @pytest.fixture
 def serve(ingested: Assistant, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """Serves the page on a loopback port with the given setting changes; closes it after."""
-    monkeypatch.setattr(ui, "LOGIN_FAILURE_DELAY_S", 0)  # the delay is for guessers, not tests
+    # The delay is for guessers, not tests.
+    monkeypatch.setattr(ui_handlers, "LOGIN_FAILURE_DELAY_S", 0)
     apps: list[Any] = []
 
     def start(**changes: Any) -> str:

@@ -16,11 +16,14 @@ from pydantic import SecretStr
 
 from qa_assistant import ui
 from qa_assistant.assistant import Assistant
-from qa_assistant.errors import IndexStoreError, UploadError
+from qa_assistant.errors import AnswererError, IndexStoreError, UploadError
 from qa_assistant.feedback import FeedbackStore, feedback_path
 from qa_assistant.settings import Settings
 from qa_assistant.staff import StaffGuard
 from qa_assistant.types import Answer, Citation, DocumentInfo, Filters, IngestReport
+from qa_assistant.ui import handlers as ui_handlers
+from qa_assistant.ui import rendering as ui_rendering
+from qa_assistant.ui.handlers import Handlers
 from support.gradio_http import fake_request
 
 LOCAL = fake_request()
@@ -55,8 +58,9 @@ class FakeAssistant:
         self.ingested: list[list[Path] | None] = []
         self.deleted: list[str] = []
         self.fail_with: Exception | None = None
+        self.drafted: tuple[str, ...] = ()
 
-    def ask(
+    def ask_stream(
         self,
         question: str,
         *,
@@ -64,13 +68,14 @@ class FakeAssistant:
         retriever: str | None = None,
         filters: Filters | None = None,
         history: Sequence[str] = (),
-    ) -> Answer:
+    ) -> Iterator[str | Answer]:
         self.calls.append((question, filters, tuple(history)))
+        yield from self.drafted  # what a streaming answerer writes before its checked answer
         if self.fail_with:
             raise self.fail_with
         text = self.texts["evil.txt"]
         citation = _citation(text, EVIL)
-        return Answer(question, f"{EVIL} [1] Ngoài lề [7].", False, (citation,))
+        yield Answer(question, f"{EVIL} [1] Ngoài lề [7].", False, (citation,))
 
     def ingest(
         self, paths: Sequence[Path] | None = None, *, rebuild: bool = False, progress: Any = None
@@ -102,8 +107,8 @@ def fake(settings: Settings) -> FakeAssistant:
 
 
 @pytest.fixture
-def handlers(fake: FakeAssistant, settings: Settings) -> ui._Handlers:
-    return ui._Handlers(fake, settings)  # type: ignore[arg-type]
+def handlers(fake: FakeAssistant, settings: Settings) -> Handlers:
+    return Handlers(fake, settings)  # type: ignore[arg-type]
 
 
 @pytest.fixture(autouse=True)
@@ -126,7 +131,7 @@ def _no_raw_markup(fragment: str) -> None:
 def test_answer_is_escaped_and_markers_become_links() -> None:
     text = f"Trước. {EVIL}"
     answer = Answer("q", f"{EVIL} [1] Ngoài lề [7].", False, (_citation(text, EVIL),))
-    rendered = ui.render_answer(answer, turn=3)
+    rendered = ui_rendering.render_answer(answer, turn=3)
     _no_raw_markup(rendered)
     assert 'href="#qa-cite-3-1"' in rendered
     assert "[7]" in rendered and "qa-cite-3-7" not in rendered  # no citation, no link
@@ -134,22 +139,21 @@ def test_answer_is_escaped_and_markers_become_links() -> None:
     assert "Tiêu đề &lt;b&gt;đậm&lt;/b&gt;" in rendered  # the sources list, escaped
 
 
-def test_streaming_cuts_never_link_half_markers() -> None:
-    answer = Answer("q", "Một hai ba [1] bốn.", False, (_citation("Một hai ba", "Một"),))
-    cuts = ui.stream_cuts(answer.text, steps=10)
-    assert cuts[-1] == len(answer.text) and cuts == sorted(cuts)
-    partial = ui.render_answer(answer, 0, upto=len("Một hai ba [1"))
-    assert "qa-cite" not in partial and "qa-sources" not in partial
+def test_a_draft_is_escaped_text_with_no_links() -> None:
+    draft = ui_rendering.render_draft(f"{EVIL} [1]\n\nĐoạn hai")
+    _no_raw_markup(draft)
+    assert "qa-cite" not in draft and "qa-final" not in draft
+    assert "\n\n" not in draft
 
 
 def test_question_is_escaped() -> None:
-    _no_raw_markup(ui.render_question("<script>alert(1)</script>?"))
+    _no_raw_markup(ui_rendering.render_question("<script>alert(1)</script>?"))
 
 
 def test_citation_panel_highlights_quote_in_passage_and_document() -> None:
     document = f"Đầu.\n\n{EVIL}\n\nCuối."
     citation = _citation(document, EVIL)
-    panel = ui.render_citation_panel(citation, 0, document)
+    panel = ui_rendering.render_citation_panel(citation, 0, document)
     _no_raw_markup(panel)
     assert panel.count('<mark class="qa-quote">') == 1
     assert re.search(r'<mark class="qa-doc-mark" id="qa-doc-mark">[^<]*&lt;script', panel)
@@ -159,26 +163,28 @@ def test_citation_panel_highlights_quote_in_passage_and_document() -> None:
 
 def test_citation_panel_survives_a_changed_or_missing_document() -> None:
     citation = _citation(f"xx {EVIL}", EVIL)
-    moved = ui.render_citation_panel(citation, 0, f"Thêm một dòng mới ở đầu.\n{EVIL}")
+    moved = ui_rendering.render_citation_panel(citation, 0, f"Thêm một dòng mới ở đầu.\n{EVIL}")
     assert "qa-doc-mark" in moved  # found again by its words
-    gone = ui.render_citation_panel(citation, 0, None)
+    gone = ui_rendering.render_citation_panel(citation, 0, None)
     assert "Không mở được toàn văn" in gone
 
 
 # --------------------------------------------------------------------------- chat handlers
 
 
-def _run(handlers: ui._Handlers, question: str, turns: list[ui.Turn]) -> list[tuple[Any, ...]]:
+def _run(handlers: Handlers, question: str, turns: list[ui.Turn]) -> list[tuple[Any, ...]]:
     return list(handlers.respond(question, [], turns, None, None, None))
 
 
-def test_respond_streams_then_opens_first_citation(
-    handlers: ui._Handlers, fake: FakeAssistant
+def test_an_answer_with_nothing_to_stream_appears_in_one_update(
+    handlers: Handlers, fake: FakeAssistant
 ) -> None:
     steps = _run(handlers, "  Mỗi thôn được bao nhiêu? ", [])
-    assert len(steps) > 2  # placeholder, partial text, final
+    assert len(steps) == 2  # "searching…", then the whole answer at once
+    assert "qa-thinking" in steps[0][0][-1]["content"]
     chat, turns, box, panel = steps[-1]
     assert [m["role"] for m in chat] == ["user", "assistant"]
+    assert "qa-final qa-turn-0" in chat[-1]["content"]
     assert "qa-sources" in chat[-1]["content"]
     _no_raw_markup(chat[-1]["content"])
     assert box == ""
@@ -186,24 +192,51 @@ def test_respond_streams_then_opens_first_citation(
     assert turns[0].question == "Mỗi thôn được bao nhiêu?"
 
 
-def test_follow_up_passes_previous_questions(handlers: ui._Handlers, fake: FakeAssistant) -> None:
+def test_a_streamed_draft_grows_then_the_checked_answer_replaces_it(
+    handlers: Handlers, fake: FakeAssistant
+) -> None:
+    fake.drafted = ("Mỗi thôn <script>", "alert(1)</script> [9", "] nhận")
+    steps = _run(handlers, "Mỗi thôn được bao nhiêu?", [])
+    drafts = [step[0][-1]["content"] for step in steps[1:-1]]
+    assert len(drafts) == 3
+    assert all("qa-draft" in d and "qa-cite" not in d for d in drafts)
+    assert "[9] nhận" in drafts[-1]
+    _no_raw_markup(drafts[-1])
+    assert all(step[3] is not None and not isinstance(step[3], str) for step in steps[:-1])
+    final = steps[-1][0][-1]["content"]
+    assert "qa-draft" not in final and 'href="#qa-cite-0-1"' in final
+    assert len(steps[-1][0]) == 2  # the draft was replaced, not kept beside the answer
+
+
+def test_an_error_while_streaming_replaces_the_draft_with_its_message(
+    handlers: Handlers, fake: FakeAssistant
+) -> None:
+    fake.drafted = ("Mỗi thôn",)
+    fake.fail_with = AnswererError("The LLM server failed; check QA_LLM_BASE_URL.")
+    chat, turns, _, _ = _run(handlers, "Hỏi", [])[-1]
+    assert [m["role"] for m in chat] == ["user", "assistant"]
+    assert "QA_LLM_BASE_URL" in chat[-1]["content"] and "qa-draft" not in chat[-1]["content"]
+    assert turns[0].answer is None
+
+
+def test_follow_up_passes_previous_questions(handlers: Handlers, fake: FakeAssistant) -> None:
     turns = _run(handlers, "Hộ nghèo được hỗ trợ gì?", [])[-1][1]
     _run(handlers, "Còn hộ cận nghèo thì sao?", turns)
     assert fake.calls[-1][2] == ("Hộ nghèo được hỗ trợ gì?",)
 
 
-def test_filters_reach_the_assistant(handlers: ui._Handlers, fake: FakeAssistant) -> None:
+def test_filters_reach_the_assistant(handlers: Handlers, fake: FakeAssistant) -> None:
     list(handlers.respond("Hỏi", [], [], ["evil.txt"], "2026-01-01", "2026-12-31 00:00:00"))
     assert fake.calls[-1][1] == Filters(("evil.txt",), date(2026, 1, 1), date(2026, 12, 31))
 
 
-def test_bad_date_range_is_a_message_not_a_crash(handlers: ui._Handlers) -> None:
+def test_bad_date_range_is_a_message_not_a_crash(handlers: Handlers) -> None:
     chat = list(handlers.respond("Hỏi", [], [], None, "2026-12-31", "2026-01-01"))[-1][0]
     assert "Ngày bắt đầu phải trước ngày kết thúc" in chat[-1]["content"]
 
 
 def test_assistant_errors_show_their_message_and_unexpected_ones_do_not(
-    handlers: ui._Handlers, fake: FakeAssistant
+    handlers: Handlers, fake: FakeAssistant
 ) -> None:
     fake.fail_with = IndexStoreError("The index is empty. Add documents.")
     chat, turns, _, _ = _run(handlers, "Hỏi", [])[-1]
@@ -216,7 +249,7 @@ def test_assistant_errors_show_their_message_and_unexpected_ones_do_not(
     assert "Đã có lỗi" in chat[-1]["content"]
 
 
-def test_show_citation_picks_turn_and_marker(handlers: ui._Handlers) -> None:
+def test_show_citation_picks_turn_and_marker(handlers: Handlers) -> None:
     turns = _run(handlers, "Hỏi", [])[-1][1]
     panel = handlers.show_citation(turns, gr.EventData(None, {"turn": 0, "marker": 1}))
     assert 'data-turn="0" data-marker="1"' in panel
@@ -224,7 +257,7 @@ def test_show_citation_picks_turn_and_marker(handlers: ui._Handlers) -> None:
     assert not isinstance(skipped, str)
 
 
-def test_thumbs_and_comment_are_stored(handlers: ui._Handlers, settings: Settings) -> None:
+def test_thumbs_and_comment_are_stored(handlers: Handlers, settings: Settings) -> None:
     turns = _run(handlers, "Hỏi", [])[-1][1]
     like = gr.LikeData(None, {"index": 1, "value": "x", "liked": False})
     rated, _, _ = handlers.rate(turns, {}, like)
@@ -289,7 +322,7 @@ def test_save_upload_stays_inside_documents_dir_and_checks_size(tmp_path: Path) 
 
 
 def test_upload_handler_ingests_saved_files(
-    handlers: ui._Handlers, fake: FakeAssistant, settings: Settings, tmp_path: Path
+    handlers: Handlers, fake: FakeAssistant, settings: Settings, tmp_path: Path
 ) -> None:
     good = tmp_path / "up" / "moi.txt"
     good.parent.mkdir()
@@ -302,7 +335,7 @@ def test_upload_handler_ingests_saved_files(
 
 
 def test_delete_removes_index_entry_and_file(
-    handlers: ui._Handlers, fake: FakeAssistant, settings: Settings
+    handlers: Handlers, fake: FakeAssistant, settings: Settings
 ) -> None:
     target = settings.documents_dir / "xoa.txt"
     target.write_text("x", encoding="utf-8")
@@ -343,9 +376,9 @@ def test_staff_view_is_decided_per_request(
 def test_login_and_staff_handlers_need_the_password(
     fake: FakeAssistant, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(ui, "LOGIN_FAILURE_DELAY_S", 0)
+    monkeypatch.setattr(ui_handlers, "LOGIN_FAILURE_DELAY_S", 0)
     guarded = _with(settings, admin_password=SecretStr("đúng"))
-    handlers = ui._Handlers(fake, guarded)  # type: ignore[arg-type]
+    handlers = Handlers(fake, guarded)  # type: ignore[arg-type]
     with pytest.raises(gr.Error):
         handlers.delete("evil.txt", "", LOCAL)  # a password set: even local requests log in
     with pytest.raises(gr.Error):
@@ -356,7 +389,7 @@ def test_login_and_staff_handlers_need_the_password(
     handlers.delete("evil.txt", token, FORWARDED)
     assert fake.deleted == ["evil.txt"]
 
-    disabled = ui._Handlers(fake, settings)  # type: ignore[arg-type]
+    disabled = Handlers(fake, settings)  # type: ignore[arg-type]
     with pytest.raises(gr.Error, match="QA_ADMIN_PASSWORD"):
         disabled.delete("evil.txt", token, FORWARDED)  # a token from elsewhere opens nothing
     with pytest.raises(gr.Error, match="QA_ADMIN_PASSWORD"):
@@ -365,7 +398,7 @@ def test_login_and_staff_handlers_need_the_password(
 
 def test_a_staff_session_ends_after_its_idle_time(fake: FakeAssistant, settings: Settings) -> None:
     idle = _with(settings, admin_password=SecretStr("đúng"), staff_session_idle_minutes=2)
-    handlers = ui._Handlers(fake, idle)  # type: ignore[arg-type]
+    handlers = Handlers(fake, idle)  # type: ignore[arg-type]
     assert handlers.guard.sessions.idle_s == 120
     clock = [0.0]
     handlers.guard = StaffGuard(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -16,12 +16,12 @@ from typing import Any
 from .answering import make_answerer
 from .chunking import chunk_token_budget
 from .embedding import make_embedder
-from .errors import IndexStoreError
+from .errors import AnswererError, IndexStoreError
 from .index import ChromaIndex
 from .ingest import Progress, file_hash, ingest, ingest_lock, manifest_for, refresh_lexical
 from .lexical import LexicalIndex
 from .loading import discover
-from .protocols import Answerer, Embedder, Reranker
+from .protocols import Answerer, Embedder, Reranker, StreamingAnswerer
 from .reranker import make_reranker
 from .retrieval import Retriever
 from .settings import Settings
@@ -221,8 +221,61 @@ class Assistant:
         history: Sequence[str] = (),
     ) -> Answer:
         started = time.perf_counter()
+        inputs = self._question_inputs(question, k, retriever, filters, history)
+        if isinstance(inputs, Answer):
+            return inputs
+        answer: Answer = self.chain.invoke(inputs)
+        return replace(answer, latency_ms=(time.perf_counter() - started) * 1000)
+
+    def ask_stream(
+        self,
+        question: str,
+        *,
+        k: int | None = None,
+        retriever: str | None = None,
+        filters: Filters | None = None,
+        history: Sequence[str] = (),
+    ) -> Iterator[str | Answer]:
+        """:meth:`ask`, showing the reply while it is written.
+
+        With a :class:`~qa_assistant.protocols.StreamingAnswerer` (the LLM answerers) it
+        yields the model's text in pieces as they arrive; every answerer ends with the checked
+        :class:`Answer`, last, exactly as :meth:`ask` returns it. The extractive answerer
+        writes nothing to stream: its answer is the only item.
+        """
+        started = time.perf_counter()
+        inputs = self._question_inputs(question, k, retriever, filters, history)
+        if isinstance(inputs, Answer):
+            yield inputs
+            return
+        hits = self._retrieve_step(inputs)
+        top = hits[: inputs["k"]]
+        if isinstance(self.answerer, StreamingAnswerer):
+            answer: Answer | None = None
+            for step in self.answerer.stream(inputs["question"], top):
+                if isinstance(step, Answer):
+                    answer = step
+                else:
+                    yield step
+            if answer is None:
+                raise AnswererError(
+                    f"{type(self.answerer).__name__}.stream ended without an answer: "
+                    "check that the answerer yields its Answer last."
+                )
+        else:
+            answer = self.answerer.answer(inputs["question"], top)
+        yield replace(answer, hits=tuple(hits), latency_ms=(time.perf_counter() - started) * 1000)
+
+    def _question_inputs(
+        self,
+        question: str,
+        k: int | None,
+        retriever: str | None,
+        filters: Filters | None,
+        history: Sequence[str],
+    ) -> dict[str, Any] | Answer:
+        """The chain's inputs for a question, or the answer to an empty one."""
         question = _well_formed(question[:MAX_QUESTION_CHARS])
-        history = [_well_formed(h) for h in history]
         if not question.strip():
             return Answer(question=question, text=EMPTY_QUESTION_MESSAGE, abstained=True)
         if len(self.retriever().lexical) == 0:
@@ -230,16 +283,13 @@ class Assistant:
                 f"The index at {self.index.location} is empty. Add documents with "
                 "`qa-assistant ingest` (or `make run`)."
             )
-        answer: Answer = self.chain.invoke(
-            {
-                "question": question,
-                "k": k or self.settings.k,
-                "retriever": retriever or self.settings.retriever,
-                "filters": filters,
-                "history": tuple(history),
-            }
-        )
-        return replace(answer, latency_ms=(time.perf_counter() - started) * 1000)
+        return {
+            "question": question,
+            "k": k or self.settings.k,
+            "retriever": retriever or self.settings.retriever,
+            "filters": filters,
+            "history": tuple(_well_formed(h) for h in history),
+        }
 
     # -- documents --------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ show the API key.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from .answering import ABSTAIN_MESSAGE, abstain_answer, cite
@@ -101,24 +101,42 @@ class LLMAnswerer:
         passages = list(hits[: self.max_passages])
         if not passages:
             return abstain_answer(question, hits)
-        reply = self._invoke(question, passages)
-        return _checked_answer(question, reply, passages, hits)
-
-    def _invoke(self, question: str, passages: Sequence[Hit]) -> str:
         try:
-            reply = self._chain.invoke(
-                {
-                    # Nor may a question close the last passage block and forge another.
-                    "question": neutralise_delimiters(question.strip()),
-                    "passages": format_passages(passages),
-                }
-            )
+            reply = self._chain.invoke(_prompt_inputs(question, passages))
         except Exception as exc:  # noqa: BLE001 - every client library raises its own tree
-            message = _error_message(self.base_url, exc)
-            for secret in self._secrets:
-                message = message.replace(secret, "***")
-            raise AnswererError(message) from None
-        return str(reply)
+            raise self._failure(exc) from None
+        return _checked_answer(question, str(reply), passages, hits)
+
+    def stream(self, question: str, hits: Sequence[Hit]) -> Iterator[str | Answer]:
+        """The reply's text as the model writes it, then the checked answer (see
+        :class:`~qa_assistant.protocols.StreamingAnswerer`)."""
+        passages = list(hits[: self.max_passages])
+        if not passages:
+            yield abstain_answer(question, hits)
+            return
+        pieces: list[str] = []
+        try:
+            for piece in self._chain.stream(_prompt_inputs(question, passages)):
+                if piece:  # the first and last chunks carry no text, only their role and end
+                    pieces.append(str(piece))
+                    yield str(piece)
+        except Exception as exc:  # noqa: BLE001 - every client library raises its own tree
+            raise self._failure(exc) from None
+        yield _checked_answer(question, "".join(pieces), passages, hits)
+
+    def _failure(self, exc: BaseException) -> AnswererError:
+        message = _error_message(self.base_url, exc)
+        for secret in self._secrets:
+            message = message.replace(secret, "***")
+        return AnswererError(message)
+
+
+def _prompt_inputs(question: str, passages: Sequence[Hit]) -> dict[str, str]:
+    return {
+        # Nor may a question close the last passage block and forge another.
+        "question": neutralise_delimiters(question.strip()),
+        "passages": format_passages(passages),
+    }
 
 
 def _error_message(base_url: str, exc: BaseException) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Protocol, runtime_checkable
 
 from .types import Answer, Hit
@@ -11,6 +11,7 @@ __all__ = [
     "Answerer",
     "Embedder",
     "Reranker",
+    "StreamingAnswerer",
 ]
 
 
@@ -47,6 +48,18 @@ class Answerer(Protocol):
     """
 
     def answer(self, question: str, hits: Sequence[Hit]) -> Answer: ...
+
+
+@runtime_checkable
+class StreamingAnswerer(Answerer, Protocol):
+    """An answerer that can show its reply while writing it (the LLM answerers).
+
+    :meth:`stream` yields the reply's text in pieces as the model writes them, then the same
+    checked :class:`Answer` that :meth:`answer` returns, last. The pieces are a draft: the
+    answer's text may differ from them (markers checked and renumbered, abstention worded).
+    """
+
+    def stream(self, question: str, hits: Sequence[Hit]) -> Iterator[str | Answer]: ...
 
 
 @runtime_checkable

@@ -5,7 +5,7 @@ served on a free loopback port, with the seed documents and the fake embedder. S
 Chromium is missing, except under CI=true where a missing browser is a failure.
 
 Run: ``.venv/bin/python -m pytest -m browser tests/browser``. Set QA_UPDATE_SCREENSHOT=1 to
-refresh docs/screenshot.png from the answered page.
+refresh docs/screenshot.png and docs/screenshot-phone.png from the answered page.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ NEW_DOCUMENT = (
     "Thư viện cộng đồng của xã mở cửa từ 7 giờ đến 21 giờ tất cả các ngày trong tuần.\n"
 )
 TIMEOUT_MS = 30_000
+PHONE = {"width": 390, "height": 844}
 
 
 def _require_chromium() -> None:
@@ -149,6 +150,20 @@ def page(browser: Any, server: Server) -> Iterator[Any]:
     context.close()
     # The page must work on a LAN without internet: no fonts, CDNs or telemetry.
     assert outside == []
+
+
+@pytest.fixture
+def phone(browser: Any, server: Server) -> Iterator[Any]:
+    """The page on a phone's screen (390x844, touch, twice the pixels)."""
+    context = browser.new_context(
+        viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True, locale="vi-VN"
+    )
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(server.url)
+    page.wait_for_selector("#qa-question textarea")
+    yield page
+    context.close()
 
 
 def _ask(page: Any, question: str) -> Any:
@@ -255,6 +270,63 @@ def test_staff_upload_ask_and_delete(page: Any, server: Server) -> None:
     _wait_for_text(audit, "thu-vien-cong-dong.txt")  # the delete, newest first
     assert "sai mật khẩu" in audit.inner_text() and "Đăng nhập" in audit.inner_text()
     _screenshots(page, "staff-logged-in")
+
+
+def test_on_a_phone_the_answer_stays_in_view_and_its_sources_open_on_tap(phone: Any) -> None:
+    from playwright.sync_api import expect
+
+    answer = _ask(phone, TET_QUESTION)
+    panel = phone.locator("#qa-citation .qa-panel[data-marker]")
+    panel.wait_for()  # the first citation opened below the chat...
+    phone.wait_for_timeout(800)  # ...and any scroll it set off has ended
+    text = answer.locator("p").first
+    assert "10 triệu" in answer.inner_text()
+    assert _in_viewport(text), "asking scrolled the answer out of view"
+    _no_sideways_scroll(phone)
+    OUTPUT.mkdir(exist_ok=True)
+    phone.screenshot(path=str(OUTPUT / "phone-answered.png"))
+    if os.environ.get("QA_UPDATE_SCREENSHOT") == "1":
+        shutil.copy(OUTPUT / "phone-answered.png", ROOT / "docs" / "screenshot-phone.png")
+
+    answer.locator("a.qa-cite").first.tap()
+    expect(panel.locator(".qa-passage")).to_be_in_viewport()
+    expect(text).not_to_be_in_viewport()
+    back = panel.locator("button.qa-back")
+    expect(back).to_be_in_viewport()
+    assert "Quay lại câu trả lời" in back.inner_text()
+    phone.screenshot(path=str(OUTPUT / "phone-citation.png"))
+
+    back.tap()
+    expect(text).to_be_in_viewport()
+
+    # Another answer's marker opens its own passage the same way.
+    second = _ask(phone, "Năm 2025 Quảng Ninh sửa chữa nhà ở cho bao nhiêu hộ nghèo?")
+    phone.wait_for_timeout(800)
+    assert _in_viewport(second.locator("p").first)
+    second.locator("a.qa-cite").last.tap()
+    expect(phone.locator("#qa-citation .qa-panel[data-turn='1'] .qa-passage")).to_be_in_viewport()
+
+    phone.get_by_role("tab", name="Tài liệu (cán bộ)").click()
+    phone.fill("#qa-password input", PASSWORD)
+    phone.click("#qa-login")
+    _wait_for_text(phone.locator("#qa-audit"), "Đăng nhập")
+    phone.locator("#qa-documents").wait_for(state="visible")
+    _no_sideways_scroll(phone)
+    phone.screenshot(path=str(OUTPUT / "phone-staff.png"), full_page=True)
+
+
+def _in_viewport(locator: Any) -> bool:
+    box = locator.bounding_box()
+    height = locator.page.viewport_size["height"]
+    # Its first line: the top (to the pixel) and 40 px of it on the screen.
+    return box is not None and box["y"] >= -1 and box["y"] + min(box["height"], 40) <= height
+
+
+def _no_sideways_scroll(page: Any) -> None:
+    widths = page.evaluate(
+        "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+    )
+    assert widths[0] <= widths[1], f"the page scrolls sideways: {widths}"
 
 
 def _wait_for_text(locator: Any, text: str) -> None:

@@ -1,0 +1,43 @@
+"""The Gradio page: chat with clickable citations, filters, feedback and the staff Documents tab.
+
+Split by job: :mod:`.rendering` turns answers, citations, documents and audit rows into HTML
+and table rows; :mod:`.inputs` checks what the page sends; :mod:`.handlers` answers the
+page's events; :mod:`.layout` builds the page and serves it. The look and the citation
+panel's script are package files under ``static/``.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Gradio reads this at import time; the assistant must not phone home from a civil-service LAN.
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+
+from .handlers import Handlers, Turn
+from .inputs import (
+    ALLOWED_UPLOAD_SUFFIXES,
+    make_filters,
+    save_upload,
+    staff_guard,
+    validate_upload_name,
+)
+from .layout import API_NAME, ASK_CONCURRENCY, DEFAULT_EXAMPLES, build_app, launch_options, serve
+from .rendering import render_answer, render_citation_panel
+
+__all__ = [
+    "ALLOWED_UPLOAD_SUFFIXES",
+    "API_NAME",
+    "ASK_CONCURRENCY",
+    "DEFAULT_EXAMPLES",
+    "Handlers",
+    "Turn",
+    "build_app",
+    "launch_options",
+    "make_filters",
+    "render_answer",
+    "render_citation_panel",
+    "save_upload",
+    "serve",
+    "staff_guard",
+    "validate_upload_name",
+]
