@@ -19,7 +19,6 @@ from typing import Any
 import pytest
 
 from conftest import TET_QUESTION
-from qa_assistant import assistant as assistant_module
 from qa_assistant.assistant import Assistant
 from qa_assistant.settings import Settings
 from qa_assistant.testing import FakeEmbedder
@@ -122,7 +121,9 @@ def test_server_answers_like_the_embedded_store(
 def test_two_assistants_share_one_server(
     settings: Settings, tmp_path: Path, chroma_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(assistant_module, "_STORE_CHECK_S", 0.5)
+    settings = settings.model_copy(
+        update={"replicas": settings.replicas.model_copy(update={"check_s": 0.5})}
+    )
     first = _assistant(settings, tmp_path / "ui-1", chroma_url, "qa_shared")
     second = _assistant(settings, tmp_path / "ui-2", chroma_url, "qa_shared")
     first.ingest()

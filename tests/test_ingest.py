@@ -10,7 +10,8 @@ import pytest
 
 from qa_assistant.assistant import Assistant
 from qa_assistant.errors import IndexLockedError, IndexMismatchError
-from qa_assistant.ingest import ingest_lock, sweep_orphans
+from qa_assistant.ingest import sweep_orphans
+from qa_assistant.lease import FileIngestLock
 from qa_assistant.settings import Settings
 from qa_assistant.testing import FakeEmbedder
 
@@ -75,7 +76,10 @@ def test_index_built_with_another_model_is_refused(settings: Settings) -> None:
 
 
 def test_concurrent_ingest_is_refused(assistant: Assistant, settings: Settings) -> None:
-    with ingest_lock(settings.index_dir), pytest.raises(IndexLockedError, match="Another ingest"):
+    with (
+        FileIngestLock(settings.index_dir),
+        pytest.raises(IndexLockedError, match="Another ingest"),
+    ):
         assistant.ingest()
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from qa_assistant.lexical import LexicalIndex
-from qa_assistant.types import Chunk, Filters
+from qa_assistant.types import Chunk, Filters, StoreVersion
 from qa_assistant.vietnamese import word_tokens
 
 TEXTS = [
@@ -21,7 +21,7 @@ def _index() -> LexicalIndex:
         Chunk(id=f"c{i}", source=f"d{i}.txt", title="t", text=t, start=0, end=len(t))
         for i, t in enumerate(TEXTS)
     ]
-    return LexicalIndex(chunks, [word_tokens(t) for t in TEXTS], fingerprint="fp")
+    return LexicalIndex(chunks, [word_tokens(t) for t in TEXTS], version=StoreVersion("s", 3))
 
 
 def test_finds_the_passage_with_the_words() -> None:
@@ -53,7 +53,7 @@ def test_save_and_load_round_trip(tmp_path: Path) -> None:
     index.save(tmp_path)
     loaded = LexicalIndex.load(tmp_path)
     assert loaded is not None
-    assert loaded.fingerprint == "fp"
+    assert loaded.version == StoreVersion("s", 3)
     assert loaded.chunks == index.chunks
     q = word_tokens("sữa miễn phí")
     assert loaded.search(q, 3) == index.search(q, 3)
@@ -89,7 +89,7 @@ def _dated_index() -> LexicalIndex:
         )
         for i, d in enumerate(days)
     ]
-    return LexicalIndex(chunks, [word_tokens(c.text) for c in chunks], fingerprint="fp")
+    return LexicalIndex(chunks, [word_tokens(c.text) for c in chunks], version=StoreVersion("s", 3))
 
 
 @pytest.mark.parametrize(
@@ -139,7 +139,7 @@ def test_an_older_format_is_not_loaded_and_is_replaced(tmp_path: Path) -> None:
 
 
 def test_an_empty_index_round_trips(tmp_path: Path) -> None:
-    LexicalIndex([], [], fingerprint="[]").save(tmp_path)
+    LexicalIndex([], []).save(tmp_path)
     loaded = LexicalIndex.load(tmp_path)
     assert loaded is not None and len(loaded) == 0
     assert loaded.search(["học"], 3) == []

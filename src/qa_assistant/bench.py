@@ -332,8 +332,8 @@ def _copies(base: _Base, size: int) -> Iterator[tuple[int, list[int]]]:
 
 def build_collection(config: BenchConfig, base: _Base, size: int, folder: Path) -> float:
     """Write a ``size``-chunk collection into ``folder``; returns the seconds it took."""
+    from .follow import sync_lexical
     from .index import ChromaIndex
-    from .ingest import refresh_lexical
 
     started = time.perf_counter()
     settings = _settings(config, folder)
@@ -392,7 +392,7 @@ def build_collection(config: BenchConfig, base: _Base, size: int, folder: Path) 
     if pending:
         flush()
     lexical_dir = folder / "lexical" / settings.collection  # where Assistant looks for it
-    refresh_lexical(index, lexical_dir)
+    sync_lexical(index, lexical_dir)
     return time.perf_counter() - started
 
 
