@@ -6,12 +6,7 @@ processes) sharing one server must see each other's ingests.
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +17,7 @@ from conftest import TET_QUESTION
 from qa_assistant.assistant import Assistant
 from qa_assistant.settings import Settings
 from qa_assistant.testing import FakeEmbedder
+from support.chroma_server import running_chroma
 
 pytestmark = pytest.mark.integration
 
@@ -38,49 +34,10 @@ NEW_DOCUMENT = (
 NEW_QUESTION = "Xã Hòa Bình hỗ trợ mỗi hộ nghèo bao nhiêu tiền để sửa nhà?"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _heartbeat(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=1) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def chroma_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    chroma = Path(sys.executable).parent / "chroma"
-    if not chroma.exists():
-        found = shutil.which("chroma")
-        if found is None:
-            pytest.skip("the chroma command (from the chromadb package) is not installed")
-        chroma = Path(found)
-    port = _free_port()
-    data = tmp_path_factory.mktemp("chroma-server")
-    log = (data.parent / "chroma-server.log").open("w")
-    cmd = [str(chroma), "run", "--path", str(data), "--host", "127.0.0.1", "--port", str(port)]
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while not _heartbeat(url):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"chroma run did not come up on {url}; see {log.name}")
-            time.sleep(0.2)
+    with running_chroma(tmp_path_factory.mktemp("chroma-server")) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 def _assistant(base: Settings, local: Path, chroma_url: str | None, collection: str) -> Assistant:
@@ -143,3 +100,61 @@ def test_two_assistants_share_one_server(
     assert "7 triệu đồng" in answer.text
     assert [c.source for c in answer.citations] == ["hoa-binh-sua-nha.txt"]
     assert {d.source for d in second.documents()} >= {"hoa-binh-sua-nha.txt"}
+
+
+class _Counted:
+    """Counts calls of the index's methods that read the whole registry or collection."""
+
+    SCANS = ("documents", "document_roots", "iter_chunks", "chunk_owners")
+
+    def __init__(self, assistant: Assistant, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls: dict[str, int] = {}
+        for name in (*self.SCANS, "version"):
+            monkeypatch.setattr(
+                assistant.index, name, self._wrap(name, getattr(assistant.index, name))
+            )
+
+    def _wrap(self, name: str, method: Any) -> Any:
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.calls[name] = self.calls.get(name, 0) + 1
+            return method(*args, **kwargs)
+
+        return counted
+
+    def scans(self) -> int:
+        return sum(self.calls.get(name, 0) for name in self.SCANS)
+
+
+def test_a_replica_follows_ingest_and_delete_without_scanning_the_registry(
+    settings: Settings, tmp_path: Path, chroma_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    every_question = settings.replicas.model_copy(update={"check_s": 0.0})
+    settings = settings.model_copy(update={"replicas": every_question})
+    writer = _assistant(settings, tmp_path / "writer", chroma_url, "qa_follow")
+    replica = _assistant(settings, tmp_path / "replica", chroma_url, "qa_follow")
+    writer.ingest()
+    assert "10 triệu đồng" in replica.ask(TET_QUESTION).text  # the replica's first build
+    counted = _Counted(replica, monkeypatch)
+
+    extra = tmp_path / "new-documents"
+    extra.mkdir()
+    (extra / "hoa-binh-sua-nha.txt").write_text(NEW_DOCUMENT, encoding="utf-8")
+    assert writer.ingest([extra]).added == 1
+    answer = replica.ask(NEW_QUESTION)
+    assert "7 triệu đồng" in answer.text
+    assert [c.source for c in answer.citations] == ["hoa-binh-sua-nha.txt"]
+
+    writer.delete_document("hoa-binh-sua-nha.txt")
+    after = replica.ask(NEW_QUESTION)
+    assert "hoa-binh-sua-nha.txt" not in {h.chunk.source for h in after.hits}
+    assert "10 triệu đồng" in replica.ask(TET_QUESTION).text
+
+    # Four questions: one look at the store's version each (and one more by each of the two
+    # catch-ups, reading the log), and not one full read.
+    assert 4 <= counted.calls["version"] <= 6, counted.calls
+    assert counted.scans() == 0, counted.calls
+    # The replica took the changes in without a rebuild: the same chunks as a fresh build.
+    fresh = _assistant(settings, tmp_path / "fresh", chroma_url, "qa_follow")
+    assert {c.id for c in replica.retriever().lexical.chunks} == {
+        c.id for c in fresh.retriever().lexical.chunks
+    }

@@ -224,7 +224,9 @@ class Assistant:
         return {**inputs, "hits": self._retrieve_step(inputs)}
 
     def _retrieve_step(self, inputs: dict[str, Any]) -> list[Hit]:
-        return self.retriever().retrieve(
+        # "snapshot": the retriever ask() already took, so one question looks at the store once.
+        snapshot: Retriever = inputs.get("snapshot") or self.retriever()
+        return snapshot.retrieve(
             inputs["question"],
             inputs["k"],
             mode=inputs["retriever"],
@@ -252,7 +254,8 @@ class Assistant:
         history = [_well_formed(h) for h in history]
         if not question.strip():
             return Answer(question=question, text=EMPTY_QUESTION_MESSAGE, abstained=True)
-        if len(self.retriever().lexical) == 0:
+        snapshot = self.retriever()
+        if len(snapshot.lexical) == 0:
             raise IndexStoreError(
                 f"The index at {self.index.location} is empty. Add documents with "
                 "`qa-assistant ingest` (or `make run`)."
@@ -264,6 +267,7 @@ class Assistant:
                 "retriever": retriever or self.settings.retriever,
                 "filters": filters,
                 "history": tuple(history),
+                "snapshot": snapshot,
             }
         )
         return replace(answer, latency_ms=(time.perf_counter() - started) * 1000)
