@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from qa_assistant.assistant import Assistant
-from qa_assistant.errors import IndexLockedError, IndexMismatchError
+from qa_assistant.errors import IndexLockedError, IndexMismatchError, IngestLeaseLostError
 from qa_assistant.ingest import sweep_orphans
 from qa_assistant.lease import FileIngestLock
 from qa_assistant.settings import Settings
@@ -158,3 +158,55 @@ def test_an_edited_document_re_embeds_only_its_changed_passages(
     for s, vector in fresh.index.version_vectors(path.name, digest):
         assert list(vector) == pytest.approx(reused[s.chunk.id], abs=1e-6)
     fresh.close()
+
+
+class _LosingLock:
+    """An ingest lock that is lost after ``checks`` passing checks, as a lease that expired."""
+
+    def __init__(self, checks: int) -> None:
+        self.left = checks
+
+    def __enter__(self) -> _LosingLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def check(self) -> None:
+        if self.left <= 0:
+            raise IngestLeaseLostError("This ingest lost its lease.")
+        self.left -= 1
+
+
+@pytest.mark.parametrize(
+    ("checks", "expected"),
+    [
+        (0, []),
+        (1, []),
+        (2, ["add_chunks"]),
+        (3, ["add_chunks", "commit_document"]),
+        (5, ["add_chunks", "commit_document", "add_chunks"]),
+    ],
+)
+def test_an_ingest_that_loses_its_lock_stops_before_its_next_write(
+    settings: Settings, checks: int, expected: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assistant = Assistant(settings, embedder=FakeEmbedder())
+    writes: list[str] = []
+    for name in ("add_chunks", "commit_document", "remove_document"):
+        method = getattr(assistant.index, name)
+        monkeypatch.setattr(
+            assistant.index,
+            name,
+            lambda *a, _m=method, _n=name, **k: (writes.append(_n), _m(*a, **k))[1],
+        )
+    lock = _LosingLock(checks)
+    monkeypatch.setattr(assistant, "ingest_lock", lambda: lock)
+    with pytest.raises(IngestLeaseLostError):
+        assistant.ingest()
+    # Three checks guard each document (before its file, its chunks and its commit): the
+    # writes stop at the first failed check, even mid-document.
+    assert writes == expected
+    monkeypatch.undo()
+    again = Assistant(settings, embedder=FakeEmbedder()).ingest()  # the next one completes it
+    assert again.documents == 2 and again.failed == ()

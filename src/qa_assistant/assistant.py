@@ -185,6 +185,9 @@ class Assistant:
         rebuild: bool = False,
         progress: Progress | None = None,
     ) -> IngestReport:
+        # Loaded before the lock is taken: loading the segmenter's model holds the interpreter
+        # for seconds at a time, which would starve the thread that renews a server lease.
+        _load_word_segmenter()
         report = ingest(
             self.index,
             self.embedder,

@@ -175,7 +175,13 @@ class ChromaIndex:
     # -- manifest -------------------------------------------------------------------------
 
     def manifest(self) -> Manifest | None:
-        return Manifest.from_metadata(self._chunks.metadata)
+        # Read afresh: a collection handle keeps the metadata of when it was opened, and
+        # another process may have written the manifest since.
+        return Manifest.from_metadata(self._client.get_collection(self._name).metadata)
+
+    def reopen(self) -> None:
+        """Open the collections again: another process may have rebuilt (re-created) them."""
+        self._open_collections()
 
     def check_manifest(self, expected: Manifest) -> None:
         """Adopt ``expected`` on an empty store; refuse a store built differently."""
@@ -284,7 +290,11 @@ class ChromaIndex:
 
     def version(self) -> StoreVersion:
         """The store's committed state: one small read, cheap enough for every question."""
-        got = self._changes.get(ids=[_HEAD_ID], include=["metadatas"])
+        try:
+            got = self._changes.get(ids=[_HEAD_ID], include=["metadatas"])
+        except Exception:  # noqa: BLE001 - e.g. the collection was dropped by a rebuild
+            self.reopen()
+            got = self._changes.get(ids=[_HEAD_ID], include=["metadatas"])
         metas = got["metadatas"] or []
         if not metas:
             return StoreVersion("", 0)

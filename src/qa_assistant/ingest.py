@@ -94,6 +94,8 @@ def ingest(
     with lock:
         if rebuild:
             index.reset()
+        else:
+            index.reopen()  # what the previous holder wrote, even a rebuild, is seen afresh
         index.check_manifest(manifest_for(embedder))
         sweep_orphans(index)
         counts = _Counts()

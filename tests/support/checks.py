@@ -27,8 +27,12 @@ class IndexState:
     lexical_version: StoreVersion | None
 
 
-def read_state(index_dir: Path, collection: str = COLLECTION) -> IndexState:
-    index = ChromaIndex(index_dir, collection=collection)
+def read_state(
+    index_dir: Path, collection: str = COLLECTION, chroma_url: str | None = None
+) -> IndexState:
+    """The store (embedded in ``index_dir``, or on ``chroma_url``) and the lexical index that
+    the process working from ``index_dir`` saved."""
+    index = ChromaIndex(index_dir, collection=collection, chroma_url=chroma_url)
     owners = index.chunk_owners()
     lexical = LexicalIndex.load(index_dir / "lexical" / collection)
     return IndexState(
