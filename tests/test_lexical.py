@@ -174,7 +174,7 @@ def _built(rows: dict[str, list[tuple[Chunk, list[str]]]], version: StoreVersion
 def _ranking(index: LexicalIndex, question: str, folded: bool) -> list[tuple[float, str]]:
     # Equal scores may come in another row order: the whole ranking, ties broken by id.
     hits = index.search(word_tokens(question), len(index), folded=folded)
-    return sorted((-round(score, 9), cid) for cid, score in hits)
+    return sorted((-round(score, 4), cid) for cid, score in hits)
 
 
 def _questions() -> list[str]:

@@ -209,6 +209,21 @@ class LexicalIndex:
         self._n = int(sum(int(m.sum()) for m in live))
         self._starts = np.cumsum([0, *(len(s) for s in segments)])[:-1]
         self._stats = stats if stats is not None else self._count_stats()
+        # BM25's length normalisation of each row under this index's average lengths: a few
+        # vector operations per update (0.1 ms at 100k rows), and the queries stay a sparse
+        # matrix-vector product.
+        self._norms = tuple(
+            tuple(
+                (BM25_K1 * (1.0 - BM25_B + BM25_B * field.lengths / self._avgdl(f))).astype(
+                    np.float32
+                )
+                for f, field in enumerate(seg.fields)
+            )
+            for seg in segments
+        )
+
+    def _avgdl(self, f: int) -> float:
+        return max(self._stats[f].total / self._n, 1e-9) if self._n else 1.0
 
     def _count_stats(self) -> tuple[_Stats, ...]:
         out = []
@@ -264,20 +279,17 @@ class LexicalIndex:
             [i for i in (vocab.get(t) for t in terms) if i is not None and i < len(stats.df)],
             dtype=np.int64,
         )
-        avgdl = max(stats.total / self._n, 1e-9) if self._n else 1.0
-        idf = stats.idf(ids, self._n)
+        idf = stats.idf(ids, self._n).astype(np.float32)
         parts = []
-        for seg in self._segments:
+        for seg, norms in zip(self._segments, self._norms, strict=True):
             field = seg.fields[f]
             mine = ids < field.tf.shape[0]
             rows = field.tf[ids[mine]]
-            tf = rows.data.astype(np.float64)
-            cols = rows.indices
-            term_idf = np.repeat(idf[mine], np.diff(rows.indptr))
-            norm = BM25_K1 * (1.0 - BM25_B + BM25_B * field.lengths[cols] / avgdl)
-            w = term_idf * tf * (BM25_K1 + 1.0) / (tf + norm)
-            parts.append(np.bincount(cols, weights=w, minlength=len(seg)))
-        return np.concatenate(parts) if parts else np.zeros(0)
+            tf = rows.data
+            w = tf * np.float32(BM25_K1 + 1.0) / (tf + norms[f][rows.indices])
+            weights = sparse.csr_matrix((w, rows.indices, rows.indptr), shape=rows.shape)
+            parts.append(np.asarray(weights.T @ idf[mine]).ravel())
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
 
     def search(
         self,
