@@ -10,10 +10,12 @@ import pytest
 
 from qa_assistant.assistant import Assistant
 from qa_assistant.errors import IndexLockedError, IndexMismatchError, IngestLeaseLostError
+from qa_assistant.index import ChromaIndex
 from qa_assistant.ingest import sweep_orphans
 from qa_assistant.lease import FileIngestLock
 from qa_assistant.settings import Settings
 from qa_assistant.testing import FakeEmbedder
+from support.checks import consistency_problems, read_state
 
 
 def test_ingest_twice_never_duplicates(assistant: Assistant) -> None:
@@ -210,3 +212,24 @@ def test_an_ingest_that_loses_its_lock_stops_before_its_next_write(
     monkeypatch.undo()
     again = Assistant(settings, embedder=FakeEmbedder()).ingest()  # the next one completes it
     assert again.documents == 2 and again.failed == ()
+
+
+def test_a_commit_whose_log_head_was_never_moved_is_published_by_the_next_ingest(
+    settings: Settings, docs_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    Assistant(settings, embedder=FakeEmbedder()).ingest()
+    (docs_dir / "them.txt").write_text(
+        "Xã Hòa Bình hỗ trợ 7 triệu đồng cho mỗi hộ nghèo sửa nhà.\n", encoding="utf-8"
+    )
+
+    def killed(*args: object) -> None:
+        raise RuntimeError("killed after the registry write, before the head moved")
+
+    monkeypatch.setattr(ChromaIndex, "_move_head", killed)
+    Assistant(settings, embedder=FakeEmbedder()).ingest()
+    monkeypatch.undo()
+    # The document is committed, but the log's head does not cover it. The next ingest finds
+    # nothing to change and still publishes it, so every process's lexical index gets it.
+    again = Assistant(settings, embedder=FakeEmbedder()).ingest()
+    assert again.skipped == 3 and again.added == 0
+    assert consistency_problems(read_state(settings.index_dir)) == []

@@ -320,6 +320,32 @@ class ChromaIndex:
         ordered = sorted(metas, key=lambda m: int(m["generation"]))
         return head, list(dict.fromkeys(str(m["source"]) for m in ordered))
 
+    def publish_changes(self) -> None:
+        """Move the head past change records a killed writer left beyond it.
+
+        Such a record's registry write may have landed (the kill came before the head moved):
+        without this, an ingest that then finds nothing to change would leave the other
+        processes blind to it. Call it holding the ingest lock.
+        """
+        head, past = self._past_head()
+        if past:
+            self._move_head(head, max(past))
+
+    def _past_head(self) -> tuple[StoreVersion, list[int]]:
+        head = self.version()
+        metas = self._changes.get(
+            where={"generation": {"$gt": head.generation}}, include=["metadatas"]
+        )["metadatas"]
+        return head, [int(m["generation"]) for m in metas or []]
+
+    def _move_head(self, head: StoreVersion, generation: int) -> None:
+        store_id = head.store_id or secrets.token_hex(8)
+        self._changes.upsert(
+            ids=[_HEAD_ID],
+            embeddings=[[0.0]],
+            metadatas=[{"head": generation, "store_id": store_id}],
+        )
+
     @contextlib.contextmanager
     def _logged(self, source: str, content_hash: str) -> Iterator[None]:
         """Log a change of ``source`` around the registry write that commits it.
@@ -328,20 +354,12 @@ class ChromaIndex:
         head move finds the write done, and a crash in between leaves a record past the head
         that the next writer numbers after (a re-read of an unchanged source is harmless).
         """
-        head = self.version()
-        past = self._changes.get(
-            where={"generation": {"$gt": head.generation}}, include=["metadatas"]
-        )["metadatas"]
-        generation = max([head.generation, *(int(m["generation"]) for m in past or [])]) + 1
+        head, past = self._past_head()
+        generation = max([head.generation, *past]) + 1
         record = {"generation": generation, "source": source, "content_hash": content_hash}
         self._changes.upsert(ids=[_change_id(generation)], embeddings=[[0.0]], metadatas=[record])
         yield
-        store_id = head.store_id or secrets.token_hex(8)
-        self._changes.upsert(
-            ids=[_HEAD_ID],
-            embeddings=[[0.0]],
-            metadatas=[{"head": generation, "store_id": store_id}],
-        )
+        self._move_head(head, generation)
 
     # -- chunks ----------------------------------------------------------------------------
 

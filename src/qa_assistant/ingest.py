@@ -98,6 +98,7 @@ def ingest(
             index.reopen()  # what the previous holder wrote, even a rebuild, is seen afresh
         index.check_manifest(manifest_for(embedder))
         sweep_orphans(index)
+        index.publish_changes()
         counts = _Counts()
         failed: list[FailedFile] = []
         files = _discover(paths, failed)
