@@ -94,6 +94,20 @@ def test_a_stalled_holder_loses_the_lease_and_another_takes_over(
     assert current is not None and current.released and current.epoch == 2
 
 
+def test_a_racer_that_re_adds_a_cleared_epoch_does_not_get_the_lease(
+    chroma_url: str, tmp_path: Path
+) -> None:
+    with _lease(chroma_url, tmp_path, "qa_stale"):
+        pass  # epoch 1, released
+    with _lease(chroma_url, tmp_path, "qa_stale") as holder:  # epoch 2; epoch 1 cleared
+        stalled = _lease(chroma_url, tmp_path, "qa_stale")
+        # It read epoch 0 long ago and adds epoch 1 only now: the add lands, the lease is not its.
+        assert not stalled._try_take(1)
+        holder.check()
+        current = holder.current()
+        assert current is not None and current.epoch == 2
+
+
 def test_racing_replicas_hold_the_lease_one_at_a_time(chroma_url: str, tmp_path: Path) -> None:
     inside: list[int] = []
     overlaps: list[int] = []

@@ -16,9 +16,10 @@ same winner). So each lease is one record per *epoch*, id ``lease-<epoch>``:
 1. To acquire, read the highest epoch's record. If it is released, or its ``expires_at`` plus
    the allowed clock skew has passed on our clock, ``add`` the record of the next epoch with
    our owner id (host, pid, random token) and read it back. Of all racers for that epoch,
-   exactly one finds its own token there (the first ``add``): that one holds the lease;
-   the others go back to waiting. Epochs only grow, so a takeover never deletes or overwrites
-   the record another process may still be reading.
+   exactly one finds its own token there (the first ``add``): that one holds the lease, once
+   it has also read that no later epoch exists (a racer that stalled may re-add an epoch long
+   cleared); the others go back to waiting. A takeover never deletes or overwrites the record
+   another process may still be reading: it adds the next epoch and clears only older ones.
 2. The holder renews from a background thread every ``renew_s``: it rewrites its own record's
    ``expires_at`` to ``now + lease_s`` and reads back that no later epoch exists. A renewal
    counts only if it *finished* before the holder's current validity ended.
@@ -237,6 +238,11 @@ class ServerLease:
         got = self._collection.get(ids=[_lease_id(epoch)], include=["metadatas"])
         stored = [LeaseRecord.from_metadata(m) for m in got["metadatas"] or []]
         if not stored or stored[0].token != token:
+            return False
+        # A process that stalled between reading the lease and adding its epoch may add one
+        # that was taken and cleared long ago: only the latest epoch counts.
+        latest = self.current()
+        if latest is None or latest.epoch != epoch:
             return False
         with self._state:
             self._token, self._epoch, self._lost = token, epoch, False
