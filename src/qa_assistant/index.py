@@ -17,7 +17,8 @@ This is the only module that imports chromadb. Three collections live side by si
   (:meth:`ChromaIndex.changes_since`), never the whole registry. The head also holds a random
   store id, new after ``--rebuild``, so a process can tell a rebuilt store from a changed one.
 
-Writers hold the ingest lock (``lease.py``), so generations are handed out one at a time. A
+Writers hold the ingest lock (``lease.py``), so generations are handed out one at a time. The
+log is never pruned: a record is three small values, one per committed document version. A
 writer killed after its change record but before moving the head leaves a record past the head;
 the next writer numbers after it and moves the head past it, so no change is ever skipped.
 

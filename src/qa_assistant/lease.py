@@ -46,7 +46,6 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -169,17 +168,10 @@ def _lease_id(epoch: int) -> str:
 class ServerLease:
     """The ingest lease kept in the Chroma server (see the module docstring for the argument)."""
 
-    def __init__(
-        self,
-        index: ChromaIndex,
-        settings: ReplicaSettings,
-        *,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
+    def __init__(self, index: ChromaIndex, settings: ReplicaSettings) -> None:
         self._collection = index.side_collection(_LEASE_SUFFIX)
         self._location = index.location
         self._settings = settings
-        self._clock = clock
         self._host = socket.gethostname()
         self._pid = os.getpid()
         self._token = ""
@@ -223,13 +215,13 @@ class ServerLease:
             time.sleep(min(s.lease_poll_s, max(deadline - time.monotonic(), 0.0)))
 
     def _free(self, record: LeaseRecord) -> bool:
-        return record.released or self._clock() >= (record.expires_at + self._settings.clock_skew_s)
+        return record.released or time.time() >= (record.expires_at + self._settings.clock_skew_s)
 
     def _try_take(self, epoch: int) -> bool:
         token = secrets.token_hex(8)
         started = time.monotonic()
         mine = LeaseRecord(
-            epoch, self._host, self._pid, token, self._clock() + self._settings.lease_s, False
+            epoch, self._host, self._pid, token, time.time() + self._settings.lease_s, False
         )
         # add keeps an existing record: of all processes adding this epoch, the first wins.
         self._collection.add(
@@ -278,7 +270,7 @@ class ServerLease:
             self._lose()
             return
         mine = LeaseRecord(
-            epoch, self._host, self._pid, token, self._clock() + self._settings.lease_s, False
+            epoch, self._host, self._pid, token, time.time() + self._settings.lease_s, False
         )
         self._collection.upsert(
             ids=[_lease_id(epoch)], embeddings=[[0.0]], metadatas=[mine.as_metadata()]
@@ -324,7 +316,7 @@ class ServerLease:
             return
         latest = self.current()
         if latest is not None and latest.epoch == epoch and latest.token == token:
-            done = LeaseRecord(epoch, self._host, self._pid, token, self._clock(), True)
+            done = LeaseRecord(epoch, self._host, self._pid, token, time.time(), True)
             self._collection.upsert(
                 ids=[_lease_id(epoch)], embeddings=[[0.0]], metadatas=[done.as_metadata()]
             )
