@@ -347,10 +347,11 @@ class LexicalIndex:
     ) -> LexicalIndex:
         """A new index: the rows of ``sources`` dropped, ``chunks`` (their current versions)
         added. Costs what changed, except for a fold once changes pass ``merge_share``."""
+        changed = list(dict.fromkeys(sources))
         live = list(self._live)
         gone: list[tuple[int, np.ndarray]] = []
         for s, seg in enumerate(self._segments):
-            for source in sources:
+            for source in changed:
                 rows = seg.by_source.get(source)
                 if rows is not None and live[s][rows].any():
                     if live[s] is self._live[s]:
@@ -364,10 +365,10 @@ class LexicalIndex:
         stats = self._moved_stats(gone, segments[len(self._segments) :])
         out = LexicalIndex.__new__(LexicalIndex)
         out._setup(tuple(segments), tuple(live), self._vocabs, version, self.merge_share, stats)
-        changed = (
+        moved = (
             sum(len(s) for s in out._segments[1:]) + len(out._segments[0]) - int(out._live[0].sum())
         )
-        return out.folded() if changed > self.merge_share * max(len(out), 1) else out
+        return out.folded() if moved > self.merge_share * max(len(out), 1) else out
 
     def _moved_stats(
         self, gone: list[tuple[int, np.ndarray]], added: list[_Segment]
