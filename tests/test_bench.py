@@ -40,6 +40,9 @@ def test_bench_reports_every_figure(tmp_path: Path) -> None:
         "peak_rss_mb_300",
         "index_mb_300",
         "cold_start_s",
+        "replica_cold_start_s_300",
+        "follow_s_300",
+        "follow_catch_up_ms_300",
     ):
         assert isinstance(figures[key], int | float) and figures[key] > 0, key
     assert figures["query_p95_ms_300"] >= figures["query_p50_ms_300"]

@@ -14,11 +14,10 @@ from typing import Any
 import pytest
 
 from conftest import TET_QUESTION
-from qa_assistant import assistant as assistant_module
 from qa_assistant.assistant import Assistant
-from qa_assistant.chroma_server import chroma_command, local_chroma_server
 from qa_assistant.settings import Settings
 from qa_assistant.testing import FakeEmbedder
+from support.chroma_server import running_chroma
 
 pytestmark = pytest.mark.integration
 
@@ -37,9 +36,7 @@ NEW_QUESTION = "Xã Hòa Bình hỗ trợ mỗi hộ nghèo bao nhiêu tiền đ
 
 @pytest.fixture(scope="module")
 def chroma_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if chroma_command() is None:
-        pytest.skip("the chroma command (from the chromadb package) is not installed")
-    with local_chroma_server(tmp_path_factory.mktemp("chroma") / "server") as url:
+    with running_chroma(tmp_path_factory.mktemp("chroma-server")) as url:
         yield url
 
 
@@ -81,7 +78,9 @@ def test_server_answers_like_the_embedded_store(
 def test_two_assistants_share_one_server(
     settings: Settings, tmp_path: Path, chroma_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(assistant_module, "_STORE_CHECK_S", 0.5)
+    settings = settings.model_copy(
+        update={"replicas": settings.replicas.model_copy(update={"check_s": 0.5})}
+    )
     first = _assistant(settings, tmp_path / "ui-1", chroma_url, "qa_shared")
     second = _assistant(settings, tmp_path / "ui-2", chroma_url, "qa_shared")
     first.ingest()
@@ -101,3 +100,61 @@ def test_two_assistants_share_one_server(
     assert "7 triệu đồng" in answer.text
     assert [c.source for c in answer.citations] == ["hoa-binh-sua-nha.txt"]
     assert {d.source for d in second.documents()} >= {"hoa-binh-sua-nha.txt"}
+
+
+class _Counted:
+    """Counts calls of the index's methods that read the whole registry or collection."""
+
+    SCANS = ("documents", "document_roots", "iter_chunks", "chunk_owners")
+
+    def __init__(self, assistant: Assistant, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls: dict[str, int] = {}
+        for name in (*self.SCANS, "version"):
+            monkeypatch.setattr(
+                assistant.index, name, self._wrap(name, getattr(assistant.index, name))
+            )
+
+    def _wrap(self, name: str, method: Any) -> Any:
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.calls[name] = self.calls.get(name, 0) + 1
+            return method(*args, **kwargs)
+
+        return counted
+
+    def scans(self) -> int:
+        return sum(self.calls.get(name, 0) for name in self.SCANS)
+
+
+def test_a_replica_follows_ingest_and_delete_without_scanning_the_registry(
+    settings: Settings, tmp_path: Path, chroma_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    every_question = settings.replicas.model_copy(update={"check_s": 0.0})
+    settings = settings.model_copy(update={"replicas": every_question})
+    writer = _assistant(settings, tmp_path / "writer", chroma_url, "qa_follow")
+    replica = _assistant(settings, tmp_path / "replica", chroma_url, "qa_follow")
+    writer.ingest()
+    assert "10 triệu đồng" in replica.ask(TET_QUESTION).text  # the replica's first build
+    counted = _Counted(replica, monkeypatch)
+
+    extra = tmp_path / "new-documents"
+    extra.mkdir()
+    (extra / "hoa-binh-sua-nha.txt").write_text(NEW_DOCUMENT, encoding="utf-8")
+    assert writer.ingest([extra]).added == 1
+    answer = replica.ask(NEW_QUESTION)
+    assert "7 triệu đồng" in answer.text
+    assert [c.source for c in answer.citations] == ["hoa-binh-sua-nha.txt"]
+
+    writer.delete_document("hoa-binh-sua-nha.txt")
+    after = replica.ask(NEW_QUESTION)
+    assert "hoa-binh-sua-nha.txt" not in {h.chunk.source for h in after.hits}
+    assert "10 triệu đồng" in replica.ask(TET_QUESTION).text
+
+    # Four questions: one look at the store's version each (and one more by each of the two
+    # catch-ups, reading the log), and not one full read.
+    assert 4 <= counted.calls["version"] <= 6, counted.calls
+    assert counted.scans() == 0, counted.calls
+    # The replica took the changes in without a rebuild: the same chunks as a fresh build.
+    fresh = _assistant(settings, tmp_path / "fresh", chroma_url, "qa_follow")
+    assert {c.id for c in replica.retriever().lexical.chunks} == {
+        c.id for c in fresh.retriever().lexical.chunks
+    }

@@ -9,10 +9,13 @@ from pathlib import Path
 import pytest
 
 from qa_assistant.assistant import Assistant
-from qa_assistant.errors import IndexLockedError, IndexMismatchError
-from qa_assistant.ingest import ingest_lock, sweep_orphans
+from qa_assistant.errors import IndexLockedError, IndexMismatchError, IngestLeaseLostError
+from qa_assistant.index import ChromaIndex
+from qa_assistant.ingest import sweep_orphans
+from qa_assistant.lease import FileIngestLock
 from qa_assistant.settings import Settings
 from qa_assistant.testing import FakeEmbedder
+from support.checks import consistency_problems, read_state
 
 
 def test_ingest_twice_never_duplicates(assistant: Assistant) -> None:
@@ -75,7 +78,10 @@ def test_index_built_with_another_model_is_refused(settings: Settings) -> None:
 
 
 def test_concurrent_ingest_is_refused(assistant: Assistant, settings: Settings) -> None:
-    with ingest_lock(settings.index_dir), pytest.raises(IndexLockedError, match="Another ingest"):
+    with (
+        FileIngestLock(settings.index_dir),
+        pytest.raises(IndexLockedError, match="Another ingest"),
+    ):
         assistant.ingest()
 
 
@@ -154,3 +160,76 @@ def test_an_edited_document_re_embeds_only_its_changed_passages(
     for s, vector in fresh.index.version_vectors(path.name, digest):
         assert list(vector) == pytest.approx(reused[s.chunk.id], abs=1e-6)
     fresh.close()
+
+
+class _LosingLock:
+    """An ingest lock that is lost after ``checks`` passing checks, as a lease that expired."""
+
+    def __init__(self, checks: int) -> None:
+        self.left = checks
+
+    def __enter__(self) -> _LosingLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def check(self) -> None:
+        if self.left <= 0:
+            raise IngestLeaseLostError("This ingest lost its lease.")
+        self.left -= 1
+
+
+@pytest.mark.parametrize(
+    ("checks", "expected"),
+    [
+        (0, []),
+        (1, []),
+        (2, ["add_chunks"]),
+        (3, ["add_chunks", "commit_document"]),
+        (5, ["add_chunks", "commit_document", "add_chunks"]),
+    ],
+)
+def test_an_ingest_that_loses_its_lock_stops_before_its_next_write(
+    settings: Settings, checks: int, expected: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assistant = Assistant(settings, embedder=FakeEmbedder())
+    writes: list[str] = []
+    for name in ("add_chunks", "commit_document", "remove_document"):
+        method = getattr(assistant.index, name)
+        monkeypatch.setattr(
+            assistant.index,
+            name,
+            lambda *a, _m=method, _n=name, **k: (writes.append(_n), _m(*a, **k))[1],
+        )
+    lock = _LosingLock(checks)
+    monkeypatch.setattr(assistant, "ingest_lock", lambda: lock)
+    with pytest.raises(IngestLeaseLostError):
+        assistant.ingest()
+    # Three checks guard each document (before its file, its chunks and its commit): the
+    # writes stop at the first failed check, even mid-document.
+    assert writes == expected
+    monkeypatch.undo()
+    again = Assistant(settings, embedder=FakeEmbedder()).ingest()  # the next one completes it
+    assert again.documents == 2 and again.failed == ()
+
+
+def test_a_commit_whose_log_head_was_never_moved_is_published_by_the_next_ingest(
+    settings: Settings, docs_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    Assistant(settings, embedder=FakeEmbedder()).ingest()
+    (docs_dir / "them.txt").write_text(
+        "Xã Hòa Bình hỗ trợ 7 triệu đồng cho mỗi hộ nghèo sửa nhà.\n", encoding="utf-8"
+    )
+
+    def killed(*args: object) -> None:
+        raise RuntimeError("killed after the registry write, before the head moved")
+
+    monkeypatch.setattr(ChromaIndex, "_move_head", killed)
+    Assistant(settings, embedder=FakeEmbedder()).ingest()
+    monkeypatch.undo()
+    # The document is committed, but the log's head does not cover it. The next ingest finds
+    # nothing to change and still publishes it, so every process's lexical index gets it.
+    again = Assistant(settings, embedder=FakeEmbedder()).ingest()
+    assert again.skipped == 3 and again.added == 0
+    assert consistency_problems(read_state(settings.index_dir)) == []

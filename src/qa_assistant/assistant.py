@@ -17,8 +17,10 @@ from .answering import make_answerer
 from .chunking import chunk_token_budget
 from .embedding import make_embedder
 from .errors import AnswererError, IndexStoreError
+from .follow import sync_lexical
 from .index import ChromaIndex
-from .ingest import Progress, file_hash, ingest, ingest_lock, manifest_for, refresh_lexical
+from .ingest import Progress, file_hash, ingest, manifest_for
+from .lease import IngestLock, make_ingest_lock
 from .lexical import LexicalIndex
 from .loading import discover
 from .protocols import Answerer, Embedder, Reranker, StreamingAnswerer
@@ -35,8 +37,6 @@ __all__ = [
 
 MAX_QUESTION_CHARS = 2000
 EMPTY_QUESTION_MESSAGE = "Hãy nhập câu hỏi của bạn về nội dung tài liệu."
-# Another process (a second UI, an ingest) may change a shared store: look at most this often.
-_STORE_CHECK_S = 5.0
 
 
 def _well_formed(text: str) -> str:
@@ -70,6 +70,7 @@ class Assistant:
         self._retriever: Retriever | None = None
         self._checked_at = 0.0
         self._lock = threading.Lock()
+        self._sync = threading.Lock()  # one catch-up with the store at a time
         self._chain: Any = None
 
     # -- lazily built parts -----------------------------------------------------------------
@@ -111,18 +112,43 @@ class Assistant:
         return self.settings.index_dir / "lexical" / self.settings.collection
 
     def retriever(self) -> Retriever:
-        """The retriever over the store as it is now; rebuilt only when the store changed."""
+        """The retriever over the store as it is now.
+
+        Another process (a replica, an ingest) may commit to the store at any time. At most
+        every ``QA_REPLICAS__CHECK_S`` this reads the store's version (one small record); when
+        it moved, the lexical index takes in the changed documents only.
+        """
         current = self._retriever
         now = time.monotonic()
-        if current is not None and now - self._checked_at < _STORE_CHECK_S:
+        if current is not None and now - self._checked_at < self.settings.replicas.check_s:
             return current
-        fingerprint = self.index.fingerprint()
         self._checked_at = now
-        if current is not None and current.lexical.fingerprint == fingerprint:
+        if current is not None and self.index.version() == current.lexical.version:
+            return current
+        with self._sync:
+            latest = self._retriever
+            if latest is not None and latest is not current:
+                return latest  # another question caught up meanwhile
+            return self._follow()
+
+    def _follow(self, *, save: bool = False) -> Retriever:
+        current = self._retriever
+        lexical = sync_lexical(
+            self.index,
+            self.lexical_dir,
+            current.lexical if current is not None else None,
+            merge_share=self.settings.replicas.lexical_merge_share,
+            save=save,
+        )
+        if current is not None and lexical is current.lexical:
             return current
         if self.index.manifest() is not None:
             self.index.check_manifest(manifest_for(self.embedder))
-        return self._use(refresh_lexical(self.index, self.lexical_dir, fingerprint))
+        return self._use(lexical)
+
+    def ingest_lock(self) -> IngestLock:
+        """The store's ingest lock: a file lock, or the lease kept in a shared server."""
+        return make_ingest_lock(self.index, self.settings.replicas)
 
     def _use(self, lexical: LexicalIndex) -> Retriever:
         retriever = Retriever(
@@ -159,16 +185,20 @@ class Assistant:
         rebuild: bool = False,
         progress: Progress | None = None,
     ) -> IngestReport:
-        report, lexical = ingest(
+        # Loaded before the lock is taken: loading the segmenter's model holds the interpreter
+        # for seconds at a time, which would starve the thread that renews a server lease.
+        _load_word_segmenter()
+        report = ingest(
             self.index,
             self.embedder,
             list(paths) if paths else [self.settings.documents_dir],
-            lexical_dir=self.lexical_dir,
+            lock=self.ingest_lock(),
             max_tokens=chunk_token_budget(self.settings.max_chunk_tokens, self.embedder.max_tokens),
             rebuild=rebuild,
             progress=progress,
         )
-        self._use(lexical)
+        with self._sync:
+            self._follow(save=True)
         return report
 
     def is_stale(self, folder: Path | None = None) -> bool:
@@ -197,7 +227,9 @@ class Assistant:
         return {**inputs, "hits": self._retrieve_step(inputs)}
 
     def _retrieve_step(self, inputs: dict[str, Any]) -> list[Hit]:
-        return self.retriever().retrieve(
+        # "snapshot": the retriever ask() already took, so one question looks at the store once.
+        snapshot: Retriever = inputs.get("snapshot") or self.retriever()
+        return snapshot.retrieve(
             inputs["question"],
             inputs["k"],
             mode=inputs["retriever"],
@@ -278,7 +310,8 @@ class Assistant:
         question = _well_formed(question[:MAX_QUESTION_CHARS])
         if not question.strip():
             return Answer(question=question, text=EMPTY_QUESTION_MESSAGE, abstained=True)
-        if len(self.retriever().lexical) == 0:
+        snapshot = self.retriever()
+        if len(snapshot.lexical) == 0:
             raise IndexStoreError(
                 f"The index at {self.index.location} is empty. Add documents with "
                 "`qa-assistant ingest` (or `make run`)."
@@ -289,6 +322,7 @@ class Assistant:
             "retriever": retriever or self.settings.retriever,
             "filters": filters,
             "history": tuple(_well_formed(h) for h in history),
+            "snapshot": snapshot,
         }
 
     # -- documents --------------------------------------------------------------------------
@@ -303,9 +337,11 @@ class Assistant:
         return text
 
     def delete_document(self, source: str) -> None:
-        with ingest_lock(self.settings.index_dir):
+        with self.ingest_lock() as lock:
+            lock.check()
             self.index.remove_document(source)
-            self._use(refresh_lexical(self.index, self.lexical_dir))
+        with self._sync:
+            self._follow(save=True)
 
     def close(self) -> None:
         self._retriever = None

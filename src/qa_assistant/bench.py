@@ -17,6 +17,9 @@ How the collections are built:
   minutes, not hours of embedding.
 * **Serving** is measured in a fresh process per collection (the assistant as ``serve``
   runs it): time to the first answer, then query latencies, then peak RSS.
+* **Replicas** (``bench_replicas.py``): a Chroma server serves the collection; a replica that
+  has never seen it starts (cold start), and the time from another process's commit of a new
+  document until that running replica answers from it is taken.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .bench_replicas import measure_replica
 from .chunking import chunk_token_budget
 from .index import Manifest
 from .protocols import Embedder
@@ -332,8 +336,8 @@ def _copies(base: _Base, size: int) -> Iterator[tuple[int, list[int]]]:
 
 def build_collection(config: BenchConfig, base: _Base, size: int, folder: Path) -> float:
     """Write a ``size``-chunk collection into ``folder``; returns the seconds it took."""
+    from .follow import sync_lexical
     from .index import ChromaIndex
-    from .ingest import refresh_lexical
 
     started = time.perf_counter()
     settings = _settings(config, folder)
@@ -392,7 +396,7 @@ def build_collection(config: BenchConfig, base: _Base, size: int, folder: Path) 
     if pending:
         flush()
     lexical_dir = folder / "lexical" / settings.collection  # where Assistant looks for it
-    refresh_lexical(index, lexical_dir)
+    sync_lexical(index, lexical_dir)
     return time.perf_counter() - started
 
 
@@ -579,6 +583,7 @@ def run_benchmark(config: BenchConfig, progress: Callable[[str], None] = print) 
         progress(f"Ingesting about {min(config.sizes)} chunks of {config.docs} …")
         base = measure_ingest(config, workdir, result)
         questions = _questions(config.docs, config.queries + 3)
+        embedder: Embedder | None = None
         for size in sorted(config.sizes):
             folder = workdir / f"collection-{size_label(size)}"
             shutil.rmtree(folder, ignore_errors=True)
@@ -586,6 +591,13 @@ def run_benchmark(config: BenchConfig, progress: Callable[[str], None] = print) 
             build_s = build_collection(config, base, size, folder)
             progress(f"Serving {size} chunks in a fresh process …")
             serve = measure_serving(config, folder, questions)
+            progress(f"A replica on a Chroma server over {size} chunks …")
+            embedder = embedder or _embedder(config)
+            serve.update(
+                measure_replica(
+                    _settings(config, folder), embedder, folder, config.fake, questions[0]
+                )
+            )
             result.sizes.append(SizeResult(size, _folder_mb(folder), build_s, serve))
         result.notes = _notes(config, base)
     finally:
@@ -605,6 +617,9 @@ def _notes(config: BenchConfig, base: _Base) -> list[str]:
         f"collections repeat those {len(base.chunks)} chunks: copy 0 as ingested, later "
         f"copies with new ids, {_SWAP_RATE:.0%} of the words swapped (text and lexical "
         f"tokens) and their vectors reused with noise (cosine ≈ {_VECTOR_COSINE})",
+        f"replicas: QA_REPLICAS__CHECK_S={config.settings.replicas.check_s}; the catch-up "
+        "question is the replica's ask that took the new document in (reading the change log "
+        "and its chunks, updating the lexical index, then answering)",
         "query = retrieval + extractive answer (Assistant.ask); plain search = Chroma's "
         "Collection.query on the same collection with plain SentenceTransformer query "
         "vectors; each collection served by a fresh process",
@@ -635,6 +650,18 @@ def format_table(result: BenchResult) -> str:
             f"{v['query_p50_ms']:>10.1f} {v['query_p95_ms']:>10.1f} "
             f"{v['plain_search_p50_ms']:>10.1f} {v['query_ratio_vs_plain_search']!s:>6} "
             f"{v['peak_rss_mb']:>7.0f}"
+        )
+    lines += [
+        "",
+        "Replicas on one Chroma server (follow: another process's commit → this replica's "
+        "answer from it)",
+        f"  {'chunks':>7} {'replica cold s':>15} {'follow s':>9} {'catch-up question ms':>21}",
+    ]
+    for s in result.sizes:
+        v = s.serve
+        lines.append(
+            f"  {s.size:>7} {v['replica_cold_start_s']:>15.2f} {v['follow_s']:>9.3f} "
+            f"{v['follow_catch_up_ms']:>21.1f}"
         )
     lines += ["", "Notes", *(f"  - {n}" for n in result.notes)]
     return "\n".join(lines)

@@ -6,6 +6,7 @@ Production runs its own Chroma server (docs/DEPLOY.md); this one lives as long a
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -21,7 +22,7 @@ from .errors import IndexStoreError
 __all__ = ["chroma_command", "free_port", "heartbeat", "local_chroma_server"]
 
 START_TIMEOUT_S = 60.0
-STOP_TIMEOUT_S = 10.0
+STOP_TIMEOUT_S = 30.0  # a server on 100k chunks takes a while to flush
 
 
 def free_port() -> int:
@@ -62,7 +63,8 @@ def local_chroma_server(data: Path, *, port: int | None = None) -> Iterator[str]
     log_path = data.parent / f"{data.name}.log"
     cmd = [str(chroma), "run", "--path", str(data), "--host", "127.0.0.1", "--port", str(port)]
     with log_path.open("w") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        env = {**os.environ, "ANONYMIZED_TELEMETRY": "False"}
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
             deadline = time.monotonic() + START_TIMEOUT_S
             while not heartbeat(url):

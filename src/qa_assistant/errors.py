@@ -35,6 +35,14 @@ class IndexLockedError(IndexStoreError):
     """Another ingest holds the index."""
 
 
+class IngestLeaseHeldError(IndexLockedError):
+    """Another replica holds the shared store's ingest lease past the wait allowed."""
+
+
+class IngestLeaseLostError(IndexLockedError):
+    """This ingest's lease on the shared store ran out or was taken over: it stopped writing."""
+
+
 class AnswererError(QAError):
     """The configured answerer (e.g. an LLM server) failed."""
 
@@ -68,6 +76,8 @@ __all__ = [
     "IndexLockedError",
     "IndexMismatchError",
     "IndexStoreError",
+    "IngestLeaseHeldError",
+    "IngestLeaseLostError",
     "LoadError",
     "QAError",
     "QuestionSetError",

@@ -10,6 +10,17 @@ This is the only module that imports chromadb. Three collections live side by si
 * ``<name>__texts``: each document's normalised text, for showing citations in context. Kept
   out of the registry because Chroma reads a record's text along with its metadata: with the
   texts in it, listing 1,200 documents read 80 MB and took 0.8 s, on every store check.
+* ``<name>__changes``: the change log. Every commit and removal of a document adds a record
+  (generation number, source, content hash; none when removed) and then moves the ``head``
+  record to that generation. A serving process reads only ``head`` to learn whether anything
+  changed (:meth:`ChromaIndex.version`) and then the records past its own generation
+  (:meth:`ChromaIndex.changes_since`), never the whole registry. The head also holds a random
+  store id, new after ``--rebuild``, so a process can tell a rebuilt store from a changed one.
+
+Writers hold the ingest lock (``lease.py``), so generations are handed out one at a time. The
+log is never pruned: a record is three small values, one per committed document version. A
+writer killed after its change record but before moving the head leaves a record past the head;
+the next writer numbers after it and moves the head past it, so no change is ever skipped.
 
 Both the embedded store (``index/``) and a Chroma server (``QA_CHROMA_URL``) work the same.
 """
@@ -17,8 +28,8 @@ Both the embedded store (``index/``) and a Chroma server (``QA_CHROMA_URL``) wor
 from __future__ import annotations
 
 import contextlib
-import json
 import os
+import secrets
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +37,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from .errors import IndexMismatchError, IndexStoreError
-from .types import Chunk, DocumentInfo, Filters, date_number, number_date
+from .types import Chunk, DocumentInfo, Filters, StoreVersion, date_number, number_date
 
 __all__ = [
     "MANIFEST_FORMAT",
@@ -81,6 +92,13 @@ class StoredChunk:
     content_hash: str
 
 
+_HEAD_ID = "head"
+
+
+def _change_id(generation: int) -> str:
+    return f"g{generation:012d}"
+
+
 def _text_id(source: str, content_hash: str) -> str:
     return f"{content_hash}:{source}"
 
@@ -124,6 +142,7 @@ class ChromaIndex:
     def __init__(self, index_dir: Path, *, collection: str, chroma_url: str | None = None):
         self.index_dir = index_dir
         self.location = chroma_url or str(index_dir)
+        self.shared = chroma_url is not None  # other machines may write to it too
         self._name = collection
         self._client = _client(index_dir, chroma_url)
         self._open_collections()
@@ -138,21 +157,32 @@ class ChromaIndex:
             embedding_function=None,
             configuration={"hnsw": dict(_REGISTRY_HNSW)},
         )
-        self._texts = self._client.get_or_create_collection(
-            f"{self._name}__texts",
-            embedding_function=None,
-            configuration={"hnsw": dict(_REGISTRY_HNSW)},
-        )
+        self._texts = self.side_collection("texts")
+        self._changes = self.side_collection("changes")
         # get_or_create ignores the configuration of a registry that already exists: an index
         # built before this setting gets it here, once.
         hnsw = (self._docs.configuration or {}).get("hnsw") or {}
         if hnsw.get("sync_threshold") != _REGISTRY_HNSW["sync_threshold"]:
             self._docs.modify(configuration={"hnsw": dict(_REGISTRY_HNSW)})
 
+    def side_collection(self, suffix: str) -> Any:
+        """The small collection ``<name>__<suffix>`` (records of one-number vectors)."""
+        return self._client.get_or_create_collection(
+            f"{self._name}__{suffix}",
+            embedding_function=None,
+            configuration={"hnsw": dict(_REGISTRY_HNSW)},
+        )
+
     # -- manifest -------------------------------------------------------------------------
 
     def manifest(self) -> Manifest | None:
-        return Manifest.from_metadata(self._chunks.metadata)
+        # Read afresh: a collection handle keeps the metadata of when it was opened, and
+        # another process may have written the manifest since.
+        return Manifest.from_metadata(self._client.get_collection(self._name).metadata)
+
+    def reopen(self) -> None:
+        """Open the collections again: another process may have rebuilt (re-created) them."""
+        self._open_collections()
 
     def check_manifest(self, expected: Manifest) -> None:
         """Adopt ``expected`` on an empty store; refuse a store built differently."""
@@ -176,7 +206,9 @@ class ChromaIndex:
 
     def reset(self) -> None:
         """Drop everything (``--rebuild``)."""
-        for name in (self._name, f"{self._name}__documents", f"{self._name}__texts"):
+        # The lease collection stays: the ingest that resets holds it.
+        drop = ("", "__documents", "__texts", "__changes")
+        for name in (f"{self._name}{suffix}" for suffix in drop):
             # A collection that is already absent is what we want.
             with contextlib.suppress(Exception):
                 self._client.delete_collection(name)
@@ -224,7 +256,8 @@ class ChromaIndex:
         self._texts.upsert(
             ids=[text_id], embeddings=[[0.0]], documents=[text], metadatas=[{"source": info.source}]
         )
-        self._docs.upsert(ids=[info.source], embeddings=[[0.0]], metadatas=[meta])
+        with self._logged(info.source, info.content_hash):
+            self._docs.upsert(ids=[info.source], embeddings=[[0.0]], metadatas=[meta])
         stale = self._texts.get(where={"source": info.source}, include=[])["ids"]
         if stale := [i for i in stale if i != text_id]:
             self._texts.delete(ids=stale)
@@ -242,14 +275,92 @@ class ChromaIndex:
 
     def remove_document(self, source: str) -> None:
         # Registry first: a crash in between leaves orphan chunks, which the next ingest sweeps.
-        self._docs.delete(ids=[source])
+        with self._logged(source, ""):
+            self._docs.delete(ids=[source])
         self._chunks.delete(where={"source": source})
         self._texts.delete(where={"source": source})
 
-    def fingerprint(self) -> str:
-        """Changes whenever the set of committed documents changes."""
-        pairs = sorted((d.source, d.content_hash) for d in self.documents())
-        return json.dumps(pairs, ensure_ascii=False)
+    def committed_hashes(self, sources: Sequence[str]) -> dict[str, str]:
+        """source -> committed content hash, for those of ``sources`` that are committed."""
+        if not sources:
+            return {}
+        got = self._docs.get(ids=list(sources), include=["metadatas"])
+        return {str(m["source"]): str(m["content_hash"]) for m in got["metadatas"] or []}
+
+    # -- change log -------------------------------------------------------------------------
+
+    def version(self) -> StoreVersion:
+        """The store's committed state: one small read, cheap enough for every question."""
+        try:
+            got = self._changes.get(ids=[_HEAD_ID], include=["metadatas"])
+        except Exception:  # noqa: BLE001 - e.g. the collection was dropped by a rebuild
+            self.reopen()
+            got = self._changes.get(ids=[_HEAD_ID], include=["metadatas"])
+        metas = got["metadatas"] or []
+        if not metas:
+            return StoreVersion("", 0)
+        return StoreVersion(str(metas[0]["store_id"]), int(metas[0]["head"]))
+
+    def changes_since(self, seen: StoreVersion) -> tuple[StoreVersion, list[str] | None]:
+        """The head now, and the sources changed after ``seen``; None when ``seen`` cannot be
+        brought forward from the log (another store, a rebuilt one, or records missing)."""
+        head = self.version()
+        if head.store_id != seen.store_id or head.generation < seen.generation:
+            return head, None
+        if head.generation == seen.generation:
+            return head, []
+        where = {
+            "$and": [
+                {"generation": {"$gt": seen.generation}},
+                {"generation": {"$lte": head.generation}},
+            ]
+        }
+        metas = self._changes.get(where=where, include=["metadatas"])["metadatas"] or []
+        if len({int(m["generation"]) for m in metas}) != head.generation - seen.generation:
+            return head, None
+        ordered = sorted(metas, key=lambda m: int(m["generation"]))
+        return head, list(dict.fromkeys(str(m["source"]) for m in ordered))
+
+    def publish_changes(self) -> None:
+        """Move the head past change records a killed writer left beyond it.
+
+        Such a record's registry write may have landed (the kill came before the head moved):
+        without this, an ingest that then finds nothing to change would leave the other
+        processes blind to it. Call it holding the ingest lock.
+        """
+        head, past = self._past_head()
+        if past:
+            self._move_head(head, max(past))
+
+    def _past_head(self) -> tuple[StoreVersion, list[int]]:
+        head = self.version()
+        metas = self._changes.get(
+            where={"generation": {"$gt": head.generation}}, include=["metadatas"]
+        )["metadatas"]
+        return head, [int(m["generation"]) for m in metas or []]
+
+    def _move_head(self, head: StoreVersion, generation: int) -> None:
+        store_id = head.store_id or secrets.token_hex(8)
+        self._changes.upsert(
+            ids=[_HEAD_ID],
+            embeddings=[[0.0]],
+            metadatas=[{"head": generation, "store_id": store_id}],
+        )
+
+    @contextlib.contextmanager
+    def _logged(self, source: str, content_hash: str) -> Iterator[None]:
+        """Log a change of ``source`` around the registry write that commits it.
+
+        The record goes first and the head moves after the write: a process that sees the
+        head move finds the write done, and a crash in between leaves a record past the head
+        that the next writer numbers after (a re-read of an unchanged source is harmless).
+        """
+        head, past = self._past_head()
+        generation = max([head.generation, *past]) + 1
+        record = {"generation": generation, "source": source, "content_hash": content_hash}
+        self._changes.upsert(ids=[_change_id(generation)], embeddings=[[0.0]], metadatas=[record])
+        yield
+        self._move_head(head, generation)
 
     # -- chunks ----------------------------------------------------------------------------
 
@@ -295,6 +406,13 @@ class ChromaIndex:
 
     def iter_chunks(self, *, source: str | None = None) -> Iterator[StoredChunk]:
         where = {"source": source} if source else None
+        for got in self._pages(where, ["documents", "metadatas"]):
+            for cid, text, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True):
+                yield self._stored(cid, text, meta)
+
+    def version_chunks(self, source: str, content_hash: str) -> Iterator[StoredChunk]:
+        """The chunks of one stored version of a document."""
+        where = {"$and": [{"source": source}, {"content_hash": content_hash}]}
         for got in self._pages(where, ["documents", "metadatas"]):
             for cid, text, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True):
                 yield self._stored(cid, text, meta)

@@ -5,24 +5,25 @@ written, then committed in the document registry; gone from a folder ingested be
 removed. Writing the registry record is each document's commit point, and every run starts by
 sweeping chunks that no committed document owns, so an ingest killed at any moment is
 completed by the next one without duplicates or orphans.
+
+The whole run holds the ingest lock (``lease.py``): a file lock for the embedded store, a
+lease kept in the server for a shared one. The lease is checked before each document's writes
+and before its commit, so an ingest that lost it stops instead of writing on.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from filelock import FileLock, Timeout
-
 from .chunking import CHUNKER_VERSION, chunk_document
 from .errors import IndexLockedError, QAError
 from .index import ChromaIndex, Manifest
-from .lexical import LexicalIndex
+from .lease import IngestLock
 from .loading import discover, load_document
 from .protocols import Embedder
 from .types import Chunk, DocumentInfo, FailedFile, IngestReport
@@ -33,9 +34,7 @@ __all__ = [
     "Progress",
     "file_hash",
     "ingest",
-    "ingest_lock",
     "manifest_for",
-    "refresh_lexical",
     "sweep_orphans",
     "sweep_source",
 ]
@@ -45,28 +44,6 @@ Progress = Callable[[int, int, str], None]
 # part of the manifest along with the chunker's version.
 TOKENS_VERSION = "pyvi-words-2"  # 2: words in canonical_spelling (one form per variant)
 _EMBED_BATCH = 64
-
-
-@contextmanager
-def ingest_lock(index_dir: Path) -> Iterator[None]:
-    """One ingest at a time per index folder; a second is refused, not queued or interleaved.
-
-    An OS file lock: released when its holder ends, also when it is killed, so a crashed
-    ingest never leaves the index locked.
-    """
-    index_dir.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(index_dir / ".ingest.lock", timeout=0)
-    try:
-        lock.acquire()
-    except Timeout:
-        raise IndexLockedError(
-            f"Another ingest is running on {index_dir}. Wait for it to finish, then run "
-            "this one again."
-        ) from None
-    try:
-        yield
-    finally:
-        lock.release()
 
 
 def manifest_for(embedder: Embedder) -> Manifest:
@@ -102,55 +79,41 @@ def sweep_orphans(index: ChromaIndex) -> int:
     return len(orphans)
 
 
-def refresh_lexical(
-    index: ChromaIndex, folder: Path, fingerprint: str | None = None
-) -> LexicalIndex:
-    """The lexical cache for the store as it is now, rebuilt from the stored tokens if stale.
-
-    ``fingerprint`` is the store's, when the caller has just read it: reading the registry
-    takes seconds at 100k chunks.
-    """
-    fingerprint = fingerprint if fingerprint is not None else index.fingerprint()
-    cached = LexicalIndex.load(folder)
-    if cached is not None and cached.fingerprint == fingerprint:
-        return cached
-    stored = sorted(index.iter_chunks(), key=lambda s: (s.chunk.source, s.chunk.ordinal))
-    lexical = LexicalIndex(
-        [s.chunk for s in stored], [s.tokens.split() for s in stored], fingerprint
-    )
-    lexical.save(folder)
-    return lexical
-
-
 def ingest(
     index: ChromaIndex,
     embedder: Embedder,
     paths: Sequence[Path],
     *,
-    lexical_dir: Path,
+    lock: IngestLock,
     max_tokens: int,
     rebuild: bool = False,
     progress: Progress | None = None,
-) -> tuple[IngestReport, LexicalIndex]:
+) -> IngestReport:
+    """Ingest ``paths`` under ``lock``; the caller brings its lexical index up afterwards."""
     started = time.perf_counter()
-    with ingest_lock(index.index_dir):
+    with lock:
         if rebuild:
             index.reset()
+        else:
+            index.reopen()  # what the previous holder wrote, even a rebuild, is seen afresh
         index.check_manifest(manifest_for(embedder))
         sweep_orphans(index)
+        index.publish_changes()
         counts = _Counts()
         failed: list[FailedFile] = []
         files = _discover(paths, failed)
         # Files gone from the folder leave first, so that a renamed file is not refused as a
         # twin of its own old name (and missing from the index until the next ingest).
-        counts.removed = _remove_missing(index, paths, {source for _, source, _ in files})
+        counts.removed = _remove_missing(index, lock, paths, {source for _, source, _ in files})
         committed = {d.source: d for d in index.documents()}
         seen_hashes: dict[str, str] = {d.content_hash: d.source for d in committed.values()}
         for done, (path, source, root) in enumerate(files, start=1):
             if progress:
                 progress(done - 1, len(files), source)
+            lock.check()
             _ingest_file(
                 index,
+                lock,
                 embedder,
                 path,
                 source,
@@ -163,7 +126,6 @@ def ingest(
             )
         if progress:
             progress(len(files), len(files), "")
-        lexical = refresh_lexical(index, lexical_dir)
         docs = index.documents()
         report = IngestReport(
             documents=len(docs),
@@ -175,7 +137,7 @@ def ingest(
             failed=tuple(failed),
             seconds=round(time.perf_counter() - started, 3),
         )
-        return report, lexical
+        return report
 
 
 def _discover(paths: Sequence[Path], failed: list[FailedFile]) -> list[tuple[Path, str, str]]:
@@ -191,6 +153,7 @@ def _discover(paths: Sequence[Path], failed: list[FailedFile]) -> list[tuple[Pat
 
 def _ingest_file(
     index: ChromaIndex,
+    lock: IngestLock,
     embedder: Embedder,
     path: Path,
     source: str,
@@ -224,6 +187,7 @@ def _ingest_file(
         if not chunks:
             raise QAError(f"{path} has no text to index.")
         vectors, tokens = _embed(index, embedder, chunks, old)
+        lock.check()  # embedding takes long: the lease may have run out meanwhile
         index.add_chunks(chunks, vectors, tokens, digest)
         info = DocumentInfo(
             source=source,
@@ -234,6 +198,7 @@ def _ingest_file(
             ingested_at=datetime.now(UTC).isoformat(timespec="seconds"),
             format=doc.format,
         )
+        lock.check()
         index.commit_document(info, root=root, text=doc.text)
         if old is not None:
             # The new version is committed; the old chunks are now orphans: drop them.
@@ -244,6 +209,8 @@ def _ingest_file(
             counts.added += 1
         committed[source] = info
         seen_hashes[digest] = source
+    except IndexLockedError:
+        raise  # the lease is gone: the whole ingest stops, not just this file
     except QAError as exc:
         failed.append(FailedFile(str(path), str(exc)))
     except Exception as exc:  # noqa: BLE001 - one bad file must not stop the folder
@@ -278,12 +245,15 @@ def sweep_source(index: ChromaIndex, source: str, keep_hash: str) -> None:
     index.delete_chunks(stale)
 
 
-def _remove_missing(index: ChromaIndex, paths: Sequence[Path], present: set[str]) -> int:
+def _remove_missing(
+    index: ChromaIndex, lock: IngestLock, paths: Sequence[Path], present: set[str]
+) -> int:
     """Documents ingested earlier from one of these folders whose file is gone."""
     roots = {str(p.resolve()) for p in paths if p.is_dir()}
     removed = 0
     for source, root in index.document_roots().items():
         if root in roots and source not in present:
+            lock.check()
             index.remove_document(source)
             removed += 1
     return removed

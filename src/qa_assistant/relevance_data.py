@@ -132,7 +132,7 @@ class _Corpus:
         for c in chunks:
             self.by_source.setdefault(c.source, []).append(c)
         words = [word_tokens(c.indexed_text) for c in chunks]
-        self.index = LexicalIndex(chunks, words, fingerprint=str(folder))
+        self.index = LexicalIndex(chunks, words)
 
     def group(self, set_name: str, row: dict[str, object], rng: random.Random) -> Group | None:
         question = normalize_text(str(row["question"])).strip()

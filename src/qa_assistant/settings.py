@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, get_args
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL = "multilingual-e5-small"
@@ -20,6 +20,7 @@ __all__ = [
     "AnswerSettings",
     "AnswererName",
     "RelevanceSettings",
+    "ReplicaSettings",
     "RetrievalSettings",
     "RetrieverName",
     "Settings",
@@ -162,6 +163,57 @@ class RelevanceSettings(BaseModel):
     )
 
 
+class ReplicaSettings(BaseModel):
+    """Several processes or machines on one store (``QA_REPLICAS__…``): the ingest lease kept
+    in a Chroma server, and how each process follows what the others commit."""
+
+    lease_s: float = Field(
+        60.0,
+        gt=0,
+        description="Length of the ingest lease: a killed ingest blocks others this long at most.",
+    )
+    lease_renew_s: float = Field(
+        15.0,
+        gt=0,
+        description="The holder renews this often: a quarter of the lease leaves three misses.",
+    )
+    lease_wait_s: float = Field(
+        120.0,
+        ge=0,
+        description="How long an ingest waits for another's lease before it is refused.",
+    )
+    lease_poll_s: float = Field(
+        1.0, gt=0, description="How often a waiting ingest looks at the lease again."
+    )
+    clock_skew_s: float = Field(
+        5.0,
+        ge=0,
+        description="Largest clock difference between machines (and time for one write to "
+        "land) the lease allows for.",
+    )
+    check_s: float = Field(
+        1.0,
+        ge=0,
+        description="A serving process looks for committed changes at most this often "
+        "(one small read of the store's generation).",
+    )
+    lexical_merge_share: float = Field(
+        0.25,
+        gt=0,
+        description="The lexical index folds its delta segments into one when added and "
+        "deleted rows pass this share of it: updates stay small, searches few segments.",
+    )
+
+    @model_validator(mode="after")
+    def _renew_within_lease(self) -> ReplicaSettings:
+        if self.lease_renew_s >= self.lease_s - 2 * self.clock_skew_s:
+            raise ValueError(
+                "QA_REPLICAS__LEASE_RENEW_S must be below QA_REPLICAS__LEASE_S minus twice "
+                "QA_REPLICAS__CLOCK_SKEW_S, or the lease ends before it is renewed."
+            )
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="QA_",
@@ -218,6 +270,10 @@ class Settings(BaseSettings):
     relevance: RelevanceSettings = Field(
         default_factory=lambda: RelevanceSettings.model_validate({}),
         description="The learned stage (QA_RELEVANCE__ENABLED, __DEPTH, ...).",
+    )
+    replicas: ReplicaSettings = Field(
+        default_factory=lambda: ReplicaSettings.model_validate({}),
+        description="Ingest lease and following the store (QA_REPLICAS__LEASE_S, __CHECK_S, ...).",
     )
 
     answerer: AnswererName = "extractive"

@@ -24,6 +24,7 @@ __all__ = [
     "Filters",
     "Hit",
     "IngestReport",
+    "StoreVersion",
     "date_number",
     "number_date",
 ]
@@ -112,6 +113,14 @@ class Chunk:
             ordinal=int(meta["ordinal"]),
             date=number_date(meta.get("date")),
         )
+
+
+@dataclass(frozen=True)
+class StoreVersion:
+    """Which committed state of which store: the head of the store's change log."""
+
+    store_id: str  # random per store, new after a rebuild; "" before the first logged change
+    generation: int  # one more per committed or removed document
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from qa_assistant.index import ChromaIndex
 from qa_assistant.lexical import LexicalIndex
-from qa_assistant.types import Answer
+from qa_assistant.types import Answer, StoreVersion
 
 COLLECTION = "qa_assistant"
 
@@ -22,22 +22,26 @@ class IndexState:
     chunk_ids: frozenset[str]
     chunk_owners: frozenset[tuple[str, str, str]]  # chunk id, source, content hash
     documents: frozenset[tuple[str, str, int]]  # source, content hash, chunk count
-    fingerprint: str
+    version: StoreVersion
     lexical_ids: frozenset[str] | None  # None: no readable lexical index on disk
-    lexical_fingerprint: str | None
+    lexical_version: StoreVersion | None
 
 
-def read_state(index_dir: Path, collection: str = COLLECTION) -> IndexState:
-    index = ChromaIndex(index_dir, collection=collection)
+def read_state(
+    index_dir: Path, collection: str = COLLECTION, chroma_url: str | None = None
+) -> IndexState:
+    """The store (embedded in ``index_dir``, or on ``chroma_url``) and the lexical index that
+    the process working from ``index_dir`` saved."""
+    index = ChromaIndex(index_dir, collection=collection, chroma_url=chroma_url)
     owners = index.chunk_owners()
     lexical = LexicalIndex.load(index_dir / "lexical" / collection)
     return IndexState(
         chunk_ids=frozenset(owners),
         chunk_owners=frozenset((cid, src, digest) for cid, (src, digest) in owners.items()),
         documents=frozenset((d.source, d.content_hash, d.chunks) for d in index.documents()),
-        fingerprint=index.fingerprint(),
+        version=index.version(),
         lexical_ids=frozenset(c.id for c in lexical.chunks) if lexical else None,
-        lexical_fingerprint=lexical.fingerprint if lexical else None,
+        lexical_version=lexical.version if lexical else None,
     )
 
 
@@ -57,8 +61,10 @@ def consistency_problems(state: IndexState) -> list[str]:
         missing = len(state.chunk_ids - state.lexical_ids)
         extra = len(state.lexical_ids - state.chunk_ids)
         problems.append(f"lexical index lacks {missing} and has {extra} extra chunk ids")
-    if state.lexical_fingerprint is not None and state.lexical_fingerprint != state.fingerprint:
-        problems.append("lexical index was built for another set of documents")
+    if state.lexical_version is not None and state.lexical_version != state.version:
+        problems.append(
+            f"lexical index reflects {state.lexical_version}, the store is at {state.version}"
+        )
     return problems
 
 
