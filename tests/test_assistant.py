@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from pathlib import Path
 
 from conftest import TET_QUESTION
 from qa_assistant.assistant import Assistant
@@ -97,3 +98,22 @@ def test_ask_stream_passes_an_llm_reply_on_as_it_is_written(
     assert isinstance(answer, Answer) and answer.text == reply
     assert answer.citations and answer.hits and len(answer.hits) >= 3
     assert answer.latency_ms > 0
+
+
+def test_delete_document_can_remove_its_file_but_nothing_outside_the_folder(
+    ingested: Assistant, tmp_path: Path
+) -> None:
+    folder = ingested.settings.documents_dir
+    source = ingested.documents()[0].source
+    ingested.delete_document(source, remove_file=True)
+    assert source not in {d.source for d in ingested.documents()}
+    assert not (folder / source).exists()
+
+    kept = ingested.documents()[0].source
+    ingested.delete_document(kept)  # the store only: the file stays for a re-ingest
+    assert (folder / kept).exists() and kept not in {d.source for d in ingested.documents()}
+
+    outside = tmp_path / "outside.txt"
+    outside.write_text("giữ nguyên", encoding="utf-8")
+    ingested.delete_document(f"../{outside.name}", remove_file=True)
+    assert outside.exists()

@@ -336,9 +336,21 @@ class Assistant:
             raise IndexStoreError(f"No document {source!r} in the index.")
         return text
 
-    def delete_document(self, source: str) -> None:
+    def delete_document(self, source: str, *, remove_file: bool = False) -> None:
+        """Removes ``source`` from the store; with ``remove_file`` also its file in the
+        documents folder, so that the next "re-ingest all" does not bring it back.
+
+        The file goes first and under the same lock: an ingest of the folder on another replica
+        can then never find the file after its record is gone, and a crash in between leaves a
+        record without its file, which the next ingest of the folder removes.
+        """
         with self.ingest_lock() as lock:
             lock.check()
+            if remove_file:
+                root = self.settings.documents_dir.resolve()
+                target = (root / source).resolve()
+                if target.is_relative_to(root) and target != root and target.is_file():
+                    target.unlink()
             self.index.remove_document(source)
         with self._sync:
             self._follow(save=True)

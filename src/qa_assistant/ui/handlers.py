@@ -383,22 +383,14 @@ class Handlers:
             gr.Info("Hãy chọn tài liệu cần xoá.")
             return ""
         try:
-            self.assistant.delete_document(source)
+            self.assistant.delete_document(source, remove_file=True)
         except QAError as exc:
             self._record("delete", "failed", request, target=source, detail=str(exc))
             gr.Warning(str(exc))
             return ""
-        self._remove_file(source)
         self._record("delete", "ok", request, target=source)
         gr.Info(f"Đã xoá {source}.")
         return f"Đã xoá `{escape(source)}` khỏi chỉ mục và thư mục tài liệu."
-
-    def _remove_file(self, source: str) -> None:
-        # Otherwise the next "re-ingest all" would bring the document back.
-        root = self.settings.documents_dir.resolve()
-        target = (root / source).resolve()
-        if target.is_relative_to(root) and target != root and target.is_file():
-            target.unlink()
 
     # ---- API
 
