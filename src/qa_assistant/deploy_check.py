@@ -221,9 +221,9 @@ def _committed(index: ChromaIndex) -> set[str]:
 def _ask(replicas: Sequence[_Replica], first: int, question: str, tally: _Tally, user: int) -> None:
     order = [replicas[(first + i) % len(replicas)] for i in range(len(replicas))]
     for replica in order:
-        started = time.perf_counter()
         try:
             with PageSession(replica.url) as page:
+                started = time.perf_counter()  # the question itself, not the page's config
                 outcome = page.call("ask", [question, None, None, None, None, None])
         except httpx.TransportError:
             with tally.lock:
