@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from qa_assistant.embedding import OnnxEmbedder, SentenceTransformerEmbedder, make_embedder
-from qa_assistant.model_build import ensure_default_model
+from qa_assistant._embedding import OnnxEmbedder, SentenceTransformerEmbedder, make_embedder
+from qa_assistant._model_build import ensure_default_model
 from qa_assistant.settings import DEFAULT_MODEL, default_cache_dir
 
 SENTENCES = [

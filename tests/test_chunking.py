@@ -9,8 +9,8 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qa_assistant.chunking import CHUNKER_VERSION, chunk_document
-from qa_assistant.loading import load_document
+from qa_assistant._chunking import CHUNKER_VERSION, chunk_document
+from qa_assistant._loading import load_document
 from qa_assistant.testing import FakeEmbedder
 from qa_assistant.types import Chunk, Document
 

@@ -13,15 +13,15 @@ from pathlib import Path
 import pytest
 
 from conftest import SEED_DOCUMENTS
-from qa_assistant.assistant import Assistant
-from qa_assistant.chroma_server import chroma_command
-from qa_assistant.deploy_check import (
+from qa_assistant._chroma_server import chroma_command
+from qa_assistant._deploy_check import (
     DeployCheckConfig,
     DeployCheckReport,
     _differences,
     _policy_text,
     run_deploy_check,
 )
+from qa_assistant.assistant import Assistant
 from qa_assistant.settings import Settings
 from qa_assistant.testing import FakeEmbedder
 

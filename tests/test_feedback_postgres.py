@@ -16,13 +16,14 @@ import pytest
 from click.testing import CliRunner
 from pydantic import SecretStr
 
-from qa_assistant import audit as audit_module
-from qa_assistant import cli, ui
-from qa_assistant import feedback as feedback_module
+from qa_assistant import _audit as audit_module
+from qa_assistant import _feedback as feedback_module
+from qa_assistant import _ui as ui
+from qa_assistant import cli
+from qa_assistant._audit import open_audit_store
+from qa_assistant._feedback import feedback_path, open_feedback_store
 from qa_assistant.assistant import Assistant
-from qa_assistant.audit import open_audit_store
 from qa_assistant.errors import AuditError, FeedbackError
-from qa_assistant.feedback import feedback_path, open_feedback_store
 from qa_assistant.settings import Settings
 from qa_assistant.types import Answer, Citation, Filters
 from support.gradio_http import fake_request

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from qa_assistant.lexical import SYLLABLE_WEIGHT
-from qa_assistant.retrieval import DIVERSITY_THRESHOLD, RRF_K, diversify, rrf_fuse, weighted_fuse
+from qa_assistant._lexical import SYLLABLE_WEIGHT
+from qa_assistant._retrieval import DIVERSITY_THRESHOLD, RRF_K, diversify, rrf_fuse, weighted_fuse
 from qa_assistant.settings import RetrievalSettings
 from qa_assistant.types import Chunk, Hit
 
@@ -59,7 +59,7 @@ def test_diversify_keeps_distinct_passages() -> None:
 
 
 def test_rerank_lifts_the_passage_whose_sentence_answers() -> None:
-    from qa_assistant.retrieval import rerank
+    from qa_assistant._retrieval import rerank
 
     vague = _hit("vague", "Tỉnh quan tâm nhiều chính sách an sinh xã hội cho người dân.")
     exact = _hit("exact", "Trẻ em đang đi học được hỗ trợ uống sữa miễn phí đến hết năm 2030.")
@@ -74,14 +74,14 @@ def test_rerank_lifts_the_passage_whose_sentence_answers() -> None:
 
 
 def test_rerank_with_one_candidate_changes_nothing() -> None:
-    from qa_assistant.retrieval import rerank
+    from qa_assistant._retrieval import rerank
 
     hits = [_hit("a", "Một đoạn.")]
     assert rerank("câu hỏi", hits, depth=10, weight=1.0) == hits
 
 
 def test_rerank_prefers_the_question_words_in_their_order() -> None:
-    from qa_assistant.retrieval import rerank
+    from qa_assistant._retrieval import rerank
 
     # Both passages hold every content word of the question; only one writes "điểm bảo lưu"
     # as the question does, so only that one speaks of the thing asked about.

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from conftest import SEED_DOCUMENTS, TET_QUESTION
+from qa_assistant._chunking import chunk_token_budget
 from qa_assistant.assistant import Assistant
-from qa_assistant.chunking import chunk_token_budget
 from qa_assistant.settings import Settings
 from qa_assistant.testing import FakeEmbedder
 from qa_assistant.types import IngestReport

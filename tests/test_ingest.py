@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from qa_assistant._index import ChromaIndex
+from qa_assistant._ingest import sweep_orphans
+from qa_assistant._lease import FileIngestLock
 from qa_assistant.assistant import Assistant
 from qa_assistant.errors import IndexLockedError, IndexMismatchError, IngestLeaseLostError
-from qa_assistant.index import ChromaIndex
-from qa_assistant.ingest import sweep_orphans
-from qa_assistant.lease import FileIngestLock
 from qa_assistant.settings import Settings
 from qa_assistant.testing import FakeEmbedder
 from support.checks import consistency_problems, read_state

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from qa_assistant.chunking import chunk_document
-from qa_assistant.lexical import LexicalIndex
-from qa_assistant.loading import discover, load_document
+from qa_assistant._chunking import chunk_document
+from qa_assistant._lexical import LexicalIndex
+from qa_assistant._loading import discover, load_document
+from qa_assistant._vietnamese import word_tokens
 from qa_assistant.testing import FakeEmbedder
 from qa_assistant.types import Chunk, Filters, StoreVersion
-from qa_assistant.vietnamese import word_tokens
 from support.corpus import write_policy_corpus
 
 ROOT = Path(__file__).resolve().parents[1]

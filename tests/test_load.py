@@ -129,7 +129,7 @@ def test_twenty_concurrent_http_questions_during_an_ingest(
 ) -> None:
     from gradio_client import Client
 
-    from qa_assistant import ui
+    from qa_assistant import _ui as ui
 
     settings = ingested.settings.model_copy(update={"port": _free_port()})
     app, url = ui.serve(ingested, settings, block=False)

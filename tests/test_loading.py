@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from qa_assistant._loading import SUPPORTED_SUFFIXES, discover, load_document
 from qa_assistant.errors import LoadError
-from qa_assistant.loading import SUPPORTED_SUFFIXES, discover, load_document
 from support.corpus import cp1258
 
 SEEDS = Path(__file__).resolve().parent.parent / "documents"

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa_assistant.answering import ABSTAIN_MESSAGE
-from qa_assistant.extractive import ExtractiveAnswerer
-from qa_assistant.relevance_data import HELDOUT_SHARE, Group, Pair, is_heldout
-from qa_assistant.relevance_training import _trainable, calibrate_threshold
-from qa_assistant.retrieval import relevance_rerank
+from qa_assistant._answering import ABSTAIN_MESSAGE
+from qa_assistant._extractive import ExtractiveAnswerer
+from qa_assistant._relevance_data import HELDOUT_SHARE, Group, Pair, is_heldout
+from qa_assistant._relevance_training import _trainable, calibrate_threshold
+from qa_assistant._retrieval import relevance_rerank
 from qa_assistant.settings import RelevanceSettings, Settings, default_cache_dir
 from qa_assistant.testing import FakeReranker
 from qa_assistant.types import Chunk, Hit
@@ -148,7 +148,7 @@ def test_relevance_settings_come_from_nested_variables(monkeypatch: pytest.Monke
 
 @pytest.mark.integration
 def test_packaged_model_scores_the_answering_passage_higher(tmp_path: Path) -> None:
-    from qa_assistant.reranker import make_reranker, relevance_threshold
+    from qa_assistant._reranker import make_reranker, relevance_threshold
 
     settings = Settings(
         cache_dir=default_cache_dir(),
@@ -167,8 +167,8 @@ def test_packaged_model_scores_the_answering_passage_higher(tmp_path: Path) -> N
 def test_pairs_are_laid_out_as_in_training() -> None:
     from transformers import AutoTokenizer
 
-    from qa_assistant.model_build import ensure_default_model
-    from qa_assistant.reranker import ensure_relevance_model, load_cross_encoder
+    from qa_assistant._model_build import ensure_default_model
+    from qa_assistant._reranker import ensure_relevance_model, load_cross_encoder
 
     cache = default_cache_dir()
     folder = ensure_relevance_model(cache)

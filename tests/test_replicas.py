@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from qa_assistant._index import ChromaIndex
+from qa_assistant._lease import ServerLease
 from qa_assistant.assistant import Assistant
 from qa_assistant.errors import IngestLeaseHeldError, IngestLeaseLostError
-from qa_assistant.index import ChromaIndex
-from qa_assistant.lease import ServerLease
 from qa_assistant.settings import ReplicaSettings, Settings
 from qa_assistant.testing import FakeEmbedder
 from support.checks import IndexState, consistency_problems, read_state

@@ -22,13 +22,14 @@ from click.testing import CliRunner
 from pydantic import SecretStr
 
 from conftest import TET_QUESTION
-from qa_assistant import cli, ui
+from qa_assistant import _ui as ui
+from qa_assistant import cli
+from qa_assistant._ui import handlers as ui_handlers
+from qa_assistant._ui.handlers import Handlers
 from qa_assistant.assistant import Assistant
 from qa_assistant.errors import AnswererError, UploadError
 from qa_assistant.settings import Settings
 from qa_assistant.testing import FakeEmbedder, FakeOpenAIServer
-from qa_assistant.ui import handlers as ui_handlers
-from qa_assistant.ui.handlers import Handlers
 from support.gradio_http import fake_request
 
 LOCAL = fake_request()
@@ -282,7 +283,7 @@ def test_cli_ask_with_an_unreachable_llm_never_shows_the_key(
 def test_an_llm_that_refuses_the_key_never_shows_it(
     settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from qa_assistant.llm import LLMAnswerer
+    from qa_assistant._llm import LLMAnswerer
 
     with FakeOpenAIServer(status=401) as server, caplog.at_level(logging.DEBUG):
         answerer = LLMAnswerer.openai(

@@ -19,14 +19,15 @@ import pytest
 from click.testing import CliRunner
 from pydantic import SecretStr
 
-from qa_assistant import cli, ui
+from qa_assistant import _ui as ui
+from qa_assistant import cli
+from qa_assistant._audit import AuditStore, export_audit, open_audit_store
+from qa_assistant._feedback import feedback_path
+from qa_assistant._staff import LoginLimiter, StaffGuard, is_local_request
+from qa_assistant._ui import handlers as ui_handlers
 from qa_assistant.assistant import Assistant
-from qa_assistant.audit import AuditStore, export_audit, open_audit_store
 from qa_assistant.errors import AuditError
-from qa_assistant.feedback import feedback_path
 from qa_assistant.settings import Settings
-from qa_assistant.staff import LoginLimiter, StaffGuard, is_local_request
-from qa_assistant.ui import handlers as ui_handlers
 from support.gradio_http import PageSession, fake_request
 
 PASSWORD = "mật-khẩu-đúng-7"

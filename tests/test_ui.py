@@ -14,16 +14,16 @@ import gradio as gr
 import pytest
 from pydantic import SecretStr
 
-from qa_assistant import ui
+from qa_assistant import _ui as ui
+from qa_assistant._feedback import FeedbackStore, feedback_path
+from qa_assistant._staff import StaffGuard
+from qa_assistant._ui import handlers as ui_handlers
+from qa_assistant._ui import rendering as ui_rendering
+from qa_assistant._ui.handlers import Handlers
 from qa_assistant.assistant import Assistant
 from qa_assistant.errors import AnswererError, IndexStoreError, UploadError
-from qa_assistant.feedback import FeedbackStore, feedback_path
 from qa_assistant.settings import Settings
-from qa_assistant.staff import StaffGuard
 from qa_assistant.types import Answer, Citation, DocumentInfo, Filters, IngestReport
-from qa_assistant.ui import handlers as ui_handlers
-from qa_assistant.ui import rendering as ui_rendering
-from qa_assistant.ui.handlers import Handlers
 from support.gradio_http import fake_request
 
 LOCAL = fake_request()

@@ -7,7 +7,7 @@ import unicodedata
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qa_assistant.vietnamese import (
+from qa_assistant._vietnamese import (
     canonical_spelling,
     has_diacritics,
     is_partly_unaccented,

@@ -13,19 +13,19 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from .answering import make_answerer
-from .chunking import chunk_token_budget
-from .embedding import make_embedder
+from ._answering import make_answerer
+from ._chunking import chunk_token_budget
+from ._embedding import make_embedder
+from ._follow import sync_lexical
+from ._index import ChromaIndex
+from ._ingest import Progress, file_hash, ingest, manifest_for
+from ._lease import IngestLock, make_ingest_lock
+from ._lexical import LexicalIndex
+from ._loading import discover
+from ._reranker import make_reranker
+from ._retrieval import Retriever
 from .errors import AnswererError, IndexStoreError
-from .follow import sync_lexical
-from .index import ChromaIndex
-from .ingest import Progress, file_hash, ingest, manifest_for
-from .lease import IngestLock, make_ingest_lock
-from .lexical import LexicalIndex
-from .loading import discover
 from .protocols import Answerer, Embedder, Reranker, StreamingAnswerer
-from .reranker import make_reranker
-from .retrieval import Retriever
 from .settings import Settings
 from .types import Answer, DocumentInfo, Filters, Hit, IngestReport
 
@@ -102,7 +102,7 @@ class Assistant:
     @property
     def relevance_threshold(self) -> float | None:
         """The learned stage's abstention threshold, None on the fast path."""
-        from .reranker import relevance_threshold
+        from ._reranker import relevance_threshold
 
         return relevance_threshold(self.settings) if self.settings.relevance.enabled else None
 
@@ -166,7 +166,7 @@ class Assistant:
 
     def warm_up(self) -> None:
         """Load the model, the indexes and the Vietnamese tools now, not on the first question."""
-        from .vietnamese import restore_diacritics, word_tokens
+        from ._vietnamese import restore_diacritics, word_tokens
 
         self.embedder.embed_query("khởi động")
         if self.reranker is not None:
@@ -360,6 +360,6 @@ class Assistant:
 
 
 def _load_word_segmenter() -> None:
-    from .vietnamese import word_tokens
+    from ._vietnamese import word_tokens
 
     word_tokens("khởi động")

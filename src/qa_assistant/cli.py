@@ -259,15 +259,15 @@ def eval_(
 )
 def serve(host: str | None, port: int | None, index: Path | None, ingest_first: bool) -> None:
     """Serve the Gradio page (and its HTTP API)."""
-    from .ui import serve as serve_ui
+    from ._ui import serve as serve_ui
 
     settings = _settings(index, host=host, port=port)
     with _errors():
         if settings.feedback_url is not None:
             # A shared database is part of the deployment: a wrong URL stops the start with what
             # to check, rather than failing every rating later. This also creates the tables.
-            from .audit import open_audit_store
-            from .feedback import open_feedback_store
+            from ._audit import open_audit_store
+            from ._feedback import open_feedback_store
 
             open_feedback_store(settings)
             open_audit_store(settings)
@@ -318,7 +318,7 @@ def bench(
     as_json: bool,
 ) -> None:
     """Measure ingest speed, query latency, memory, disk and cold start at scale."""
-    from .bench import BenchConfig, format_table, parse_sizes, run_benchmark
+    from ._bench import BenchConfig, format_table, parse_sizes, run_benchmark
 
     try:
         parsed = parse_sizes(sizes)
@@ -371,7 +371,7 @@ def deploy_check(
     workdir: Path | None,
 ) -> None:
     """Start chroma run and N replicas on loopback, load them, SIGKILL one, check the store."""
-    from .deploy_check import DeployCheckConfig, run_deploy_check
+    from ._deploy_check import DeployCheckConfig, run_deploy_check
 
     config = DeployCheckConfig(
         documents=documents,
@@ -409,9 +409,9 @@ def deploy_check(
 @click.option("--max-minutes", type=float, default=80.0, show_default=True)
 def train(data: Path, output: Path | None, seed: int, layers: int, max_minutes: float) -> None:
     """Retrain the relevance model on the public QA data (see docs/MODEL.md)."""
-    from .model_build import ensure_default_model
-    from .relevance_training import TrainConfig, train_relevance_model
-    from .reranker import relevance_weights
+    from ._model_build import ensure_default_model
+    from ._relevance_training import TrainConfig, train_relevance_model
+    from ._reranker import relevance_weights
 
     settings = _settings()
     with _errors():
@@ -442,7 +442,7 @@ def feedback() -> None:
 @click.option("-o", "--output", type=click.File("w", encoding="utf-8"), default="-")
 def feedback_export(index: Path | None, fmt: str, rating: str | None, output: Any) -> None:
     """Write the stored feedback (question, answer, citations, rating, comment)."""
-    from .feedback import export_feedback, open_feedback_store
+    from ._feedback import export_feedback, open_feedback_store
 
     settings = _settings(index)
     with _errors():
@@ -464,7 +464,7 @@ def audit() -> None:
 @click.option("-o", "--output", type=click.File("w", encoding="utf-8"), default="-")
 def audit_export(index: Path | None, fmt: str, output: Any) -> None:
     """Write the audit log (time, action, file, result, detail, client), oldest first."""
-    from .audit import export_audit, open_audit_store
+    from ._audit import export_audit, open_audit_store
 
     settings = _settings(index)
     with _errors():

@@ -33,9 +33,9 @@ from pydantic import (
 )
 
 from . import __version__
+from ._vietnamese import strip_diacritics as _strip_marks
 from .errors import QAError, QuestionSetError
 from .types import CITATION_MARKER, Answer, Citation
-from .vietnamese import strip_diacritics as _strip_marks
 
 # --- metric names, in report order -------------------------------------------------------------
 

@@ -17,7 +17,7 @@ __all__ = [
 
 @runtime_checkable
 class Embedder(Protocol):
-    """Turns text into unit-length vectors. Made by :func:`qa_assistant.embedding.make_embedder`."""
+    """Turns text into unit-length vectors. Made by `qa_assistant._embedding.make_embedder`."""
 
     @property
     def name(self) -> str: ...
@@ -43,7 +43,7 @@ class Embedder(Protocol):
 class Answerer(Protocol):
     """Writes a cited answer from retrieved passages.
 
-    Made by :func:`qa_assistant.answering.make_answerer`. ``hits`` are in rank order; the
+    Made by :func:`qa_assistant._answering.make_answerer`. ``hits`` are in rank order; the
     returned :class:`Answer` carries ``hits`` unchanged and latency 0 (the assistant times it).
     """
 
@@ -66,7 +66,7 @@ class StreamingAnswerer(Answerer, Protocol):
 class Reranker(Protocol):
     """Scores how likely each passage is to answer a question, in [0, 1].
 
-    Made by :func:`qa_assistant.reranker.make_reranker`. One call scores all the passages of a
+    Made by :func:`qa_assistant._reranker.make_reranker`. One call scores all the passages of a
     question together.
     """
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from .vietnamese import fold
+from ._vietnamese import fold
 
 __all__ = [
     "FakeEmbedder",

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from qa_assistant import ui
+from qa_assistant import _ui as ui
 from qa_assistant.assistant import Assistant
 from qa_assistant.settings import Settings
 from qa_assistant.testing import FakeEmbedder

@@ -25,7 +25,7 @@ def _free_port() -> int:
 def main(index_dir: str, documents_dir: str, question: str) -> None:
     from gradio_client import Client
 
-    from qa_assistant import ui
+    from qa_assistant import _ui as ui
 
     settings = Settings(
         index_dir=Path(index_dir),

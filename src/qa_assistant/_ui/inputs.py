@@ -16,10 +16,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from .._loading import SUPPORTED_SUFFIXES
+from .._staff import StaffGuard
 from ..errors import QAError, UploadError
-from ..loading import SUPPORTED_SUFFIXES
 from ..settings import Settings
-from ..staff import StaffGuard
 from ..types import Filters
 
 __all__ = [

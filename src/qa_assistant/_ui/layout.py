@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
+from .._staff import STAFF_OFF, StaffView
 from ..settings import Settings
-from ..staff import STAFF_OFF, StaffView
 from .handlers import AUDIT_ROWS_SHOWN, Handlers
 from .inputs import ALLOWED_UPLOAD_SUFFIXES
 from .rendering import AUDIT_COLUMNS, DOCUMENT_COLUMNS, PANEL_PLACEHOLDER

@@ -19,13 +19,13 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .chunking import chunk_document
+from ._chunking import chunk_document
+from ._lexical import LexicalIndex
+from ._loading import load_document
+from ._vietnamese import normalize_text, restore_diacritics, strip_diacritics, word_tokens
 from .errors import QAError
 from .evaluation import relevant_to_any
-from .lexical import LexicalIndex
-from .loading import load_document
 from .types import Chunk
-from .vietnamese import normalize_text, restore_diacritics, strip_diacritics, word_tokens
 
 __all__ = [
     "HELDOUT_SHARE",

@@ -3,7 +3,7 @@
 On CPU the default model runs on ONNX Runtime (:class:`OnnxEmbedder`): int8 matmuls, no torch
 import, a second to load. ``precision="fp32"``, other models and other devices use
 sentence-transformers (:class:`SentenceTransformerEmbedder`). The default model's folder is
-built once by :func:`qa_assistant.model_build.ensure_default_model`.
+built once by :func:`qa_assistant._model_build.ensure_default_model`.
 
 :func:`make_embedder` is the one factory. Heavy libraries (torch, transformers,
 sentence-transformers, onnxruntime) are imported inside it, never at module import.
@@ -21,15 +21,15 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from .errors import EmbeddingError
-from .model_build import (
+from ._model_build import (
     INT8_FILE,
     MAX_SEQ_LENGTH,
     PASSAGE_PREFIX,
     QUERY_PREFIX,
     ensure_default_model,
 )
-from .onnx_runtime import cpu_session, pad, usable_cores
+from ._onnx_runtime import cpu_session, pad, usable_cores
+from .errors import EmbeddingError
 from .protocols import Embedder
 from .settings import DEFAULT_MODEL
 

@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal, TextIO
 from sqlalchemy import CheckConstraint, Column, Integer, Row, Table, Text, delete, insert, select
 from sqlalchemy import update as sql_update
 
-from .errors import FeedbackError
-from .state_db import (
+from ._state_db import (
     METADATA,
     STATE_FILENAME,
     StateDatabase,
@@ -32,6 +31,7 @@ from .state_db import (
     transaction,
     utc_now,
 )
+from .errors import FeedbackError
 from .types import Answer, Filters
 
 if TYPE_CHECKING:

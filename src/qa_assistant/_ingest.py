@@ -20,14 +20,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .chunking import CHUNKER_VERSION, chunk_document
+from ._chunking import CHUNKER_VERSION, chunk_document
+from ._index import ChromaIndex, Manifest
+from ._lease import IngestLock
+from ._loading import discover, load_document
+from ._vietnamese import word_tokens
 from .errors import IndexLockedError, QAError
-from .index import ChromaIndex, Manifest
-from .lease import IngestLock
-from .loading import discover, load_document
 from .protocols import Embedder
 from .types import Chunk, DocumentInfo, FailedFile, IngestReport
-from .vietnamese import word_tokens
 
 __all__ = [
     "TOKENS_VERSION",

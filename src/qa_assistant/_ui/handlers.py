@@ -1,10 +1,10 @@
 """The page's event handlers: ask, show a citation, rate, and the staff actions with their log.
 
-The Documents tab is guarded inside the page (see :mod:`qa_assistant.staff`) rather than by
+The Documents tab is guarded inside the page (see :mod:`qa_assistant._staff`) rather than by
 Gradio's ``auth``: ``auth`` locks the whole app, and citizens must be able to ask questions
 without an account. Each staff handler checks the request and the session's login again,
 because every event handler is also reachable over HTTP; each one, and each failed login, is
-written to the audit log (:mod:`qa_assistant.audit`).
+written to the audit log (:mod:`qa_assistant._audit`).
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
-from ..audit import AuditAction, AuditResult, AuditStore, open_audit_store
+from .._audit import AuditAction, AuditResult, AuditStore, open_audit_store
+from .._feedback import FeedbackStore, open_feedback_store
+from .._staff import StaffView, client_address
 from ..errors import AuditError, QAError, StaffAccessError, UploadError
-from ..feedback import FeedbackStore, open_feedback_store
 from ..settings import Settings
-from ..staff import StaffView, client_address
 from ..types import Answer, Citation, Filters, IngestReport
 from .inputs import make_filters, save_upload, staff_guard
 from .rendering import (

@@ -2,10 +2,10 @@
 
 Two answerers implement :class:`~qa_assistant.protocols.Answerer`:
 
-* :class:`~qa_assistant.extractive.ExtractiveAnswerer` (the default, offline): quotes the
+* :class:`~qa_assistant._extractive.ExtractiveAnswerer` (the default, offline): quotes the
   passage sentences that best match the question, each followed by ``[n]``, or abstains when
   the evidence is too weak.
-* :class:`~qa_assistant.llm.LLMAnswerer`: asks a chat model (OpenAI-compatible server or
+* :class:`~qa_assistant._llm.LLMAnswerer`: asks a chat model (OpenAI-compatible server or
   Ollama, through LangChain) to answer only from numbered passages, then checks every ``[n]``
   it wrote.
 
@@ -72,11 +72,11 @@ def make_answerer(settings: Settings) -> Answerer:
     """The configured answerer: ``settings.answerer`` is extractive, openai or ollama."""
     # The answerers build on this module's citations and abstention: imported once asked for.
     if settings.answerer == "extractive":
-        from .extractive import ExtractiveAnswerer
+        from ._extractive import ExtractiveAnswerer
 
         if not settings.relevance.enabled:
             return ExtractiveAnswerer(tuning=settings.answer)
-        from .reranker import relevance_threshold
+        from ._reranker import relevance_threshold
 
         return ExtractiveAnswerer(
             tuning=settings.answer, relevance_threshold=relevance_threshold(settings)
@@ -87,7 +87,7 @@ def make_answerer(settings: Settings) -> Answerer:
             "(e.g. http://localhost:8000/v1 for an OpenAI-compatible server, "
             "http://localhost:11434 for Ollama)."
         )
-    from .llm import LLMAnswerer
+    from ._llm import LLMAnswerer
 
     builders: dict[str, Callable[[], LLMAnswerer]] = {
         "openai": lambda: LLMAnswerer.openai(

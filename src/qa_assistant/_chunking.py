@@ -16,8 +16,8 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from ._vietnamese import sentence_spans
 from .types import Chunk, Document
-from .vietnamese import sentence_spans
 
 __all__ = ["CHUNKER_VERSION", "HEADING_ROOM_TOKENS", "chunk_document", "chunk_token_budget"]
 

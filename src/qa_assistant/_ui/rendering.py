@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from ..audit import AuditRecord
+from .._audit import AuditRecord
 from ..types import CITATION_MARKER, Answer, Citation, DocumentInfo, IngestReport
 
 __all__ = [

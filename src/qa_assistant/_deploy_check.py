@@ -38,10 +38,10 @@ from typing import Any
 import httpx
 import numpy as np
 
-from .chroma_server import free_port, local_chroma_server
+from ._chroma_server import free_port, local_chroma_server
+from ._index import ChromaIndex
+from ._page_client import PageSession
 from .errors import QAError
-from .index import ChromaIndex
-from .page_client import PageSession
 from .settings import Settings
 
 __all__ = ["DeployCheckConfig", "DeployCheckReport", "run_deploy_check"]

@@ -57,7 +57,7 @@ from filelock import FileLock, Timeout
 from .errors import IndexLockedError, IngestLeaseHeldError, IngestLeaseLostError
 
 if TYPE_CHECKING:
-    from .index import ChromaIndex
+    from ._index import ChromaIndex
     from .settings import ReplicaSettings
 
 __all__ = [

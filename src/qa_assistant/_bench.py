@@ -42,9 +42,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .bench_replicas import measure_replica
-from .chunking import chunk_token_budget
-from .index import Manifest
+from ._bench_replicas import measure_replica
+from ._chunking import chunk_token_budget
+from ._index import Manifest
 from .protocols import Embedder
 from .settings import Settings
 from .types import Chunk, DocumentInfo
@@ -170,7 +170,7 @@ def _embedder(config: BenchConfig) -> Embedder:
         from .testing import FakeEmbedder
 
         return FakeEmbedder()
-    from .embedding import make_embedder
+    from ._embedding import make_embedder
 
     s = config.settings
     return make_embedder(s.model, s.cache_dir, s.device, precision=s.precision)
@@ -186,7 +186,7 @@ def _plain_encoder(config: BenchConfig) -> Callable[[list[str]], Any]:
 
     s = config.settings
     if s.model_is_default:
-        from .model_build import ensure_default_model
+        from ._model_build import ensure_default_model
 
         model = SentenceTransformer(str(ensure_default_model(s.cache_dir)), device=s.device)
     else:
@@ -211,8 +211,8 @@ class _Base:
 
 def _pick_files(docs: Path, target: int, embedder: Embedder, max_tokens: int) -> list[Path]:
     """Smallest laws first, skipping any that would overshoot: many laws, about ``target``."""
-    from .chunking import chunk_document
-    from .loading import discover, load_document
+    from ._chunking import chunk_document
+    from ._loading import discover, load_document
 
     counted: list[tuple[int, Path]] = []
     for path, source in discover([docs]):
@@ -336,8 +336,8 @@ def _copies(base: _Base, size: int) -> Iterator[tuple[int, list[int]]]:
 
 def build_collection(config: BenchConfig, base: _Base, size: int, folder: Path) -> float:
     """Write a ``size``-chunk collection into ``folder``; returns the seconds it took."""
-    from .follow import sync_lexical
-    from .index import ChromaIndex
+    from ._follow import sync_lexical
+    from ._index import ChromaIndex
 
     started = time.perf_counter()
     settings = _settings(config, folder)
@@ -439,7 +439,7 @@ def measure_serving(config: BenchConfig, folder: Path, questions: list[str]) -> 
     spec_path.write_text(json.dumps(spec, ensure_ascii=False), encoding="utf-8")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     env.setdefault("ANONYMIZED_TELEMETRY", "False")
-    cmd = [sys.executable, "-m", "qa_assistant.bench", _WORKER_FLAG, str(spec_path)]
+    cmd = [sys.executable, "-m", "qa_assistant._bench", _WORKER_FLAG, str(spec_path)]
     with (folder / "serve-stderr.txt").open("w") as err:
         started = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True, env=env)
@@ -491,8 +491,8 @@ def _peak_rss_mb() -> float:
 
 def _worker(spec_path: Path) -> int:
     """The serving process: first answer, then latencies, then the plain baseline."""
+    from ._retrieval import clear_caches
     from .assistant import Assistant
-    from .retrieval import clear_caches
 
     spec = json.loads(spec_path.read_text(encoding="utf-8"))
     values = {**spec["settings"], "index_dir": Path(spec["index_dir"])}
@@ -554,7 +554,7 @@ def _plain_search(assistant: Any, settings: Settings, fake: bool) -> Callable[[s
         from sentence_transformers import SentenceTransformer
 
         if settings.model_is_default:
-            from .model_build import ensure_default_model
+            from ._model_build import ensure_default_model
 
             path = str(ensure_default_model(settings.cache_dir))
         else:

@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from .onnx_runtime import pad
-from .relevance_data import Group, TrainingData, build_training_data
-from .reranker import pair_ids
+from ._onnx_runtime import pad
+from ._relevance_data import Group, TrainingData, build_training_data
+from ._reranker import pair_ids
 
 __all__ = ["TrainConfig", "calibrate_threshold", "evaluate_groups", "train_relevance_model"]
 

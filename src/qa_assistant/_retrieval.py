@@ -11,15 +11,11 @@ import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from .errors import ConfigError
-from .evidence import clear_caches as clear_evidence_caches
-from .evidence import score_sentences
-from .index import ChromaIndex
-from .lexical import LexicalIndex
-from .protocols import Embedder, Reranker
-from .settings import RETRIEVER_NAMES, RelevanceSettings, RetrievalSettings
-from .types import Filters, Hit
-from .vietnamese import (
+from ._evidence import clear_caches as clear_evidence_caches
+from ._evidence import score_sentences
+from ._index import ChromaIndex
+from ._lexical import LexicalIndex
+from ._vietnamese import (
     is_partly_unaccented,
     is_unaccented,
     normalize_text,
@@ -27,6 +23,10 @@ from .vietnamese import (
     strip_diacritics,
     word_tokens,
 )
+from .errors import ConfigError
+from .protocols import Embedder, Reranker
+from .settings import RETRIEVER_NAMES, RelevanceSettings, RetrievalSettings
+from .types import Filters, Hit
 
 __all__ = [
     "DIVERSITY_THRESHOLD",

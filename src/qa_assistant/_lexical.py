@@ -35,8 +35,8 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
+from ._vietnamese import strip_diacritics
 from .types import Chunk, Filters, StoreVersion
-from .vietnamese import strip_diacritics
 
 __all__ = [
     "BM25_B",

@@ -1,6 +1,6 @@
 """The default answerer: quotes the passage sentences that best match the question, or abstains.
 
-Offline and deterministic. The sentences are scored by :mod:`qa_assistant.evidence`; this
+Offline and deterministic. The sentences are scored by :mod:`qa_assistant._evidence`; this
 module decides whether the evidence is strong enough and composes the answer text, each quote
 followed by its citation marker ``[n]``.
 """
@@ -11,8 +11,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .answering import abstain_answer, cite
-from .evidence import (
+from ._answering import abstain_answer, cite
+from ._evidence import (
     QuestionTerms,
     ScoringWeights,
     SentenceScore,

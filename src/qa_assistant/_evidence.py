@@ -16,8 +16,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .types import Hit
-from .vietnamese import (
+from ._vietnamese import (
     canonical_spelling,
     fold,
     noun_syllables,
@@ -25,6 +24,7 @@ from .vietnamese import (
     strip_diacritics,
     word_set,
 )
+from .types import Hit
 
 __all__ = [
     "QuestionTerms",

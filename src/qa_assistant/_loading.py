@@ -18,9 +18,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from ._vietnamese import normalize_text, word_set
 from .errors import LoadError
 from .types import Document
-from .vietnamese import normalize_text, word_set
 
 __all__ = ["SUPPORTED_SUFFIXES", "decode_text", "discover", "load_document"]
 

@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 from sqlalchemy import Column, Integer, Table, Text, insert, select
 
-from .errors import AuditError
-from .state_db import (
+from ._state_db import (
     METADATA,
     STATE_FILENAME,
     StateDatabase,
@@ -27,6 +26,7 @@ from .state_db import (
     transaction,
     utc_now,
 )
+from .errors import AuditError
 
 if TYPE_CHECKING:
     from .settings import Settings

