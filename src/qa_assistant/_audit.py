@@ -10,19 +10,15 @@ from __future__ import annotations
 import csv
 import json
 from dataclasses import asdict, dataclass, fields
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 from sqlalchemy import Column, Integer, Table, Text, insert, select
 
 from ._state_db import (
     METADATA,
-    STATE_FILENAME,
-    StateDatabase,
+    TableStore,
     clean_text,
-    ensure_table,
     open_state_database,
-    sqlite_database,
     transaction,
     utc_now,
 )
@@ -67,17 +63,11 @@ class AuditRecord:
 _COLUMNS = tuple(f.name for f in fields(AuditRecord))
 
 
-class AuditStore:
-    """Audit rows in the state database; the table is created on first use.
+class AuditStore(TableStore):
+    """Audit rows in the state database (:class:`~._state_db.TableStore`)."""
 
-    ``database`` is a :class:`~.state_db.StateDatabase`, or the path of a SQLite file.
-    """
-
-    def __init__(self, database: StateDatabase | Path) -> None:
-        if isinstance(database, Path):
-            database = sqlite_database(database)
-        self.database = database
-        ensure_table(database, AUDIT_TABLE, AuditError)
+    table = AUDIT_TABLE
+    error = AuditError
 
     def record(
         self,
@@ -114,16 +104,10 @@ class AuditStore:
 def open_audit_store(settings: Settings, *, existing: bool = False) -> AuditStore:
     """The configured store: PostgreSQL at ``QA_FEEDBACK_URL``, else SQLite beside the index.
 
-    ``existing``: refuse a missing SQLite file rather than create it (an export must not
-    conjure an empty database).
+    ``existing``: refuse a missing SQLite file rather than create it (for exports).
     """
-    database = open_state_database(settings, error=AuditError)
-    if existing and database.path is not None and not database.path.is_file():
-        raise AuditError(
-            f"No audit log at {database.path}. Staff actions are recorded in "
-            f"<index_dir>/{STATE_FILENAME} once the page has served one "
-            "(or in the database at QA_FEEDBACK_URL when that is set)."
-        )
+    existing_name = "audit log" if existing else None
+    database = open_state_database(settings, error=AuditError, existing=existing_name)
     return AuditStore(database)
 
 

@@ -22,11 +22,9 @@ from sqlalchemy import update as sql_update
 from ._state_db import (
     METADATA,
     STATE_FILENAME,
-    StateDatabase,
+    TableStore,
     clean_text,
-    ensure_table,
     open_state_database,
-    sqlite_database,
     state_path,
     transaction,
     utc_now,
@@ -117,17 +115,11 @@ def _filters_dict(filters: Filters | None) -> dict[str, Any]:
     }
 
 
-class FeedbackStore:
-    """Feedback rows in the state database; the table is created on first use.
+class FeedbackStore(TableStore):
+    """Feedback rows in the state database (:class:`~._state_db.TableStore`)."""
 
-    ``database`` is a :class:`~.state_db.StateDatabase`, or the path of a SQLite file.
-    """
-
-    def __init__(self, database: StateDatabase | Path) -> None:
-        if isinstance(database, Path):
-            database = sqlite_database(database)
-        self.database = database
-        ensure_table(database, FEEDBACK_TABLE, FeedbackError)
+    table = FEEDBACK_TABLE
+    error = FeedbackError
 
     def record(
         self,
@@ -208,16 +200,10 @@ def _record(row: Row[Any]) -> FeedbackRecord:
 def open_feedback_store(settings: Settings, *, existing: bool = False) -> FeedbackStore:
     """The configured store: PostgreSQL at ``QA_FEEDBACK_URL``, else SQLite beside the index.
 
-    ``existing``: refuse a missing SQLite file rather than create it (an export must not
-    conjure an empty database out of a mistyped path).
+    ``existing``: refuse a missing SQLite file rather than create it (for exports).
     """
-    database = open_state_database(settings, error=FeedbackError)
-    if existing and database.path is not None and not database.path.is_file():
-        raise FeedbackError(
-            f"No feedback database at {database.path}. Feedback is stored in "
-            f"<index_dir>/{FEEDBACK_FILENAME} once someone rates an answer "
-            "(or in the database at QA_FEEDBACK_URL when that is set)."
-        )
+    existing_name = "feedback database" if existing else None
+    database = open_state_database(settings, error=FeedbackError, existing=existing_name)
     return FeedbackStore(database)
 
 

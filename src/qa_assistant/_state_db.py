@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from sqlalchemy import Connection, Engine, MetaData, Table, create_engine, inspect, text
 from sqlalchemy.engine import URL, make_url
@@ -112,10 +112,14 @@ def server_database(url: str, *, connect_timeout_s: int, error: type[QAError]) -
     return StateDatabase(engine=engine, where=shown, path=None, secret=parsed.password or "")
 
 
-def open_state_database(settings: Settings, *, error: type[QAError]) -> StateDatabase:
+def open_state_database(
+    settings: Settings, *, error: type[QAError], existing: str | None = None
+) -> StateDatabase:
     """The configured database: PostgreSQL at ``QA_FEEDBACK_URL``, else SQLite beside the index.
 
-    ``error`` is the caller's error class, raised when the URL is unusable.
+    ``error`` is the caller's error class, raised when the URL is unusable. ``existing`` names
+    what the caller keeps there and refuses a missing SQLite file rather than creating it: an
+    export must not conjure an empty database out of a mistyped path.
     """
     if settings.feedback_url is not None:
         return server_database(
@@ -123,7 +127,29 @@ def open_state_database(settings: Settings, *, error: type[QAError]) -> StateDat
             connect_timeout_s=settings.feedback_connect_timeout_s,
             error=error,
         )
-    return sqlite_database(state_path(settings.index_dir))
+    path = state_path(settings.index_dir)
+    if existing is not None and not path.is_file():
+        raise error(
+            f"No {existing} at {path}. It is kept in <index_dir>/{STATE_FILENAME} once the page "
+            "has stored some (or in the database at QA_FEEDBACK_URL when that is set)."
+        )
+    return sqlite_database(path)
+
+
+class TableStore:
+    """The rows of one table in the state database; the table is created on first use.
+
+    ``database`` is a :class:`StateDatabase`, or the path of a SQLite file.
+    """
+
+    table: ClassVar[Table]
+    error: ClassVar[type[QAError]]
+
+    def __init__(self, database: StateDatabase | Path) -> None:
+        if isinstance(database, Path):
+            database = sqlite_database(database)
+        self.database = database
+        ensure_table(database, self.table, self.error)
 
 
 @contextmanager
@@ -184,6 +210,7 @@ __all__ = [
     "SQLITE_BUSY_TIMEOUT_S",
     "STATE_FILENAME",
     "StateDatabase",
+    "TableStore",
     "clean_text",
     "ensure_table",
     "open_state_database",
