@@ -9,7 +9,6 @@ import io
 import json
 import socket
 import sqlite3
-from datetime import date
 from pathlib import Path
 
 import pytest
@@ -30,31 +29,8 @@ from qa_assistant._feedback import (
 from qa_assistant.errors import AuditError, QAError
 from qa_assistant.evaluation import parse_question
 from qa_assistant.settings import Settings
-from qa_assistant.types import Answer, Citation, Filters
-
-QUOTE = "UBND tỉnh Quảng Ninh quyết định hỗ trợ 10 triệu đồng cho mỗi thôn, khu phố"
-
-
-def _answer(abstained: bool = False) -> Answer:
-    if abstained:
-        return Answer(question="Thủ đô của Pháp?", text="Tài liệu không đề cập.", abstained=True)
-    citation = Citation(
-        marker=1,
-        source="quang-ninh-an-sinh-xa-hoi-2026.txt",
-        title="Quảng Ninh: an sinh xã hội",
-        heading="Lan tỏa tinh thần nhân văn",
-        passage=f"Theo đó, {QUOTE} để tổ chức đón Tết.",
-        quote=QUOTE,
-        start=100,
-        end=100 + len(QUOTE),
-        date=date(2026, 2, 1),
-    )
-    return Answer(
-        question="Mỗi thôn được hỗ trợ bao nhiêu?",
-        text=f"{QUOTE} [1]",
-        abstained=False,
-        citations=(citation,),
-    )
+from qa_assistant.types import Filters
+from support.answers import QUOTE, rated_answer
 
 
 @pytest.fixture
@@ -65,7 +41,7 @@ def store(tmp_path: Path) -> FeedbackStore:
 def test_record_keeps_question_answer_and_citations(store: FeedbackStore) -> None:
     filters = Filters(sources=("quang-ninh-an-sinh-xa-hoi-2026.txt",))
     row = store.record(
-        _answer(), "down", comment=" thiếu ", history=("Hộ nghèo?",), filters=filters
+        rated_answer(), "down", comment=" thiếu ", history=("Hộ nghèo?",), filters=filters
     )
 
     [record] = store.records()
@@ -84,7 +60,7 @@ def test_record_keeps_question_answer_and_citations(store: FeedbackStore) -> Non
 
 
 def test_update_and_delete(store: FeedbackStore) -> None:
-    row = store.record(_answer(), "up")
+    row = store.record(rated_answer(), "up")
     store.update(row, rating="down", comment="sai ngày")
     assert [(r.rating, r.comment) for r in store.records()] == [("down", "sai ngày")]
     store.delete(row)
@@ -93,14 +69,14 @@ def test_update_and_delete(store: FeedbackStore) -> None:
 
 def test_bad_rating_and_missing_row_raise_qa_errors(store: FeedbackStore) -> None:
     with pytest.raises(FeedbackError):
-        store.record(_answer(), "meh")
+        store.record(rated_answer(), "meh")
     with pytest.raises(QAError):
         store.update(999, comment="x")
 
 
 def test_export_jsonl_and_csv(store: FeedbackStore) -> None:
-    store.record(_answer(), "up")
-    store.record(_answer(abstained=True), "down", comment="có, trong tài liệu")
+    store.record(rated_answer(), "up")
+    store.record(rated_answer(abstained=True), "down", comment="có, trong tài liệu")
 
     out = io.StringIO()
     assert export_feedback(store, out, "jsonl") == 2
@@ -127,9 +103,9 @@ def test_unknown_format(store: FeedbackStore) -> None:
 
 
 def test_eval_questions_are_valid_question_set_lines(store: FeedbackStore) -> None:
-    store.record(_answer(), "down", comment="thiếu thông tin")
-    store.record(_answer(abstained=True), "down")
-    store.record(_answer(abstained=True), "up")
+    store.record(rated_answer(), "down", comment="thiếu thông tin")
+    store.record(rated_answer(abstained=True), "down")
+    store.record(rated_answer(abstained=True), "up")
 
     out = io.StringIO()
     assert export_feedback(store, out, "questions") == 2  # thumbs-down rows only
@@ -145,7 +121,7 @@ def test_eval_questions_are_valid_question_set_lines(store: FeedbackStore) -> No
 
 
 def test_agreed_abstention_becomes_an_unanswerable_question(store: FeedbackStore) -> None:
-    store.record(_answer(abstained=True), "up")
+    store.record(rated_answer(abstained=True), "up")
     [record] = store.records()
     line = to_eval_question(record)
     assert line["answerable"] is False
@@ -230,7 +206,7 @@ def test_a_state_file_from_before_postgres_opens_with_its_rows(settings: Setting
     [old] = store.records()
     assert (old.id, old.rating, old.comment, old.abstained) == (1, "down", "thiếu", False)
     assert old.citations[0]["quote"] == QUOTE and old.history == ("Hộ nghèo?",)
-    assert store.record(_answer(), "up") == 3
+    assert store.record(rated_answer(), "up") == 3
     store.update(1, comment="đã xem")
     assert [r.comment for r in store.records()] == ["đã xem", ""]
 

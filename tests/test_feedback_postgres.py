@@ -25,36 +25,14 @@ from qa_assistant._feedback import feedback_path, open_feedback_store
 from qa_assistant.assistant import Assistant
 from qa_assistant.errors import AuditError, FeedbackError
 from qa_assistant.settings import Settings
-from qa_assistant.types import Answer, Citation, Filters
+from qa_assistant.types import Filters
+from support.answers import QUOTE, rated_answer
 from support.gradio_http import fake_request
 from support.postgres import PASSWORD, Cluster
 
 pytestmark = pytest.mark.postgres
 
 TET_QUESTION = "Quảng Ninh hỗ trợ mỗi thôn bao nhiêu tiền để đón Tết?"
-QUOTE = "UBND tỉnh Quảng Ninh quyết định hỗ trợ 10 triệu đồng cho mỗi thôn, khu phố"
-
-
-def _answer(n: int = 0, *, abstained: bool = False) -> Answer:
-    if abstained:
-        return Answer(question=f"Thủ đô của Pháp? ({n})", text="Không đề cập.", abstained=True)
-    citation = Citation(
-        marker=1,
-        source="quang-ninh-an-sinh-xa-hoi-2026.txt",
-        title="Quảng Ninh: an sinh xã hội",
-        heading="Lan tỏa tinh thần nhân văn",
-        passage=f"Theo đó, {QUOTE} để tổ chức đón Tết.",
-        quote=QUOTE,
-        start=100,
-        end=100 + len(QUOTE),
-        date=date(2026, 2, 1),
-    )
-    return Answer(
-        question=f"Mỗi thôn được hỗ trợ bao nhiêu? ({n})",
-        text=f"{QUOTE} [1]",
-        abstained=False,
-        citations=(citation,),
-    )
 
 
 def _settings(tmp_path: Path, url: str | None) -> Settings:
@@ -69,8 +47,8 @@ def test_feedback_lives_in_postgres_not_beside_the_index(tmp_path: Path, postgre
     settings = _settings(tmp_path, postgres_url)
     store = open_feedback_store(settings)
     filters = Filters(sources=("quang-ninh-an-sinh-xa-hoi-2026.txt",))
-    first = store.record(_answer(), "down", comment=" thiếu\x00 ", history=("Hộ nghèo?",))
-    second = store.record(_answer(1, abstained=True), "up", filters=filters)
+    first = store.record(rated_answer(), "down", comment=" thiếu\x00 ", history=("Hộ nghèo?",))
+    second = store.record(rated_answer(1, abstained=True), "up", filters=filters)
     assert second > first
 
     records = store.records()
@@ -100,7 +78,7 @@ def test_audit_log_lives_in_postgres(tmp_path: Path, postgres_url: str) -> None:
     assert [r.action for r in store.records(latest=2)] == ["delete", "login"]
     assert store.records()[2].detail == "không có"
     # Feedback shares the database in its own table.
-    open_feedback_store(_settings(tmp_path, postgres_url)).record(_answer(), "up")
+    open_feedback_store(_settings(tmp_path, postgres_url)).record(rated_answer(), "up")
     assert len(store.records()) == 3
 
 
@@ -126,7 +104,7 @@ def test_the_page_rates_and_audits_into_postgres(ingested: Assistant, postgres_u
 def test_replicas_see_each_others_changes_at_once(tmp_path: Path, postgres_url: str) -> None:
     one = open_feedback_store(_settings(tmp_path / "one", postgres_url))
     two = open_feedback_store(_settings(tmp_path / "two", postgres_url))
-    row = one.record(_answer(), "up")
+    row = one.record(rated_answer(), "up")
     assert [r.id for r in two.records()] == [row]
     two.update(row, comment="sai ngày")
     assert one.records()[0].comment == "sai ngày"
@@ -152,7 +130,7 @@ def test_replicas_writing_at_once_lose_nothing(tmp_path: Path, postgres_url: str
         start.wait(timeout=30)  # every writer starts at once
         rows = []
         for n in range(rows_each):
-            answer = _answer(worker * 1000 + n)
+            answer = rated_answer(worker * 1000 + n)
             rows.append(stores[replica].record(answer, "down", comment=f"{worker}-{n}"))
             audits[replica].record("reingest", "ok", f"10.0.0.{worker}")
         return rows
@@ -189,18 +167,18 @@ def _write_the_same_rows(settings: Settings) -> None:
     store = open_feedback_store(settings)
     tricky = 'dấu phẩy, "ngoặc kép"\nxuống dòng; emoji 👍 và \\ gạch chéo'
     kept = store.record(
-        _answer(1), "down", comment=tricky, history=("Hộ nghèo?", "Tết?"), filters=Filters()
+        rated_answer(1), "down", comment=tricky, history=("Hộ nghèo?", "Tết?"), filters=Filters()
     )
-    dropped = store.record(_answer(2), "up")
-    store.record(_answer(3, abstained=True), "up", comment="đồng ý")
+    dropped = store.record(rated_answer(2), "up")
+    store.record(rated_answer(3, abstained=True), "up", comment="đồng ý")
     store.record(
-        _answer(4, abstained=True),
+        rated_answer(4, abstained=True),
         "down",
         filters=Filters(sources=("a.txt",), date_from=date(2025, 1, 1)),
     )
     store.update(kept, comment=tricky + " (sửa)")
     store.delete(dropped)
-    store.record(_answer(5), "up")  # after a delete: ids are not reused in either database
+    store.record(rated_answer(5), "up")  # after a delete: ids are not reused in either database
     log = open_audit_store(settings)
     log.record("upload", "ok", "127.0.0.1", target="moi, mới.txt")
     log.record("login", "wrong-password", "203.0.113.9")
@@ -254,7 +232,7 @@ def test_exports_are_identical_from_sqlite_and_postgres(
 def test_a_role_that_may_only_read_and_write_uses_tables_made_by_the_owner(
     tmp_path: Path, postgres_cluster: Cluster, postgres_url: str
 ) -> None:
-    open_feedback_store(_settings(tmp_path, postgres_url)).record(_answer(), "up")
+    open_feedback_store(_settings(tmp_path, postgres_url)).record(rated_answer(), "up")
     open_audit_store(_settings(tmp_path, postgres_url))
     database = postgres_url.rsplit("/", 1)[1]
     app = postgres_cluster.add_role("qa_app")
@@ -269,7 +247,7 @@ def test_a_role_that_may_only_read_and_write_uses_tables_made_by_the_owner(
         database,
     )
     store = open_feedback_store(limited)
-    row = store.record(_answer(1), "down")
+    row = store.record(rated_answer(1), "down")
     store.update(row, comment="ok")
     assert [r.comment for r in store.records()] == ["", "ok"]
     open_audit_store(limited).record("login", "ok", "127.0.0.1")
@@ -280,23 +258,23 @@ def test_a_store_works_again_once_the_server_is_back(
 ) -> None:
     store = open_feedback_store(_settings(tmp_path, postgres_url))
     log = open_audit_store(_settings(tmp_path, postgres_url))
-    first = store.record(_answer(), "up")
+    first = store.record(rated_answer(), "up")
     log.record("login", "ok", "127.0.0.1")
     postgres_cluster.stop()  # restarted while the stores are idle: their pooled connections die
     postgres_cluster.launch()
-    second = store.record(_answer(1), "down")
+    second = store.record(rated_answer(1), "down")
     log.record("login", "ok", "127.0.0.1")
 
     postgres_cluster.stop()
     try:
         with pytest.raises(FeedbackError, match="unavailable") as caught:
-            store.record(_answer(1), "down")
+            store.record(rated_answer(1), "down")
         assert "QA_FEEDBACK_URL" in str(caught.value) and PASSWORD not in str(caught.value)
         with pytest.raises(AuditError, match="unavailable"):
             log.record("login", "ok", "127.0.0.1")
     finally:
         postgres_cluster.launch()
-    third = store.record(_answer(2), "down")
+    third = store.record(rated_answer(2), "down")
     log.record("login", "ok", "127.0.0.1")
     assert [r.id for r in store.records()] == [first, second, third]
     assert len(log.records()) == 3
