@@ -52,6 +52,8 @@ from .types import Chunk, DocumentInfo
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
+    from .assistant import Assistant
+
 __all__ = [
     "DEFAULT_SIZES",
     "BenchConfig",
@@ -65,6 +67,7 @@ __all__ = [
     "parse_sizes",
     "run_benchmark",
     "size_label",
+    "spec_assistant",
 ]
 
 DEFAULT_SIZES = (1000, 10_000, 100_000)
@@ -489,12 +492,10 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def _worker(spec_path: Path) -> int:
-    """The serving process: first answer, then latencies, then the plain baseline."""
-    from ._retrieval import clear_caches
-    from .assistant import Assistant
+def spec_assistant(spec: dict[str, Any]) -> Assistant:
+    """The assistant a worker process serves: the settings and embedder its spec names."""
+    from .assistant import Assistant  # imported here: the bench's own process may not need it
 
-    spec = json.loads(spec_path.read_text(encoding="utf-8"))
     values = {**spec["settings"], "index_dir": Path(spec["index_dir"])}
     settings = Settings(_env_file=None, **values)  # type: ignore[call-arg]
     embedder = None
@@ -502,8 +503,17 @@ def _worker(spec_path: Path) -> int:
         from .testing import FakeEmbedder
 
         embedder = FakeEmbedder()
+    return Assistant(settings, embedder=embedder)
+
+
+def _worker(spec_path: Path) -> int:
+    """The serving process: first answer, then latencies, then the plain baseline."""
+    from ._retrieval import clear_caches
+
+    spec = json.loads(spec_path.read_text(encoding="utf-8"))
     questions: list[str] = spec["questions"]
-    assistant = Assistant(settings, embedder=embedder)
+    assistant = spec_assistant(spec)
+    settings = assistant.settings
     assistant.ask(questions[0])
     print(_FIRST_ANSWER, flush=True)
     warm, timed = questions[:3], questions[3:] or questions

@@ -140,17 +140,11 @@ def _remove_new_document(settings: Settings, workdir: Path) -> None:
 
 def _worker(spec_path: Path) -> int:
     """The replica: a first answer, then the new question until the new document answers it."""
-    from .assistant import Assistant
+    from ._bench import spec_assistant  # imported here: _bench imports this module
 
     spec = json.loads(spec_path.read_text(encoding="utf-8"))
-    values = {**spec["settings"], "index_dir": Path(spec["index_dir"])}
-    settings = Settings(_env_file=None, **values)  # type: ignore[call-arg]
-    embedder = None
-    if spec["fake"]:
-        from .testing import FakeEmbedder
-
-        embedder = FakeEmbedder()
-    assistant = Assistant(settings, embedder=embedder)
+    assistant = spec_assistant(spec)
+    settings = assistant.settings
     assistant.ask(spec["question"])
     print(_FIRST_ANSWER, flush=True)
     deadline = time.monotonic() + _FOLLOW_TIMEOUT_S
