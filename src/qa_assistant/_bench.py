@@ -31,7 +31,6 @@ import random
 import re
 import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._bench_replicas import measure_replica
+from ._bench_worker import spec_assistant, start_worker
 from ._chunking import chunk_token_budget
 from ._index import Manifest
 from .protocols import Embedder
@@ -52,7 +52,6 @@ from .types import Chunk, DocumentInfo
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-    from .assistant import Assistant
 
 __all__ = [
     "DEFAULT_SIZES",
@@ -67,7 +66,6 @@ __all__ = [
     "parse_sizes",
     "run_benchmark",
     "size_label",
-    "spec_assistant",
 ]
 
 DEFAULT_SIZES = (1000, 10_000, 100_000)
@@ -427,25 +425,17 @@ def _questions(docs: Path, n: int) -> list[str]:
 
 
 def measure_serving(config: BenchConfig, folder: Path, questions: list[str]) -> dict[str, Any]:
-    spec = {
-        "index_dir": str(folder),
-        "fake": config.fake,
-        "questions": questions,
-        # Secrets stay out of the file; the worker reads them from the environment as usual.
-        "settings": json.loads(
-            config.settings.model_dump_json(
-                exclude={"llm_api_key", "admin_password", "feedback_url"}
-            )
-        ),
-    }
-    spec_path = folder / "serve-spec.json"
-    spec_path.write_text(json.dumps(spec, ensure_ascii=False), encoding="utf-8")
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    env.setdefault("ANONYMIZED_TELEMETRY", "False")
-    cmd = [sys.executable, "-m", "qa_assistant._bench", _WORKER_FLAG, str(spec_path)]
+    spec = {"index_dir": str(folder), "fake": config.fake, "questions": questions}
     with (folder / "serve-stderr.txt").open("w") as err:
         started = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True, env=env)
+        proc = start_worker(
+            "qa_assistant._bench",
+            _WORKER_FLAG,
+            folder / "serve-spec.json",
+            config.settings,
+            spec,
+            err,
+        )
         assert proc.stdout is not None
         cold: float | None = None
         result: dict[str, Any] = {}
@@ -490,20 +480,6 @@ def _peak_rss_mb() -> float:
     except OSError:
         pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-
-def spec_assistant(spec: dict[str, Any]) -> Assistant:
-    """The assistant a worker process serves: the settings and embedder its spec names."""
-    from .assistant import Assistant  # imported here: the bench's own process may not need it
-
-    values = {**spec["settings"], "index_dir": Path(spec["index_dir"])}
-    settings = Settings(_env_file=None, **values)  # type: ignore[call-arg]
-    embedder = None
-    if spec["fake"]:
-        from .testing import FakeEmbedder
-
-        embedder = FakeEmbedder()
-    return Assistant(settings, embedder=embedder)
 
 
 def _worker(spec_path: Path) -> int:

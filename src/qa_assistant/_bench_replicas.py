@@ -18,7 +18,6 @@ The new document is removed again afterwards, so the collection stays as it was 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ._bench_worker import spec_assistant, start_worker
 from ._chroma_server import local_chroma_server
 from .protocols import Embedder
 from .settings import Settings
@@ -53,22 +53,17 @@ def measure_replica(
     with local_chroma_server(folder) as url:
         served = settings.model_copy(update={"chroma_url": url})
         replica_dir = Path(tempfile.mkdtemp(prefix="replica-", dir=folder))
-        spec = {
-            "fake": fake,
-            "question": first_question,
-            "settings": json.loads(
-                served.model_dump_json(exclude={"llm_api_key", "admin_password"})
-            ),
-            "index_dir": str(replica_dir),
-        }
-        spec_path = replica_dir / "spec.json"
-        spec_path.write_text(json.dumps(spec, ensure_ascii=False), encoding="utf-8")
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-        env.setdefault("ANONYMIZED_TELEMETRY", "False")
-        cmd = [sys.executable, "-m", "qa_assistant._bench_replicas", _WORKER_FLAG, str(spec_path)]
+        spec = {"fake": fake, "question": first_question, "index_dir": str(replica_dir)}
         with (replica_dir / "stderr.txt").open("w") as err:
             started = time.perf_counter()
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True, env=env)
+            proc = start_worker(
+                "qa_assistant._bench_replicas",
+                _WORKER_FLAG,
+                replica_dir / "spec.json",
+                served,
+                spec,
+                err,
+            )
             assert proc.stdout is not None
             try:
                 line = proc.stdout.readline()
@@ -140,8 +135,6 @@ def _remove_new_document(settings: Settings, workdir: Path) -> None:
 
 def _worker(spec_path: Path) -> int:
     """The replica: a first answer, then the new question until the new document answers it."""
-    from ._bench import spec_assistant  # imported here: _bench imports this module
-
     spec = json.loads(spec_path.read_text(encoding="utf-8"))
     assistant = spec_assistant(spec)
     settings = assistant.settings

@@ -1,0 +1,56 @@
+"""The bench's worker processes: the spec a worker is started with, and the assistant it serves.
+
+Each figure that needs a fresh process (cold start, a replica following the store) runs one;
+the spec file carries its settings, without their secrets, which the worker reads from the
+environment as usual.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from .settings import Settings
+
+if TYPE_CHECKING:
+    from .assistant import Assistant
+
+__all__ = ["SECRET_SETTINGS", "spec_assistant", "start_worker"]
+
+SECRET_SETTINGS = {"llm_api_key", "admin_password", "feedback_url"}  # never written to a spec
+
+
+def start_worker(
+    module: str,
+    flag: str,
+    spec_path: Path,
+    settings: Settings,
+    spec: dict[str, Any],
+    stderr: TextIO,
+) -> subprocess.Popen[str]:
+    """Writes ``spec`` with ``settings`` to ``spec_path`` and runs ``python -m module flag spec``
+    offline, its stdout a text pipe."""
+    values = json.loads(settings.model_dump_json(exclude=SECRET_SETTINGS))
+    spec_path.write_text(json.dumps({**spec, "settings": values}, ensure_ascii=False), "utf-8")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    env.setdefault("ANONYMIZED_TELEMETRY", "False")
+    cmd = [sys.executable, "-m", module, flag, str(spec_path)]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env)
+
+
+def spec_assistant(spec: dict[str, Any]) -> Assistant:
+    """The assistant a worker process serves: the settings and embedder its spec names."""
+    from .assistant import Assistant  # imported here: the bench's own process may not need it
+
+    values = {**spec["settings"], "index_dir": Path(spec["index_dir"])}
+    settings = Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    embedder = None
+    if spec["fake"]:
+        from .testing import FakeEmbedder
+
+        embedder = FakeEmbedder()
+    return Assistant(settings, embedder=embedder)
