@@ -241,15 +241,8 @@ def test_staff_upload_ask_and_delete(page: Any, server: Server) -> None:
     # that is about to be re-rendered (seen on a cold, loaded machine).
     _wait_for_text(page.locator("#qa-audit"), "Đăng nhập")
 
-    upload = OUTPUT / "thu-vien-cong-dong.txt"
-    OUTPUT.mkdir(exist_ok=True)
-    upload.write_text(NEW_DOCUMENT, encoding="utf-8")
-    page.set_input_files("#qa-upload input[type=file]", str(upload))
-    page.locator("#qa-upload").get_by_text("thu-vien-cong-dong.txt").first.wait_for()
-    page.click("#qa-upload-btn")
-    page.locator("#qa-staff-status").get_by_text("Đã nạp").wait_for()
+    _upload_new_document(page, server.settings.documents_dir)
     page.locator("#qa-documents").get_by_text("thu-vien-cong-dong.txt").wait_for()
-    assert (server.settings.documents_dir / "thu-vien-cong-dong.txt").is_file()
 
     page.get_by_role("tab", name="Hỏi đáp").click()
     answer = _ask(page, "Thư viện cộng đồng của xã mở cửa từ mấy giờ?")
@@ -329,6 +322,18 @@ def _no_sideways_scroll(page: Any) -> None:
     assert widths[0] <= widths[1], f"the page scrolls sideways: {widths}"
 
 
+def _upload_new_document(page: Any, documents_dir: Path) -> None:
+    """Uploads NEW_DOCUMENT through the staff tab and waits until it is ingested and saved."""
+    upload = OUTPUT / "thu-vien-cong-dong.txt"
+    OUTPUT.mkdir(exist_ok=True)
+    upload.write_text(NEW_DOCUMENT, encoding="utf-8")
+    page.set_input_files("#qa-upload input[type=file]", str(upload))
+    page.locator("#qa-upload").get_by_text("thu-vien-cong-dong.txt").first.wait_for()
+    page.click("#qa-upload-btn")
+    page.locator("#qa-staff-status").get_by_text("Đã nạp").wait_for()
+    assert (documents_dir / "thu-vien-cong-dong.txt").is_file()
+
+
 def _wait_for_text(locator: Any, text: str) -> None:
     # Tables keep hidden copies of their cells, so waiting for a visible cell can time out.
     from playwright.sync_api import expect
@@ -381,14 +386,7 @@ def test_a_proxied_browser_finds_the_staff_tab_off_and_a_local_one_open(
     try:
         local.locator("#qa-staff-open").wait_for(state="visible")
         assert not local.locator("#qa-staff-disabled").is_visible()
-        upload = OUTPUT / "thu-vien-cong-dong.txt"
-        OUTPUT.mkdir(exist_ok=True)
-        upload.write_text(NEW_DOCUMENT, encoding="utf-8")
-        local.set_input_files("#qa-upload input[type=file]", str(upload))
-        local.locator("#qa-upload").get_by_text("thu-vien-cong-dong.txt").first.wait_for()
-        local.click("#qa-upload-btn")
-        local.locator("#qa-staff-status").get_by_text("Đã nạp").wait_for()
-        assert (open_server.settings.documents_dir / "thu-vien-cong-dong.txt").is_file()
+        _upload_new_document(local, open_server.settings.documents_dir)
         audit = local.locator("#qa-audit")
         _wait_for_text(audit, "thu-vien-cong-dong.txt")
         assert "Tải lên" in audit.inner_text() and "127.0.0.1" in audit.inner_text()
