@@ -165,16 +165,24 @@ class QuestionTerms:
     numbers: tuple[str, ...]  # numbers written in the question
     wants_number: bool  # "bao nhiêu", "khi nào", "tỷ lệ"… → the answer should hold a number
     multi_part: bool  # asks about several things → quote from more than one place
-    # Typed with tone marks: names stand out by capitals and words by their tones. Unaccented
-    # questions ("ha noi ho tro…") hide a place name among ordinary syllables.
-    accented: bool = True
     wants_money: bool = False  # "bao nhiêu tiền", "trị giá"… → the answer should hold digits
     asks_left: bool = False  # "còn bao nhiêu…": "không còn" is an answer
     wants_time: bool = False  # "khi nào"…: "đầu mỗi học kỳ" answers too
 
 
+def _sentence_openers(text: str) -> list[bool]:
+    """For each word of ``text`` (as :func:`_words` splits it), whether it opens a sentence:
+    its capital then marks the sentence, not a name ("…văn bản. Đúng hay sai?")."""
+    canonical = canonical_spelling(unicodedata.normalize("NFC", text))
+    return [
+        canonical[: m.start()].rstrip()[-1:] in ("", ".", "?", "!")
+        for m in _WORD.finditer(canonical)
+    ]
+
+
 def analyse_question(question: str) -> QuestionTerms:
     words = _words(question)
+    openers = _sentence_openers(question)
     exact = [w.casefold() for w in words]
     folded = [strip_diacritics(e) for e in exact]
     joined = " " + " ".join(folded) + " "
@@ -191,14 +199,13 @@ def analyse_question(question: str) -> QuestionTerms:
     for i, word in enumerate(words):
         if not keep[i]:
             continue
-        name = i > 0 and word[:1].isupper() and not shouting
+        name = not openers[i] and word[:1].isupper() and not shouting
         previous = terms.get(exact[i])
         terms[exact[i]] = Term(exact[i], folded[i], name or bool(previous and previous.name))
         if i + 1 < len(words) and keep[i + 1]:
             pairs.append((folded[i], folded[i + 1]))
     numbers = tuple(t.folded for t in terms.values() if t.folded.isdigit())
     multi = any(cue in joined for cue in _MULTI_CUES)
-    accented = any(t.accented for t in terms.values())
     money = wants_number and any(f" {cue} " in joined for cue in _MONEY_CUES)
     left = wants_number and "còn" in exact
     time = wants_number and any(f" {cue} " in joined for cue in _TIME_CUES)
@@ -208,7 +215,6 @@ def analyse_question(question: str) -> QuestionTerms:
         numbers,
         wants_number,
         multi,
-        accented,
         money,
         left,
         time,
