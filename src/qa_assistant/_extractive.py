@@ -87,8 +87,6 @@ class ExtractiveAnswerer:
         self.relevance_threshold = relevance_threshold
 
     def answer(self, question: str, hits: Sequence[Hit]) -> Answer:
-        if any(h.leg("relevance") is not None for h in hits):
-            return self._answer_by_relevance(question, hits)
         scored = [
             s
             for s in score_sentences(
@@ -98,32 +96,47 @@ class ExtractiveAnswerer:
         ]
         q = analyse_question(question)
         best = self._best(scored, q)
-        if best is None:
-            return abstain_answer(question, hits)
-        chosen = self._select(best, scored, q)
-        return _answered(question, chosen, hits)
+        if best is not None:
+            return _answered(question, self._quote(best, scored, hits, q), hits)
+        # The learned stage, when it ran, may still answer: see _answer_by_relevance.
+        rated = [(p, i) for i, h in enumerate(hits) if (p := h.leg("relevance")) is not None]
+        if rated:
+            probability, top = max(rated, key=lambda r: r[0])
+            if probability >= self.relevance_threshold:
+                return self._answer_by_relevance(question, hits, top, q)
+        return abstain_answer(question, hits)
 
-    def _answer_by_relevance(self, question: str, hits: Sequence[Hit]) -> Answer:
-        """The learned path: the relevance model decides whether the documents answer and
-        which passage does; the quote is that passage's best sentence (with the sentences
-        close to it, and the items of a list it opens or the question asks for)."""
-        relevance = [h.leg("relevance") or 0.0 for h in hits]
-        top = max(range(len(hits)), key=lambda i: relevance[i])
-        if relevance[top] < self.relevance_threshold:
-            return abstain_answer(question, hits)
-        q = analyse_question(question)
+    def _answer_by_relevance(
+        self, question: str, hits: Sequence[Hit], top: int, q: QuestionTerms
+    ) -> Answer:
+        """The learned stage's answer where the word rules turned every sentence down: the
+        relevance model is confident that passage ``top`` answers (a statement to check is
+        decided by a provision that need not repeat its words). The quote is that passage's
+        best sentence that holds what is asked, the sentences close to it, and the items of a
+        list it opens or the question asks for."""
         scored = [
             s
             for s in score_sentences(question, hits, max_passages=top + 1, weights=self.weights)
             if s.hit_index == top and not s.heading
         ]
-        if not scored:
+        best = next((s for s in scored if self.has_what_is_asked(s, q)), None)
+        if best is None:
             return abstain_answer(question, hits)
-        best = scored[0]
+        return _answered(question, self._quote(best, scored, hits, q), hits)
+
+    def _quote(
+        self,
+        best: SentenceScore,
+        scored: Sequence[SentenceScore],
+        hits: Sequence[Hit],
+        q: QuestionTerms,
+    ) -> list[SentenceScore]:
+        """The sentences to quote: ``best``, the close ones :meth:`_select` adds, and the items
+        of a list that ``best`` opens or the question asks for."""
         chosen = self._select(best, scored, q)
-        items = _list_items(best, scored, hits[top].chunk.text, q, self.list_items)
-        chosen += [s for s in items if s not in chosen]
-        return _answered(question, chosen, hits)
+        text = hits[best.hit_index].chunk.text
+        items = _list_items(best, scored, text, q, self.list_items)
+        return chosen + [s for s in items if s not in chosen]
 
     def _best(self, scored: Sequence[SentenceScore], q: QuestionTerms) -> SentenceScore | None:
         """The best-scored sentence that supports an answer, or None: abstain."""
@@ -141,9 +154,7 @@ class ExtractiveAnswerer:
 
     def admissible(self, s: SentenceScore, q: QuestionTerms) -> bool:
         """The hard rules: the sentence holds the number, names and words the question asks."""
-        if self.require_number and q.wants_number and not s.has_number:
-            return False
-        if self.abstain_on_missing_name and s.missing_names:
+        if not self.has_what_is_asked(s, q):
             return False
         # Asked about 2026, a sentence on 2025 (and a passage that never says 2026) answers
         # another question.
@@ -151,6 +162,15 @@ class ExtractiveAnswerer:
             return False
         # A several-part question is answered by several sentences, each lacking some words.
         return not (self.abstain_on_missing_word and s.missing_words and not q.multi_part)
+
+    def has_what_is_asked(self, s: SentenceScore, q: QuestionTerms) -> bool:
+        """The checks the relevance model does not make, so that even its confident passage
+        must pass them: the names the question capitalises, and a number when it asks an
+        amount or a date (asked the value of a gift in Lạng Sơn, a passage on Quảng Ninh's
+        gifts is on the topic, yet no answer)."""
+        if self.require_number and q.wants_number and not s.has_number:
+            return False
+        return not (self.abstain_on_missing_name and s.missing_names)
 
     def supports(self, s: SentenceScore, q: QuestionTerms) -> bool:
         """The abstention rule: is this sentence strong enough evidence to answer from?"""
@@ -218,7 +238,8 @@ def _list_items(
     if not (q.multi_part or text[best.start : best.end].rstrip().endswith(":")):
         return []
     items: list[SentenceScore] = []
-    for s in sorted((s for s in scored if s.start >= best.end), key=lambda s: s.start):
+    after = (s for s in scored if s.hit_index == best.hit_index and s.start >= best.end)
+    for s in sorted(after, key=lambda s: s.start):
         if len(items) >= most or not _LIST_ITEM.match(text[s.start : s.end]):
             break
         items.append(s)

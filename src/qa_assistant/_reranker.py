@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "OnnxCrossEncoder",
+    "build_relevance_onnx",
     "ensure_relevance_model",
     "load_cross_encoder",
     "make_reranker",
@@ -62,7 +63,7 @@ def weights_metadata(path: Path) -> dict[str, Any]:
 
 
 def relevance_threshold(settings: Settings) -> float:
-    """The abstention threshold: the setting, or the one calibrated when the model was trained."""
+    """The answer threshold: the setting, or the one calibrated when the model was trained."""
     if settings.relevance.threshold is not None:
         return settings.relevance.threshold
     meta = weights_metadata(settings.relevance.weights or relevance_weights())
@@ -95,7 +96,7 @@ def ensure_relevance_model(cache_dir: Path, weights: Path | None = None) -> Path
                 return target
             tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=base.parent))
             try:
-                _build(base, weights, tmp)
+                build_relevance_onnx(base, weights, tmp)
                 shutil.rmtree(target, ignore_errors=True)
                 tmp.rename(target)
             finally:
@@ -108,7 +109,9 @@ def ensure_relevance_model(cache_dir: Path, weights: Path | None = None) -> Path
     return target
 
 
-def _build(base: Path, weights: Path, folder: Path) -> None:
+def build_relevance_onnx(base: Path, weights: Path, folder: Path) -> None:
+    """Put the trained layers in ``weights`` on the ``base`` model and export it to int8 ONNX
+    in ``folder``, with its tokenizer and the training metadata."""
     import torch
     from safetensors.torch import load_file
     from transformers import AutoModelForSequenceClassification

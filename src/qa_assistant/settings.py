@@ -132,11 +132,11 @@ class AnswerSettings(BaseModel):
 
 
 class RelevanceSettings(BaseModel):
-    """The learned stage (``QA_RELEVANCE__…``): a cross-encoder re-scores the top passages and
-    its probability decides whether the documents answer at all. Off by default: the model
-    trained so far answers less often than the fast path's rules (docs/MODEL.md has the
-    figures). Depth and weight chosen on the dev sets, the threshold calibrated on held-out
-    training questions."""
+    """The learned stage (``QA_RELEVANCE__…``): a cross-encoder re-scores the top passages,
+    and where the answerer's word rules abstain, a passage it is confident about is quoted
+    all the same. Off by default: it costs several hundred milliseconds a question for small
+    gains (docs/MODEL.md has the figures). Depth and weight chosen on the dev sets, the
+    threshold calibrated on held-out training questions."""
 
     enabled: bool = Field(
         False, description="On: the learned stage; off: the fast path (fusion and word rules)."
@@ -158,8 +158,9 @@ class RelevanceSettings(BaseModel):
         None,
         ge=0,
         le=1,
-        description="Abstain when no passage is this likely to answer; unset: the threshold "
-        "calibrated on held-out questions when the model was trained.",
+        description="Quote the most likely passage from this probability on, though the word "
+        "rules abstain; unset: the threshold calibrated on held-out questions when the model "
+        "was trained.",
     )
 
 
