@@ -3,6 +3,7 @@ split and calibration. The real model is exercised in the integration tests at t
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -203,11 +204,13 @@ def test_pairs_are_laid_out_as_in_training() -> None:
     assert reranker._rows(question, [passage]) == [expected["input_ids"]]
 
 
-def test_assistant_runs_the_learned_stage_with_a_reranker(settings: Settings) -> None:
+def test_assistant_reranks_every_question_with_rerank_on(settings: Settings) -> None:
     from qa_assistant.assistant import Assistant
     from qa_assistant.testing import FakeEmbedder
 
     reranker = FakeReranker()
+    relevance = settings.relevance.model_copy(update={"rerank": True})
+    settings = settings.model_copy(update={"relevance": relevance})
     assistant = Assistant(settings, embedder=FakeEmbedder(), reranker=reranker)
     try:
         assistant.ingest()
@@ -256,3 +259,33 @@ def test_a_confident_model_does_not_answer_for_a_place_the_passages_never_name()
     hits = with_relevance(ranked(STUDY), [0.95])
     answer = answerer.answer("Sinh viên Hà Nội được bảo lưu kết quả học tập bao lâu?", hits)
     assert answer.abstained
+
+
+def test_a_question_the_rules_turn_away_gets_a_second_look_from_the_model(
+    settings: Settings,
+) -> None:
+    from qa_assistant.assistant import Assistant
+    from qa_assistant.testing import FakeEmbedder
+
+    statement = "Tỉnh chi tiền cho các thôn tổ chức đón Tết từ nguồn xã hội hóa, đúng hay sai?"
+    rules_only = Assistant(settings, embedder=FakeEmbedder())
+    try:
+        rules_only.ingest()
+        assert rules_only.ask(statement).abstained
+    finally:
+        rules_only.close()
+    reranker = FakeReranker()
+    assistant = Assistant(settings, embedder=FakeEmbedder(), reranker=reranker)
+    try:
+        answered = assistant.ask("Quảng Ninh hỗ trợ mỗi thôn bao nhiêu tiền để đón Tết?")
+        before = len(reranker.calls)
+        checked = assistant.ask(statement)
+        streamed = list(assistant.ask_stream(statement))
+        near_miss = assistant.ask("Hà Nội hỗ trợ mỗi thôn bao nhiêu tiền đón Tết?")
+    finally:
+        assistant.close()
+    assert not answered.abstained and before == 0  # the rules answered: the model never ran
+    assert not checked.abstained and "10 triệu đồng" in checked.text
+    assert checked.hits[0].leg("relevance") is not None
+    assert streamed[-1] == replace(checked, latency_ms=streamed[-1].latency_ms)
+    assert near_miss.abstained  # a name the passages lack: the model cannot vouch for it

@@ -55,7 +55,12 @@ class ExtractiveAnswerer:
     The thresholds come from :class:`~qa_assistant.settings.AnswerSettings` (``tuning``). Up to
     ``max_sentences`` sentences are quoted: further ones only when they add question
     terms the earlier ones lack (``min_gain``) and score within ``secondary_ratio`` of the
-    best, or come from another passage of a several-part question.
+    best, or come from another passage of a several-part question; then the items of a list
+    the best sentence opens or the question asks for.
+
+    When the learned stage ran (the hits carry a "relevance" score) and the rules abstain, the
+    passage the model gives at least ``relevance_threshold`` is quoted all the same, if a
+    sentence of it holds what the model cannot check (:meth:`has_what_is_asked`).
     """
 
     def __init__(

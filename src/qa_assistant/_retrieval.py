@@ -183,15 +183,25 @@ class Retriever:
         hits = diversify(
             hits, k=max(k, tuning.diversity_depth), threshold=tuning.diversity_threshold
         )
-        if self.reranker is not None:
-            hits = relevance_rerank(
-                query.dense_text,
-                hits,
-                self.reranker,
-                self.relevance.depth,
-                self.relevance.fusion_weight,
-            )
-        return [Hit(h.chunk, h.score, rank, h.scores) for rank, h in enumerate(hits, start=1)]
+        if self.reranker is not None and self.relevance.rerank:
+            hits = self._relevance(query, hits, self.reranker)
+        return _ranked(hits)
+
+    def second_look(
+        self, question: str, hits: Sequence[Hit], history: Sequence[str] = ()
+    ) -> list[Hit] | None:
+        """The hits re-scored by the relevance model, for a question the answerer abstained on;
+        None when the model is off or already scored them (``QA_RELEVANCE__RERANK``). Most
+        questions never need it, so the model's cost falls on the few the rules turn away."""
+        if self.reranker is None or self.relevance.rerank or not hits:
+            return None
+        query = Query.prepare(question, history)
+        return _ranked(self._relevance(query, hits, self.reranker))
+
+    def _relevance(self, query: Query, hits: Sequence[Hit], reranker: Reranker) -> list[Hit]:
+        return relevance_rerank(
+            query.dense_text, hits, reranker, self.relevance.depth, self.relevance.fusion_weight
+        )
 
     def _fuse(self, legs: Mapping[str, list[tuple[str, float]]]) -> list[tuple[str, float]]:
         tuning = self.tuning
@@ -201,6 +211,10 @@ class Retriever:
         if tuning.fusion == "weighted":
             return weighted_fuse([dict(v) for v in legs.values()], weights)
         return rrf_fuse([[cid for cid, _ in v] for v in legs.values()], weights, tuning.rrf_k)
+
+
+def _ranked(hits: Sequence[Hit]) -> list[Hit]:
+    return [Hit(h.chunk, h.score, rank, h.scores) for rank, h in enumerate(hits, start=1)]
 
 
 def rerank(

@@ -238,8 +238,20 @@ class Assistant:
         )
 
     def _answer_step(self, inputs: dict[str, Any]) -> Answer:
-        hits: list[Hit] = inputs["hits"]
-        answer = self.answerer.answer(inputs["question"], hits[: inputs["k"]])
+        return self._answer_at_once(inputs, inputs["hits"])
+
+    def _answer_at_once(self, inputs: dict[str, Any], hits: list[Hit]) -> Answer:
+        """The answer from ``hits``. Where the extractive answerer abstains, it takes a second
+        look with the relevance model's scores (:meth:`Retriever.second_look`) when the learned
+        stage is on; the LLM answerers (streaming ones) decide alone."""
+        question, k = inputs["question"], inputs["k"]
+        answer = self.answerer.answer(question, hits[:k])
+        if answer.abstained and not isinstance(self.answerer, StreamingAnswerer):
+            snapshot: Retriever = inputs.get("snapshot") or self.retriever()
+            rescored = snapshot.second_look(question, hits, inputs.get("history", ()))
+            if rescored is not None:
+                hits = rescored
+                answer = self.answerer.answer(question, hits[:k])
         # The answerer sees the top k; the caller sees everything retrieval ranked.
         return replace(answer, hits=tuple(hits))
 
@@ -294,9 +306,10 @@ class Assistant:
                     f"{type(self.answerer).__name__}.stream ended without an answer: "
                     "check that the answerer yields its Answer last."
                 )
+            answer = replace(answer, hits=tuple(hits))
         else:
-            answer = self.answerer.answer(inputs["question"], top)
-        yield replace(answer, hits=tuple(hits), latency_ms=(time.perf_counter() - started) * 1000)
+            answer = self._answer_at_once(inputs, hits)
+        yield replace(answer, latency_ms=(time.perf_counter() - started) * 1000)
 
     def _question_inputs(
         self,

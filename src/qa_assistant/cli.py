@@ -32,6 +32,16 @@ __all__ = [
 RETRIEVERS = click.Choice(RETRIEVER_NAMES)
 
 
+def _learned_stage(settings: Settings) -> str:
+    if not settings.relevance.enabled:
+        return "off (fast path)"
+    return (
+        "on, re-ranking every question"
+        if settings.relevance.rerank
+        else "on, where the rules abstain"
+    )
+
+
 def _settings(index: Path | None = None, **overrides: Any) -> Settings:
     values = {k: v for k, v in overrides.items() if v is not None}
     if index is not None:
@@ -225,7 +235,7 @@ def eval_(
             "retriever": settings.retriever,
             "k": settings.k,
             "answerer": settings.answerer,
-            "learned_stage": "on" if assistant.reranker is not None else "off (fast path)",
+            "learned_stage": _learned_stage(settings),
             "relevance_threshold": assistant.relevance_threshold,
             "settings": settings.model_dump(mode="json"),
             "index_chunks": assistant.index.count(),

@@ -132,17 +132,23 @@ class AnswerSettings(BaseModel):
 
 
 class RelevanceSettings(BaseModel):
-    """The learned stage (``QA_RELEVANCE__…``): a cross-encoder re-scores the top passages,
-    and where the answerer's word rules abstain, a passage it is confident about is quoted
-    all the same. Off by default: it costs several hundred milliseconds a question for small
-    gains (docs/MODEL.md has the figures). Depth and weight chosen on the dev sets, the
-    threshold calibrated on held-out training questions."""
+    """The learned stage (``QA_RELEVANCE__…``): where the answerer's word rules abstain, a
+    cross-encoder re-scores the top passages and a passage it is confident about is quoted all
+    the same; with ``rerank`` it re-orders every question's top passages too. Off by default
+    (docs/MODEL.md has the figures). Depth and weight chosen on the dev sets, the threshold
+    calibrated on held-out training questions."""
 
     enabled: bool = Field(
         False, description="On: the learned stage; off: the fast path (fusion and word rules)."
     )
     weights: Path | None = Field(
         None, description="Trained layers to load instead of the packaged ones."
+    )
+    rerank: bool = Field(
+        False,
+        description="Re-rank every question's top passages with the model (several hundred ms "
+        "a question on 2 cores); off: the model reads them only for a question the word rules "
+        "would abstain on, to answer it all the same when it is sure.",
     )
     depth: int = Field(5, ge=1, le=50, description="Top passages the model re-scores.")
     max_tokens: int = Field(
