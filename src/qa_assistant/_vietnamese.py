@@ -249,7 +249,9 @@ def _canonical_syllable(word: str) -> str:
     tone = tones[0] if tones else ""
     base = unicodedata.normalize("NFC", "".join(ch for ch in nfd if ch not in _TONE_MARKS))
     lower = base.lower()
-    m = _I_OR_Y.fullmatch(lower)
+    # Matched on the folded letters, so that a syllable and its unmarked form get the same
+    # spelling ("qưy", a slip for "quy", becomes "qưi" as "quy" becomes "qui").
+    m = _I_OR_Y.fullmatch(strip_diacritics(lower))
     if m:
         onset = len(m.group(1))
         vowel = "I" if base[onset].isupper() else "i"
