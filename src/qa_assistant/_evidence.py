@@ -170,19 +170,23 @@ class QuestionTerms:
     wants_time: bool = False  # "khi nào"…: "đầu mỗi học kỳ" answers too
 
 
-def _sentence_openers(text: str) -> list[bool]:
-    """For each word of ``text`` (as :func:`_words` splits it), whether it opens a sentence:
-    its capital then marks the sentence, not a name ("…văn bản. Đúng hay sai?")."""
+def _words_and_openers(text: str) -> tuple[list[str], list[bool]]:
+    """:func:`_words`, each with whether it opens a sentence: its capital then marks the
+    sentence, not a name ("…văn bản. Đúng hay sai?")."""
     canonical = canonical_spelling(unicodedata.normalize("NFC", text))
-    return [
-        canonical[: m.start()].rstrip()[-1:] in ("", ".", "?", "!")
-        for m in _WORD.finditer(canonical)
-    ]
+    words: list[str] = []
+    openers: list[bool] = []
+    before, end = "", 0  # the last character before the word that is not a space
+    for m in _WORD.finditer(canonical):
+        before = canonical[end : m.start()].rstrip()[-1:] or before
+        words.append(m.group(0))
+        openers.append(before in ("", ".", "?", "!"))
+        before, end = m.group(0)[-1], m.end()
+    return words, openers
 
 
 def analyse_question(question: str) -> QuestionTerms:
-    words = _words(question)
-    openers = _sentence_openers(question)
+    words, openers = _words_and_openers(question)
     exact = [w.casefold() for w in words]
     folded = [strip_diacritics(e) for e in exact]
     joined = " " + " ".join(folded) + " "
