@@ -91,16 +91,23 @@ class Query:
 
     @classmethod
     def prepare(cls, question: str, history: Sequence[str] = ()) -> Query:
-        text = normalize_text(question).strip()
-        unaccented = is_unaccented(text)
-        dense = restore_diacritics(text) if unaccented else text
-        # A follow-up ("Còn hộ cận nghèo thì sao?") borrows the topic of the previous question.
-        context = normalize_text(history[-1]).strip() if history else ""
-        if context:
-            dense = f"{_restore_if_needed(context)} {dense}"
-        terms = word_tokens(f"{context} {text}".strip())
-        folded = unaccented or is_partly_unaccented(text)
-        return cls(text=text, dense_text=dense, terms=tuple(terms), folded=folded)
+        # Cached: a question the answerer abstains on is prepared again for its second look.
+        return _prepare(question, tuple(history))
+
+
+@functools.lru_cache(maxsize=1024)
+def _prepare(question: str, history: tuple[str, ...]) -> Query:
+    """:meth:`Query.prepare`: pyvi restores the marks and segments the words once a question."""
+    text = normalize_text(question).strip()
+    unaccented = is_unaccented(text)
+    dense = restore_diacritics(text) if unaccented else text
+    # A follow-up ("Còn hộ cận nghèo thì sao?") borrows the topic of the previous question.
+    context = normalize_text(history[-1]).strip() if history else ""
+    if context:
+        dense = f"{_restore_if_needed(context)} {dense}"
+    terms = word_tokens(f"{context} {text}".strip())
+    folded = unaccented or is_partly_unaccented(text)
+    return Query(text=text, dense_text=dense, terms=tuple(terms), folded=folded)
 
 
 def _restore_if_needed(text: str) -> str:
@@ -281,8 +288,9 @@ def _rescore(
 
 
 def clear_caches() -> None:
-    """Forget every analysed passage (here and in the evidence scorer): the next questions are
-    timed as if their passages were new."""
+    """Forget every analysed passage (here and in the evidence scorer) and question: the next
+    questions are timed as if they and their passages were new."""
+    _prepare.cache_clear()
     _shingles.cache_clear()
     clear_evidence_caches()
 
