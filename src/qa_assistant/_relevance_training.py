@@ -12,6 +12,7 @@ that a threshold can be calibrated on.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import random
@@ -177,13 +178,8 @@ def calibrate_weights(
 
         def score(qs: list[str], ps: list[str]) -> list[float]:
             out: list[float] = []
-            start = 0
-            while start < len(qs):
-                end = start
-                while end < len(qs) and qs[end] == qs[start]:
-                    end += 1
-                out += encoder.score(qs[start], ps[start:end])
-                start = end
+            for question, run in itertools.groupby(zip(qs, ps, strict=True), key=lambda p: p[0]):
+                out += encoder.score(question, [passage for _, passage in run])
             return out
 
         return evaluate_groups(score, heldout, miss_share)
