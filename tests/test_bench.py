@@ -21,8 +21,10 @@ def test_parse_sizes_accepts_thousands_and_sorts() -> None:
         parse_sizes("ten")
 
 
-def test_bench_reports_every_figure(tmp_path: Path) -> None:
-    # One small run through the command (a fresh serving process takes seconds to start).
+def test_bench_reports_every_figure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # One small run through the command (a fresh serving process takes seconds to start), with
+    # the default settings: the learned stage on, its model a fake too.
+    monkeypatch.setenv("QA_RELEVANCE__ENABLED", "true")
     args = ["bench", "--fake", "--docs", str(SEED_DOCUMENTS), "--sizes", "300", "--queries", "4"]
     result = CliRunner().invoke(main, [*args, "--workdir", str(tmp_path / "bench"), "--json"])
     assert result.exit_code == 0, result.output
@@ -47,6 +49,7 @@ def test_bench_reports_every_figure(tmp_path: Path) -> None:
         assert isinstance(figures[key], int | float) and figures[key] > 0, key
     assert figures["query_p95_ms_300"] >= figures["query_p50_ms_300"]
     assert any("vectors reused" in n for n in figures["notes"])
+    assert any("learned stage on, where the rules abstain" in n for n in figures["notes"])
     # The workdir keeps the collection, so it can be inspected or served again.
     assert (tmp_path / "bench" / "collection-300" / "chroma.sqlite3").is_file()
 

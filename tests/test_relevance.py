@@ -168,6 +168,12 @@ def test_relevance_settings_come_from_nested_variables(monkeypatch: pytest.Monke
     assert settings.relevance.depth == 5 and settings.relevance.enabled
 
 
+def test_the_learned_stage_is_on_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("QA_RELEVANCE__ENABLED", raising=False)  # conftest turns it off
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.relevance.enabled and not settings.relevance.rerank
+
+
 # -- the real model -----------------------------------------------------------------------------
 
 

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._bench_replicas import measure_replica
-from ._bench_worker import spec_assistant, start_worker
+from ._bench_worker import fake_reranker, spec_assistant, start_worker
 from ._chunking import chunk_token_budget
 from ._index import Manifest
 from .protocols import Embedder
@@ -90,7 +90,7 @@ class BenchConfig:
     sizes: tuple[int, ...] = DEFAULT_SIZES
     queries: int = 40  # questions timed per collection (after a few warm-up ones)
     plain_sample: int = 200  # chunks the plain encode is timed on (it is the slow side)
-    fake: bool = False  # FakeEmbedder instead of the configured model (tests)
+    fake: bool = False  # FakeEmbedder and FakeReranker instead of the models (tests)
     workdir: Path | None = None  # kept when given; a temporary folder otherwise
     settings: Settings = field(default_factory=lambda: Settings(_env_file=None))  # type: ignore[call-arg]
 
@@ -238,7 +238,8 @@ def measure_ingest(config: BenchConfig, workdir: Path, result: BenchResult) -> _
     embedder = RecordingEmbedder(_embedder(config))
     shutil.rmtree(workdir / "ingest", ignore_errors=True)  # a kept workdir: ingest afresh
     settings = _settings(config, workdir / "ingest")
-    assistant = Assistant(settings, embedder=embedder)
+    reranker = fake_reranker(settings) if config.fake else None
+    assistant = Assistant(settings, embedder=embedder, reranker=reranker)
     max_tokens = chunk_token_budget(settings.max_chunk_tokens, embedder.max_tokens)
     files = _pick_files(config.docs, min(config.sizes), embedder, max_tokens)
     if not files:
@@ -595,7 +596,8 @@ def run_benchmark(config: BenchConfig, progress: Callable[[str], None] = print) 
 def _notes(config: BenchConfig, base: _Base) -> list[str]:
     model = "FakeEmbedder" if config.fake else config.settings.model
     return [
-        f"model {model}, retriever {config.settings.retriever}, k {config.settings.k}; "
+        f"model {model}, retriever {config.settings.retriever}, k {config.settings.k}, "
+        f"learned stage {config.settings.relevance.mode}; "
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end",
         f"ingest: the real pipeline over the {len(base.content_hash)} smallest laws of "
         f"{config.docs}; plain encode timed on {min(config.plain_sample, len(base.chunks))} "

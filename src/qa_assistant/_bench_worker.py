@@ -18,8 +18,9 @@ from .settings import Settings
 
 if TYPE_CHECKING:
     from .assistant import Assistant
+    from .protocols import Reranker
 
-__all__ = ["SECRET_SETTINGS", "spec_assistant", "start_worker"]
+__all__ = ["SECRET_SETTINGS", "fake_reranker", "spec_assistant", "start_worker"]
 
 SECRET_SETTINGS = {"llm_api_key", "admin_password", "feedback_url"}  # never written to a spec
 
@@ -42,15 +43,21 @@ def start_worker(
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env)
 
 
+def fake_reranker(settings: Settings) -> Reranker | None:
+    """A ``--fake`` run's stand-in for the relevance model, where the learned stage is on."""
+    from .testing import FakeReranker
+
+    return FakeReranker() if settings.relevance.enabled else None
+
+
 def spec_assistant(spec: dict[str, Any]) -> Assistant:
-    """The assistant a worker process serves: the settings and embedder its spec names."""
+    """The assistant a worker process serves: the settings and models its spec names."""
     from .assistant import Assistant  # imported here: the bench's own process may not need it
 
     values = {**spec["settings"], "index_dir": Path(spec["index_dir"])}
     settings = Settings(_env_file=None, **values)  # type: ignore[call-arg]
-    embedder = None
-    if spec["fake"]:
-        from .testing import FakeEmbedder
+    if not spec["fake"]:
+        return Assistant(settings)
+    from .testing import FakeEmbedder
 
-        embedder = FakeEmbedder()
-    return Assistant(settings, embedder=embedder)
+    return Assistant(settings, embedder=FakeEmbedder(), reranker=fake_reranker(settings))

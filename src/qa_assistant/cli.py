@@ -32,16 +32,6 @@ __all__ = [
 RETRIEVERS = click.Choice(RETRIEVER_NAMES)
 
 
-def _learned_stage(settings: Settings) -> str:
-    if not settings.relevance.enabled:
-        return "off (fast path)"
-    return (
-        "on, re-ranking every question"
-        if settings.relevance.rerank
-        else "on, where the rules abstain"
-    )
-
-
 def _settings(index: Path | None = None, **overrides: Any) -> Settings:
     values = {k: v for k, v in overrides.items() if v is not None}
     if index is not None:
@@ -235,7 +225,7 @@ def eval_(
             "retriever": settings.retriever,
             "k": settings.k,
             "answerer": settings.answerer,
-            "learned_stage": _learned_stage(settings),
+            "learned_stage": settings.relevance.mode,
             "relevance_threshold": assistant.relevance_threshold,
             "settings": settings.model_dump(mode="json"),
             "index_chunks": assistant.index.count(),
@@ -316,7 +306,9 @@ def serve(host: str | None, port: int | None, index: Path | None, ingest_first: 
     help="Chunks the plain sentence-transformers encode is timed on.",
 )
 @click.option("--workdir", type=click.Path(path_type=Path), help="Keep the collections here.")
-@click.option("--fake", is_flag=True, help="Use the FakeEmbedder (quick runs, tests).")
+@click.option(
+    "--fake", is_flag=True, help="Use the FakeEmbedder and FakeReranker (quick runs, tests)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
 def bench(
     docs: Path,

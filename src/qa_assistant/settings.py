@@ -134,12 +134,12 @@ class AnswerSettings(BaseModel):
 class RelevanceSettings(BaseModel):
     """The learned stage (``QA_RELEVANCE__…``): where the answerer's word rules abstain, a
     cross-encoder re-scores the top passages and a passage it is confident about is quoted all
-    the same; with ``rerank`` it re-orders every question's top passages too. Off by default
-    (docs/MODEL.md has the figures). Depth and weight chosen on the dev sets, the threshold
-    calibrated on held-out training questions."""
+    the same; with ``rerank`` it re-orders every question's top passages too. On by default;
+    ``enabled=false`` is the fast path (docs/MODEL.md has the figures of both). Depth and weight
+    chosen on the dev sets, the threshold calibrated on held-out training questions."""
 
     enabled: bool = Field(
-        False, description="On: the learned stage; off: the fast path (fusion and word rules)."
+        True, description="On: the learned stage; off: the fast path (fusion and word rules)."
     )
     weights: Path | None = Field(
         None, description="Trained layers to load instead of the packaged ones."
@@ -168,6 +168,13 @@ class RelevanceSettings(BaseModel):
         "rules abstain; unset: the threshold calibrated on held-out questions when the model "
         "was trained.",
     )
+
+    @property
+    def mode(self) -> str:
+        """Which path runs, in words, for eval's and bench's reports."""
+        if not self.enabled:
+            return "off (fast path)"
+        return "on, re-ranking every question" if self.rerank else "on, where the rules abstain"
 
 
 class ReplicaSettings(BaseModel):
