@@ -13,20 +13,9 @@ if [[ -x "$CHROMIUM" ]]; then
     exit 0
 fi
 
-if [[ "$(id -u)" -ne 0 ]]; then
-    if command -v sudo >/dev/null 2>&1; then
-        SUDO=sudo
-    else
-        echo "error: installing chromium needs root (run this script as root or install sudo)" >&2
-        exit 1
-    fi
-else
-    SUDO=""
-fi
-
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update
+# shellcheck source=scripts/apt-install.sh
+source "$(dirname "$0")/apt-install.sh"
 # Fonts with Vietnamese glyphs, so screenshots show the text instead of boxes.
-$SUDO apt-get install -y --no-install-recommends chromium fonts-dejavu-core fonts-noto-core
+apt_install chromium chromium fonts-dejavu-core fonts-noto-core
 
 "$CHROMIUM" --version

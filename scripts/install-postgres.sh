@@ -15,20 +15,9 @@ if [[ ${#found[@]} -gt 0 ]]; then
     exit 0
 fi
 
-if [[ "$(id -u)" -ne 0 ]]; then
-    if command -v sudo >/dev/null 2>&1; then
-        SUDO=sudo
-    else
-        echo "error: installing postgresql needs root (run this script as root or install sudo)" >&2
-        exit 1
-    fi
-else
-    SUDO=""
-fi
-
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update
-$SUDO apt-get install -y --no-install-recommends postgresql
+# shellcheck source=scripts/apt-install.sh
+source "$(dirname "$0")/apt-install.sh"
+apt_install postgresql postgresql
 
 # The package may have created and started a default cluster: nothing here needs it.
 if command -v pg_lsclusters >/dev/null 2>&1; then
