@@ -215,7 +215,7 @@ def test_onnx_embedder_failure_is_an_embedding_error() -> None:
             raise RuntimeError("bad allocation")
 
     embedder = OnnxEmbedder(Broken(), _word_tokenizer(), "fake", dimension=8)
-    with pytest.raises(EmbeddingError, match="failed on a batch of 1 texts: bad allocation"):
+    with pytest.raises(EmbeddingError, match=r"chunk size \(batch of 1: bad allocation\)"):
         embedder.embed_query("a")
 
 

@@ -161,6 +161,23 @@ def test_calibrated_threshold_lets_through_the_chosen_share_of_misses() -> None:
     assert answers == pytest.approx(19 / 20)  # the Zalo answer (0.8) falls short
 
 
+def test_relevance_model_failure_says_how_to_answer_without_it() -> None:
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    from qa_assistant._reranker import OnnxCrossEncoder
+    from qa_assistant.errors import EmbeddingError
+
+    class Broken:
+        def run(self, *_args: object) -> list[np.ndarray]:
+            raise RuntimeError("bad allocation")
+
+    tokenizer = Tokenizer(models.WordLevel({"<unk>": 3, "a": 4}, unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    reranker = OnnxCrossEncoder(Broken(), tokenizer, max_tokens=16)
+    with pytest.raises(EmbeddingError, match=r"ENABLED=false.*\(batch of 2: bad allocation\)"):
+        reranker.score("a", ["a", "a a"])
+
+
 def test_relevance_settings_come_from_nested_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("QA_RELEVANCE__DEPTH", "5")
     monkeypatch.setenv("QA_RELEVANCE__ENABLED", "true")

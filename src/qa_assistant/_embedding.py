@@ -28,7 +28,7 @@ from ._model_build import (
     QUERY_PREFIX,
     ensure_default_model,
 )
-from ._onnx_runtime import cpu_session, pad, usable_cores
+from ._onnx_runtime import cpu_session, run_batch, usable_cores
 from .errors import EmbeddingError
 from .protocols import Embedder
 from .settings import DEFAULT_MODEL
@@ -251,14 +251,11 @@ class OnnxEmbedder(_PrefixedEmbedder):
         return list(self._tokenizer.post_process(content).ids)
 
     def _run(self, rows: list[list[int]]) -> NDArray[np.float32]:
-        ids, mask = pad(rows)
-        try:
-            (hidden,) = self._session.run(None, {"input_ids": ids, "attention_mask": mask})
-        except Exception as exc:  # onnxruntime raises its own exception types
-            raise EmbeddingError(
-                f"The embedding model {self._name} failed on a batch of {len(rows)} texts: "
-                f"{exc}. If memory ran out, lower the chunk size."
-            ) from exc
+        hidden, mask = run_batch(
+            self._session,
+            rows,
+            f"The embedding model {self._name} failed; if memory ran out, lower the chunk size",
+        )
         weights = mask[..., None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / weights.sum(axis=1)
         unit: NDArray[np.float32] = pooled / np.linalg.norm(pooled, axis=1, keepdims=True)

@@ -13,7 +13,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["PAD_ID", "cpu_session", "pad", "usable_cores"]
+from .errors import EmbeddingError
+
+__all__ = ["PAD_ID", "cpu_session", "pad", "run_batch", "usable_cores"]
 
 PAD_ID = 1  # XLM-R's <pad>; masked out, so its value only has to be a valid id
 
@@ -48,3 +50,19 @@ def pad(rows: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
         ids[i, : len(r)] = r
         mask[i, : len(r)] = 1
     return ids, mask
+
+
+def run_batch(
+    session: Any, rows: Sequence[Sequence[int]], failed: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """The session's output for a padded batch of ``rows``, and the batch's attention mask.
+
+    ONNX Runtime raises its own exception types; they become an :class:`EmbeddingError` that
+    starts with ``failed`` (which model, and what to do about it) and ends with the cause.
+    """
+    ids, mask = pad(rows)
+    try:
+        (out,) = session.run(None, {"input_ids": ids, "attention_mask": mask})
+    except Exception as exc:
+        raise EmbeddingError(f"{failed} (batch of {len(rows)}: {exc})") from exc
+    return out, mask

@@ -24,7 +24,7 @@ import numpy as np
 
 from ._model_build import ensure_default_model
 from ._onnx_export import export_int8_onnx
-from ._onnx_runtime import cpu_session, pad
+from ._onnx_runtime import cpu_session, run_batch
 from .errors import EmbeddingError
 from .protocols import Reranker
 
@@ -173,15 +173,11 @@ class OnnxCrossEncoder:
     def score(self, question: str, passages: Sequence[str]) -> list[float]:
         if not passages:
             return []
-        rows = self._rows(question, passages)
-        ids, mask = pad(rows)
-        try:
-            (logits,) = self._session.run(None, {"input_ids": ids, "attention_mask": mask})
-        except Exception as exc:  # onnxruntime raises its own exception types
-            raise EmbeddingError(
-                f"The relevance model failed on {len(rows)} passages: {exc}. "
-                "Set QA_RELEVANCE__ENABLED=false to answer without it."
-            ) from exc
+        logits, _ = run_batch(
+            self._session,
+            self._rows(question, passages),
+            "The relevance model failed; set QA_RELEVANCE__ENABLED=false to answer without it",
+        )
         return [float(p) for p in 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64)))]
 
 
