@@ -178,6 +178,60 @@ def test_relevance_model_failure_says_how_to_answer_without_it() -> None:
         reranker.score("a", ["a", "a a"])
 
 
+def _fake_builds(monkeypatch: pytest.MonkeyPatch, models: Path) -> list[Path]:
+    import qa_assistant._reranker as reranker
+
+    built: list[Path] = []
+
+    def build(_base: Path, _weights: Path, folder: Path) -> None:
+        (folder / "model_int8.onnx").write_bytes(b"onnx")
+        built.append(folder)
+
+    monkeypatch.setattr(reranker, "ensure_default_model", lambda _cache: models / "base")
+    monkeypatch.setattr(reranker, "build_relevance_onnx", build)
+    return built
+
+
+def test_relevance_model_is_built_once_and_replaces_builds_of_other_weights(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from qa_assistant._reranker import _build_name, ensure_relevance_model, relevance_weights
+
+    models = tmp_path / "models"
+    models.mkdir()
+    built = _fake_builds(monkeypatch, models)
+    first, second = tmp_path / "a.safetensors", tmp_path / "b.safetensors"
+    first.write_bytes(b"first weights")
+    second.write_bytes(b"second weights")
+    (models / f".{_build_name(second)}.tmp-x").mkdir()  # left by a build that was killed
+    (models / ".relevance-other.tmp-x").mkdir()  # perhaps being built by another process
+
+    packaged = ensure_relevance_model(tmp_path)
+    one = ensure_relevance_model(tmp_path, first)
+    assert ensure_relevance_model(tmp_path, first) == one and len(built) == 2  # reused
+    two = ensure_relevance_model(tmp_path, second)
+
+    assert packaged.name.startswith("relevance-") and packaged != one != two
+    assert relevance_weights().is_file()
+    # The packaged weights' build stays; the other weights' build gives way to the new one.
+    assert sorted(p.name for p in models.glob("relevance-*")) == sorted([packaged.name, two.name])
+    assert (two / "model_int8.onnx").is_file()
+    assert [p.name for p in models.glob(".*.tmp-*")] == [".relevance-other.tmp-x"]
+
+
+def test_relevance_model_in_an_unwritable_cache_says_what_to_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from qa_assistant._reranker import ensure_relevance_model
+    from qa_assistant.errors import EmbeddingError
+
+    models = tmp_path / "models"
+    models.write_text("a file where the folder should be")  # root may write anywhere else
+    _fake_builds(monkeypatch, models)
+    with pytest.raises(EmbeddingError, match=r"writable.*QA_RELEVANCE__ENABLED=false"):
+        ensure_relevance_model(tmp_path)
+
+
 def test_relevance_settings_come_from_nested_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("QA_RELEVANCE__DEPTH", "5")
     monkeypatch.setenv("QA_RELEVANCE__ENABLED", "true")

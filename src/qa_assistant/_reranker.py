@@ -77,7 +77,12 @@ def _digest(path: Path) -> str:
 
 
 def ensure_relevance_model(cache_dir: Path, weights: Path | None = None) -> Path:
-    """Build the int8 ONNX relevance model once (under a lock) and return its folder."""
+    """Build the int8 ONNX relevance model once (under a lock) and return its folder.
+
+    A build is named by its weights' digest. Building one removes the others, except the
+    packaged weights' build: each is about 130 MB, and retraining or upgrading leaves them
+    behind.
+    """
     from filelock import FileLock, Timeout
 
     weights = weights or relevance_weights()
@@ -87,13 +92,15 @@ def ensure_relevance_model(cache_dir: Path, weights: Path | None = None) -> Path
             "retrain them with `qa-assistant train`, or set QA_RELEVANCE__ENABLED=false."
         )
     base = ensure_default_model(cache_dir)
-    target = base.parent / f"relevance-{_digest(weights)}"
+    target = base.parent / _build_name(weights)
     if (target / _ONNX_FILE).is_file():
         return target
     try:
         with FileLock(str(base.parent / f".{target.name}.lock"), timeout=600):
             if (target / _ONNX_FILE).is_file():
                 return target
+            for stale in base.parent.glob(f".{target.name}.tmp-*"):  # an interrupted build's
+                shutil.rmtree(stale, ignore_errors=True)
             tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=base.parent))
             try:
                 build_relevance_onnx(base, weights, tmp)
@@ -101,12 +108,30 @@ def ensure_relevance_model(cache_dir: Path, weights: Path | None = None) -> Path
                 tmp.rename(target)
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
+            _remove_other_builds(base.parent, keep={target.name, _build_name(relevance_weights())})
     except Timeout as exc:
         raise EmbeddingError(
             f"Waited 10 minutes for another process building {target}. If none is running, "
             "delete the .lock file beside it and try again."
         ) from exc
+    except OSError as exc:
+        raise EmbeddingError(
+            f"Could not build the relevance model in {base.parent}: {exc}. Check that the cache "
+            "folder (QA_CACHE_DIR) is writable and has about 300 MB free, or set "
+            "QA_RELEVANCE__ENABLED=false to answer without it."
+        ) from exc
     return target
+
+
+def _build_name(weights: Path) -> str:
+    return f"relevance-{_digest(weights)}" if weights.is_file() else ""
+
+
+def _remove_other_builds(models: Path, keep: set[str]) -> None:
+    """Delete the relevance builds of other weights (only called under the build's lock)."""
+    for folder in models.glob("relevance-*"):
+        if folder.is_dir() and folder.name not in keep:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def build_relevance_onnx(base: Path, weights: Path, folder: Path) -> None:
