@@ -32,6 +32,11 @@ __all__ = [
 RETRIEVERS = click.Choice(RETRIEVER_NAMES)
 
 
+def _warm_up(assistant: Any) -> None:
+    click.echo("Loading the models (a first start builds them into the cache: about a minute) …")
+    assistant.warm_up()
+
+
 def _settings(index: Path | None = None, **overrides: Any) -> Settings:
     values = {k: v for k, v in overrides.items() if v is not None}
     if index is not None:
@@ -219,7 +224,7 @@ def eval_(
             for f in report.failed:
                 click.echo(f"  skipped {f.path}: {f.error}", err=True)
         # Latency figures describe a running service, not the first question's model load.
-        assistant.warm_up()
+        _warm_up(assistant)
         config = {
             "model": settings.model,
             "retriever": settings.retriever,
@@ -281,7 +286,7 @@ def serve(host: str | None, port: int | None, index: Path | None, ingest_first: 
             click.echo(f"Indexed {report.documents} documents, {report.chunks} chunks.")
             for f in report.failed:
                 click.echo(f"  skipped {f.path}: {f.error}", err=True)
-        assistant.warm_up()
+        _warm_up(assistant)
         click.echo(f"Serving on http://{settings.host}:{settings.port}")
         serve_ui(assistant, settings)
 
