@@ -110,10 +110,14 @@ _AMOUNT_FRAMES = tuple(
 _MULTI_CUES = (" va ", " cung nhu ", " nhung gi ", " bao gom ", " gom nhung ", " hoac ")
 
 
-def _words(text: str) -> list[str]:
+def _canonical(text: str) -> str:
     # One spelling per variant ("học kì"/"học kỳ", "quản lí"/"quản lý"), as in the lexical
     # leg: the question and the passages are compared through the same function.
-    return _WORD.findall(canonical_spelling(unicodedata.normalize("NFC", text)))
+    return canonical_spelling(unicodedata.normalize("NFC", text))
+
+
+def _words(text: str) -> list[str]:
+    return _WORD.findall(_canonical(text))
 
 
 def folded_syllables(text: str) -> list[str]:
@@ -173,7 +177,7 @@ class QuestionTerms:
 def _words_and_openers(text: str) -> tuple[list[str], list[bool]]:
     """:func:`_words`, each with whether it opens a sentence: its capital then marks the
     sentence, not a name ("…văn bản. Đúng hay sai?")."""
-    canonical = canonical_spelling(unicodedata.normalize("NFC", text))
+    canonical = _canonical(text)
     words: list[str] = []
     openers: list[bool] = []
     before, end = "", 0  # the last character before the word that is not a space
