@@ -8,6 +8,7 @@ number; the handlers themselves decide who may.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,10 @@ class Outcome:
     success: bool
     data: list[Any]
     error: str
+    # Where the event's time went, as the client saw it: from sending it until the page's
+    # queue started it (``queued_ms``), then until its result came (``ran_ms``).
+    queued_ms: float = 0.0
+    ran_ms: float = 0.0
 
 
 class PageSession:
@@ -94,19 +99,28 @@ class PageSession:
             "session_hash": self.session_hash,
             "event_data": None,
         }
+        sent = time.perf_counter()
         joined = self.http.post(f"{self.url}/gradio_api/queue/join", json=body)
         event_id = joined.raise_for_status().json()["event_id"]
+        started = sent
         params = {"session_hash": self.session_hash}
         with self.http.stream("GET", f"{self.url}/gradio_api/queue/data", params=params) as r:
             for line in r.iter_lines():
                 if not line.startswith("data:"):
                     continue
                 message = json.loads(line[5:])
-                if message.get("event_id") == event_id and message["msg"] == "process_completed":
+                if message.get("event_id") != event_id:
+                    continue
+                if message["msg"] == "process_starts":
+                    started = time.perf_counter()
+                elif message["msg"] == "process_completed":
+                    done = time.perf_counter()
                     output = message.get("output") or {}
                     return Outcome(
                         bool(message.get("success")),
                         list(output.get("data") or []),
                         str(output.get("error") or ""),
+                        queued_ms=(started - sent) * 1000,
+                        ran_ms=(done - started) * 1000,
                     )
         raise httpx.RemoteProtocolError(f"the stream ended without a result for event {fn}")
