@@ -148,7 +148,8 @@ def test_twenty_concurrent_http_questions_during_an_ingest(
             total = time.perf_counter() - started
         latencies = [float(r["latency_ms"]) / 1000 for r in results]  # inside the assistant
         _report("HTTP /ask, 20 at once during an ingest (assistant time)", latencies)
-        print(f"all 20 HTTP answers in {total:.2f} s (queue of {ui.ASK_CONCURRENCY} at a time)")
+        at_once = settings.serving.ask_concurrency
+        print(f"all 20 HTTP answers in {total:.2f} s (queue of {at_once} at a time)")
     finally:
         app.close()
     assert submitted_during, "the ingest ended before the questions: make it longer"

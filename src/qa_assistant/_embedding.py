@@ -262,10 +262,10 @@ class OnnxEmbedder(_PrefixedEmbedder):
         return unit.astype(np.float32)
 
 
-def _load_onnx_embedder(folder: Path, name: str) -> OnnxEmbedder:
+def _load_onnx_embedder(folder: Path, name: str, threads: int) -> OnnxEmbedder:
     from tokenizers import Tokenizer
 
-    session = cpu_session(folder / INT8_FILE)
+    session = cpu_session(folder / INT8_FILE, threads)
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     return OnnxEmbedder(
         session,
@@ -333,7 +333,12 @@ def _not_found_offline(model: str, exc: Exception | None = None) -> EmbeddingErr
 
 
 def make_embedder(
-    model: str, cache_dir: Path, device: str = "cpu", *, precision: Precision = "int8"
+    model: str,
+    cache_dir: Path,
+    device: str = "cpu",
+    *,
+    precision: Precision = "int8",
+    threads: int = 0,
 ) -> Embedder:
     """The one factory for embedders.
 
@@ -342,6 +347,7 @@ def make_embedder(
     ``"int8"`` runs the default model's int8 ONNX export on ONNX Runtime and quantizes other
     models' Linear layers in torch (faster, same ranking); ``"fp32"`` keeps the original
     weights in sentence-transformers. e5 models get their ``query: ``/``passage: `` prefixes.
+    ``threads`` sizes the ONNX session (0: every core the process may use).
     """
     if precision not in ("int8", "fp32"):
         raise EmbeddingError(f"Unknown precision {precision!r}: use 'int8' or 'fp32'.")
@@ -349,7 +355,7 @@ def make_embedder(
     if model == DEFAULT_MODEL and on_cpu and precision == "int8":
         folder = ensure_default_model(cache_dir)
         try:
-            return _load_onnx_embedder(folder, model)
+            return _load_onnx_embedder(folder, model, threads)
         except Exception as exc:  # onnxruntime raises its own exception types
             raise EmbeddingError(
                 f"Could not load the default model's ONNX file in {folder}: {exc}. "

@@ -27,12 +27,12 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def cpu_session(model: Path) -> Any:
-    """An ONNX Runtime session on this process's cores."""
+def cpu_session(model: Path, threads: int = 0) -> Any:
+    """An ONNX Runtime session running each batch on ``threads`` (0: this process's cores)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.intra_op_num_threads = usable_cores()
+    options.intra_op_num_threads = threads or usable_cores()
     options.inter_op_num_threads = 1
     # Spinning worker threads steal the cores from everything else in the process (word
     # segmentation, Chroma) and from other processes; measured slower under shared load.

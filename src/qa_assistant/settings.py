@@ -23,6 +23,7 @@ __all__ = [
     "ReplicaSettings",
     "RetrievalSettings",
     "RetrieverName",
+    "ServingSettings",
     "Settings",
     "default_cache_dir",
 ]
@@ -228,6 +229,36 @@ class ReplicaSettings(BaseModel):
         return self
 
 
+class ServingSettings(BaseModel):
+    """How one page serves many citizens at once (``QA_SERVING__…``). Defaults fit 2 cores:
+    measured with ``qa-assistant deploy-check`` (eval/README.md, "Many citizens at once")."""
+
+    ask_concurrency: int = Field(
+        4,
+        ge=1,
+        description="Questions a replica answers at once; the rest wait in its queue. Above "
+        "the cores, so that one question's wait on the store overlaps another's work.",
+    )
+    queue_size: int = Field(
+        64,
+        ge=1,
+        description="Events that may wait in a replica's queue; past that a citizen is told "
+        "the page is busy instead of waiting without end.",
+    )
+    status_interval_s: float = Field(
+        1.0,
+        ge=0,
+        description="How often waiting citizens are told their place in the queue; 0: after "
+        "every event, which costs the page one message per waiting citizen each time.",
+    )
+    onnx_threads: int = Field(
+        0,
+        ge=0,
+        description="Threads each ONNX model (the embedder, the relevance model) runs one "
+        "batch on; 0: every core this process may use.",
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="QA_",
@@ -288,6 +319,10 @@ class Settings(BaseSettings):
     replicas: ReplicaSettings = Field(
         default_factory=lambda: ReplicaSettings.model_validate({}),
         description="Ingest lease and following the store (QA_REPLICAS__LEASE_S, __CHECK_S, ...).",
+    )
+    serving: ServingSettings = Field(
+        default_factory=lambda: ServingSettings.model_validate({}),
+        description="Many citizens at once (QA_SERVING__ASK_CONCURRENCY, __ONNX_THREADS, ...).",
     )
 
     answerer: AnswererName = "extractive"

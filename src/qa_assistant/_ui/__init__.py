@@ -21,13 +21,12 @@ from .inputs import (
     staff_guard,
     validate_upload_name,
 )
-from .layout import API_NAME, ASK_CONCURRENCY, DEFAULT_EXAMPLES, build_app, launch_options, serve
+from .layout import API_NAME, DEFAULT_EXAMPLES, build_app, launch_options, serve
 from .rendering import render_answer, render_citation_panel
 
 __all__ = [
     "ALLOWED_UPLOAD_SUFFIXES",
     "API_NAME",
-    "ASK_CONCURRENCY",
     "DEFAULT_EXAMPLES",
     "Handlers",
     "Turn",

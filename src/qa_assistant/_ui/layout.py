@@ -23,10 +23,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "API_NAME",
-    "ASK_CONCURRENCY",
     "CSS",
     "DEFAULT_EXAMPLES",
-    "QUEUE_MAX_SIZE",
     "THEME",
     "build_app",
     "launch_options",
@@ -34,10 +32,6 @@ __all__ = [
 ]
 
 API_NAME = "ask"
-
-# Two CPU cores: two questions at a time keeps both busy; the rest wait in the queue.
-ASK_CONCURRENCY = 2
-QUEUE_MAX_SIZE = 64
 
 DEFAULT_EXAMPLES = (
     "Quảng Ninh hỗ trợ mỗi thôn bao nhiêu tiền để đón Tết?",
@@ -83,7 +77,7 @@ def build_app(
 
         with gr.Tabs():
             with gr.Tab("Hỏi đáp", id="chat"):
-                chat_parts = _build_chat(handlers, turns, rated, chosen_examples)
+                chat_parts = _build_chat(handlers, settings, turns, rated, chosen_examples)
             with gr.Tab("Tài liệu (cán bộ)", id="documents"):
                 staff_parts = _build_staff(handlers, staff_token)
 
@@ -104,7 +98,11 @@ def build_app(
 
 
 def _build_chat(
-    handlers: Handlers, turns: gr.State, rated: gr.State, examples: list[str]
+    handlers: Handlers,
+    settings: Settings,
+    turns: gr.State,
+    rated: gr.State,
+    examples: list[str],
 ) -> dict[str, Any]:
     with gr.Row(equal_height=False):
         with gr.Column(scale=3, min_width=360):
@@ -166,7 +164,7 @@ def _build_chat(
     ask_outputs = [chatbot, turns, question, panel]
     ask_options: dict[str, Any] = {
         "concurrency_id": "ask",
-        "concurrency_limit": ASK_CONCURRENCY,
+        "concurrency_limit": settings.serving.ask_concurrency,
         "api_visibility": "private",
     }
     question.submit(handlers.respond, ask_inputs, ask_outputs, **ask_options)
@@ -310,6 +308,11 @@ def serve(assistant: Assistant, settings: Settings, *, block: bool = True) -> tu
     Returns the Gradio app and its local URL.
     """
     app = build_app(assistant, settings)
-    app.queue(default_concurrency_limit=ASK_CONCURRENCY, max_size=QUEUE_MAX_SIZE)
+    serving = settings.serving
+    app.queue(
+        default_concurrency_limit=serving.ask_concurrency,
+        max_size=serving.queue_size,
+        status_update_rate=serving.status_interval_s or "auto",
+    )
     _, url, _ = app.launch(prevent_thread_lock=not block, **launch_options(settings))
     return app, url
