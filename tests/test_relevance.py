@@ -161,9 +161,15 @@ def test_calibrated_threshold_lets_through_the_chosen_share_of_misses() -> None:
     assert answers == pytest.approx(19 / 20)  # the Zalo answer (0.8) falls short
 
 
-def test_relevance_model_failure_says_how_to_answer_without_it() -> None:
+def _word_tokenizer() -> object:
     from tokenizers import Tokenizer, models, pre_tokenizers
 
+    tokenizer = Tokenizer(models.WordLevel({"<unk>": 3, "a": 4, "b": 5}, unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    return tokenizer
+
+
+def test_relevance_model_failure_says_how_to_answer_without_it() -> None:
     from qa_assistant._reranker import OnnxCrossEncoder
     from qa_assistant.errors import EmbeddingError
 
@@ -171,11 +177,31 @@ def test_relevance_model_failure_says_how_to_answer_without_it() -> None:
         def run(self, *_args: object) -> list[np.ndarray]:
             raise RuntimeError("bad allocation")
 
-    tokenizer = Tokenizer(models.WordLevel({"<unk>": 3, "a": 4}, unk_token="<unk>"))
-    tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    reranker = OnnxCrossEncoder(Broken(), tokenizer, max_tokens=16)
+    reranker = OnnxCrossEncoder(Broken(), _word_tokenizer(), max_tokens=16)
     with pytest.raises(EmbeddingError, match=r"ENABLED=false.*\(batch of 2: bad allocation\)"):
         reranker.score("a", ["a", "a a"])
+
+
+def test_a_batch_asked_again_is_read_once_and_scores_the_same() -> None:
+    from qa_assistant._reranker import OnnxCrossEncoder
+
+    class Counting:
+        def __init__(self) -> None:
+            self.batches: list[int] = []
+
+        def run(self, _outputs: object, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+            ids = feeds["input_ids"]
+            self.batches.append(len(ids))
+            return [ids.sum(axis=1).astype(np.float32) / 100]  # a logit per pair
+
+    session = Counting()
+    reranker = OnnxCrossEncoder(session, _word_tokenizer(), max_tokens=16)
+    first = reranker.score("a", ["a", "b b"])
+    assert reranker.score("a", ["a", "b b"]) == first  # the same question over the same passages
+    assert session.batches == [2]
+    reranker.score("a", ["b b", "a"])  # another batch: its own call, whatever it shares
+    reranker.score("b", ["a", "b b"])
+    assert session.batches == [2, 2, 2]
 
 
 def _fake_builds(monkeypatch: pytest.MonkeyPatch, models: Path) -> list[Path]:

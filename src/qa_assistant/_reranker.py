@@ -11,10 +11,10 @@ question costs one ONNX Runtime call over all its (question, passage) pairs and 
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import tempfile
-import threading
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from .settings import Settings
 
 __all__ = [
+    "SCORED_BATCHES",
     "OnnxCrossEncoder",
     "build_relevance_onnx",
     "ensure_relevance_model",
@@ -42,6 +43,8 @@ __all__ = [
     "relevance_weights",
     "weights_metadata",
 ]
+
+SCORED_BATCHES = 1024  # question-and-passages batches whose scores are kept, about 8 MB
 
 _WEIGHTS = "relevance-e5-small.safetensors"
 _ONNX_FILE = "model_int8.onnx"
@@ -180,7 +183,11 @@ def pair_ids(question: Sequence[int], passage: Sequence[int], max_tokens: int) -
 class OnnxCrossEncoder:
     """Implements :class:`~qa_assistant.protocols.Reranker` on ONNX Runtime.
 
-    Pairs are laid out by :func:`pair_ids`, as in training.
+    Pairs are laid out by :func:`pair_ids`, as in training. Many citizens ask the same question
+    over the same passages (the page's examples, a benefit in the news); each such batch is
+    read once, while the ``SCORED_BATCHES`` latest are kept. A batch, not a pair: the int8
+    model's quantisation scale spans the whole batch, so a pair scored beside other passages
+    may come out a little different, and an answer must not depend on what was asked before.
     """
 
     def __init__(self, session: Any, tokenizer: Any, *, max_tokens: int) -> None:
@@ -189,7 +196,7 @@ class OnnxCrossEncoder:
         self._tokenizer.no_padding()
         self._tokenizer.no_truncation()
         self.max_tokens = max_tokens
-        self._lock = threading.Lock()
+        self._scored = functools.lru_cache(maxsize=SCORED_BATCHES)(self._score)
 
     def _rows(self, question: str, passages: Sequence[str]) -> list[list[int]]:
         encoded = self._tokenizer.encode_batch([question, *passages], add_special_tokens=False)
@@ -198,19 +205,24 @@ class OnnxCrossEncoder:
     def score(self, question: str, passages: Sequence[str]) -> list[float]:
         if not passages:
             return []
+        return list(self._scored(question, tuple(passages)))
+
+    def _score(self, question: str, passages: tuple[str, ...]) -> tuple[float, ...]:
         logits, _ = run_batch(
             self._session,
             self._rows(question, passages),
             "The relevance model failed; set QA_RELEVANCE__ENABLED=false to answer without it",
         )
-        return [float(p) for p in 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64)))]
+        probabilities = 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64)))
+        return tuple(float(p) for p in probabilities)
 
 
-def load_cross_encoder(folder: Path, max_tokens: int) -> OnnxCrossEncoder:
+def load_cross_encoder(folder: Path, max_tokens: int, threads: int = 0) -> OnnxCrossEncoder:
     from tokenizers import Tokenizer
 
     tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-    return OnnxCrossEncoder(cpu_session(folder / _ONNX_FILE), tokenizer, max_tokens=max_tokens)
+    session = cpu_session(folder / _ONNX_FILE, threads)
+    return OnnxCrossEncoder(session, tokenizer, max_tokens=max_tokens)
 
 
 def make_reranker(settings: Settings) -> Reranker | None:
@@ -218,4 +230,4 @@ def make_reranker(settings: Settings) -> Reranker | None:
     if not settings.relevance.enabled:
         return None
     folder = ensure_relevance_model(settings.cache_dir, settings.relevance.weights)
-    return load_cross_encoder(folder, settings.relevance.max_tokens)
+    return load_cross_encoder(folder, settings.relevance.max_tokens, settings.serving.onnx_threads)

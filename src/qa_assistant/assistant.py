@@ -88,6 +88,7 @@ class Assistant:
                     self.settings.cache_dir,
                     self.settings.device,
                     precision=self.settings.precision,
+                    threads=self.settings.serving.onnx_threads,
                 )
             return self._embedder
 
@@ -174,7 +175,9 @@ class Assistant:
         restore_diacritics("khoi dong")
         word_tokens("khởi động")
         if self.index.count():
-            self.retriever()
+            # One whole question: the chain's first run imports parts of LangChain, which
+            # would otherwise hold up the first citizens a fresh replica serves.
+            self.ask("khởi động")
 
     # -- ingest -----------------------------------------------------------------------------
 
