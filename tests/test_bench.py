@@ -26,6 +26,7 @@ def test_bench_reports_every_figure(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     # the default settings: the learned stage on, its model a fake too.
     monkeypatch.setenv("QA_RELEVANCE__ENABLED", "true")
     args = ["bench", "--fake", "--docs", str(SEED_DOCUMENTS), "--sizes", "300", "--queries", "4"]
+    args += ["--clients", "3"]
     result = CliRunner().invoke(main, [*args, "--workdir", str(tmp_path / "bench"), "--json"])
     assert result.exit_code == 0, result.output
     figures = json.loads(result.stdout.strip().splitlines()[-1])
@@ -45,9 +46,14 @@ def test_bench_reports_every_figure(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         "replica_cold_start_s_300",
         "follow_s_300",
         "follow_catch_up_ms_300",
+        "concurrent_p50_ms_300",
+        "concurrent_p95_ms_300",
+        "concurrent_qps_300",
     ):
         assert isinstance(figures[key], int | float) and figures[key] > 0, key
     assert figures["query_p95_ms_300"] >= figures["query_p50_ms_300"]
+    assert figures["concurrent_clients_300"] == 3
+    assert figures["concurrent_p50_ms_300"] >= figures["concurrent_queued_p50_ms_300"]
     assert any("vectors reused" in n for n in figures["notes"])
     assert any("learned stage on, where the rules abstain" in n for n in figures["notes"])
     # The workdir keeps the collection, so it can be inspected or served again.

@@ -16,7 +16,8 @@ How the collections are built:
   little Gaussian noise (cosine about 0.98 to the original), so building 100k chunks takes
   minutes, not hours of embedding.
 * **Serving** is measured in a fresh process per collection (the assistant as ``serve``
-  runs it): time to the first answer, then query latencies, then peak RSS.
+  runs it): time to the first answer, then query latencies, then peak RSS; then it serves the
+  page, and ``--clients`` citizens ask it at once over HTTP (``bench_concurrent.py``).
 * **Replicas** (``bench_replicas.py``): a Chroma server serves the collection; a replica that
   has never seen it starts (cold start), and the time from another process's commit of a new
   document until that running replica answers from it is taken.
@@ -41,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._bench_concurrent import QUESTIONS_PER_CLIENT, ask_concurrently
 from ._bench_replicas import measure_replica
 from ._bench_worker import fake_reranker, spec_assistant, start_worker
 from ._chunking import chunk_token_budget
@@ -72,6 +74,7 @@ DEFAULT_SIZES = (1000, 10_000, 100_000)
 _WORKER_FLAG = "--serve-worker"
 _FIRST_ANSWER = "FIRST-ANSWER"
 _RESULT = "RESULT "
+_SERVING = "SERVING "
 _WRITE_BATCH = 1000  # chunks per Chroma write when building the larger collections
 _SWAP_RATE = 0.08  # share of words replaced in each repeated chunk
 _VECTOR_COSINE = 0.98  # expected cosine of a repeated chunk's vector to the original
@@ -90,6 +93,7 @@ class BenchConfig:
     sizes: tuple[int, ...] = DEFAULT_SIZES
     queries: int = 40  # questions timed per collection (after a few warm-up ones)
     plain_sample: int = 200  # chunks the plain encode is timed on (it is the slow side)
+    clients: int = 20  # citizens asking the served page at once (0: no concurrent figure)
     fake: bool = False  # FakeEmbedder and FakeReranker instead of the models (tests)
     workdir: Path | None = None  # kept when given; a temporary folder otherwise
     settings: Settings = field(default_factory=lambda: Settings(_env_file=None))  # type: ignore[call-arg]
@@ -174,7 +178,9 @@ def _embedder(config: BenchConfig) -> Embedder:
     from ._embedding import make_embedder
 
     s = config.settings
-    return make_embedder(s.model, s.cache_dir, s.device, precision=s.precision)
+    return make_embedder(
+        s.model, s.cache_dir, s.device, precision=s.precision, threads=s.serving.onnx_threads
+    )
 
 
 def _plain_encoder(config: BenchConfig) -> Callable[[list[str]], Any]:
@@ -426,7 +432,12 @@ def _questions(docs: Path, n: int) -> list[str]:
 
 
 def measure_serving(config: BenchConfig, folder: Path, questions: list[str]) -> dict[str, Any]:
-    spec = {"index_dir": str(folder), "fake": config.fake, "questions": questions}
+    spec = {
+        "index_dir": str(folder),
+        "fake": config.fake,
+        "questions": questions,
+        "serve_page": config.clients > 0,
+    }
     with (folder / "serve-stderr.txt").open("w") as err:
         started = time.perf_counter()
         proc = start_worker(
@@ -436,21 +447,31 @@ def measure_serving(config: BenchConfig, folder: Path, questions: list[str]) -> 
             config.settings,
             spec,
             err,
+            stdin=True,
         )
-        assert proc.stdout is not None
+        assert proc.stdout is not None and proc.stdin is not None
         cold: float | None = None
         result: dict[str, Any] = {}
-        for line in proc.stdout:
-            if line.startswith(_FIRST_ANSWER) and cold is None:
-                cold = time.perf_counter() - started
-            elif line.startswith(_RESULT):
-                result = json.loads(line[len(_RESULT) :])
+        concurrent: dict[str, Any] = {}
+        try:
+            for line in proc.stdout:
+                if line.startswith(_FIRST_ANSWER) and cold is None:
+                    cold = time.perf_counter() - started
+                elif line.startswith(_RESULT):
+                    result = json.loads(line[len(_RESULT) :])
+                elif line.startswith(_SERVING):
+                    url = line[len(_SERVING) :].strip()
+                    concurrent = ask_concurrently(url, questions, config.clients)
+                    proc.stdin.close()
+        finally:
+            if not proc.stdin.closed:
+                proc.stdin.close()
         code = proc.wait()
     if code != 0 or not result:
         tail = (folder / "serve-stderr.txt").read_text(errors="replace")[-2000:]
         raise RuntimeError(f"The serving process failed (exit {code}):\n{tail}")
     result["cold_start_s"] = round(cold or 0.0, 2)
-    return result
+    return {**result, **concurrent}
 
 
 def _percentiles(ms: Sequence[float]) -> tuple[float, float]:
@@ -527,7 +548,23 @@ def _worker(spec_path: Path) -> int:
         "peak_rss_mb": round(peak, 1),
     }
     print(_RESULT + json.dumps(out), flush=True)
+    if spec["serve_page"]:
+        _serve_until_told(assistant)
     return 0
+
+
+def _serve_until_told(assistant: Any) -> None:
+    """Serves the page on a free loopback port until the benchmark closes this one's stdin."""
+    from ._chroma_server import free_port
+    from ._ui import serve
+
+    local = assistant.settings.model_copy(update={"host": "127.0.0.1", "port": free_port()})
+    app, url = serve(assistant, local, block=False)
+    try:
+        print(_SERVING + url, flush=True)
+        sys.stdin.read()
+    finally:
+        app.close()
 
 
 def _plain_search(assistant: Any, settings: Settings, fake: bool) -> Callable[[str], object]:
@@ -611,6 +648,10 @@ def _notes(config: BenchConfig, base: _Base) -> list[str]:
         "query = retrieval + extractive answer (Assistant.ask); plain search = Chroma's "
         "Collection.query on the same collection with plain SentenceTransformer query "
         "vectors; each collection served by a fresh process",
+        f"citizens at once: {config.clients} page sessions asking "
+        f"{QUESTIONS_PER_CLIENT} questions each back to back over HTTP, from this process; "
+        "serving settings "
+        + ", ".join(f"{k}={v}" for k, v in config.settings.serving.model_dump().items()),
     ]
 
 
@@ -651,6 +692,20 @@ def format_table(result: BenchResult) -> str:
             f"  {s.size:>7} {v['replica_cold_start_s']:>15.2f} {v['follow_s']:>9.3f} "
             f"{v['follow_catch_up_ms']:>21.1f}"
         )
+    concurrent = [s for s in result.sizes if "concurrent_clients" in s.serve]
+    if concurrent:
+        clients = concurrent[0].serve["concurrent_clients"]
+        lines += [
+            "",
+            f"One replica's page, {clients} citizens asking at once over HTTP (latency in ms)",
+            f"  {'chunks':>7} {'p50':>7} {'p95':>7} {'queued p50':>11} {'questions/s':>12}",
+        ]
+        for s in concurrent:
+            v = s.serve
+            lines.append(
+                f"  {s.size:>7} {v['concurrent_p50_ms']:>7.0f} {v['concurrent_p95_ms']:>7.0f} "
+                f"{v['concurrent_queued_p50_ms']:>11.0f} {v['concurrent_qps']:>12.1f}"
+            )
     lines += ["", "Notes", *(f"  - {n}" for n in result.notes)]
     return "\n".join(lines)
 

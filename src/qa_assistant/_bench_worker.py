@@ -32,15 +32,25 @@ def start_worker(
     settings: Settings,
     spec: dict[str, Any],
     stderr: TextIO,
+    *,
+    stdin: bool = False,
 ) -> subprocess.Popen[str]:
     """Writes ``spec`` with ``settings`` to ``spec_path`` and runs ``python -m module flag spec``
-    offline, its stdout a text pipe."""
+    offline, its stdout a text pipe (and its stdin one, with ``stdin``: closing it tells the
+    worker to stop)."""
     values = json.loads(settings.model_dump_json(exclude=SECRET_SETTINGS))
     spec_path.write_text(json.dumps({**spec, "settings": values}, ensure_ascii=False), "utf-8")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     env.setdefault("ANONYMIZED_TELEMETRY", "False")
     cmd = [sys.executable, "-m", module, flag, str(spec_path)]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env)
+    return subprocess.Popen(
+        cmd,
+        stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        text=True,
+        env=env,
+    )
 
 
 def fake_reranker(settings: Settings) -> Reranker | None:

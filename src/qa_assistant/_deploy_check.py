@@ -5,20 +5,27 @@ folder (each replica with its own index folder for the lexical cache), then, all
 bounded in count and time:
 
 * citizens: ``users`` threads ask ``questions`` questions each over the ``ask`` API, spread over
-  the replicas; like a reverse proxy, a request that cannot reach a replica goes to the next one
-  (a failover, counted), and only a request no replica answers is an error;
+  the replicas; each keeps its page session on a replica between questions, as a browser tab
+  does; like a reverse proxy, a request that cannot reach a replica goes to the next one (a
+  failover, counted), and only a request no replica answers is an error;
 * staff: documents are uploaded through the replicas in turn, and every second one deleted again
   through another replica;
 * a crash: a large upload is started on replica 0, which is SIGKILLed once the file is saved and
   its ingest under way, then restarted (``serve --ingest`` finishes what it began).
 
 At the end the shared store must hold exactly what one clean sequential ingest of the final
-documents folder gives: the same documents and versions, the same chunk ids, no orphans.
+documents folder gives: the same documents and versions, the same chunk ids, no orphans; and
+every answer given under load must equal the one the same question gets asked alone, where the
+staff's changes do not change that answer.
+
+Each question's time is split as the client sees it: waiting in the page's queue, then the
+handler, of which the assistant's own work is the answer's ``latency_ms``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import random
 import shutil
@@ -37,14 +44,15 @@ from typing import Any
 
 import httpx
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ._chroma_server import free_port, local_chroma_server
 from ._index import ChromaIndex
-from ._page_client import PageSession
+from ._page_client import Outcome, PageSession
 from .errors import QAError
 from .settings import Settings
 
-__all__ = ["DeployCheckConfig", "DeployCheckReport", "run_deploy_check"]
+__all__ = ["DeployCheckConfig", "DeployCheckReport", "Timing", "run_deploy_check"]
 
 COLLECTION = "qa_deploy_check"
 PASSWORD = "deploy-check"  # staff log in through the page, as behind a proxy
@@ -84,14 +92,39 @@ class DeployCheckConfig:
 
 
 @dataclass(frozen=True)
+class Timing:
+    """p50 / p95 in ms of one part of a question's time."""
+
+    p50_ms: float
+    p95_ms: float
+
+    @classmethod
+    def of(cls, values: ArrayLike) -> Timing:
+        array = np.asarray(values, dtype=np.float64)
+        if array.size == 0:
+            return cls(0.0, 0.0)
+        return cls(float(np.percentile(array, 50)), float(np.percentile(array, 95)))
+
+    def __str__(self) -> str:
+        return f"p50 {self.p50_ms:.0f} ms, p95 {self.p95_ms:.0f} ms"
+
+
+@dataclass(frozen=True)
 class DeployCheckReport:
     replicas: int
     users: int
     asks: int
     failovers: int
     errors: tuple[str, ...]
-    p50_ms: float
-    p95_ms: float
+    latency: Timing  # from sending the question to its answer
+    queued: Timing  # in the page's queue, until a worker started it
+    handled: Timing  # from then until the answer came back
+    assistant: Timing  # the assistant's own work (the answer's latency_ms)
+    throughput_qps: float  # answers per second while the citizens asked
+    compared: int  # answers under load compared with the same question asked alone
+    mismatches: tuple[str, ...]
+    settings: dict[str, Any]  # the serving settings every replica ran with
+    peak_rss_mb: tuple[float, ...]  # each running replica's peak memory, where it can be read
     uploads: int
     deletes: int
     killed_mid_ingest: bool | None  # None: no crash asked for
@@ -103,7 +136,12 @@ class DeployCheckReport:
 
     @property
     def ok(self) -> bool:
-        return not self.errors and not self.differences and self.killed_mid_ingest is not False
+        return (
+            not self.errors
+            and not self.differences
+            and not self.mismatches
+            and self.killed_mid_ingest is not False
+        )
 
     def format(self) -> str:
         if self.killed_mid_ingest is None:
@@ -116,10 +154,17 @@ class DeployCheckReport:
                 else "never came back"
             )
             crash = f"replica 0 SIGKILLed {when}, {back}"
+        memory = ", ".join(f"{mb:.0f} MB" for mb in self.peak_rss_mb) or "unknown"
         lines = [
             f"replicas {self.replicas}, citizens {self.users}, questions asked {self.asks}",
-            f"ask latency p50 {self.p50_ms:.0f} ms, p95 {self.p95_ms:.0f} ms; "
+            "settings: " + ", ".join(f"{k}={v}" for k, v in self.settings.items()),
+            f"ask latency {self.latency}; throughput {self.throughput_qps:.1f} questions/s; "
             f"failovers {self.failovers}",
+            f"  waiting in the queue {self.queued}; handling {self.handled}, "
+            f"of which the assistant {self.assistant}",
+            f"answers under load: {self.compared} compared with the question asked alone, "
+            f"{len(self.mismatches)} differ",
+            f"replicas' peak memory: {memory}",
             f"staff: {self.uploads} uploads and {self.deletes} deletes committed",
             f"crash: {crash}",
             f"final store: {self.documents} documents, {self.chunks} chunks; "
@@ -131,6 +176,7 @@ class DeployCheckReport:
             f"errors: {len(self.errors)}",
             *(f"  error: {e}" for e in self.errors[:20]),
             *(f"  difference: {d}" for d in self.differences[:20]),
+            *(f"  differs from alone: {m}" for m in self.mismatches[:20]),
             f"took {self.seconds:.0f} s: {'PASS' if self.ok else 'FAIL'}",
         ]
         return "\n".join(lines)
@@ -168,6 +214,19 @@ class _Replica:
             f"Replica {self.number} did not serve within {READY_TIMEOUT_S:.0f} s; see {self.log}."
         )
 
+    def peak_rss_mb(self) -> float | None:
+        """The process's peak resident memory so far (Linux), None where it cannot be read."""
+        if self.proc is None or self.proc.poll() is not None:
+            return None
+        try:
+            status = Path(f"/proc/{self.proc.pid}/status").read_text(encoding="utf-8")
+        except OSError:
+            return None
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return None
+
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
@@ -183,10 +242,23 @@ class _Replica:
             self.kill()
 
 
+@dataclass(frozen=True)
+class _Asked:
+    """One question answered under load, and where its time went."""
+
+    question: str
+    latency_ms: float
+    queued_ms: float
+    handled_ms: float
+    assistant_ms: float
+    answer: str  # what must not change under load: see _answer_key
+    finished: float  # time.monotonic() when the answer came
+
+
 @dataclass
 class _Tally:
     lock: threading.Lock = field(default_factory=threading.Lock)
-    latencies_ms: list[float] = field(default_factory=list)
+    asked: list[_Asked] = field(default_factory=list)
     failovers: int = 0
     errors: list[str] = field(default_factory=list)
     uploads: int = 0
@@ -218,36 +290,119 @@ def _committed(index: ChromaIndex) -> set[str]:
     return {d.source for d in index.documents()}
 
 
-def _ask(replicas: Sequence[_Replica], first: int, question: str, tally: _Tally, user: int) -> None:
-    order = [replicas[(first + i) % len(replicas)] for i in range(len(replicas))]
-    for replica in order:
-        try:
-            with PageSession(replica.url) as page:
+def _answer_key(answer: dict[str, Any]) -> str:
+    """An answer's text, abstention and citations (what a citizen reads), as one string.
+
+    Scores and ``latency_ms`` are left out: BM25 weights follow the store's contents, and time
+    is not an answer.
+    """
+    citations = [
+        (c["source"], c["quote"], c["start"], c["end"]) for c in answer.get("citations", [])
+    ]
+    return json.dumps([answer["answer"], answer["abstained"], citations], ensure_ascii=False)
+
+
+def _ask_once(page: PageSession, question: str) -> Outcome:
+    return page.call("ask", [question, None, None, None, None, None])
+
+
+class _Citizen:
+    """One citizen: a browser tab per replica it has reached, kept between its questions."""
+
+    def __init__(self, replicas: Sequence[_Replica], user: int, tally: _Tally) -> None:
+        self.replicas = replicas
+        self.user = user
+        self.tally = tally
+        self.pages: dict[int, PageSession] = {}
+
+    def close(self) -> None:
+        for page in self.pages.values():
+            page.close()
+        self.pages.clear()
+
+    def _page(self, replica: _Replica) -> PageSession:
+        if replica.number not in self.pages:
+            self.pages[replica.number] = PageSession(replica.url)
+        return self.pages[replica.number]
+
+    def ask(self, question: str) -> None:
+        first, count = self.user % len(self.replicas), len(self.replicas)
+        for replica in (self.replicas[(first + i) % count] for i in range(count)):
+            try:
+                page = self._page(replica)
                 started = time.perf_counter()  # the question itself, not the page's config
-                outcome = page.call("ask", [question, None, None, None, None, None])
-        except httpx.TransportError:
-            with tally.lock:
-                tally.failovers += 1
-            continue
-        if not outcome.success:
-            tally.error(f"user {user} on replica {replica.number}: {outcome.error}")
-        else:
-            with tally.lock:
-                tally.latencies_ms.append((time.perf_counter() - started) * 1000)
-        return
-    tally.error(f"user {user}: no replica answered {question!r}")
+                outcome = _ask_once(page, question)
+            except httpx.TransportError:
+                # The replica is gone; its session with it. A new one is opened once it is back.
+                if (dead := self.pages.pop(replica.number, None)) is not None:
+                    dead.close()
+                with self.tally.lock:
+                    self.tally.failovers += 1
+                continue
+            if not outcome.success:
+                self.tally.error(f"user {self.user} on replica {replica.number}: {outcome.error}")
+                return
+            answer = outcome.data[0]
+            asked = _Asked(
+                question=question,
+                latency_ms=(time.perf_counter() - started) * 1000,
+                queued_ms=outcome.queued_ms,
+                handled_ms=outcome.ran_ms,
+                assistant_ms=float(answer["latency_ms"]),
+                answer=_answer_key(answer),
+                finished=time.monotonic(),
+            )
+            with self.tally.lock:
+                self.tally.asked.append(asked)
+            return
+        self.tally.error(f"user {self.user}: no replica answered {question!r}")
 
 
 def _citizen(
     replicas: Sequence[_Replica], user: int, questions: Sequence[str], tally: _Tally, stop: float
 ) -> None:
     rng = random.Random(SEED + user)
-    for question in questions:
-        if time.monotonic() > stop:
-            tally.error(f"user {user}: the load's deadline passed before all questions")
-            return
-        _ask(replicas, user, question, tally, user)
-        time.sleep(rng.uniform(0, THINK_TIME_S))
+    citizen = _Citizen(replicas, user, tally)
+    try:
+        for question in questions:
+            if time.monotonic() > stop:
+                tally.error(f"user {user}: the load's deadline passed before all questions")
+                return
+            citizen.ask(question)
+            time.sleep(rng.uniform(0, THINK_TIME_S))
+    finally:
+        citizen.close()
+
+
+def _alone(replica: _Replica, questions: Sequence[str]) -> dict[str, str]:
+    """Each question asked alone, one after another: the answers the load must not change."""
+    with PageSession(replica.url) as page:
+        answers = {}
+        for question in questions:
+            outcome = _ask_once(page, question)
+            if not outcome.success:
+                raise DeployCheckError(
+                    f"Replica {replica.number} could not answer {question!r} alone: "
+                    f"{outcome.error}; see {replica.log}."
+                )
+            answers[question] = _answer_key(outcome.data[0])
+        return answers
+
+
+def _mismatches(
+    asked: Sequence[_Asked], before: dict[str, str], after: dict[str, str]
+) -> tuple[int, list[str]]:
+    """(answers compared, how they differ): answers under load against the question asked
+    alone, for the questions about the documents staff leave alone (not the uploads'
+    follow-ups, whose answer depends on when they are asked) whose lone answer the staff's
+    changes left as it was."""
+    stable = {q for q in QUESTIONS if q in before and after.get(q) == before[q]}
+    compared = [a for a in asked if a.question in stable]
+    return len(compared), [
+        f"{a.question!r}: {a.answer} under load, {before[a.question]} alone"
+        for a in compared
+        if a.answer != before[a.question]
+    ]
 
 
 def _staff_session(replica: _Replica) -> PageSession:
@@ -427,7 +582,8 @@ def _workdir(config: DeployCheckConfig) -> Iterator[Path]:
         yield Path(tmp)
 
 
-def run_deploy_check(config: DeployCheckConfig) -> DeployCheckReport:
+def run_deploy_check(config: DeployCheckConfig, settings: Settings) -> DeployCheckReport:
+    """Runs the check; ``settings`` are those the replicas read from the same environment."""
     started = time.monotonic()
     with _workdir(config) as work, ExitStack() as stack:
         documents, staging = work / "documents", work / "staging"
@@ -457,40 +613,48 @@ def run_deploy_check(config: DeployCheckConfig) -> DeployCheckReport:
         store = ChromaIndex(work / "observer", collection=COLLECTION, chroma_url=chroma_url)
 
         tally = _Tally()
-        stop = time.monotonic() + config.deadline_s
         rng = random.Random(SEED)
         follow_ups = [_policy_text(n)[1] for n in range(config.uploads)]
-        with ThreadPoolExecutor(max_workers=config.users + 1) as pool:
+        pool = QUESTIONS + tuple(follow_ups)
+        alone_before = _alone(replicas[-1], pool)
+        stop = time.monotonic() + config.deadline_s
+        load_started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=config.users + 1) as pool_threads:
             futures = [
-                pool.submit(
+                pool_threads.submit(
                     _citizen,
                     replicas,
                     user,
-                    [rng.choice(QUESTIONS + tuple(follow_ups)) for _ in range(config.questions)],
+                    [rng.choice(pool) for _ in range(config.questions)],
                     tally,
                     stop,
                 )
                 for user in range(config.users)
             ]
             futures.append(
-                pool.submit(_staff, replicas, staging, config.uploads, store, tally, stop)
+                pool_threads.submit(_staff, replicas, staging, config.uploads, store, tally, stop)
             )
             crash: tuple[bool | None, float | None] = (None, None)
             if config.kill:
                 crash = _crash(replicas[0], staging, documents, store, tally)
             for future in futures:
                 future.result(timeout=max(1.0, stop - time.monotonic()) + READY_TIMEOUT_S)
+        time.sleep(settings.replicas.check_s + 0.5)  # the replica takes in the last commits
+        alone_after = _alone(replicas[-1], pool)
+        compared, mismatches = _mismatches(tally.asked, alone_before, alone_after)
+        peak_rss = tuple(mb for r in replicas if (mb := r.peak_rss_mb()) is not None)
         for replica in replicas:
             replica.stop()
 
         # The replicas' other settings (QA_MODEL …) come from the same environment.
-        reference_values: dict[str, Any] = {
-            "index_dir": work / "reference",
-            "documents_dir": documents,
-            "collection": COLLECTION,
-            "chroma_url": None,
-        }
-        reference_settings = Settings(**reference_values)
+        reference_settings = settings.model_copy(
+            update={
+                "index_dir": work / "reference",
+                "documents_dir": documents,
+                "collection": COLLECTION,
+                "chroma_url": None,
+            }
+        )
         from .assistant import Assistant
 
         shutil.rmtree(reference_settings.index_dir, ignore_errors=True)
@@ -501,15 +665,26 @@ def run_deploy_check(config: DeployCheckConfig) -> DeployCheckReport:
         finally:
             reference.close()
         docs = store.documents()
-        latencies = tally.latencies_ms or [0.0]
+        asked = tally.asked
+        load_s = max((a.finished for a in asked), default=load_started) - load_started
         return DeployCheckReport(
             replicas=config.replicas,
             users=config.users,
-            asks=len(tally.latencies_ms),
+            asks=len(asked),
             failovers=tally.failovers,
             errors=tuple(tally.errors),
-            p50_ms=float(np.percentile(latencies, 50)),
-            p95_ms=float(np.percentile(latencies, 95)),
+            latency=Timing.of([a.latency_ms for a in asked]),
+            queued=Timing.of([a.queued_ms for a in asked]),
+            handled=Timing.of([a.handled_ms for a in asked]),
+            assistant=Timing.of([a.assistant_ms for a in asked]),
+            throughput_qps=len(asked) / load_s if load_s > 0 else 0.0,
+            compared=compared,
+            mismatches=tuple(mismatches),
+            settings={
+                **settings.serving.model_dump(),
+                "learned_stage": settings.relevance.mode,
+            },
+            peak_rss_mb=peak_rss,
             uploads=tally.uploads,
             deletes=tally.deletes,
             killed_mid_ingest=crash[0],

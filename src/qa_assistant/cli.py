@@ -310,6 +310,13 @@ def serve(host: str | None, port: int | None, index: Path | None, ingest_first: 
     show_default=True,
     help="Chunks the plain sentence-transformers encode is timed on.",
 )
+@click.option(
+    "--clients",
+    type=click.IntRange(0),
+    default=20,
+    show_default=True,
+    help="Citizens asking one served page at once (0: skip that figure).",
+)
 @click.option("--workdir", type=click.Path(path_type=Path), help="Keep the collections here.")
 @click.option(
     "--fake", is_flag=True, help="Use the FakeEmbedder and FakeReranker (quick runs, tests)."
@@ -320,6 +327,7 @@ def bench(
     sizes: str,
     queries: int,
     plain_sample: int,
+    clients: int,
     workdir: Path | None,
     fake: bool,
     as_json: bool,
@@ -336,6 +344,7 @@ def bench(
         sizes=parsed,
         queries=queries,
         plain_sample=plain_sample,
+        clients=clients,
         fake=fake,
         workdir=workdir,
         settings=_settings(),
@@ -391,7 +400,7 @@ def deploy_check(
         feedback_url=feedback_url,
     )
     with _errors():
-        report = run_deploy_check(config)
+        report = run_deploy_check(config, _settings())
     click.echo(report.format())
     if not report.ok:
         sys.exit(1)
