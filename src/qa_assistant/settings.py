@@ -19,6 +19,7 @@ __all__ = [
     "RETRIEVER_NAMES",
     "AnswerSettings",
     "AnswererName",
+    "IngestSettings",
     "RelevanceSettings",
     "ReplicaSettings",
     "RetrievalSettings",
@@ -228,6 +229,36 @@ class ReplicaSettings(BaseModel):
         return self
 
 
+class IngestSettings(BaseModel):
+    """Reading scans, photos and old Word files (``QA_INGEST__…``): OCR with Tesseract and the
+    limits that keep a hostile or huge file from holding the ingest. A file past a limit is
+    reported under ``failed``; the rest of the folder is indexed."""
+
+    ocr_languages: str = Field(
+        "vie", description="Tesseract models for OCR, '+'-joined (vie also reads Latin text)."
+    )
+    ocr_dpi: int = Field(
+        300, ge=72, le=600, description="Resolution a PDF page without text is OCR'd at."
+    )
+    max_pages: int = Field(
+        300, ge=1, description="Pages (or image frames) one file may have; longer is refused."
+    )
+    max_image_pixels: int = Field(
+        80_000_000,
+        ge=1_000_000,
+        description="Pixels of one image or rendered page (A4 at 600 dpi is 35 million): a "
+        "decompression bomb is refused before it is decoded.",
+    )
+    ocr_timeout_s: float = Field(
+        900.0,
+        gt=0,
+        description="OCR time one file may take, all its pages together (about 2 s a page here).",
+    )
+    converter_timeout_s: float = Field(
+        30.0, gt=0, description="Time the .doc converter (catdoc) may take on one file."
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="QA_",
@@ -288,6 +319,11 @@ class Settings(BaseSettings):
     replicas: ReplicaSettings = Field(
         default_factory=lambda: ReplicaSettings.model_validate({}),
         description="Ingest lease and following the store (QA_REPLICAS__LEASE_S, __CHECK_S, ...).",
+    )
+
+    ingest: IngestSettings = Field(
+        default_factory=lambda: IngestSettings.model_validate({}),
+        description="OCR and file limits (QA_INGEST__MAX_PAGES, __OCR_TIMEOUT_S, ...).",
     )
 
     answerer: AnswererName = "extractive"
