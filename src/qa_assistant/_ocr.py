@@ -153,8 +153,13 @@ def image_frames(
     try:
         image = Image.open(io.BytesIO(raw))
         frames = int(getattr(image, "n_frames", 1))
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        # Pillow refuses images past twice its own bomb limit while reading the header.
+    except Image.DecompressionBombError as exc:
+        # Pillow refuses images past twice its own limit while reading the header.
+        raise LoadError(
+            f"{source} claims more pixels than any scan has ({exc}); it is refused unread. "
+            "Scan or export the page again."
+        ) from exc
+    except (OSError, ValueError, SyntaxError) as exc:
         raise _unreadable_image(source, exc) from exc
     check_page_count(source, frames, limits)
     return frames, _frames(image, frames, source, limits)
@@ -163,7 +168,7 @@ def image_frames(
 def _frames(
     image: Image.Image, frames: int, source: str, limits: IngestSettings
 ) -> Iterator[Image.Image]:
-    from PIL import Image, ImageOps
+    from PIL import ImageOps
 
     for index in range(frames):
         try:
@@ -173,7 +178,7 @@ def _frames(
             frame = ImageOps.exif_transpose(image.convert("L"))
         except LoadError:
             raise
-        except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as exc:
+        except (OSError, ValueError, SyntaxError, EOFError) as exc:
             raise _unreadable_image(source, exc) from exc
         yield frame
 

@@ -23,7 +23,8 @@ DECISION = [
     "về chính sách hỗ trợ và ưu đãi đối với hộ nghèo, hộ cận nghèo.",
     "Điều 1. Đối tượng được hỗ trợ là hộ nghèo, hộ cận nghèo có hộ khẩu thường trú",
     "tại địa phương; người cao tuổi sống một mình; trẻ em mồ côi cả cha và mẹ.",
-    "Điều 2. Mức hỗ trợ khắc phục hậu quả bão lũ là 2.750.000 đồng cho mỗi hộ gia đình.",
+    "Điều 2. Mức hỗ trợ và thời hạn",
+    "Mỗi hộ gia đình được hỗ trợ khắc phục hậu quả bão lũ 2.750.000 đồng.",
     "Người được ưu đãi nộp hồ sơ tại Ủy ban nhân dân cấp xã",
     "trước ngày 30 tháng 6 năm 2024.",
     "Điều 3. Chánh Văn phòng, Giám đốc Sở Tài chính chịu trách nhiệm thi hành.",
@@ -142,12 +143,13 @@ def decision_docx() -> bytes:
     document.add_paragraph(" ".join(DECISION[1:3]))
     document.add_paragraph(" ".join(DECISION[3:5]))
     document.add_paragraph(DECISION[5])
+    document.add_paragraph(DECISION[6])
     table = document.add_table(rows=len(BENEFIT_TABLE), cols=2)
     for r, row in enumerate(BENEFIT_TABLE):
         for col, text in enumerate(row):
             table.cell(r, col).text = text
-    document.add_paragraph(" ".join(DECISION[6:8]))
-    document.add_paragraph(DECISION[8])
+    document.add_paragraph(" ".join(DECISION[7:9]))
+    document.add_paragraph(DECISION[9])
     buf = io.BytesIO()
     document.save(buf)
     return buf.getvalue()
