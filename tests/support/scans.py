@@ -61,8 +61,19 @@ def render_page(lines: list[str], dpi: int = 300) -> Image.Image:
     return page
 
 
-def photograph(page: Image.Image, *, angle: float = 2.5, seed: int = 7) -> bytes:
-    """The page as a phone photo: turned a little, unevenly lit, grainy, soft, JPEG at 80."""
+def photograph(
+    page: Image.Image,
+    *,
+    angle: float = 2.5,
+    noise: float = 16,
+    blur: float = 0.9,
+    scale: float = 2 / 3,
+    quality: int = 80,
+    seed: int = 7,
+) -> bytes:
+    """The page as a phone photo: turned a little, unevenly lit, grainy, soft, JPEG. The
+    defaults are a careful photo (about 200 dpi); ``eval/ocr_accuracy.py`` also tries a
+    hasty one."""
     import numpy as np
     from PIL import Image, ImageFilter
 
@@ -70,12 +81,12 @@ def photograph(page: Image.Image, *, angle: float = 2.5, seed: int = 7) -> bytes
     turned = page.rotate(angle, resample=Image.Resampling.BICUBIC, expand=True, fillcolor=225)
     pixels = np.asarray(turned, dtype=np.float64)
     light = np.linspace(0.8, 1.0, pixels.shape[1])[None, :]  # darker towards one edge
-    pixels = pixels * light + rng.normal(0, 16, pixels.shape)
+    pixels = pixels * light + rng.normal(0, noise, pixels.shape)
     photo = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
-    photo = photo.filter(ImageFilter.GaussianBlur(0.9))
-    photo = photo.resize((photo.width * 2 // 3, photo.height * 2 // 3))  # a 12-megapixel phone
+    photo = photo.filter(ImageFilter.GaussianBlur(blur))
+    photo = photo.resize((round(photo.width * scale), round(photo.height * scale)))
     buf = io.BytesIO()
-    photo.convert("RGB").save(buf, "JPEG", quality=80)
+    photo.convert("RGB").save(buf, "JPEG", quality=quality)
     return buf.getvalue()
 
 
