@@ -69,6 +69,7 @@ def photograph(
     blur: float = 0.9,
     scale: float = 2 / 3,
     quality: int = 80,
+    light: float = 0.8,
     seed: int = 7,
 ) -> bytes:
     """The page as a phone photo: turned a little, unevenly lit, grainy, soft, JPEG. The
@@ -80,8 +81,8 @@ def photograph(
     rng = np.random.default_rng(seed)
     turned = page.rotate(angle, resample=Image.Resampling.BICUBIC, expand=True, fillcolor=225)
     pixels = np.asarray(turned, dtype=np.float64)
-    light = np.linspace(0.8, 1.0, pixels.shape[1])[None, :]  # darker towards one edge
-    pixels = pixels * light + rng.normal(0, noise, pixels.shape)
+    shade = np.linspace(light, 1.0, pixels.shape[1])[None, :]  # darker towards one edge
+    pixels = pixels * shade + rng.normal(0, noise, pixels.shape)
     photo = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
     photo = photo.filter(ImageFilter.GaussianBlur(blur))
     photo = photo.resize((round(photo.width * scale), round(photo.height * scale)))
