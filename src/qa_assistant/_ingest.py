@@ -122,7 +122,7 @@ def ingest(
                 index,
                 lock,
                 embedder,
-                _Reading(path, source, root, limits, _page_progress(progress, done, files)),
+                _File(path, source, root, limits, _page_progress(progress, done, files)),
                 max_tokens,
                 committed,
                 seen_hashes,
@@ -157,7 +157,7 @@ def _discover(paths: Sequence[Path], failed: list[FailedFile]) -> list[tuple[Pat
 
 
 @dataclass(frozen=True)
-class _Reading:
+class _File:
     """One file to ingest and how to read it."""
 
     path: Path
@@ -185,14 +185,14 @@ def _ingest_file(
     index: ChromaIndex,
     lock: IngestLock,
     embedder: Embedder,
-    reading: _Reading,
+    file: _File,
     max_tokens: int,
     committed: dict[str, DocumentInfo],
     seen_hashes: dict[str, str],
     counts: _Counts,
     failed: list[FailedFile],
 ) -> None:
-    path, source, root = reading.path, reading.source, reading.root
+    path, source, root = file.path, file.source, file.root
     try:
         digest = file_hash(path)
         old = committed.get(source)
@@ -209,7 +209,7 @@ def _ingest_file(
                 )
             )
             return
-        doc = load_document(path, source, reading.limits, reading.on_page)
+        doc = load_document(path, source, file.limits, file.on_page)
         if doc.content_hash != digest:  # the file changed while we read it
             raise QAError(f"{path} changed while it was being read; ingest again.")
         chunks = chunk_document(doc, max_tokens=max_tokens, count_tokens=embedder.count_tokens)
