@@ -22,7 +22,7 @@ import pytest
 
 from qa_assistant import _ocr
 from qa_assistant._loading import load_document
-from qa_assistant._ui.inputs import validate_upload_name
+from qa_assistant._ui.handlers import Handlers
 from qa_assistant._ui.rendering import render_answer, render_citation_panel
 from qa_assistant.assistant import Assistant
 from qa_assistant.cli import format_answer
@@ -30,6 +30,7 @@ from qa_assistant.errors import LoadError
 from qa_assistant.settings import IngestSettings, Settings
 from qa_assistant.testing import FakeEmbedder
 from qa_assistant.types import OCR_NOTICE, Answer
+from support.gradio_http import fake_request
 from support.scans import (
     DECISION,
     DECISION_AMOUNT,
@@ -243,9 +244,21 @@ def test_an_old_word_file_reads_like_its_docx(
     assert all(c.page == 0 for c in answer.citations)  # a .doc has no page numbers
 
 
-def test_uploads_accept_scans_photos_and_doc() -> None:
-    for name in ("quyet-dinh.pdf", "anh.jpg", "anh.jpeg", "scan.png", "scan.tif", "cu.doc"):
-        assert validate_upload_name(name) == name
+def test_a_photo_uploaded_through_the_page_is_read_and_a_bomb_refused(
+    tesseract: None, decision_page: object, tmp_path: Path, folder: list[Folder]
+) -> None:
+    f = _ingest(folder, tmp_path, {"ke-hoach.pdf": table_pdf()})
+    handlers = Handlers(f.assistant, f.settings)
+    uploads = tmp_path / "uploads"
+    uploads.mkdir()
+    (uploads / "Ảnh quyết định.jpg").write_bytes(photograph(decision_page))  # type: ignore[arg-type]
+    (uploads / "bom.png").write_bytes(_bomb_png(9_500, 9_500))
+    paths = [str(p) for p in sorted(uploads.iterdir())]
+    status = handlers.upload(paths, "", fake_request(), progress=None)  # type: ignore[arg-type]
+    assert "1 mới" in status and "bom.png" in status and "9500×9500 pixels" in status
+    assert (f.docs / "Ảnh quyết định.jpg").exists()
+    answer = f.ask(AMOUNT_QUESTION)
+    assert any(c.source == "Ảnh quyết định.jpg" and c.ocr for c in answer.citations)
 
 
 # --------------------------------------------------------------------------- hostile files
