@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from qa_assistant import _ocr
+from qa_assistant._convert import CATDOC_HINT
 from qa_assistant._loading import load_document
 from qa_assistant._ui.handlers import Handlers
 from qa_assistant._ui.rendering import render_answer, render_citation_panel
@@ -50,10 +51,10 @@ ROW_QUESTION = "Mức hỗ trợ cho người khuyết tật nặng là bao nhi�
 ROW = ("Người khuyết tật nặng", "800.000 đồng")
 
 
-def _require(missing: str | None) -> None:
+def _require(missing: str | None, hint: str) -> None:
     if missing is None:
         return
-    reason = f"{missing}: run scripts/install-ocr.sh (apt-get install {_ocr.INSTALL_HINT})"
+    reason = f"{missing}: {hint}"
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(reason)
     pytest.skip(reason)
@@ -61,12 +62,12 @@ def _require(missing: str | None) -> None:
 
 @pytest.fixture
 def tesseract() -> None:
-    _require(_ocr.tesseract_missing("vie"))
+    _require(_ocr.tesseract_missing("vie"), _ocr.INSTALL_HINT)
 
 
 @pytest.fixture
 def catdoc() -> None:
-    _require(None if shutil.which("catdoc") else "catdoc is not installed")
+    _require(None if shutil.which("catdoc") else "catdoc is not installed", CATDOC_HINT)
 
 
 @pytest.fixture(scope="module")
@@ -192,19 +193,16 @@ def test_without_tesseract_the_message_says_what_to_install(
     decision_page: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
-    _ocr.tesseract_missing.cache_clear()
-    try:
-        for name, data in (
-            ("scan.pdf", scanned_pdf([decision_page])),  # type: ignore[list-item]
-            ("scan.png", _png(decision_page)),  # type: ignore[arg-type]
-        ):
-            path = tmp_path / name
-            path.write_bytes(data)
-            with pytest.raises(LoadError, match=r"needs OCR|no text layer") as error:
-                load_document(path, name)
-            assert "tesseract-ocr tesseract-ocr-vie" in str(error.value)
-    finally:
-        _ocr.tesseract_missing.cache_clear()
+    monkeypatch.setattr(_ocr, "_READY", set())  # as in a process that has not found it yet
+    for name, data in (
+        ("scan.pdf", scanned_pdf([decision_page])),  # type: ignore[list-item]
+        ("scan.png", _png(decision_page)),  # type: ignore[arg-type]
+    ):
+        path = tmp_path / name
+        path.write_bytes(data)
+        with pytest.raises(LoadError, match=r"needs OCR|no text layer") as error:
+            load_document(path, name)
+        assert "tesseract-ocr tesseract-ocr-vie" in str(error.value)
 
 
 # --------------------------------------------------------------------------- tables and pages

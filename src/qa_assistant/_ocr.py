@@ -13,7 +13,6 @@ raises :class:`LoadError`, which ingest reports under ``failed``.
 from __future__ import annotations
 
 import contextlib
-import functools
 import io
 import math
 import os
@@ -52,11 +51,19 @@ _PSM_AUTO = "--psm 3"  # page segmentation with layout analysis, Tesseract's def
 _SMALL_SIDE = 2000
 
 
-@functools.cache
+_READY: set[str] = set()  # language sets found installed: asked once a process
+
+
 def tesseract_missing(languages: str) -> str | None:
-    """What OCR lacks on this machine (the program, a language model), or None if ready."""
+    """What OCR lacks on this machine (the program, a language model), or None if ready.
+
+    Only a positive answer is kept: once staff install Tesseract, the next ingest (from the
+    page too) finds it without a restart.
+    """
     import pytesseract
 
+    if languages in _READY:
+        return None
     try:
         installed = set(pytesseract.get_languages())
     except (pytesseract.TesseractNotFoundError, OSError):
@@ -64,6 +71,7 @@ def tesseract_missing(languages: str) -> str | None:
     missing = [lang for lang in languages.split("+") if lang not in installed]
     if missing:
         return f"Tesseract has no model for {', '.join(missing)}"
+    _READY.add(languages)
     return None
 
 
