@@ -165,6 +165,18 @@ def test_only_the_page_without_text_is_ocrd(tesseract: None, tmp_path: Path) -> 
     assert "Đối tượng: Hộ nghèo | Mức hỗ trợ: 1.500.000 đồng" in doc.text[doc.pages[2] :]
 
 
+def test_a_multi_page_tiff_gives_each_page_its_number(tesseract: None, tmp_path: Path) -> None:
+    # 150 dpi: small enough to be read at twice its size.
+    first, second = render_page(DECISION[:5], dpi=150), render_page(DECISION[5:], dpi=150)
+    path = tmp_path / "ban-quet.tiff"
+    first.save(path, "TIFF", save_all=True, append_images=[second], compression="tiff_lzw")
+    doc = load_document(path, path.name)
+    assert doc.format == "image" and doc.ocr_pages == (1, 2) and len(doc.pages) == 2
+    assert DECISION_AMOUNT in doc.text[doc.pages[1] :]
+    assert "123/QĐ-UBND" in doc.text[: doc.pages[1]]
+    assert character_error_rate("\n".join(DECISION), doc.text) <= 0.02
+
+
 def test_ocr_runs_once_per_file_version(
     tesseract: None,
     decision_page: object,
