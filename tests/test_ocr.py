@@ -328,7 +328,7 @@ def test_hostile_scans_are_stopped_by_limits_and_nothing_else_is_lost(
     assert set(reasons) == {"bom.png", "bom-lon.png", "dai.pdf", "hong.tiff", "treo.doc"}
     assert "9500×9500 pixels" in reasons["bom.png"]
     assert "decompression bomb" in reasons["bom-lon.png"]
-    assert "4 pages, more than the 3" in reasons["dai.pdf"]
+    assert "4 scanned pages, more than the 3" in reasons["dai.pdf"]
     assert "truncated or damaged" in reasons["hong.tiff"]
     assert "catdoc took longer than 1 s" in reasons["treo.doc"]
     assert f.report.added == 1 and f.report.documents == 1

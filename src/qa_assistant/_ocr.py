@@ -6,7 +6,7 @@ text layer; ocrmypdf would bring Ghostscript and qpdf and rewrite the file only 
 to be read back out. PDF pages are rendered by pypdfium2 (installed with pdfplumber).
 
 Every limit is checked before the work it bounds: an image's pixels before it is decoded, a
-file's pages before the first is read, the time left before each page's OCR. A file past one
+file's scanned pages before the first is read, the time left before each page's OCR. A file past one
 raises :class:`LoadError`, which ingest reports under ``failed``.
 """
 
@@ -165,16 +165,14 @@ def ocr_page(
     return str(text)
 
 
-def _too_many_pages(source: str, pages: int, limit: int) -> LoadError:
-    return LoadError(
-        f"{source} has {pages} pages, more than the {limit} one file may have; split it into "
-        "smaller files, or raise QA_INGEST__MAX_PAGES."
-    )
-
-
 def check_page_count(source: str, pages: int, limits: IngestSettings) -> None:
+    """Refuse a file with more pages to OCR than ``QA_INGEST__MAX_PAGES``, before the first."""
     if pages > limits.max_pages:
-        raise _too_many_pages(source, pages, limits.max_pages)
+        raise LoadError(
+            f"{source} has {pages} scanned pages, more than the {limits.max_pages} OCR may "
+            "read in one file (about 1.3 s a page); split it into smaller files, or raise "
+            "QA_INGEST__MAX_PAGES."
+        )
 
 
 def _check_pixels(source: str, width: int, height: int, limits: IngestSettings) -> None:

@@ -79,9 +79,9 @@ def _draws_lines(page: Any) -> bool:
         return True
 
 
-def _text_layer(raw: bytes, source: str, limits: IngestSettings) -> tuple[list[str], str, set[int]]:
-    """Each page's text layer, the info title and the pages that draw lines; the page limit
-    is checked first."""
+def _text_layer(raw: bytes, source: str) -> tuple[list[str], str, set[int]]:
+    """Each page's text layer, the info title and the pages that draw lines. (A long PDF with
+    text is bounded by the characters one document may hold, as every format is.)"""
     from pypdf import PdfReader
 
     try:
@@ -91,7 +91,6 @@ def _text_layer(raw: bytes, source: str, limits: IngestSettings) -> tuple[list[s
                 f"{source} is password-protected; save an unprotected copy of the PDF "
                 "and ingest that."
             )
-        check_page_count(source, len(reader.pages), limits)
         texts = [page.extract_text() or "" for page in reader.pages]
         ruled = {i for i, page in enumerate(reader.pages) if _draws_lines(page)}
     except LoadError:
@@ -146,7 +145,7 @@ def read_pdf(
     raw: bytes, source: str, limits: IngestSettings, on_page: PageProgress | None = None
 ) -> PdfPages:
     """The PDF's pages as text; raises :class:`LoadError` with what to do."""
-    texts, title, ruled = _text_layer(raw, source, limits)
+    texts, title, ruled = _text_layer(raw, source)
     result = PdfPages(pages=[], title=title)
     with_text = [i for i, t in enumerate(texts) if _has_text(t)]
     try:
@@ -182,6 +181,7 @@ def _ocr_pages(
             f"{INSTALL_HINT} and ingest the file again"
         )
         return
+    check_page_count(source, len(scanned), limits)
     import pypdfium2
 
     deadline = Deadline(limits.ocr_timeout_s)

@@ -248,7 +248,10 @@ class IngestSettings(BaseModel):
         "page and the other files' embedding.",
     )
     max_pages: int = Field(
-        300, ge=1, description="Pages (or image frames) one file may have; longer is refused."
+        300,
+        ge=1,
+        description="Scanned pages (PDF pages without text, image frames) OCR may read in one "
+        "file; a file with more is refused before the first (300 pages take about 6 minutes).",
     )
     max_image_pixels: int = Field(
         80_000_000,
@@ -259,7 +262,8 @@ class IngestSettings(BaseModel):
     ocr_timeout_s: float = Field(
         900.0,
         gt=0,
-        description="OCR time one file may take, all its pages together (about 2 s a page here).",
+        description="OCR time one file may take, all its pages together (about 1.3 s a page "
+        "on 2 cores).",
     )
     converter_timeout_s: float = Field(
         30.0, gt=0, description="Time the .doc converter (catdoc) may take on one file."
