@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from qa_assistant import _ocr
 from qa_assistant._convert import CATDOC_HINT
@@ -71,7 +72,7 @@ def catdoc() -> None:
 
 
 @pytest.fixture(scope="module")
-def decision_page() -> object:
+def decision_page() -> Image.Image:
     return render_page(DECISION)
 
 
@@ -122,9 +123,9 @@ def _ingest(made: list[Folder], root: Path, files: dict[str, bytes], **limits: o
 
 
 def test_a_scanned_decision_is_read_by_ocr_and_its_amount_answered(
-    tesseract: None, decision_page: object, tmp_path: Path, folder: list[Folder]
+    tesseract: None, decision_page: Image.Image, tmp_path: Path, folder: list[Folder]
 ) -> None:
-    f = _ingest(folder, tmp_path, {"quyet-dinh-123.pdf": scanned_pdf([decision_page])})  # type: ignore[list-item]
+    f = _ingest(folder, tmp_path, {"quyet-dinh-123.pdf": scanned_pdf([decision_page])})
     assert f.report.failed == () and f.report.added == 1
     text = f.assistant.document_text("quyet-dinh-123.pdf")
     assert character_error_rate("\n".join(DECISION), text) <= 0.02
@@ -142,9 +143,9 @@ def test_a_scanned_decision_is_read_by_ocr_and_its_amount_answered(
 
 
 def test_a_phone_photo_is_read_within_five_percent_and_answered(
-    tesseract: None, decision_page: object, tmp_path: Path, folder: list[Folder]
+    tesseract: None, decision_page: Image.Image, tmp_path: Path, folder: list[Folder]
 ) -> None:
-    f = _ingest(folder, tmp_path, {"anh-quyet-dinh.jpg": photograph(decision_page)})  # type: ignore[arg-type]
+    f = _ingest(folder, tmp_path, {"anh-quyet-dinh.jpg": photograph(decision_page)})
     assert f.report.failed == ()
     text = f.assistant.document_text("anh-quyet-dinh.jpg")
     assert character_error_rate("\n".join(DECISION), text) <= 0.05
@@ -179,7 +180,7 @@ def test_a_multi_page_tiff_gives_each_page_its_number(tesseract: None, tmp_path:
 
 def test_ocr_runs_once_per_file_version(
     tesseract: None,
-    decision_page: object,
+    decision_page: Image.Image,
     tmp_path: Path,
     folder: list[Folder],
     monkeypatch: pytest.MonkeyPatch,
@@ -191,10 +192,10 @@ def test_ocr_runs_once_per_file_version(
 
     def counting(*args: object, **kwargs: object) -> object:
         calls.append(1)
-        return real(*args, **kwargs)  # type: ignore[arg-type]
+        return real(*args, **kwargs)
 
     monkeypatch.setattr(pytesseract, "image_to_string", counting)
-    f = _ingest(folder, tmp_path, {"scan.png": _png(decision_page)})  # type: ignore[arg-type]
+    f = _ingest(folder, tmp_path, {"scan.png": _png(decision_page)})
     assert f.report.added == 1 and len(calls) == 1
     again = f.assistant.ingest()
     assert again.skipped == 1 and again.added == again.updated == 0
@@ -202,13 +203,13 @@ def test_ocr_runs_once_per_file_version(
 
 
 def test_without_tesseract_the_message_says_what_to_install(
-    decision_page: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    decision_page: Image.Image, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     monkeypatch.setattr(_ocr, "_READY", set())  # as in a process that has not found it yet
     for name, data in (
-        ("scan.pdf", scanned_pdf([decision_page])),  # type: ignore[list-item]
-        ("scan.png", _png(decision_page)),  # type: ignore[arg-type]
+        ("scan.pdf", scanned_pdf([decision_page])),
+        ("scan.png", _png(decision_page)),
     ):
         path = tmp_path / name
         path.write_bytes(data)
@@ -255,16 +256,16 @@ def test_an_old_word_file_reads_like_its_docx(
 
 
 def test_a_photo_uploaded_through_the_page_is_read_and_a_bomb_refused(
-    tesseract: None, decision_page: object, tmp_path: Path, folder: list[Folder]
+    tesseract: None, decision_page: Image.Image, tmp_path: Path, folder: list[Folder]
 ) -> None:
     f = _ingest(folder, tmp_path, {"ke-hoach.pdf": table_pdf()})
     handlers = Handlers(f.assistant, f.settings)
     uploads = tmp_path / "uploads"
     uploads.mkdir()
-    (uploads / "Ảnh quyết định.jpg").write_bytes(photograph(decision_page))  # type: ignore[arg-type]
+    (uploads / "Ảnh quyết định.jpg").write_bytes(photograph(decision_page))
     (uploads / "bom.png").write_bytes(_bomb_png(9_500, 9_500))
     paths = [str(p) for p in sorted(uploads.iterdir())]
-    status = handlers.upload(paths, "", fake_request(), progress=None)  # type: ignore[arg-type]
+    status = handlers.upload(paths, "", fake_request(), progress=None)
     assert "1 mới" in status and "bom.png" in status and "9500×9500 pixels" in status
     assert (f.docs / "Ảnh quyết định.jpg").exists()
     answer = f.ask(AMOUNT_QUESTION)
@@ -274,9 +275,9 @@ def test_a_photo_uploaded_through_the_page_is_read_and_a_bomb_refused(
 # --------------------------------------------------------------------------- hostile files
 
 
-def _png(image: object) -> bytes:
+def _png(image: Image.Image) -> bytes:
     buf = io.BytesIO()
-    image.save(buf, "PNG")  # type: ignore[attr-defined]
+    image.save(buf, "PNG")
     return buf.getvalue()
 
 
@@ -303,7 +304,7 @@ def _hanging_catdoc(folder: Path) -> None:
 
 def test_hostile_scans_are_stopped_by_limits_and_nothing_else_is_lost(
     tesseract: None,
-    decision_page: object,
+    decision_page: Image.Image,
     tmp_path: Path,
     folder: list[Folder],
     monkeypatch: pytest.MonkeyPatch,
@@ -336,10 +337,10 @@ def test_hostile_scans_are_stopped_by_limits_and_nothing_else_is_lost(
 
 
 def test_ocr_past_its_time_limit_is_stopped(
-    tesseract: None, decision_page: object, tmp_path: Path
+    tesseract: None, decision_page: Image.Image, tmp_path: Path
 ) -> None:
     path = tmp_path / "scan.pdf"
-    path.write_bytes(scanned_pdf([decision_page]))  # type: ignore[list-item]
+    path.write_bytes(scanned_pdf([decision_page]))
     limits = IngestSettings(ocr_timeout_s=0.001)
     with pytest.raises(LoadError, match=r"OCR took longer than the 0.001 s.*page 1"):
         load_document(path, path.name, limits)
