@@ -13,7 +13,7 @@ export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup run ingest test test-fast lint browser postgres deploy-check clean
+.PHONY: setup run ingest test test-fast lint browser postgres ocr deploy-check clean
 
 setup: $(STAMP)
 
@@ -25,10 +25,15 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e ".[test,llm]"
 	touch $(STAMP)
 
+# Scans, photos and .doc files need Debian packages (31 MB, skipped when present). Optional
+# at run time: where they cannot be installed (no root), the rest still runs and ingest
+# reports such files as failed, saying what to install.
 run: setup
+	-bash scripts/install-ocr.sh
 	$(VENV)/bin/qa-assistant serve --ingest --host $(HOST) --port $(PORT)
 
 ingest: setup
+	-bash scripts/install-ocr.sh
 	$(VENV)/bin/qa-assistant ingest
 
 # The deployment of docs/DEPLOY.md on loopback: chroma run, two replicas, load, a SIGKILL.
@@ -41,7 +46,10 @@ browser:
 postgres:
 	bash scripts/install-postgres.sh
 
-test: setup browser postgres
+ocr:
+	bash scripts/install-ocr.sh
+
+test: setup browser postgres ocr
 	$(PY) -m pytest -q -p no:cacheprovider
 
 test-fast: setup

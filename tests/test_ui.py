@@ -281,7 +281,21 @@ def test_thumbs_and_comment_are_stored(handlers: Handlers, settings: Settings) -
 # --------------------------------------------------------------------------- uploads
 
 
-@pytest.mark.parametrize("name", ["Quyết định 12.pdf", "luat-cu-tru.docx", "a.TXT", "b.htm"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Quyết định 12.pdf",
+        "luat-cu-tru.docx",
+        "a.TXT",
+        "b.htm",
+        "Quyết định cũ.doc",
+        "Ảnh chụp.jpg",
+        "scan.JPEG",
+        "trang-1.png",
+        "ban-quet.tif",
+        "ban-quet.tiff",
+    ],
+)
 def test_upload_names_accepted(name: str) -> None:
     assert ui.validate_upload_name(name) == name
 

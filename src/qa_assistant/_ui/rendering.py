@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .._audit import AuditRecord
-from ..types import CITATION_MARKER, Answer, Citation, DocumentInfo, IngestReport
+from ..types import CITATION_MARKER, OCR_NOTICE, Answer, Citation, DocumentInfo, IngestReport
 
 __all__ = [
     "AUDIT_COLUMNS",
@@ -98,7 +98,8 @@ def _render_sources(answer: Answer, turn: int) -> str:
     for c in answer.citations:
         where = f" — {escape(c.heading)}" if c.heading else ""
         when = f" ({c.date.strftime('%d/%m/%Y')})" if c.date else ""
-        label = f"<b>[{c.marker}]</b>{escape(c.title)}{when}{where}"
+        page = f", {c.page_label}" if c.page else ""
+        label = f"<b>[{c.marker}]</b>{escape(c.title)}{when}{page}{where}"
         links.append(cite_link(turn, c, label))
     label = '<span class="qa-sources-label">Nguồn:</span>'
     return f'<div class="qa-sources">{label}{"".join(links)}</div>'
@@ -130,9 +131,13 @@ def render_citation_panel(citation: Citation, turn: int, document_text: str | No
     meta = [("Tài liệu", escape(citation.source))]
     if citation.date:
         meta.insert(0, ("Ngày", citation.date.strftime("%d/%m/%Y")))
+    if citation.page:
+        meta.append(("Vị trí", escape(citation.page_label)))
     if citation.heading:
         meta.append(("Mục", escape(citation.heading)))
     meta_html = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in meta)
+    # Staff should check a passage OCR read against the printed page before relying on it.
+    scanned = f'<p class="qa-ocr-note">⚠️ {OCR_NOTICE}</p>' if citation.ocr else ""
 
     text = citation.passage.strip()
     at = text.find(citation.quote) if citation.quote else -1
@@ -145,6 +150,7 @@ def render_citation_panel(citation: Citation, turn: int, document_text: str | No
         '<button type="button" class="qa-back">← Quay lại câu trả lời</button>',
         f'<h3><span class="qa-badge">[{citation.marker}]</span>{escape(citation.title)}</h3>',
         f'<dl class="qa-meta">{meta_html}</dl>',
+        scanned,
         f'<blockquote class="qa-passage">{passage}</blockquote>',
         _render_full_document(citation, document_text),
         "</div>",
