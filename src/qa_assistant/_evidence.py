@@ -66,13 +66,15 @@ _QUOTED = re.compile(r"[“\"«]([^”\"»\n]{2,80})[”\"»]")
 # syllables. Folding merges some content words into these (e.g. "cơ" into "có"); the list
 # leaves out folds that would swallow common policy words (văn, bảo, thời, thể, lực, y…).
 _STOPWORD_LIST = (
-    "a ai anh bi boi cac can cho co con cua cung da dang day de den deu di do duoc em gi "
+    "a ai anh bi boi cac cho co con cua cung da dang day de den deu di do duoc em gi "
     "gio hay hoac hon khi khong la lam ma minh moi mot muon nao nay neu nen nhe nhi nhieu "
     "nhu nhung o oi ong phai ra rang roi sao se sau toi tren trong va vao ve vi voi xin"
 )
 _STOPWORDS = word_set(_STOPWORD_LIST)
 # Light verbs that only carry weight unaccented in other words ("nhân dân"): matched as typed.
-_EXACT_STOPWORDS = frozenset({"nhận"})
+# "cần" (need) and its unaccented "can" are function words, but folding them would also drop
+# "cận" ("hộ cận nghèo" against "hộ nghèo"), "cán" (cán bộ) and "căn" (căn cứ).
+_EXACT_STOPWORDS = frozenset({"nhận", "cần", "can"})
 # Question frames: multi-syllable phrases that only shape the question.
 _FRAME_LIST = (
     "cho toi hoi|cho em hoi|cho minh hoi|xin hoi|muon biet|bao nhieu|bao lau|bao gio|"
