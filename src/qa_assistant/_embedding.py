@@ -237,9 +237,11 @@ class OnnxEmbedder(_PrefixedEmbedder):
         encodings = self._tokenizer.encode_batch(texts, add_special_tokens=False)
         rows = [self._model_ids(e) for e in encodings]
         order = sorted(range(len(texts)), key=lambda i: len(rows[i]))
-        with self._lock:
-            for start in range(0, len(order), self._batch_size):
-                batch = order[start : start + self._batch_size]
+        for start in range(0, len(order), self._batch_size):
+            batch = order[start : start + self._batch_size]
+            # One batch at a time, not the whole call: a question asked during an ingest waits
+            # for the batch being embedded, not for the ingest's whole slice of a document.
+            with self._lock:
                 out[batch] = self._run([rows[i] for i in batch])
         return out
 
