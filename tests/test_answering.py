@@ -233,6 +233,16 @@ def test_rate_named_in_a_who_question_asks_for_people_not_a_number() -> None:
     assert rate.wants_number and year.wants_number
 
 
+def test_need_is_a_stop_word_but_near_poor_and_officials_are_content() -> None:
+    def kept(question: str) -> set[str]:
+        return {t.exact for t in analyse_question(question).terms}
+
+    assert "cận" in kept("Mức hỗ trợ cho hộ cận nghèo là bao nhiêu?")
+    assert {"cán", "căn"} <= kept("Cán bộ xã căn cứ vào đâu để xét hỗ trợ?")
+    assert not {"cần", "can"} & kept("Tôi cần giấy tờ gì để đăng ký?")
+    assert "can" not in kept("toi can giay to gi de dang ky")
+
+
 # Everyday wording for "miễn, giảm học phí": few syllables in common with the article.
 PARAPHRASE = "Con nhà khó khăn ở Quảng Ninh đi học có được bớt tiền trường không?"
 
