@@ -308,6 +308,7 @@ def serve(assistant: Assistant, settings: Settings, *, block: bool = True) -> tu
     Returns the Gradio app and its local URL.
     """
     app = build_app(assistant, settings)
+    _load_matplotlib()
     serving = settings.serving
     app.queue(
         default_concurrency_limit=serving.ask_concurrency,
@@ -316,3 +317,12 @@ def serve(assistant: Assistant, settings: Settings, *, block: bool = True) -> tu
     )
     _, url, _ = app.launch(prevent_thread_lock=not block, **launch_options(settings))
     return app, url
+
+
+def _load_matplotlib() -> None:
+    """Gradio sets matplotlib's backend around every event, and so imports it (and pyplot) on
+    the first one, inside the page's event loop: over a second on 2 busy cores, which every
+    citizen queued at a fresh replica would wait. Done before the page opens instead."""
+    import matplotlib
+
+    matplotlib.get_backend()
