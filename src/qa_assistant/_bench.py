@@ -172,9 +172,12 @@ def _embedder(config: BenchConfig) -> Embedder:
 
         return FakeEmbedder()
     from ._embedding import make_embedder
+    from ._model_build import tuned_weights_of
 
     s = config.settings
-    return make_embedder(s.model, s.cache_dir, s.device, precision=s.precision)
+    return make_embedder(
+        s.model, s.cache_dir, s.device, precision=s.precision, tuned=tuned_weights_of(s)
+    )
 
 
 def _plain_encoder(config: BenchConfig) -> Callable[[list[str]], Any]:
