@@ -118,3 +118,41 @@ def test_examples_skip_the_untouched_split_and_hold_out_a_fixed_share(tmp_path: 
         n = int(example.question_id.rsplit("-", 1)[1])
         assert f"ngày {n + 10}" in example.positive and example.negative != example.positive
     assert build_examples(tmp_path, counter, cfg, log=lambda _: None) == (train, heldout)
+
+
+@pytest.mark.integration
+def test_training_ships_only_the_encoders_change_with_held_out_figures(tmp_path: Path) -> None:
+    from safetensors.numpy import load_file
+
+    from qa_assistant._embedder_training import train_embedder
+    from qa_assistant._model_build import ensure_default_model
+    from qa_assistant._tuned_delta import delta_metadata
+    from qa_assistant.settings import default_cache_dir
+
+    def example(i: int) -> EmbedderExample:
+        return EmbedderExample(
+            "virhe4qa",
+            f"q{i}",
+            f"Học phí học kỳ {i} nộp trước ngày nào?",
+            f"Học phí học kỳ {i} được nộp trước ngày {i + 10} của tháng đầu tiên.",
+            f"Sinh viên được bảo lưu kết quả học tập tối đa {i} năm học.",
+        )
+
+    examples = ([example(i) for i in range(8)], [example(i) for i in range(8, 11)])
+    output = tmp_path / "embedder.safetensors"
+    cfg = EmbedderTrainConfig(batch_size=4, max_steps=2, passage_tokens=48, query_tokens=24)
+    meta = train_embedder(
+        Path("unused"),
+        ensure_default_model(default_cache_dir()),
+        output,
+        cfg,
+        examples=examples,
+        log=lambda _: None,
+    )
+    assert meta["steps"] == 2
+    shipped = load_file(str(output))
+    assert all(name.startswith("encoder.layer.") for name in shipped)
+    assert sum(v.nbytes for v in shipped.values()) < 25 * 2**20
+    stored = delta_metadata(output)
+    assert stored["heldout_after"]["virhe4qa"]["questions"] == 3.0
+    assert stored["heldout_before"] == meta["heldout_before"]
