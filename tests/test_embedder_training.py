@@ -156,3 +156,17 @@ def test_training_ships_only_the_encoders_change_with_held_out_figures(tmp_path:
     stored = delta_metadata(output)
     assert stored["heldout_after"]["virhe4qa"]["questions"] == 3.0
     assert stored["heldout_before"] == meta["heldout_before"]
+
+
+def test_the_tuned_embedder_is_chosen_by_a_nested_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from qa_assistant._model_build import tuned_weights, tuned_weights_of
+    from qa_assistant.settings import Settings
+
+    assert tuned_weights().is_file()
+    assert tuned_weights_of(Settings(_env_file=None)) is None  # type: ignore[call-arg]
+    monkeypatch.setenv("QA_EMBEDDER__TUNED", "true")
+    assert tuned_weights_of(Settings(_env_file=None)) == tuned_weights()  # type: ignore[call-arg]
+    monkeypatch.setenv("QA_EMBEDDER__WEIGHTS", "/tmp/other.safetensors")
+    assert tuned_weights_of(Settings(_env_file=None)) == Path("/tmp/other.safetensors")  # type: ignore[call-arg]
+    monkeypatch.setenv("QA_MODEL", "some/other-model")  # the change fits the default model only
+    assert tuned_weights_of(Settings(_env_file=None)) is None  # type: ignore[call-arg]
