@@ -232,6 +232,7 @@ def eval_(
         _warm_up(assistant)
         config = {
             "model": settings.model,
+            "embedder": assistant.embedder.name,  # with the fine-tuned weights' hash
             "retriever": settings.retriever,
             "k": settings.k,
             "answerer": settings.answerer,
