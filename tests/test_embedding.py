@@ -391,3 +391,48 @@ def test_int8_default_runs_on_onnx_and_agrees_with_fp32(fp32: Embedder, int8: Em
     assert np.all(np.sum(ours * theirs, axis=1) >= 0.99)
     query = "Người lao động được nghỉ phép bao nhiêu ngày mỗi năm?"
     assert int(np.argmax(ours[:5] @ np.asarray(int8.embed_query(query)))) == 1
+
+
+# --------------------------------------------------------------------------------------------
+# The fine-tuned embedder
+
+
+def _tuned_change(base: Path, path: Path, scale: float) -> Path:
+    """A small change of the last layer's attention output, packed as training packs it."""
+    from safetensors.numpy import load_file, save_file
+
+    from qa_assistant._tuned_delta import pack_delta
+
+    state = load_file(str(base / "model.safetensors"))
+    name = "encoder.layer.11.attention.output.dense.weight"
+    rng = np.random.default_rng(1)
+    trained = {name: state[name] + scale * rng.normal(size=state[name].shape).astype(np.float32)}
+    save_file(pack_delta(state, trained), str(path))
+    return path
+
+
+@pytest.mark.integration
+def test_tuned_embedder_is_built_from_its_change_and_named_by_its_hash(
+    cache_dir: Path, int8: Embedder, tmp_path: Path
+) -> None:
+    from qa_assistant._model_build import ensure_tuned_model, tuned_model_dir
+    from qa_assistant._tuned_delta import weights_digest
+
+    weights = _tuned_change(ensure_default_model(cache_dir), tmp_path / "a.safetensors", 0.02)
+    tuned = make_embedder(DEFAULT_MODEL, cache_dir, tuned=weights)
+    assert isinstance(tuned, OnnxEmbedder)
+    assert tuned.name == f"{DEFAULT_MODEL}+tuned-{weights_digest(weights)}" != int8.name
+    text = "Sinh viên được bảo lưu kết quả học tập tối đa hai năm."
+    a, b = np.array(tuned.embed_query(text)), np.array(int8.embed_query(text))
+    assert 0.9 < float(a @ b) < 0.9999  # changed, but only a little
+    assert tuned.count_tokens(text) == int8.count_tokens(text)
+    # Another change replaces this build; the base stays.
+    other = _tuned_change(ensure_default_model(cache_dir), tmp_path / "b.safetensors", 0.01)
+    assert ensure_tuned_model(cache_dir, other) == tuned_model_dir(cache_dir, other)
+    assert not tuned_model_dir(cache_dir, weights).exists()
+    assert default_model_dir(cache_dir).is_dir()
+
+
+def test_missing_tuned_weights_say_how_to_use_the_plain_model(tmp_path: Path) -> None:
+    with pytest.raises(EmbeddingError, match="QA_EMBEDDER__TUNED=false"):
+        make_embedder(DEFAULT_MODEL, tmp_path, tuned=tmp_path / "missing.safetensors")

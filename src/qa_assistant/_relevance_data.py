@@ -24,17 +24,23 @@ from ._lexical import LexicalIndex
 from ._loading import load_document
 from ._vietnamese import normalize_text, restore_diacritics, strip_diacritics, word_tokens
 from .errors import QAError
-from .evaluation import relevant_to_any
+from .evaluation import normalize_for_match, relevant_to_any
 from .types import Chunk
 
 __all__ = [
     "HELDOUT_SHARE",
+    "TRAINING_SETS",
+    "Corpus",
     "Group",
     "Pair",
+    "Retrieved",
     "TrainingData",
+    "TrainingSet",
+    "asked",
     "build_training_data",
     "is_heldout",
     "passage_text",
+    "rows",
 ]
 
 # One question in ten is kept out of training, chosen by its id so the split never moves.
@@ -46,15 +52,52 @@ SEARCH_DEPTH = 30
 # Share of questions (in percent, by id) also trained as typed without marks and restored by
 # pyvi, as the assistant does before scoring such a question.
 RESTORED_SHARE = 25
-# Law question sets and the folder of their documents, relative to shared/.
-_LAW_SETS = (
-    ("training/alqac2024/questions.jsonl", "benchmarks/alqac2023/documents"),
-    ("training/alqac_synthetic/questions.jsonl", "benchmarks/alqac2023/documents"),
-    ("training/alqac2022/questions.jsonl", "training/alqac2022/documents"),
-    ("training/uitwiki/questions.jsonl", "training/uitwiki/documents"),
-)
 _ZALO = "training/zalo2019/pairs.jsonl"
 _MAX_CHUNK_TOKENS = 400  # the default chunk size of ingest
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    """A question set of ``shared/training`` with the folder of its documents (relative to
+    ``shared/``), and the dataset's own splits that may be trained on (empty: all rows)."""
+
+    name: str
+    questions: str
+    documents: str
+    splits: tuple[str, ...] = ()
+
+    def admits(self, row: dict[str, object]) -> bool:
+        return not self.splits or str(row.get("split", "")) in self.splits
+
+
+# Every set with documents to search. ALQAC 2024 and the synthetic questions ask about the
+# ALQAC 2023 laws, whose files are the benchmark's documents (only its questions are held back).
+# ViRHE4QA's test split is never trained on: it is reported as untouched.
+TRAINING_SETS = (
+    TrainingSet(
+        "alqac2024", "training/alqac2024/questions.jsonl", "benchmarks/alqac2023/documents"
+    ),
+    TrainingSet(
+        "alqac_synthetic",
+        "training/alqac_synthetic/questions.jsonl",
+        "benchmarks/alqac2023/documents",
+    ),
+    TrainingSet("alqac2022", "training/alqac2022/questions.jsonl", "training/alqac2022/documents"),
+    TrainingSet("uitwiki", "training/uitwiki/questions.jsonl", "training/uitwiki/documents"),
+    TrainingSet(
+        "virhe4qa",
+        "training/virhe4qa/questions.jsonl",
+        "training/virhe4qa/documents",
+        splits=("train", "val"),
+    ),
+    TrainingSet(
+        "pubhealth_faq",
+        "training/pubhealth_faq/questions.jsonl",
+        "training/pubhealth_faq/documents",
+    ),
+)
+# The relevance model's sets (the regulation and public-service sets came later).
+_RELEVANCE_SETS = ("alqac2024", "alqac_synthetic", "alqac2022", "uitwiki")
 
 
 @dataclass(frozen=True)
@@ -93,7 +136,7 @@ def passage_text(chunk: Chunk) -> str:
     return chunk.indexed_text
 
 
-def _rows(path: Path) -> Iterator[dict[str, object]]:
+def rows(path: Path) -> Iterator[dict[str, object]]:
     if not path.is_file():
         raise QAError(
             f"{path} is missing: point --data at the shared folder that holds training/ and "
@@ -109,7 +152,7 @@ def _strings(value: object) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else []
 
 
-def _asked(question_id: str, question: str) -> str:
+def asked(question_id: str, question: str) -> str:
     """The question as the model sees it; a share of them typed bare and restored by pyvi."""
     question = normalize_text(question).strip()
     if _digest("restored:" + question_id) % 100 < RESTORED_SHARE:
@@ -117,7 +160,17 @@ def _asked(question_id: str, question: str) -> str:
     return question
 
 
-class _Corpus:
+@dataclass(frozen=True)
+class Retrieved:
+    """A question's passages in one corpus: the gold ones (best lexical rank first, then the
+    gold passages retrieval missed) and the non-gold ones the lexical leg ranks highest."""
+
+    question: str
+    gold: tuple[Chunk, ...]
+    negatives: tuple[Chunk, ...]
+
+
+class Corpus:
     """The documents of one folder, chunked and indexed as ingest would."""
 
     def __init__(self, folder: Path, count_tokens: Callable[[str], int]) -> None:
@@ -134,7 +187,7 @@ class _Corpus:
         words = [word_tokens(c.indexed_text) for c in chunks]
         self.index = LexicalIndex(chunks, words)
 
-    def group(self, set_name: str, row: dict[str, object], rng: random.Random) -> Group | None:
+    def retrieve(self, row: dict[str, object]) -> Retrieved | None:
         question = normalize_text(str(row["question"])).strip()
         evidence = _strings(row.get("evidence"))
         if not question or not evidence:
@@ -144,26 +197,50 @@ class _Corpus:
         relevant = [relevant_to_any(c.text, evidence) for c in ranked]
         gold = [c for c, r in zip(ranked, relevant, strict=True) if r]
         if not gold:  # retrieval missed it: the gold passage is still the positive
-            sources = _strings(row.get("sources"))
-            pool = [c for s in sources for c in self.by_source.get(s, [])]
-            gold = [c for c in pool if relevant_to_any(c.text, evidence)]
+            gold = [c for c in self._pool(row) if relevant_to_any(c.text, evidence)]
         if not gold:
             return None
-        negatives = [c for c, r in zip(ranked, relevant, strict=True) if not r][:NEGATIVES]
+        negatives = [c for c, r in zip(ranked, relevant, strict=True) if not r]
+        return Retrieved(question, tuple(gold), tuple(negatives))
+
+    def _pool(self, row: dict[str, object]) -> list[Chunk]:
+        return [c for s in _strings(row.get("sources")) for c in self.by_source.get(s, [])]
+
+    def answer_chunks(self, row: dict[str, object]) -> list[Chunk]:
+        """The gold documents' chunks that hold one of the row's answer spans (a long
+        article's gold passage is the chunk with the span, not the whole article)."""
+        spans = [normalize_for_match(a) for a in _strings(row.get("answers")) if a.strip()]
+        if not spans:
+            return []
+        evidence = _strings(row.get("evidence"))
+        return [
+            c
+            for c in self._pool(row)
+            if any(span in normalize_for_match(c.text) for span in spans)
+            and relevant_to_any(c.text, evidence)
+        ]
+
+    def group(self, set_name: str, row: dict[str, object], rng: random.Random) -> Group | None:
+        found = self.retrieve(row)
+        if found is None:
+            return None
+        evidence = _strings(row.get("evidence"))
+        gold = found.gold
+        negatives = list(found.negatives[:NEGATIVES])
         while len(negatives) < NEGATIVES:
             c = rng.choice(self.chunks)
             if c not in negatives and not relevant_to_any(c.text, evidence):
                 negatives.append(c)
-        asked = _asked(str(row["id"]), question)
-        pairs = [Pair(asked, passage_text(gold[0]), 1.0)]
-        pairs += [Pair(asked, passage_text(c), 0.0) for c in negatives]
+        question = asked(str(row["id"]), found.question)
+        pairs = [Pair(question, passage_text(gold[0]), 1.0)]
+        pairs += [Pair(question, passage_text(c), 0.0) for c in negatives]
         return Group(set_name, tuple(pairs), ranked=True)
 
 
 def _zalo_groups(rows: Sequence[dict[str, object]], size: int) -> list[Group]:
     pairs = [
         Pair(
-            _asked(str(r["id"]), str(r["question"])),
+            asked(str(r["id"]), str(r["question"])),
             normalize_text(str(r["context"])),
             1.0 if r.get("answerable") else 0.0,
         )
@@ -187,21 +264,23 @@ def build_training_data(
     rng = random.Random(seed)
     train: list[Group] = []
     heldout: list[Group] = []
-    corpora: dict[str, _Corpus] = {}
-    for questions, documents in _LAW_SETS:
-        if documents not in corpora:
-            corpora[documents] = _Corpus(shared / documents, count_tokens)
-        corpus = corpora[documents]
-        set_name = Path(questions).parent.name
+    corpora: dict[str, Corpus] = {}
+    for spec in TRAINING_SETS:
+        if spec.name not in _RELEVANCE_SETS:
+            continue
+        if spec.documents not in corpora:
+            corpora[spec.documents] = Corpus(shared / spec.documents, count_tokens)
+        corpus = corpora[spec.documents]
+        set_name = spec.name
         kept = 0
-        for row in _rows(shared / questions):
+        for row in rows(shared / spec.questions):
             group = corpus.group(set_name, row, rng)
             if group is None:
                 continue
             kept += 1
             (heldout if is_heldout(str(row["id"])) else train).append(group)
         log(f"{set_name}: {kept} questions with a gold passage")
-    zalo = list(_rows(shared / _ZALO))
+    zalo = list(rows(shared / _ZALO))
     size = NEGATIVES + 1
     train += _zalo_groups([r for r in zalo if not is_heldout(str(r["id"]))], size)
     heldout += _zalo_groups([r for r in zalo if is_heldout(str(r["id"]))], size)

@@ -22,6 +22,7 @@ from ._ingest import Progress, file_hash, ingest, manifest_for
 from ._lease import IngestLock, make_ingest_lock
 from ._lexical import LexicalIndex
 from ._loading import discover
+from ._model_build import tuned_weights_of
 from ._reranker import make_reranker
 from ._retrieval import Retriever
 from .errors import AnswererError, IndexStoreError
@@ -88,6 +89,7 @@ class Assistant:
                     self.settings.cache_dir,
                     self.settings.device,
                     precision=self.settings.precision,
+                    tuned=tuned_weights_of(self.settings),
                     threads=self.settings.serving.onnx_threads,
                 )
             return self._embedder

@@ -110,6 +110,11 @@ def ingest(paths: tuple[Path, ...], index: Path | None, rebuild: bool, as_json: 
     if as_json:
         click.echo(json.dumps(report_dict(report), ensure_ascii=False))
         return
+    if report.reembedded:
+        click.echo(
+            f"The index was embedded by another model: re-embedded its {report.reembedded} "
+            "chunks for the configured one."
+        )
     click.echo(
         f"{report.documents} documents, {report.chunks} chunks in the index "
         f"(added {report.added}, updated {report.updated}, removed {report.removed}, "
@@ -229,6 +234,7 @@ def eval_(
         _warm_up(assistant)
         config = {
             "model": settings.model,
+            "embedder": assistant.embedder.name,  # with the fine-tuned weights' hash
             "retriever": settings.retriever,
             "k": settings.k,
             "answerer": settings.answerer,
@@ -437,6 +443,53 @@ def train(data: Path, output: Path | None, seed: int, layers: int, max_minutes: 
         target = output or relevance_weights()
         config = TrainConfig(seed=seed, train_layers=layers, max_minutes=max_minutes)
         meta = train_relevance_model(data, base, target, config)
+    click.echo(json.dumps(meta, indent=2, ensure_ascii=False))
+    click.echo(f"Wrote {target}")
+
+
+@main.command("train-embedder")
+@click.option(
+    "--data",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=Path("../shared"),
+    show_default=True,
+    help="The shared folder holding training/ (the public QA sets) and benchmarks/.",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to write the trained change (default: the packaged model file).",
+)
+@click.option("--seed", type=int, default=13, show_default=True)
+@click.option("--max-steps", type=click.IntRange(1), default=180, show_default=True)
+@click.option("--max-minutes", type=float, default=75.0, show_default=True)
+@click.option(
+    "--leave-out",
+    multiple=True,
+    help="A training set not to train on, by name (repeatable), e.g. virhe4qa.",
+)
+def train_embedder(
+    data: Path,
+    output: Path | None,
+    seed: int,
+    max_steps: int,
+    max_minutes: float,
+    leave_out: tuple[str, ...],
+) -> None:
+    """Fine-tune the dense leg's embedder on the public QA data (see docs/MODEL.md)."""
+    from ._embedder_training import EmbedderTrainConfig
+    from ._embedder_training import train_embedder as train_dense
+    from ._model_build import ensure_default_model, tuned_weights
+
+    settings = _settings()
+    with _errors():
+        base = ensure_default_model(settings.cache_dir)
+        target = output or tuned_weights()
+        config = EmbedderTrainConfig(
+            seed=seed, max_steps=max_steps, max_minutes=max_minutes, leave_out=leave_out
+        )
+        meta = train_dense(data, base, target, config)
     click.echo(json.dumps(meta, indent=2, ensure_ascii=False))
     click.echo(f"Wrote {target}")
 

@@ -19,6 +19,7 @@ __all__ = [
     "RETRIEVER_NAMES",
     "AnswerSettings",
     "AnswererName",
+    "EmbedderSettings",
     "IngestSettings",
     "RelevanceSettings",
     "ReplicaSettings",
@@ -177,6 +178,24 @@ class RelevanceSettings(BaseModel):
         if not self.enabled:
             return "off (fast path)"
         return "on, re-ranking every question" if self.rerank else "on, where the rules abstain"
+
+
+class EmbedderSettings(BaseModel):
+    """The bundled default model's weights for the dense leg (``QA_EMBEDDER__…``): e5-small with
+    its encoder layers fine-tuned on public Vietnamese QA (docs/MODEL.md), or the plain e5 base.
+    Only used with the default ``QA_MODEL``. An index embedded by the other one is re-embedded
+    by the next ``qa-assistant ingest``."""
+
+    tuned: bool = Field(
+        False,
+        description="On: the fine-tuned encoder (built once into the cache at first use); "
+        "off: the plain multilingual-e5-small.",
+    )
+    weights: Path | None = Field(
+        None,
+        description="A trained change to load instead of the packaged one "
+        "(`qa-assistant train-embedder --output`).",
+    )
 
 
 class ReplicaSettings(BaseModel):
@@ -339,6 +358,10 @@ class Settings(BaseSettings):
     precision: Literal["int8", "fp32"] = Field(
         "int8",
         description="On CPU: int8 (ONNX Runtime for the default model) or fp32 (torch).",
+    )
+    embedder: EmbedderSettings = Field(
+        default_factory=lambda: EmbedderSettings.model_validate({}),
+        description="The default model's weights (QA_EMBEDDER__TUNED, __WEIGHTS).",
     )
     max_chunk_tokens: int = Field(400, ge=32, le=510)
 

@@ -280,6 +280,7 @@ class IngestReport:
     updated: int = 0
     removed: int = 0
     skipped: int = 0
+    reembedded: int = 0  # stored chunks embedded again for a new embedder
     failed: tuple[FailedFile, ...] = field(default_factory=tuple)
     seconds: float = 0.0
 
