@@ -414,21 +414,26 @@ def deploy_check(
         sys.exit(1)
 
 
-@main.command()
-@click.option(
+# The training commands' shared options.
+_TRAINING_DATA = click.option(
     "--data",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     default=Path("../shared"),
     show_default=True,
     help="The shared folder holding training/ (the public QA sets) and benchmarks/.",
 )
+_SEED = click.option("--seed", type=int, default=13, show_default=True)
+
+
+@main.command()
+@_TRAINING_DATA
 @click.option(
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     help="Where to write the trained layers (default: the packaged model file).",
 )
-@click.option("--seed", type=int, default=13, show_default=True)
+@_SEED
 @click.option("--layers", type=click.IntRange(1, 12), default=6, show_default=True)
 @click.option("--max-minutes", type=float, default=80.0, show_default=True)
 def train(data: Path, output: Path | None, seed: int, layers: int, max_minutes: float) -> None:
@@ -448,20 +453,14 @@ def train(data: Path, output: Path | None, seed: int, layers: int, max_minutes: 
 
 
 @main.command("train-embedder")
-@click.option(
-    "--data",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    default=Path("../shared"),
-    show_default=True,
-    help="The shared folder holding training/ (the public QA sets) and benchmarks/.",
-)
+@_TRAINING_DATA
 @click.option(
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     help="Where to write the trained change (default: the packaged model file).",
 )
-@click.option("--seed", type=int, default=13, show_default=True)
+@_SEED
 @click.option("--max-steps", type=click.IntRange(1), default=180, show_default=True)
 @click.option("--max-minutes", type=float, default=75.0, show_default=True)
 @click.option(
