@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import inspect
 import subprocess
 import sys
 from pathlib import Path
 
+from pydantic import BaseModel
+
 import qa_assistant
-from qa_assistant import Assistant
+from qa_assistant import Assistant, errors, protocols, settings, types
 from qa_assistant.assistant import Assistant as AssistantClass
 
 SRC = Path(__file__).resolve().parent.parent / "src"
@@ -17,6 +20,20 @@ def test_every_public_name_resolves() -> None:
     for name in qa_assistant.__all__:
         assert getattr(qa_assistant, name) is not None, name
     assert Assistant is AssistantClass
+
+
+def test_the_package_exports_exactly_the_errors_protocols_data_types_and_settings() -> None:
+    # Each error, protocol, data type and settings group its modules declare, the assistant,
+    # and nothing else: a new one cannot be forgotten, nor a private name leak out.
+    data_types = {n for n in types.__all__ if inspect.isclass(getattr(types, n))}
+    groups = {
+        n
+        for n in settings.__all__
+        if inspect.isclass(cls := getattr(settings, n)) and issubclass(cls, BaseModel)
+    }
+    expected = {*errors.__all__, *protocols.__all__, *data_types, *groups, "Assistant"}
+    assert set(qa_assistant.__all__) == expected | {"__version__"}
+    assert len(qa_assistant.__all__) == len(set(qa_assistant.__all__))
 
 
 def test_importing_the_package_loads_no_heavy_library() -> None:

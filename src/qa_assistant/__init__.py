@@ -11,18 +11,32 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import (
     AnswererError,
+    AuditError,
     ConfigError,
     EmbeddingError,
     FeedbackError,
     IndexLockedError,
     IndexMismatchError,
     IndexStoreError,
+    IngestLeaseHeldError,
+    IngestLeaseLostError,
     LoadError,
     QAError,
     QuestionSetError,
+    StaffAccessError,
     UploadError,
 )
-from .settings import Settings
+from .protocols import Answerer, Embedder, Reranker, StreamingAnswerer
+from .settings import (
+    AnswerSettings,
+    EmbedderSettings,
+    IngestSettings,
+    RelevanceSettings,
+    ReplicaSettings,
+    RetrievalSettings,
+    ServingSettings,
+    Settings,
+)
 from .types import (
     Answer,
     Chunk,
@@ -33,6 +47,7 @@ from .types import (
     Filters,
     Hit,
     IngestReport,
+    StoreVersion,
 )
 
 if TYPE_CHECKING:
@@ -42,13 +57,18 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Answer",
+    "AnswerSettings",
+    "Answerer",
     "AnswererError",
     "Assistant",
+    "AuditError",
     "Chunk",
     "Citation",
     "ConfigError",
     "Document",
     "DocumentInfo",
+    "Embedder",
+    "EmbedderSettings",
     "EmbeddingError",
     "FailedFile",
     "FeedbackError",
@@ -57,11 +77,22 @@ __all__ = [
     "IndexLockedError",
     "IndexMismatchError",
     "IndexStoreError",
+    "IngestLeaseHeldError",
+    "IngestLeaseLostError",
     "IngestReport",
+    "IngestSettings",
     "LoadError",
     "QAError",
     "QuestionSetError",
+    "RelevanceSettings",
+    "ReplicaSettings",
+    "Reranker",
+    "RetrievalSettings",
+    "ServingSettings",
     "Settings",
+    "StaffAccessError",
+    "StoreVersion",
+    "StreamingAnswerer",
     "UploadError",
     "__version__",
 ]
