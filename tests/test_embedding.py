@@ -415,8 +415,7 @@ def _tuned_change(base: Path, path: Path, scale: float) -> Path:
 def test_tuned_embedder_is_built_from_its_change_and_named_by_its_hash(
     cache_dir: Path, int8: Embedder, tmp_path: Path
 ) -> None:
-    from qa_assistant._model_build import ensure_tuned_model, tuned_model_dir
-    from qa_assistant._tuned_delta import weights_digest
+    from qa_assistant._model_build import ensure_tuned_model, tuned_model_dir, weights_digest
 
     weights = _tuned_change(ensure_default_model(cache_dir), tmp_path / "a.safetensors", 0.02)
     tuned = make_embedder(DEFAULT_MODEL, cache_dir, tuned=weights)

@@ -29,9 +29,9 @@ from ._model_build import (
     QUERY_PREFIX,
     ensure_default_model,
     ensure_tuned_model,
+    weights_digest,
 )
 from ._onnx_runtime import cpu_session, run_batch, usable_cores
-from ._tuned_delta import weights_digest
 from .errors import EmbeddingError
 from .protocols import Embedder
 from .settings import DEFAULT_MODEL

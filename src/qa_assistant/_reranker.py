@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._model_build import ensure_default_model
+from ._model_build import ensure_default_model, weights_digest
 from ._onnx_export import export_int8_onnx
 from ._onnx_runtime import cpu_session, run_batch
 from .errors import EmbeddingError
@@ -73,12 +73,6 @@ def relevance_threshold(settings: Settings) -> float:
     return float(meta["heldout"]["threshold"])
 
 
-def _digest(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-
-
 def ensure_relevance_model(cache_dir: Path, weights: Path | None = None) -> Path:
     """Build the int8 ONNX relevance model once (under a lock) and return its folder.
 
@@ -127,7 +121,7 @@ def ensure_relevance_model(cache_dir: Path, weights: Path | None = None) -> Path
 
 
 def _build_name(weights: Path) -> str:
-    return f"relevance-{_digest(weights)}" if weights.is_file() else ""
+    return f"relevance-{weights_digest(weights)}" if weights.is_file() else ""
 
 
 def _remove_other_builds(models: Path, keep: set[str]) -> None:

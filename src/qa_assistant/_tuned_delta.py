@@ -9,7 +9,6 @@ about 21 MB.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,7 +21,7 @@ from .errors import EmbeddingError
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-__all__ = ["apply_delta", "delta_metadata", "pack_delta", "weights_digest"]
+__all__ = ["apply_delta", "delta_metadata", "pack_delta"]
 
 _SCALE = ".delta_scale"
 _DELTA = ".delta"
@@ -75,8 +74,3 @@ def delta_metadata(path: Path) -> dict[str, Any]:
     with safe_open(str(path), framework="numpy") as f:
         meta = f.metadata() or {}
     return dict(json.loads(meta.get("qa_assistant", "{}")))
-
-
-def weights_digest(path: Path) -> str:
-    """A short hash of a weights file: it names the embedder in builds and index manifests."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
