@@ -33,6 +33,7 @@ from ._relevance_data import (
     passage_text,
     rows,
 )
+from ._training_loop import run_steps
 from ._tuned_delta import apply_delta, pack_delta
 from .errors import QAError
 from .types import Chunk
@@ -277,24 +278,18 @@ def train_embedder(
     )
     log(f"{len(train)} training questions, {steps} steps of {cfg.batch_size}")
     model.train()
-    done = 0
-    running = 0.0
-    for step in range(steps):
-        loss = _loss(model, tokenizer, batches[step], cfg)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(body, 1.0)
-        optimizer.step()
-        schedule.step()
-        optimizer.zero_grad()
-        done = step + 1
-        value = float(loss.detach())
-        running = 0.95 * running + 0.05 * value if step else value
-        elapsed = (time.monotonic() - started) / 60
-        if done % 10 == 0 or done == steps:
-            log(f"step {done}/{steps} loss {running:.3f} ({elapsed:.1f} min)")
-        if elapsed > cfg.max_minutes:
-            log(f"stopping at step {done}: the {cfg.max_minutes:.0f}-minute budget is spent")
-            break
+    done = run_steps(
+        steps,
+        lambda step: _loss(model, tokenizer, batches[step], cfg),
+        body,
+        optimizer,
+        schedule,
+        started=started,
+        max_minutes=cfg.max_minutes,
+        log=log,
+        log_every=10,
+        decay=0.95,
+    )
     base_state = load_file(str(base / "model.safetensors"))
     trained = {n: p.detach().numpy() for n, p in model.named_parameters() if p.requires_grad}
     packed = pack_delta(base_state, trained)

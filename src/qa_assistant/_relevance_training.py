@@ -28,6 +28,7 @@ import numpy as np
 from ._onnx_runtime import pad
 from ._relevance_data import Group, TrainingData, build_training_data
 from ._reranker import build_relevance_onnx, load_cross_encoder, pair_ids, weights_metadata
+from ._training_loop import run_steps
 
 __all__ = [
     "TrainConfig",
@@ -230,26 +231,24 @@ def train_relevance_model(
         order += epoch
     started = time.monotonic()
     model.train()
-    done = 0
-    running = 0.0
-    for step in range(steps):
+
+    def loss_at(step: int) -> Any:
         batch = order[step * cfg.groups_per_step : (step + 1) * cfg.groups_per_step]
         qs, ps, _ = _pairs(batch)
-        loss = _loss(_logits(model, tokenizer, qs, ps, cfg.max_tokens), batch)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_([*body, *head], 1.0)
-        optimizer.step()
-        schedule.step()
-        optimizer.zero_grad()
-        done = step + 1
-        value = float(loss.detach())
-        running = 0.98 * running + 0.02 * value if step else value
-        elapsed = (time.monotonic() - started) / 60
-        if done % 25 == 0 or done == steps:
-            log(f"step {done}/{steps} loss {running:.3f} ({elapsed:.1f} min)")
-        if elapsed > cfg.max_minutes:
-            log(f"stopping at step {done}: the {cfg.max_minutes:.0f}-minute budget is spent")
-            break
+        return _loss(_logits(model, tokenizer, qs, ps, cfg.max_tokens), batch)
+
+    done = run_steps(
+        steps,
+        loss_at,
+        [*body, *head],
+        optimizer,
+        schedule,
+        started=started,
+        max_minutes=cfg.max_minutes,
+        log=log,
+        log_every=25,
+        decay=0.98,
+    )
     trained = {
         n: p.detach().to(torch.float16).contiguous()
         for n, p in model.named_parameters()
