@@ -18,13 +18,13 @@ from qa_assistant._deploy_check import (
     QUESTIONS,
     DeployCheckConfig,
     DeployCheckReport,
-    Timing,
     _Asked,
     _differences,
     _mismatches,
     _policy_text,
     run_deploy_check,
 )
+from qa_assistant._page_client import Timing
 from qa_assistant.assistant import Assistant
 from qa_assistant.settings import Settings
 from qa_assistant.testing import FakeEmbedder
@@ -102,7 +102,7 @@ def test_the_report_fails_on_any_error_difference_or_late_kill() -> None:
 
 
 def _asked(question: str, answer: str) -> _Asked:
-    return _Asked(question, 10.0, 5.0, 5.0, 4.0, answer, finished=0.0)
+    return _Asked(question, 5.0, 5.0, 4.0, answer, finished=0.0)
 
 
 def test_answers_under_load_are_held_to_the_same_question_asked_alone() -> None:

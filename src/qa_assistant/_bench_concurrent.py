@@ -12,23 +12,16 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import numpy as np
-
-from ._page_client import Outcome, PageSession
+from ._page_client import Outcome, PageSession, Timing
 
 __all__ = ["QUESTIONS_PER_CLIENT", "ask_concurrently"]
 
 QUESTIONS_PER_CLIENT = 4
 
 
-def _client(url: str, questions: Sequence[str]) -> list[tuple[Outcome, float]]:
-    out = []
+def _client(url: str, questions: Sequence[str]) -> list[Outcome]:
     with PageSession(url) as page:
-        for question in questions:
-            started = time.perf_counter()
-            outcome = page.call("ask", [question, None, None, None, None, None])
-            out.append((outcome, (time.perf_counter() - started) * 1000))
-    return out
+        return [page.ask(question) for question in questions]
 
 
 def ask_concurrently(url: str, questions: Sequence[str], clients: int) -> dict[str, Any]:
@@ -43,17 +36,16 @@ def ask_concurrently(url: str, questions: Sequence[str], clients: int) -> dict[s
     ]
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=clients) as pool:
-        results = [r for rs in pool.map(lambda qs: _client(url, qs), shares) for r in rs]
+        results = [o for os in pool.map(lambda qs: _client(url, qs), shares) for o in os]
     wall = time.perf_counter() - started
-    failed = [o.error for o, _ in results if not o.success]
+    failed = [o.error for o in results if not o.success]
     if failed:
         raise RuntimeError(f"{len(failed)} questions failed under load, e.g. {failed[0]}")
-    latency = np.asarray([ms for _, ms in results], dtype=np.float64)
-    queued = np.asarray([o.queued_ms for o, _ in results], dtype=np.float64)
+    latency = Timing.of([o.latency_ms for o in results])
     return {
         "concurrent_clients": clients,
-        "concurrent_p50_ms": round(float(np.percentile(latency, 50)), 1),
-        "concurrent_p95_ms": round(float(np.percentile(latency, 95)), 1),
-        "concurrent_queued_p50_ms": round(float(np.percentile(queued, 50)), 1),
+        "concurrent_p50_ms": round(latency.p50_ms, 1),
+        "concurrent_p95_ms": round(latency.p95_ms, 1),
+        "concurrent_queued_p50_ms": round(Timing.of([o.queued_ms for o in results]).p50_ms, 1),
         "concurrent_qps": round(len(results) / wall, 1),
     }

@@ -43,16 +43,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
-from numpy.typing import ArrayLike
 
 from ._chroma_server import free_port, local_chroma_server
 from ._index import ChromaIndex
-from ._page_client import Outcome, PageSession
+from ._page_client import PageSession, Timing
 from .errors import QAError
 from .settings import Settings
 
-__all__ = ["DeployCheckConfig", "DeployCheckReport", "Timing", "run_deploy_check"]
+__all__ = ["DeployCheckConfig", "DeployCheckReport", "run_deploy_check"]
 
 COLLECTION = "qa_deploy_check"
 PASSWORD = "deploy-check"  # staff log in through the page, as behind a proxy
@@ -89,24 +87,6 @@ class DeployCheckConfig:
     kill: bool = True
     feedback_url: str | None = None
     deadline_s: float = 900.0  # the load as a whole; what is still running then is an error
-
-
-@dataclass(frozen=True)
-class Timing:
-    """p50 / p95 in ms of one part of a question's time."""
-
-    p50_ms: float
-    p95_ms: float
-
-    @classmethod
-    def of(cls, values: ArrayLike) -> Timing:
-        array = np.asarray(values, dtype=np.float64)
-        if array.size == 0:
-            return cls(0.0, 0.0)
-        return cls(float(np.percentile(array, 50)), float(np.percentile(array, 95)))
-
-    def __str__(self) -> str:
-        return f"p50 {self.p50_ms:.0f} ms, p95 {self.p95_ms:.0f} ms"
 
 
 @dataclass(frozen=True)
@@ -247,12 +227,15 @@ class _Asked:
     """One question answered under load, and where its time went."""
 
     question: str
-    latency_ms: float
     queued_ms: float
     handled_ms: float
     assistant_ms: float
     answer: str  # what must not change under load: see _answer_key
     finished: float  # time.monotonic() when the answer came
+
+    @property
+    def latency_ms(self) -> float:
+        return self.queued_ms + self.handled_ms
 
 
 @dataclass
@@ -302,10 +285,6 @@ def _answer_key(answer: dict[str, Any]) -> str:
     return json.dumps([answer["answer"], answer["abstained"], citations], ensure_ascii=False)
 
 
-def _ask_once(page: PageSession, question: str) -> Outcome:
-    return page.call("ask", [question, None, None, None, None, None])
-
-
 class _Citizen:
     """One citizen: a browser tab per replica it has reached, kept between its questions."""
 
@@ -329,9 +308,7 @@ class _Citizen:
         first, count = self.user % len(self.replicas), len(self.replicas)
         for replica in (self.replicas[(first + i) % count] for i in range(count)):
             try:
-                page = self._page(replica)
-                started = time.perf_counter()  # the question itself, not the page's config
-                outcome = _ask_once(page, question)
+                outcome = self._page(replica).ask(question)
             except httpx.TransportError:
                 # The replica is gone; its session with it. A new one is opened once it is back.
                 if (dead := self.pages.pop(replica.number, None)) is not None:
@@ -345,7 +322,6 @@ class _Citizen:
             answer = outcome.data[0]
             asked = _Asked(
                 question=question,
-                latency_ms=(time.perf_counter() - started) * 1000,
                 queued_ms=outcome.queued_ms,
                 handled_ms=outcome.ran_ms,
                 assistant_ms=float(answer["latency_ms"]),
@@ -379,7 +355,7 @@ def _alone(replica: _Replica, questions: Sequence[str]) -> dict[str, str]:
     with PageSession(replica.url) as page:
         answers = {}
         for question in questions:
-            outcome = _ask_once(page, question)
+            outcome = page.ask(question)
             if not outcome.success:
                 raise DeployCheckError(
                     f"Replica {replica.number} could not answer {question!r} alone: "

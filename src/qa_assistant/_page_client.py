@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
+from numpy.typing import ArrayLike
 
-__all__ = ["Outcome", "PageSession"]
+__all__ = ["Outcome", "PageSession", "Timing"]
 
 TIMEOUT_S = 120.0
 
@@ -30,6 +32,29 @@ class Outcome:
     # queue started it (``queued_ms``), then until its result came (``ran_ms``).
     queued_ms: float = 0.0
     ran_ms: float = 0.0
+
+    @property
+    def latency_ms(self) -> float:
+        """From sending the event until its result came."""
+        return self.queued_ms + self.ran_ms
+
+
+@dataclass(frozen=True)
+class Timing:
+    """p50 / p95 in ms of one part of many events' time."""
+
+    p50_ms: float
+    p95_ms: float
+
+    @classmethod
+    def of(cls, values: ArrayLike) -> Timing:
+        array = np.asarray(values, dtype=np.float64)
+        if array.size == 0:
+            return cls(0.0, 0.0)
+        return cls(float(np.percentile(array, 50)), float(np.percentile(array, 95)))
+
+    def __str__(self) -> str:
+        return f"p50 {self.p50_ms:.0f} ms, p95 {self.p95_ms:.0f} ms"
 
 
 class PageSession:
@@ -90,6 +115,10 @@ class PageSession:
     def call(self, api_name: str, data: list[Any]) -> Outcome:
         """Calls a named endpoint of the page's API (``ask``), as an integration would."""
         return self._send(self._apis[api_name], None, data)
+
+    def ask(self, question: str) -> Outcome:
+        """Asks the page's ``ask`` API one question, without filters or history."""
+        return self.call("ask", [question, None, None, None, None, None])
 
     def _send(self, fn: int, target: int | None, data: list[Any]) -> Outcome:
         body = {
