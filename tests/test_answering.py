@@ -813,3 +813,69 @@ def test_a_capital_that_opens_a_sentence_of_the_question_marks_no_name() -> None
     names = {t.exact for t in q.terms if t.name}
 
     assert names == {"luật", "du"}  # not "đúng" nor "chọn", which open sentences
+
+
+# An article of a law, as ingest stores it, for statements ("…, đúng hay sai?") to check.
+_ARTICLE = (
+    "Điều 21. Quyền sở hữu tài sản chung\n"
+    "Vợ, chồng bình đẳng với nhau về quyền, nghĩa vụ trong việc tạo lập, chiếm hữu, sử dụng, "
+    "định đoạt tài sản chung; không phân biệt giữa lao động trong gia đình và lao động có "
+    "thu nhập."
+)
+LAW_CHUNK = Chunk(
+    id="luat_hon_nhan.txt#0",
+    source="luat_hon_nhan.txt",
+    title="Luật Hôn nhân và gia đình",
+    text=_ARTICLE,
+    start=0,
+    end=len(_ARTICLE),
+    heading=("Luật Hôn nhân và gia đình",),
+    ordinal=0,
+)
+
+
+# The case's name is nowhere in the article, so the word rules turn every sentence down.
+INCOME_STATEMENT = (
+    "Ông Nguyễn Văn A có thu nhập nhiều hơn vợ nên có quyền chiếm hữu, sử dụng tài sản chung "
+    "nhiều hơn vợ, đúng hay sai?"
+)
+
+
+def test_a_statement_is_answered_with_the_provision_that_decides_it() -> None:
+    # The article is what decides the statement all the same.
+    answerer = ExtractiveAnswerer()
+    answer = answerer.answer(INCOME_STATEMENT, hits(LAW_CHUNK))
+    assert not answer.abstained
+    assert answer.provision and answer.to_dict()["provision"] is True
+    assert answer.text.startswith("Quy định để đối chiếu nhận định này:")
+    (citation,) = answer.citations
+    assert "bình đẳng" in citation.quote
+    assert _ARTICLE[citation.start : citation.end] == citation.quote
+    assert "[1]" in answer.text
+    # The same case asked as a question is held to the word rules: the name is missing.
+    asked = "Ông Nguyễn Văn A có quyền chiếm hữu, sử dụng tài sản chung nhiều hơn vợ không?"
+    assert answerer.answer(asked, hits(LAW_CHUNK)).abstained
+
+
+def test_a_statement_the_documents_do_not_speak_of_abstains() -> None:
+    question = "Người lao động được nghỉ phép năm 20 ngày khi làm việc đủ 12 tháng, đúng hay sai?"
+    answer = ExtractiveAnswerer().answer(question, hits(LAW_CHUNK))
+    assert answer.abstained and not answer.provision
+    # The coverage a provision needs is a setting: a stricter one than the calibrated one
+    # turns the article down for the statement it decides.
+    strict = ExtractiveAnswerer(tuning=AnswerSettings.model_validate({"statement_coverage": 0.95}))
+    assert strict.answer(INCOME_STATEMENT, hits(LAW_CHUNK)).abstained
+
+
+@pytest.mark.parametrize(
+    ("question", "statement"),
+    [
+        ("Vợ chồng bình đẳng về tài sản chung, đúng hay sai?", True),
+        ("Vo chong binh dang ve tai san chung, dung hay sai?", True),
+        ("Ông A được hưởng trợ cấp, phải không?", True),
+        ("Hộ cận nghèo có được hỗ trợ không?", False),
+        ("Mức hỗ trợ là bao nhiêu?", False),
+    ],
+)
+def test_statements_are_told_from_questions(question: str, statement: bool) -> None:
+    assert analyse_question(question).statement is statement

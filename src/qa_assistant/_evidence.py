@@ -79,7 +79,7 @@ _EXACT_STOPWORDS = frozenset({"nhận", "cần", "can"})
 _FRAME_LIST = (
     "cho toi hoi|cho em hoi|cho minh hoi|xin hoi|muon biet|bao nhieu|bao lau|bao gio|"
     "nhu the nao|the nao|la gi|o dau|ra sao|hien nay|co phai|phai khong|hay khong|duoc khong|"
-    "doi tuong nao|thoi gian nao|thoi diem nao"
+    "doi tuong nao|thoi gian nao|thoi diem nao|dung hay sai"
 )
 _FRAMES = tuple(tuple(f.split()) for f in _FRAME_LIST.split("|"))
 # Frames asking when or how long: a moment or stretch of the calendar ("đầu mỗi học kỳ",
@@ -174,6 +174,7 @@ class QuestionTerms:
     wants_money: bool = False  # "bao nhiêu tiền", "trị giá"… → the answer should hold digits
     asks_left: bool = False  # "còn bao nhiêu…": "không còn" is an answer
     wants_time: bool = False  # "khi nào"…: "đầu mỗi học kỳ" answers too
+    statement: bool = False  # "…, đúng hay sai?": a case to check against a provision
 
 
 def _words_and_openers(text: str) -> tuple[list[str], list[bool]]:
@@ -228,6 +229,7 @@ def analyse_question(question: str) -> QuestionTerms:
         money,
         left,
         time,
+        _is_statement(joined),
     )
 
 
@@ -237,6 +239,24 @@ def _asks_for_a_thing(folded: Sequence[str]) -> bool:
         f in ("ai", "gi") or (f == "nao" and i > 0 and folded[i - 1] not in _TIME_NOUNS)
         for i, f in enumerate(folded)
     )
+
+
+# How a statement to be checked ends, folded: "…, đúng hay sai?", "…, phải không?".
+_STATEMENT_ENDINGS = (
+    " dung hay sai ",
+    " dung hay khong ",
+    " dung khong ",
+    " co dung khong ",
+    " phai khong ",
+    " sai khong ",
+)
+
+
+def _is_statement(joined: str) -> bool:
+    """Whether the question (folded words, space-joined and padded) states a case and asks
+    whether it holds. No sentence of a provision repeats the case's names, dates and sums, so
+    such a question is answered by the provision that decides it."""
+    return joined.endswith(_STATEMENT_ENDINGS)
 
 
 def _asks_yes_no(joined: str) -> bool:

@@ -85,6 +85,7 @@ class ExtractiveAnswerer:
         self.secondary_coverage = t.min_coverage * t.secondary_coverage_share
         self.min_gain = t.min_gain
         self.list_items = t.list_items
+        self.statement_coverage = t.statement_coverage
         self.require_number = require_number
         self.abstain_on_missing_name = abstain_on_missing_name
         self.abstain_on_missing_word = abstain_on_missing_word
@@ -102,14 +103,32 @@ class ExtractiveAnswerer:
         q = analyse_question(question)
         best = self._best(scored, q)
         if best is not None:
-            return _answered(question, self._quote(best, scored, hits, q), hits)
+            return _answered(question, self._quote(best, scored, hits, q), hits, q.statement)
         # The learned stage, when it ran, may still answer: see _answer_by_relevance.
         rated = [(p, i) for i, h in enumerate(hits) if (p := h.leg("relevance")) is not None]
         if rated:
             probability, top = max(rated, key=lambda r: r[0])
             if probability >= self.relevance_threshold:
                 return self._answer_by_relevance(question, hits, top, q)
+        if q.statement:
+            provision = self._provision(scored, q)
+            if provision is not None:
+                return _answered(question, self._quote(provision, scored, hits, q), hits, True)
         return abstain_answer(question, hits)
+
+    def _provision(self, scored: Sequence[SentenceScore], q: QuestionTerms) -> SentenceScore | None:
+        """The sentence of the top passage that decides a statement, or None: abstain.
+
+        A statement describes a case ("Ông A … ngày …, đúng hay sai?"); the provision that
+        decides it states the rule, never the case's names, dates or sums, so those are not
+        asked of it. Its coverage of the statement's other terms must reach
+        ``statement_coverage``: below it, the documents do not speak of the case.
+        """
+        top = [s for s in scored if s.rank <= self.top_rank]
+        best = max(top, key=lambda s: s.coverage, default=None)
+        if best is None or best.coverage < self.statement_coverage:
+            return None
+        return best
 
     def _answer_by_relevance(
         self, question: str, hits: Sequence[Hit], top: int, q: QuestionTerms
@@ -124,10 +143,11 @@ class ExtractiveAnswerer:
             for s in score_sentences(question, hits, max_passages=top + 1, weights=self.weights)
             if s.hit_index == top and not s.heading
         ]
-        best = next((s for s in scored if self.has_what_is_asked(s, q)), None)
+        # A statement's case holds names and sums no provision repeats.
+        best = next((s for s in scored if q.statement or self.has_what_is_asked(s, q)), None)
         if best is None:
             return abstain_answer(question, hits)
-        return _answered(question, self._quote(best, scored, hits, q), hits)
+        return _answered(question, self._quote(best, scored, hits, q), hits, q.statement)
 
     def _quote(
         self,
@@ -220,14 +240,17 @@ class ExtractiveAnswerer:
         return chosen
 
 
-def _answered(question: str, chosen: Sequence[SentenceScore], hits: Sequence[Hit]) -> Answer:
-    text, citations = _compose(chosen, hits)
+def _answered(
+    question: str, chosen: Sequence[SentenceScore], hits: Sequence[Hit], provision: bool = False
+) -> Answer:
+    text, citations = _compose(chosen, hits, provision)
     return Answer(
         question=question,
         text=text,
         abstained=False,
         citations=tuple(citations),
         hits=tuple(hits),
+        provision=provision,
     )
 
 
@@ -283,15 +306,23 @@ def _inside(s: SentenceScore, g: _Group) -> bool:
     return s.hit_index == g.hit_index and g.start <= s.start and s.end <= g.end
 
 
-def _compose(chosen: Sequence[SentenceScore], hits: Sequence[Hit]) -> tuple[str, list[Citation]]:
+# A statement gets the provision to check it against: the documents state rules, not verdicts.
+PROVISION_OPENER = "Quy định để đối chiếu nhận định này"
+
+
+def _compose(
+    chosen: Sequence[SentenceScore], hits: Sequence[Hit], provision: bool = False
+) -> tuple[str, list[Citation]]:
     citations: list[Citation] = []
     for marker, g in enumerate(_groups(chosen, hits), start=1):
         citations.append(cite(marker, hits[g.hit_index], g.start, g.end))
     if len(citations) == 1:
         c = citations[0]
-        return f"Theo tài liệu, {_as_clause(c.quote)} [{c.marker}].", citations
+        opener = f"{PROVISION_OPENER}:" if provision else "Theo tài liệu,"
+        return f"{opener} {_as_clause(c.quote)} [{c.marker}].", citations
     lines = [f"- {_as_clause(c.quote)} [{c.marker}]." for c in citations]
-    return "Theo tài liệu:\n" + "\n".join(lines), citations
+    opener = f"{PROVISION_OPENER}:" if provision else "Theo tài liệu:"
+    return opener + "\n" + "\n".join(lines), citations
 
 
 # Openers that link a sentence to the one before it; they read oddly after "Theo tài liệu,".

@@ -132,6 +132,16 @@ class AnswerSettings(BaseModel):
     list_items: int = Field(
         8, ge=0, description="List items quoted after a sentence that opens a list."
     )
+    statement_coverage: float = Field(
+        0.4,
+        ge=0,
+        le=1,
+        description='A statement to check ("…, đúng hay sai?") is answered with the top '
+        "passage's best sentence as the provision that decides it when that sentence covers "
+        "this share of the statement's terms (the case's names and sums need not be there); "
+        "calibrated on ALQAC 2024's statements against the laws with and without their own "
+        "law (eval/README.md).",
+    )
 
 
 class RelevanceSettings(BaseModel):

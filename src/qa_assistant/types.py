@@ -206,6 +206,9 @@ class Answer:
     hits: tuple[Hit, ...] = ()  # what retrieval returned, in rank order
     latency_ms: float = 0.0
     warnings: tuple[str, ...] = ()  # e.g. an LLM marker that no passage supports
+    # The quotes are the provisions that decide a statement ("…, đúng hay sai?"), for the asker
+    # to check the case against, not an answer that the documents state.
+    provision: bool = False
 
     def to_dict(self, *, retrieved: int = 10) -> dict[str, Any]:
         """The JSON shape of ``qa-assistant ask --json``, shared by the CLI, eval and the API."""
@@ -243,6 +246,7 @@ class Answer:
                 for h in self.hits[: max(retrieved, 0)]
             ],
             "warnings": list(self.warnings),
+            "provision": self.provision,
             "latency_ms": round(self.latency_ms, 2),
         }
 
