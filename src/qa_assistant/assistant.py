@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ._answering import make_answerer
+from ._answering.factory import make_answerer
 from ._chunking import chunk_token_budget
 from ._embedding import make_embedder
 from ._follow import sync_lexical

@@ -43,8 +43,9 @@ class Embedder(Protocol):
 class Answerer(Protocol):
     """Writes a cited answer from retrieved passages.
 
-    Made by :func:`qa_assistant._answering.make_answerer`. ``hits`` are in rank order; the
-    returned :class:`Answer` carries ``hits`` unchanged and latency 0 (the assistant times it).
+    Made by :func:`qa_assistant._answering.factory.make_answerer`. ``hits`` are in rank order;
+    the returned :class:`Answer` carries ``hits`` unchanged and latency 0 (the assistant times
+    it).
     """
 
     def answer(self, question: str, hits: Sequence[Hit]) -> Answer: ...

@@ -2,10 +2,10 @@
 
 Two answerers implement :class:`~qa_assistant.protocols.Answerer`:
 
-* :class:`~qa_assistant._extractive.ExtractiveAnswerer` (the default, offline): quotes the
+* :class:`~qa_assistant._answering.extractive.ExtractiveAnswerer` (the default, offline): quotes the
   passage sentences that best match the question, each followed by ``[n]``, or abstains when
   the evidence is too weak.
-* :class:`~qa_assistant._llm.LLMAnswerer`: asks a chat model (OpenAI-compatible server or
+* :class:`~qa_assistant._answering.llm.LLMAnswerer`: asks a chat model (OpenAI-compatible server or
   Ollama, through LangChain) to answer only from numbered passages, then checks every ``[n]``
   it wrote.
 
@@ -19,12 +19,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigError
-from .types import Answer, Citation, Hit
+from ..errors import ConfigError
+from ..types import Answer, Citation, Hit
 
 if TYPE_CHECKING:
-    from .protocols import Answerer
-    from .settings import Settings
+    from ..protocols import Answerer
+    from ..settings import Settings
 
 ABSTAIN_MESSAGE = "Không tìm thấy thông tin này trong tài liệu."
 
@@ -75,11 +75,11 @@ def make_answerer(settings: Settings) -> Answerer:
     """The configured answerer: ``settings.answerer`` is extractive, openai or ollama."""
     # The answerers build on this module's citations and abstention: imported once asked for.
     if settings.answerer == "extractive":
-        from ._extractive import ExtractiveAnswerer
+        from .extractive import ExtractiveAnswerer
 
         if not settings.relevance.enabled:
             return ExtractiveAnswerer(tuning=settings.answer)
-        from ._reranker import relevance_threshold
+        from .._reranker import relevance_threshold
 
         return ExtractiveAnswerer(
             tuning=settings.answer, relevance_threshold=relevance_threshold(settings)
@@ -90,7 +90,7 @@ def make_answerer(settings: Settings) -> Answerer:
             "(e.g. http://localhost:8000/v1 for an OpenAI-compatible server, "
             "http://localhost:11434 for Ollama)."
         )
-    from ._llm import LLMAnswerer
+    from .llm import LLMAnswerer
 
     builders: dict[str, Callable[[], LLMAnswerer]] = {
         "openai": lambda: LLMAnswerer.openai(

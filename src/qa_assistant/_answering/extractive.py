@@ -11,16 +11,16 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ._answering import abstain_answer, cite
-from ._evidence import (
+from .._evidence import (
     QuestionTerms,
     ScoringWeights,
     SentenceScore,
     analyse_question,
     score_sentences,
 )
-from .settings import AnswerSettings
-from .types import Answer, Citation, Hit
+from ..settings import AnswerSettings
+from ..types import Answer, Citation, Hit
+from .factory import abstain_answer, cite
 
 __all__ = ["ExtractiveAnswerer"]
 

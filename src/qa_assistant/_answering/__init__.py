@@ -1,0 +1,1 @@
+"""The answer stage: the answerers, the LLM's prompts and the factory."""
