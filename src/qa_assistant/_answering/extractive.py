@@ -20,7 +20,7 @@ from .._evidence import (
 )
 from ..settings import AnswerSettings
 from ..types import Answer, Citation, Hit
-from .factory import abstain_answer, cite
+from .common import abstain_answer, cite
 
 __all__ = ["ExtractiveAnswerer"]
 

@@ -18,7 +18,7 @@ from .._evidence import analyse_question, folded_syllables
 from .._vietnamese import sentence_spans
 from ..errors import AnswererError, ConfigError
 from ..types import CITATION_MARKER, Answer, Citation, Hit
-from .factory import ABSTAIN_MESSAGE, abstain_answer, cite
+from .common import ABSTAIN_MESSAGE, abstain_answer, cite
 from .prompts import HUMAN_PROMPT, SYSTEM_PROMPT, format_passages, neutralise_delimiters
 
 if TYPE_CHECKING:
