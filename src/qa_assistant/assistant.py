@@ -247,12 +247,13 @@ class Assistant:
         return self._answer_at_once(inputs, inputs["hits"])
 
     def _answer_at_once(self, inputs: dict[str, Any], hits: list[Hit]) -> Answer:
-        """The answer from ``hits``. Where the extractive answerer abstains, it takes a second
-        look with the relevance model's scores (:meth:`Retriever.second_look`) when the learned
-        stage is on; the LLM answerers (streaming ones) decide alone."""
+        """The answer from ``hits``. Where an answerer that takes a second look
+        (:attr:`~qa_assistant.protocols.Answerer.second_look`: the extractive one) abstains, it
+        is asked again with the relevance model's scores (:meth:`Retriever.second_look`) when
+        the learned stage is on."""
         question, k = inputs["question"], inputs["k"]
         answer = self.answerer.answer(question, hits[:k])
-        if answer.abstained and not isinstance(self.answerer, StreamingAnswerer):
+        if answer.abstained and self.answerer.second_look:
             snapshot: Retriever = inputs.get("snapshot") or self.retriever()
             rescored = snapshot.second_look(question, hits, inputs.get("history", ()))
             if rescored is not None:

@@ -48,6 +48,14 @@ class Answerer(Protocol):
     it).
     """
 
+    @property
+    def second_look(self) -> bool:
+        """Whether the assistant asks again where this answerer abstains, with the hits the
+        relevance model re-scored (when the learned stage is on): true for an answerer that
+        reads their "relevance" score, so the model's cost falls only on the questions it
+        turned away."""
+        ...
+
     def answer(self, question: str, hits: Sequence[Hit]) -> Answer: ...
 
 

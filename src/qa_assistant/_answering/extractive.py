@@ -63,6 +63,9 @@ class ExtractiveAnswerer:
     sentence of it holds what the model cannot check (:meth:`has_what_is_asked`).
     """
 
+    # Where the rules abstain, the relevance model's scores may still answer (see above).
+    second_look = True
+
     def __init__(
         self,
         *,

@@ -37,6 +37,9 @@ class LLMAnswerer:
     ones. ``base_url`` only names the server in error messages.
     """
 
+    # The model judges the passages itself: it is asked once per question.
+    second_look = False
+
     def __init__(self, model: BaseChatModel, *, base_url: str, max_passages: int = 8) -> None:
         from langchain_core.output_parsers import StrOutputParser
         from langchain_core.prompts import ChatPromptTemplate
