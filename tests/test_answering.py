@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
-from qa_assistant._answering import ABSTAIN_MESSAGE, make_answerer
+from qa_assistant._answering.common import ABSTAIN_MESSAGE
+from qa_assistant._answering.extractive import ExtractiveAnswerer
+from qa_assistant._answering.factory import make_answerer
+from qa_assistant._answering.llm import LLMAnswerer
 from qa_assistant._evidence import analyse_question, score_sentences
-from qa_assistant._extractive import ExtractiveAnswerer
-from qa_assistant._llm import LLMAnswerer
 from qa_assistant.errors import AnswererError, ConfigError
 from qa_assistant.protocols import Answerer
 from qa_assistant.settings import AnswerSettings, Settings

@@ -6,7 +6,7 @@ import unicodedata
 from pathlib import Path
 
 from conftest import TET_QUESTION
-from qa_assistant._llm import LLMAnswerer
+from qa_assistant._answering.llm import LLMAnswerer
 from qa_assistant.assistant import Assistant
 from qa_assistant.settings import Settings
 from qa_assistant.testing import FakeEmbedder, FakeOpenAIServer

@@ -16,8 +16,8 @@ from click.testing import CliRunner
 
 from conftest import SEED_DOCUMENTS, TET_QUESTION
 from qa_assistant import cli
-from qa_assistant._answering import ABSTAIN_MESSAGE
-from qa_assistant._llm import LLMAnswerer
+from qa_assistant._answering.common import ABSTAIN_MESSAGE
+from qa_assistant._answering.llm import LLMAnswerer
 from qa_assistant.assistant import EMPTY_QUESTION_MESSAGE, Assistant
 from qa_assistant.settings import Settings
 from qa_assistant.testing import FakeEmbedder, FakeOpenAIServer

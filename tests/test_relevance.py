@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa_assistant._answering import ABSTAIN_MESSAGE
-from qa_assistant._extractive import ExtractiveAnswerer
+from qa_assistant._answering.common import ABSTAIN_MESSAGE
+from qa_assistant._answering.extractive import ExtractiveAnswerer
 from qa_assistant._relevance_data import HELDOUT_SHARE, Group, Pair, is_heldout
 from qa_assistant._relevance_training import _trainable, calibrate_threshold
 from qa_assistant._retrieval import relevance_rerank

@@ -283,7 +283,7 @@ def test_cli_ask_with_an_unreachable_llm_never_shows_the_key(
 def test_an_llm_that_refuses_the_key_never_shows_it(
     settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from qa_assistant._llm import LLMAnswerer
+    from qa_assistant._answering.llm import LLMAnswerer
 
     with FakeOpenAIServer(status=401) as server, caplog.at_level(logging.DEBUG):
         answerer = LLMAnswerer.openai(

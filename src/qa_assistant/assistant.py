@@ -1,19 +1,21 @@
 """The assistant: wires loading, the index, retrieval and answering together.
 
-Answering is a LangChain runnable chain, retrieve → answer, so callers that already speak
-LangChain can compose it (``Assistant.chain``); everyone else calls :meth:`Assistant.ask`.
+A question runs one pipeline: retrieve → answer → a second look where the answerer abstains
+and takes one. :meth:`Assistant.ask` returns its answer; :meth:`Assistant.ask_stream` also
+yields a streaming answerer's text as it is written. Callers that already speak LangChain can
+compose the same steps as a runnable chain (``Assistant.chain``).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ._answering import make_answerer
+from ._answering.factory import make_answerer
 from ._chunking import chunk_token_budget
 from ._embedding import make_embedder
 from ._follow import sync_lexical
@@ -177,8 +179,8 @@ class Assistant:
         restore_diacritics("khoi dong")
         word_tokens("khởi động")
         if self.index.count():
-            # One whole question: the chain's first run imports parts of LangChain, which
-            # would otherwise hold up the first citizens a fresh replica serves.
+            # One whole question: what only a question reaches would otherwise load while the
+            # first citizens a fresh replica serves wait.
             self.ask("khởi động")
 
     # -- ingest -----------------------------------------------------------------------------
@@ -220,7 +222,10 @@ class Assistant:
 
     @property
     def chain(self) -> Any:
-        """The LangChain runnable: {"question", "k", "retriever", "filters", "history"} → Answer."""
+        """The LangChain runnable: {"question", "k", "retriever", "filters", "history"} → Answer.
+
+        The same retrieve and answer steps as :meth:`ask`, for callers that compose LangChain.
+        """
         if self._chain is None:
             from langchain_core.runnables import RunnableLambda
 
@@ -244,22 +249,29 @@ class Assistant:
         )
 
     def _answer_step(self, inputs: dict[str, Any]) -> Answer:
-        return self._answer_at_once(inputs, inputs["hits"])
+        return _answer_of(self._answer_events(inputs, inputs["hits"], stream=False))
 
-    def _answer_at_once(self, inputs: dict[str, Any], hits: list[Hit]) -> Answer:
-        """The answer from ``hits``. Where the extractive answerer abstains, it takes a second
-        look with the relevance model's scores (:meth:`Retriever.second_look`) when the learned
-        stage is on; the LLM answerers (streaming ones) decide alone."""
+    def _answer_events(
+        self, inputs: dict[str, Any], hits: list[Hit], *, stream: bool
+    ) -> Iterator[str | Answer]:
+        """The answer from ``hits``, last; with ``stream`` and a streaming answerer, the reply's
+        text before it as the model writes it. Where an answerer that takes a second look
+        (:attr:`~qa_assistant.protocols.Answerer.second_look`: the extractive one) abstains, it
+        is asked again with the relevance model's scores (:meth:`Retriever.second_look`) when
+        the learned stage is on."""
         question, k = inputs["question"], inputs["k"]
-        answer = self.answerer.answer(question, hits[:k])
-        if answer.abstained and not isinstance(self.answerer, StreamingAnswerer):
+        if stream and isinstance(self.answerer, StreamingAnswerer):
+            answer = yield from _streamed(self.answerer, question, hits[:k])
+        else:
+            answer = self.answerer.answer(question, hits[:k])
+        if answer.abstained and self.answerer.second_look:
             snapshot: Retriever = inputs.get("snapshot") or self.retriever()
             rescored = snapshot.second_look(question, hits, inputs.get("history", ()))
             if rescored is not None:
                 hits = rescored
                 answer = self.answerer.answer(question, hits[:k])
         # The answerer sees the top k; the caller sees everything retrieval ranked.
-        return replace(answer, hits=tuple(hits))
+        yield replace(answer, hits=tuple(hits))
 
     def ask(
         self,
@@ -270,12 +282,7 @@ class Assistant:
         filters: Filters | None = None,
         history: Sequence[str] = (),
     ) -> Answer:
-        started = time.perf_counter()
-        inputs = self._question_inputs(question, k, retriever, filters, history)
-        if isinstance(inputs, Answer):
-            return inputs
-        answer: Answer = self.chain.invoke(inputs)
-        return replace(answer, latency_ms=(time.perf_counter() - started) * 1000)
+        return _answer_of(self._events(question, k, retriever, filters, history, stream=False))
 
     def ask_stream(
         self,
@@ -293,29 +300,30 @@ class Assistant:
         :class:`Answer`, last, exactly as :meth:`ask` returns it. The extractive answerer
         writes nothing to stream: its answer is the only item.
         """
+        return self._events(question, k, retriever, filters, history, stream=True)
+
+    def _events(
+        self,
+        question: str,
+        k: int | None,
+        retriever: str | None,
+        filters: Filters | None,
+        history: Sequence[str],
+        *,
+        stream: bool,
+    ) -> Iterator[str | Answer]:
+        """A question's one pipeline, that :meth:`ask` and :meth:`ask_stream` both run:
+        retrieve, answer (streamed or at once), the second look; the timed answer last."""
         started = time.perf_counter()
         inputs = self._question_inputs(question, k, retriever, filters, history)
         if isinstance(inputs, Answer):
             yield inputs
             return
         hits = self._retrieve_step(inputs)
-        top = hits[: inputs["k"]]
-        if isinstance(self.answerer, StreamingAnswerer):
-            answer: Answer | None = None
-            for step in self.answerer.stream(inputs["question"], top):
-                if isinstance(step, Answer):
-                    answer = step
-                else:
-                    yield step
-            if answer is None:
-                raise AnswererError(
-                    f"{type(self.answerer).__name__}.stream ended without an answer: "
-                    "check that the answerer yields its Answer last."
-                )
-            answer = replace(answer, hits=tuple(hits))
-        else:
-            answer = self._answer_at_once(inputs, hits)
-        yield replace(answer, latency_ms=(time.perf_counter() - started) * 1000)
+        for event in self._answer_events(inputs, hits, stream=stream):
+            if isinstance(event, Answer):
+                event = replace(event, latency_ms=(time.perf_counter() - started) * 1000)
+            yield event
 
     def _question_inputs(
         self,
@@ -376,6 +384,29 @@ class Assistant:
 
     def close(self) -> None:
         self._retriever = None
+
+
+def _streamed(
+    answerer: StreamingAnswerer, question: str, hits: Sequence[Hit]
+) -> Generator[str, None, Answer]:
+    """Yields the reply's text as the answerer writes it; returns the answer it ends with."""
+    answer: Answer | None = None
+    for step in answerer.stream(question, hits):
+        if isinstance(step, Answer):
+            answer = step
+        else:
+            yield step
+    if answer is None:
+        raise AnswererError(
+            f"{type(answerer).__name__}.stream ended without an answer: "
+            "check that the answerer yields its Answer last."
+        )
+    return answer
+
+
+def _answer_of(events: Iterable[str | Answer]) -> Answer:
+    """The answer a question's events end with (the draft's pieces before it passed over)."""
+    return [event for event in events if isinstance(event, Answer)][-1]
 
 
 def _load_word_segmenter() -> None:

@@ -43,9 +43,18 @@ class Embedder(Protocol):
 class Answerer(Protocol):
     """Writes a cited answer from retrieved passages.
 
-    Made by :func:`qa_assistant._answering.make_answerer`. ``hits`` are in rank order; the
-    returned :class:`Answer` carries ``hits`` unchanged and latency 0 (the assistant times it).
+    Made by :func:`qa_assistant._answering.factory.make_answerer`. ``hits`` are in rank order;
+    the returned :class:`Answer` carries ``hits`` unchanged and latency 0 (the assistant times
+    it).
     """
+
+    @property
+    def second_look(self) -> bool:
+        """Whether the assistant asks again where this answerer abstains, with the hits the
+        relevance model re-scored (when the learned stage is on): true for an answerer that
+        reads their "relevance" score, so the model's cost falls only on the questions it
+        turned away."""
+        ...
 
     def answer(self, question: str, hits: Sequence[Hit]) -> Answer: ...
 

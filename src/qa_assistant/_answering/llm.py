@@ -1,11 +1,11 @@
 """The LLM answerer: a LangChain chat model answers from numbered passages, markers checked.
 
 The model (an OpenAI-compatible server or Ollama) sees the prompts of
-:mod:`qa_assistant._prompts`. Its reply is checked: markers outside the passages given are
-dropped, the rest renumbered and each cited with the passage sentence that best supports the
-claim it stands behind; a reply that cites nothing is flagged unsupported. Server failures
-become :class:`~qa_assistant.errors.AnswererError` messages that say what to check and never
-show the API key.
+:mod:`qa_assistant._answering.prompts`. Its reply is checked: markers outside the passages
+given are dropped, the rest renumbered and each cited with the passage sentence that best
+supports the claim it stands behind; a reply that cites nothing is flagged unsupported. Server
+failures become :class:`~qa_assistant.errors.AnswererError` messages that say what to check
+and never show the API key.
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from ._answering import ABSTAIN_MESSAGE, abstain_answer, cite
-from ._evidence import analyse_question, folded_syllables
-from ._prompts import HUMAN_PROMPT, SYSTEM_PROMPT, format_passages, neutralise_delimiters
-from ._vietnamese import sentence_spans
-from .errors import AnswererError, ConfigError
-from .types import CITATION_MARKER, Answer, Citation, Hit
+from .._evidence import analyse_question, folded_syllables
+from .._vietnamese import sentence_spans
+from ..errors import AnswererError, ConfigError
+from ..types import CITATION_MARKER, Answer, Citation, Hit
+from .common import ABSTAIN_MESSAGE, abstain_answer, cite
+from .prompts import HUMAN_PROMPT, SYSTEM_PROMPT, format_passages, neutralise_delimiters
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -36,6 +36,9 @@ class LLMAnswerer:
     ``model`` is any LangChain chat model; :meth:`openai` and :meth:`ollama` build the usual
     ones. ``base_url`` only names the server in error messages.
     """
+
+    # The model judges the passages itself: it is asked once per question.
+    second_look = False
 
     def __init__(self, model: BaseChatModel, *, base_url: str, max_passages: int = 8) -> None:
         from langchain_core.output_parsers import StrOutputParser

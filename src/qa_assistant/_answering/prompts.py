@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from .types import Hit
+from ..types import Hit
 
 __all__ = ["HUMAN_PROMPT", "SYSTEM_PROMPT", "format_passages", "neutralise_delimiters"]
 

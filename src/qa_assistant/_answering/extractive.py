@@ -11,16 +11,16 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ._answering import abstain_answer, cite
-from ._evidence import (
+from .._evidence import (
     QuestionTerms,
     ScoringWeights,
     SentenceScore,
     analyse_question,
     score_sentences,
 )
-from .settings import AnswerSettings
-from .types import Answer, Citation, Hit
+from ..settings import AnswerSettings
+from ..types import Answer, Citation, Hit
+from .common import abstain_answer, cite
 
 __all__ = ["ExtractiveAnswerer"]
 
@@ -62,6 +62,9 @@ class ExtractiveAnswerer:
     passage the model gives at least ``relevance_threshold`` is quoted all the same, if a
     sentence of it holds what the model cannot check (:meth:`has_what_is_asked`).
     """
+
+    # Where the rules abstain, the relevance model's scores may still answer (see above).
+    second_look = True
 
     def __init__(
         self,

@@ -1,0 +1,17 @@
+"""Retrieved passages → a cited Vietnamese :class:`~qa_assistant.types.Answer`.
+
+Two answerers implement :class:`~qa_assistant.protocols.Answerer`:
+
+* :class:`~qa_assistant._answering.extractive.ExtractiveAnswerer` (the default, offline):
+  quotes the passage sentences that best match the question, each followed by ``[n]``, or
+  abstains when the evidence is too weak.
+* :class:`~qa_assistant._answering.llm.LLMAnswerer`: asks a chat model (OpenAI-compatible
+  server or Ollama, through LangChain) to answer only from numbered passages, then checks
+  every ``[n]`` it wrote.
+
+The package's modules: :mod:`.common` (what both share: the abstention, the citations),
+:mod:`.extractive`, :mod:`.llm` and its :mod:`.prompts`, and :mod:`.factory`
+(:func:`~qa_assistant._answering.factory.make_answerer`). The answerers import :mod:`.common`;
+only the factory imports the answerers, and this file imports nothing, so the package has no
+import cycle.
+"""

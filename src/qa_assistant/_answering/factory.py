@@ -1,0 +1,65 @@
+"""The factory: :func:`make_answerer` builds the answerer the settings name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from ..protocols import Answerer
+    from ..settings import Settings
+
+__all__ = ["make_answerer"]
+
+
+def make_answerer(settings: Settings) -> Answerer:
+    """The configured answerer: ``settings.answerer`` is extractive, openai or ollama."""
+    # Imported once asked for: a process loads only the answerer it runs.
+    if settings.answerer == "extractive":
+        from .extractive import ExtractiveAnswerer
+
+        if not settings.relevance.enabled:
+            return ExtractiveAnswerer(tuning=settings.answer)
+        from .._reranker import relevance_threshold
+
+        return ExtractiveAnswerer(
+            tuning=settings.answer, relevance_threshold=relevance_threshold(settings)
+        )
+    if not settings.llm_base_url:
+        raise ConfigError(
+            f"QA_ANSWERER={settings.answerer} needs the server's address: set QA_LLM_BASE_URL "
+            "(e.g. http://localhost:8000/v1 for an OpenAI-compatible server, "
+            "http://localhost:11434 for Ollama)."
+        )
+    from .llm import LLMAnswerer
+
+    builders: dict[str, Callable[[], LLMAnswerer]] = {
+        "openai": lambda: LLMAnswerer.openai(
+            base_url=str(settings.llm_base_url),
+            model=settings.llm_model,
+            api_key=_secret(settings.llm_api_key),
+            timeout_s=settings.llm_timeout_s,
+            max_passages=max(settings.k, 1),
+        ),
+        "ollama": lambda: LLMAnswerer.ollama(
+            base_url=str(settings.llm_base_url),
+            model=settings.llm_model,
+            timeout_s=settings.llm_timeout_s,
+            max_passages=max(settings.k, 1),
+        ),
+    }
+    if settings.answerer not in builders:
+        raise ConfigError(
+            f"Unknown answerer {settings.answerer!r}: set QA_ANSWERER to extractive, "
+            "openai or ollama."
+        )
+    return builders[settings.answerer]()
+
+
+def _secret(value: Any) -> str | None:
+    if value is None:
+        return None
+    getter = getattr(value, "get_secret_value", None)
+    return str(getter()) if callable(getter) else str(value)
