@@ -21,7 +21,7 @@ from pathlib import Path
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 from qa_assistant import Assistant, Settings
-from qa_assistant._extractive import ExtractiveAnswerer
+from qa_assistant._answering.extractive import ExtractiveAnswerer
 from qa_assistant.evaluation import load_question_set, relevant_to_any
 from qa_assistant.settings import AnswerSettings
 from qa_assistant.types import Hit
