@@ -6,6 +6,7 @@ import re
 import socket
 import warnings
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -139,6 +140,15 @@ def test_answer_is_escaped_and_markers_become_links() -> None:
     assert "[7]" in rendered and "qa-cite-3-7" not in rendered  # no citation, no link
     assert "\n\n" not in rendered  # a blank line would hand the rest to Markdown
     assert "Tiêu đề &lt;b&gt;đậm&lt;/b&gt;" in rendered  # the sources list, escaped
+
+
+def test_a_provision_is_marked_apart_from_a_stated_answer() -> None:
+    text = "Vợ, chồng bình đẳng về tài sản chung."
+    cited = (_citation(text, text),)
+    provision = Answer("q", f"Quy định để đối chiếu nhận định này: {text} [1].", False, cited)
+    provision = replace(provision, provision=True)
+    assert "qa-provision" in ui_rendering.render_answer(provision, turn=1)
+    assert "qa-provision" not in ui_rendering.render_answer(replace(provision, provision=False), 1)
 
 
 def test_a_draft_is_escaped_text_with_no_links() -> None:

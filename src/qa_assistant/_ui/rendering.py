@@ -78,6 +78,8 @@ def render_answer(answer: Answer, turn: int) -> str:
     # qa-final tells tests and scripts the checked answer from a draft; qa-turn-N lets the
     # citation panel's way back find the answer that cited it (the chat strips ids).
     css = "qa-answer qa-abstain" if answer.abstained else "qa-answer"
+    if answer.provision:
+        css += " qa-provision"  # the rule to check a statement against, not a stated answer
     parts = [f'<div class="{css} qa-final qa-turn-{turn}">{body}', _render_sources(answer, turn)]
     if answer.warnings:
         notes = "".join(f"<li>{escape(w)}</li>" for w in answer.warnings)
