@@ -341,7 +341,7 @@ def bench(
     as_json: bool,
 ) -> None:
     """Measure ingest speed, query latency, memory, disk and cold start at scale."""
-    from ._bench import BenchConfig, format_table, parse_sizes, run_benchmark
+    from .bench.benchmark import BenchConfig, format_table, parse_sizes, run_benchmark
 
     try:
         parsed = parse_sizes(sizes)
@@ -395,7 +395,7 @@ def deploy_check(
     workdir: Path | None,
 ) -> None:
     """Start chroma run and N replicas on loopback, load them, SIGKILL one, check the store."""
-    from ._deploy_check import DeployCheckConfig, run_deploy_check
+    from .deploy.check import DeployCheckConfig, run_deploy_check
 
     config = DeployCheckConfig(
         documents=documents,
@@ -439,8 +439,8 @@ _SEED = click.option("--seed", type=int, default=13, show_default=True)
 def train(data: Path, output: Path | None, seed: int, layers: int, max_minutes: float) -> None:
     """Retrain the relevance model on the public QA data (see docs/MODEL.md)."""
     from ._model_build import ensure_default_model
-    from ._relevance_training import TrainConfig, train_relevance_model
     from ._reranker import relevance_weights
+    from .training.relevance import TrainConfig, train_relevance_model
 
     settings = _settings()
     with _errors():
@@ -477,9 +477,9 @@ def train_embedder(
     leave_out: tuple[str, ...],
 ) -> None:
     """Fine-tune the dense leg's embedder on the public QA data (see docs/MODEL.md)."""
-    from ._embedder_training import EmbedderTrainConfig
-    from ._embedder_training import train_embedder as train_dense
     from ._model_build import ensure_default_model, tuned_weights
+    from .training.embedder import EmbedderTrainConfig
+    from .training.embedder import train_embedder as train_dense
 
     settings = _settings()
     with _errors():
