@@ -107,8 +107,12 @@ class _CommandLine(click.Group):
         return sorted({*self.commands, *TOOLING})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name not in self.commands and cmd_name in TOOLING:
-            import_module(TOOLING[cmd_name]).register_commands(self)
+        if cmd_name not in self.commands:
+            # One of the tooling's, or a mistyped name: click's "did you mean" then compares it
+            # with the registered commands, so all of them are registered.
+            wanted = [TOOLING[cmd_name]] if cmd_name in TOOLING else TOOLING.values()
+            for module in dict.fromkeys(wanted):
+                import_module(module).register_commands(self)
         return super().get_command(ctx, cmd_name)
 
 
