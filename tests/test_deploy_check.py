@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from conftest import SEED_DOCUMENTS
-from qa_assistant._chroma_server import chroma_command
-from qa_assistant._deploy_check import (
+from qa_assistant.assistant import Assistant
+from qa_assistant.deploy.check import (
     QUESTIONS,
     DeployCheckConfig,
     DeployCheckReport,
@@ -24,8 +24,8 @@ from qa_assistant._deploy_check import (
     _policy_text,
     run_deploy_check,
 )
-from qa_assistant._page_client import Timing
-from qa_assistant.assistant import Assistant
+from qa_assistant.drivers.chroma_server import chroma_command
+from qa_assistant.drivers.page_client import Timing
 from qa_assistant.settings import Settings
 from qa_assistant.testing import FakeEmbedder
 

@@ -8,17 +8,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa_assistant._embedder_training import (
+from qa_assistant._tuned_delta import apply_delta, pack_delta
+from qa_assistant.errors import EmbeddingError, QAError
+from qa_assistant.testing import FakeEmbedder
+from qa_assistant.training.data import TRAINING_SETS, is_heldout
+from qa_assistant.training.embedder import (
     EmbedderExample,
     EmbedderTrainConfig,
     _batches,
     _positive,
     build_examples,
 )
-from qa_assistant._relevance_data import TRAINING_SETS, is_heldout
-from qa_assistant._tuned_delta import apply_delta, pack_delta
-from qa_assistant.errors import EmbeddingError, QAError
-from qa_assistant.testing import FakeEmbedder
 from qa_assistant.types import Chunk
 
 _ALL_BUT_VIRHE4QA = tuple(s.name for s in TRAINING_SETS if s.name != "virhe4qa")
@@ -124,10 +124,10 @@ def test_examples_skip_the_untouched_split_and_hold_out_a_fixed_share(tmp_path: 
 def test_training_ships_only_the_encoders_change_with_held_out_figures(tmp_path: Path) -> None:
     from safetensors.numpy import load_file
 
-    from qa_assistant._embedder_training import train_embedder
     from qa_assistant._model_build import ensure_default_model
     from qa_assistant._tuned_delta import delta_metadata
     from qa_assistant.settings import default_cache_dir
+    from qa_assistant.training.embedder import train_embedder
 
     def example(i: int) -> EmbedderExample:
         return EmbedderExample(

@@ -11,11 +11,11 @@ import pytest
 
 from qa_assistant._answering.common import ABSTAIN_MESSAGE
 from qa_assistant._answering.extractive import ExtractiveAnswerer
-from qa_assistant._relevance_data import HELDOUT_SHARE, Group, Pair, is_heldout
-from qa_assistant._relevance_training import _trainable, calibrate_threshold
 from qa_assistant._retrieval import relevance_rerank
 from qa_assistant.settings import RelevanceSettings, Settings, default_cache_dir
 from qa_assistant.testing import FakeReranker
+from qa_assistant.training.data import HELDOUT_SHARE, Group, Pair, is_heldout
+from qa_assistant.training.relevance import _trainable, calibrate_threshold
 from qa_assistant.types import Chunk, Hit
 
 
@@ -331,9 +331,9 @@ def test_training_writes_trained_layers_and_a_threshold_calibrated_as_it_runs(
     tmp_path: Path,
 ) -> None:
     from qa_assistant._model_build import ensure_default_model
-    from qa_assistant._relevance_data import TrainingData
-    from qa_assistant._relevance_training import TrainConfig, train_relevance_model
     from qa_assistant._reranker import weights_metadata
+    from qa_assistant.training.data import TrainingData
+    from qa_assistant.training.relevance import TrainConfig, train_relevance_model
 
     def group(i: int) -> Group:
         gold = Pair(f"Sinh viên bảo lưu kết quả {i} năm?", STUDY.text, 1.0)

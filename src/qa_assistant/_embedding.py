@@ -67,7 +67,7 @@ def _quantize_int8(module: Any) -> Any:
 
     That layer reads GELU activations whose outliers per-tensor int8 clips badly: quantizing
     it too gives cosine ≈ 0.97 to fp32, leaving it in fp32 keeps ≥ 0.99 (measured by
-    eval/bench_embedding.py).
+    ``python -m qa_assistant.bench.embedding``).
     """
     import torch
     from torch.ao.quantization import default_dynamic_qconfig, quantize_dynamic

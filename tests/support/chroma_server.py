@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from qa_assistant._chroma_server import chroma_command, local_chroma_server
+from qa_assistant.drivers.chroma_server import chroma_command, local_chroma_server
 
 __all__ = ["running_chroma"]
 

@@ -1,13 +1,13 @@
 """A ``gr.Request`` as the handlers see it, for calling them directly.
 
-Sending the page's events over raw HTTP is :class:`qa_assistant._page_client.PageSession`.
+Sending the page's events over raw HTTP is :class:`qa_assistant.drivers.page_client.PageSession`.
 """
 
 from __future__ import annotations
 
 import gradio as gr
 
-from qa_assistant._page_client import Outcome, PageSession
+from qa_assistant.drivers.page_client import Outcome, PageSession
 
 __all__ = ["Outcome", "PageSession", "fake_request"]
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from ._page_client import Outcome, PageSession, Timing
+from ..drivers.page_client import Outcome, PageSession, Timing
 
 __all__ = ["QUESTIONS_PER_CLIENT", "ask_concurrently"]
 

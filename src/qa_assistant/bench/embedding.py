@@ -1,9 +1,9 @@
 """Throughput and quality of the embedding options on Vietnamese passages (CPU).
 
-Run: ``python eval/bench_embedding.py [--cache-dir DIR] [--passages N]``. Prints passages/s for
-plain ``SentenceTransformer.encode`` (fp32, default settings), for qa-assistant's embedder in
-fp32 (sentence-transformers) and int8 (ONNX Runtime), and each option's cosine to the fp32
-vectors, plus query latency.
+Run: ``python -m qa_assistant.bench.embedding [--cache-dir DIR] [--passages N]``. Prints
+passages/s for plain ``SentenceTransformer.encode`` (fp32, default settings), for qa-assistant's
+embedder in fp32 (sentence-transformers) and int8 (ONNX Runtime), and each option's cosine to
+the fp32 vectors, plus query latency.
 """
 
 from __future__ import annotations
@@ -12,13 +12,14 @@ import argparse
 import random
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-from qa_assistant._embedding import OnnxEmbedder, SentenceTransformerEmbedder, make_embedder
-from qa_assistant._model_build import ensure_default_model
-from qa_assistant.settings import DEFAULT_MODEL, default_cache_dir
+from .._embedding import OnnxEmbedder, SentenceTransformerEmbedder, make_embedder
+from .._model_build import ensure_default_model
+from ..settings import DEFAULT_MODEL, default_cache_dir
 
 SENTENCES = [
     "Công dân có quyền tự do cư trú theo quy định của Luật này và quy định khác của pháp luật.",
@@ -49,7 +50,8 @@ def timed(fn: Callable[[], np.ndarray]) -> tuple[np.ndarray, float]:
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.sum(a * b, axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    similarity = np.sum(a * b, axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    return np.asarray(similarity)
 
 
 def report(label: str, n: int, seconds: float, vecs: np.ndarray, ref: np.ndarray) -> None:
@@ -102,7 +104,7 @@ def main() -> None:
         for batch in batches:
             e = embedder(args.cache_dir, precision, batch)
             e.embed_passages_array(passages[:4])
-            vecs, secs = timed(lambda e=e: e.embed_passages_array(passages))
+            vecs, secs = timed(partial(e.embed_passages_array, passages))
             report(f"embedder {precision}, batch {batch}", len(passages), secs, vecs, ref)
             print(f"{'':<34} speed-up vs plain: {baseline / secs:.2f}x")
         print(f"{'':<34} query latency: {query_latency(e, queries):.1f} ms")

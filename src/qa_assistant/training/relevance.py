@@ -2,7 +2,7 @@
 cross-encoder that scores (question, passage) pairs.
 
 The embeddings and lower layers stay as the bundled e5 weights, so what ships is only the
-trained top layers and the scoring head (fp16, well under 25 MB); :mod:`.reranker` puts them
+trained top layers and the scoring head (fp16, well under 25 MB); :mod:`.._reranker` puts them
 back on the rebuilt base model. Training is seeded and single-process on the CPU.
 
 Loss per group: a listwise cross-entropy (the gold passage against its hard negatives) plus a
@@ -25,10 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from ._onnx_runtime import pad
-from ._relevance_data import Group, TrainingData, build_training_data
-from ._reranker import build_relevance_onnx, load_cross_encoder, pair_ids, weights_metadata
-from ._training_loop import run_steps
+from .._onnx_runtime import pad
+from .._reranker import build_relevance_onnx, load_cross_encoder, pair_ids, weights_metadata
+from .data import Group, TrainingData, build_training_data
+from .loop import run_steps
 
 __all__ = [
     "TrainConfig",

@@ -19,13 +19,13 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._chunking import chunk_document
-from ._lexical import LexicalIndex
-from ._loading import load_document
-from ._vietnamese import normalize_text, restore_diacritics, strip_diacritics, word_tokens
-from .errors import QAError
-from .evaluation import normalize_for_match, relevant_to_any
-from .types import Chunk
+from .._chunking import chunk_document
+from .._lexical import LexicalIndex
+from .._loading import load_document
+from .._vietnamese import normalize_text, restore_diacritics, strip_diacritics, word_tokens
+from ..errors import QAError
+from ..evaluation import normalize_for_match, relevant_to_any
+from ..types import Chunk
 
 __all__ = [
     "HELDOUT_SHARE",

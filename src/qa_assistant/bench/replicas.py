@@ -25,10 +25,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ._bench_worker import spec_assistant, start_worker
-from ._chroma_server import local_chroma_server
-from .protocols import Embedder
-from .settings import Settings
+from ..drivers.chroma_server import local_chroma_server
+from ..protocols import Embedder
+from ..settings import Settings
+from .worker import spec_assistant, start_worker
 
 __all__ = ["NEW_DOCUMENT", "NEW_QUESTION", "measure_replica"]
 
@@ -57,7 +57,7 @@ def measure_replica(
         with (replica_dir / "stderr.txt").open("w") as err:
             started = time.perf_counter()
             proc = start_worker(
-                "qa_assistant._bench_replicas",
+                "qa_assistant.bench.replicas",
                 _WORKER_FLAG,
                 replica_dir / "spec.json",
                 served,
@@ -94,10 +94,10 @@ def _failed(proc: subprocess.Popen[str], replica_dir: Path) -> str:
 def _ingest_new_document(settings: Settings, embedder: Embedder, workdir: Path) -> float:
     """Ingest the new document through the server, as another replica would; the wall-clock
     time its commit returned."""
-    from ._chunking import chunk_token_budget
-    from ._index import ChromaIndex
-    from ._ingest import ingest
-    from ._lease import make_ingest_lock
+    from .._chunking import chunk_token_budget
+    from .._index import ChromaIndex
+    from .._ingest import ingest
+    from .._lease import make_ingest_lock
 
     folder = workdir / "new" / NEW_SOURCE.split("/")[0]
     folder.mkdir(parents=True)
@@ -124,8 +124,8 @@ def _ingest_new_document(settings: Settings, embedder: Embedder, workdir: Path) 
 
 
 def _remove_new_document(settings: Settings, workdir: Path) -> None:
-    from ._index import ChromaIndex
-    from ._lease import make_ingest_lock
+    from .._index import ChromaIndex
+    from .._lease import make_ingest_lock
 
     index = ChromaIndex(workdir, collection=settings.collection, chroma_url=settings.chroma_url)
     with make_ingest_lock(index, settings.replicas) as lock:

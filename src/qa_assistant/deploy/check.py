@@ -44,11 +44,11 @@ from typing import Any
 
 import httpx
 
-from ._chroma_server import free_port, local_chroma_server
-from ._index import ChromaIndex
-from ._page_client import PageSession, Timing
-from .errors import QAError
-from .settings import Settings
+from .._index import ChromaIndex
+from ..drivers.chroma_server import free_port, local_chroma_server
+from ..drivers.page_client import PageSession, Timing
+from ..errors import QAError
+from ..settings import Settings
 
 __all__ = ["DeployCheckConfig", "DeployCheckReport", "run_deploy_check"]
 
@@ -633,7 +633,7 @@ def run_deploy_check(config: DeployCheckConfig, settings: Settings) -> DeployChe
                 "chroma_url": None,
             }
         )
-        from .assistant import Assistant
+        from ..assistant import Assistant
 
         shutil.rmtree(reference_settings.index_dir, ignore_errors=True)
         reference = Assistant(reference_settings)

@@ -6,9 +6,9 @@ long article, the chunk holding the answer span), and with the best passage the 
 lexical retrieval ranks that is not gold (a hard negative). The loss is InfoNCE over the batch:
 a question against every positive and hard negative in it, the other questions' passages being
 the in-batch negatives. The word embeddings stay frozen, so only the encoder layers change;
-what ships is their change over the rebuilt base (:mod:`._tuned_delta`).
+what ships is their change over the rebuilt base (:mod:`.._tuned_delta`).
 
-Held-out shares and corpora are those of the relevance model (:mod:`._relevance_data`); any set
+Held-out shares and corpora are those of the relevance model (:mod:`.data`); any set
 can be left out by name. Seeded and single-process on the CPU.
 """
 
@@ -24,8 +24,11 @@ from typing import Any
 
 import numpy as np
 
-from ._model_build import PASSAGE_PREFIX, QUERY_PREFIX
-from ._relevance_data import (
+from .._model_build import PASSAGE_PREFIX, QUERY_PREFIX
+from .._tuned_delta import apply_delta, pack_delta
+from ..errors import QAError
+from ..types import Chunk
+from .data import (
     TRAINING_SETS,
     Corpus,
     asked,
@@ -33,10 +36,7 @@ from ._relevance_data import (
     passage_text,
     rows,
 )
-from ._training_loop import run_steps
-from ._tuned_delta import apply_delta, pack_delta
-from .errors import QAError
-from .types import Chunk
+from .loop import run_steps
 
 __all__ = [
     "EmbedderExample",

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import IndexStoreError
+from ..errors import IndexStoreError
 
 __all__ = ["chroma_command", "free_port", "heartbeat", "local_chroma_server"]
 

@@ -17,8 +17,8 @@ How the collections are built:
   minutes, not hours of embedding.
 * **Serving** is measured in a fresh process per collection (the assistant as ``serve``
   runs it): time to the first answer, then query latencies, then peak RSS; then it serves the
-  page, and ``--clients`` citizens ask it at once over HTTP (``bench_concurrent.py``).
-* **Replicas** (``bench_replicas.py``): a Chroma server serves the collection; a replica that
+  page, and ``--clients`` citizens ask it at once over HTTP (``clients.py``).
+* **Replicas** (``replicas.py``): a Chroma server serves the collection; a replica that
   has never seen it starts (cold start), and the time from another process's commit of a new
   document until that running replica answers from it is taken.
 """
@@ -42,14 +42,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._bench_concurrent import QUESTIONS_PER_CLIENT, ask_concurrently
-from ._bench_replicas import measure_replica
-from ._bench_worker import fake_reranker, spec_assistant, start_worker
-from ._chunking import chunk_token_budget
-from ._index import Manifest
-from .protocols import Embedder
-from .settings import Settings
-from .types import Chunk, DocumentInfo
+from .._chunking import chunk_token_budget
+from .._index import Manifest
+from ..protocols import Embedder
+from ..settings import Settings
+from ..types import Chunk, DocumentInfo
+from .clients import QUESTIONS_PER_CLIENT, ask_concurrently
+from .replicas import measure_replica
+from .worker import fake_reranker, spec_assistant, start_worker
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -172,11 +172,11 @@ class RecordingEmbedder:
 
 def _embedder(config: BenchConfig) -> Embedder:
     if config.fake:
-        from .testing import FakeEmbedder
+        from ..testing import FakeEmbedder
 
         return FakeEmbedder()
-    from ._embedding import make_embedder
-    from ._model_build import tuned_weights_of
+    from .._embedding import make_embedder
+    from .._model_build import tuned_weights_of
 
     s = config.settings
     return make_embedder(
@@ -192,14 +192,14 @@ def _embedder(config: BenchConfig) -> Embedder:
 def _plain_encoder(config: BenchConfig) -> Callable[[list[str]], Any]:
     """What a user would write: SentenceTransformer(model).encode(texts), default settings."""
     if config.fake:
-        from .testing import FakeEmbedder
+        from ..testing import FakeEmbedder
 
         return FakeEmbedder().embed_passages
     from sentence_transformers import SentenceTransformer
 
     s = config.settings
     if s.model_is_default:
-        from ._model_build import ensure_default_model
+        from .._model_build import ensure_default_model
 
         model = SentenceTransformer(str(ensure_default_model(s.cache_dir)), device=s.device)
     else:
@@ -224,8 +224,8 @@ class _Base:
 
 def _pick_files(docs: Path, target: int, embedder: Embedder, max_tokens: int) -> list[Path]:
     """Smallest laws first, skipping any that would overshoot: many laws, about ``target``."""
-    from ._chunking import chunk_document
-    from ._loading import discover, load_document
+    from .._chunking import chunk_document
+    from .._loading import discover, load_document
 
     counted: list[tuple[int, Path]] = []
     for path, source in discover([docs]):
@@ -245,7 +245,7 @@ def _pick_files(docs: Path, target: int, embedder: Embedder, max_tokens: int) ->
 
 
 def measure_ingest(config: BenchConfig, workdir: Path, result: BenchResult) -> _Base:
-    from .assistant import Assistant
+    from ..assistant import Assistant
 
     embedder = RecordingEmbedder(_embedder(config))
     shutil.rmtree(workdir / "ingest", ignore_errors=True)  # a kept workdir: ingest afresh
@@ -350,8 +350,8 @@ def _copies(base: _Base, size: int) -> Iterator[tuple[int, list[int]]]:
 
 def build_collection(config: BenchConfig, base: _Base, size: int, folder: Path) -> float:
     """Write a ``size``-chunk collection into ``folder``; returns the seconds it took."""
-    from ._follow import sync_lexical
-    from ._index import ChromaIndex
+    from .._follow import sync_lexical
+    from .._index import ChromaIndex
 
     started = time.perf_counter()
     settings = _settings(config, folder)
@@ -447,7 +447,7 @@ def measure_serving(config: BenchConfig, folder: Path, questions: list[str]) -> 
     with (folder / "serve-stderr.txt").open("w") as err:
         started = time.perf_counter()
         proc = start_worker(
-            "qa_assistant._bench",
+            "qa_assistant.bench.benchmark",
             _WORKER_FLAG,
             folder / "serve-spec.json",
             config.settings,
@@ -512,7 +512,7 @@ def _peak_rss_mb() -> float:
 
 def _worker(spec_path: Path) -> int:
     """The serving process: first answer, then latencies, then the plain baseline."""
-    from ._retrieval import clear_caches
+    from .._retrieval import clear_caches
 
     spec = json.loads(spec_path.read_text(encoding="utf-8"))
     questions: list[str] = spec["questions"]
@@ -561,8 +561,8 @@ def _worker(spec_path: Path) -> int:
 
 def _serve_until_told(assistant: Any) -> None:
     """Serves the page on a free loopback port until the benchmark closes this one's stdin."""
-    from ._chroma_server import free_port
-    from ._ui import serve
+    from .._ui import serve
+    from ..drivers.chroma_server import free_port
 
     local = assistant.settings.model_copy(update={"host": "127.0.0.1", "port": free_port()})
     app, url = serve(assistant, local, block=False)
@@ -577,14 +577,14 @@ def _plain_search(assistant: Any, settings: Settings, fake: bool) -> Callable[[s
     """Chroma's own ``query`` on the same collection, with a plain model embedding the
     question: what a minimal vector-search service does."""
     if fake:
-        from .testing import FakeEmbedder
+        from ..testing import FakeEmbedder
 
         embed: Callable[[str], list[float]] = FakeEmbedder().embed_query
     else:
         from sentence_transformers import SentenceTransformer
 
         if settings.model_is_default:
-            from ._model_build import ensure_default_model
+            from .._model_build import ensure_default_model
 
             path = str(ensure_default_model(settings.cache_dir))
         else:

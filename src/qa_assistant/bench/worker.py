@@ -14,11 +14,11 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from .settings import Settings
+from ..settings import Settings
 
 if TYPE_CHECKING:
-    from .assistant import Assistant
-    from .protocols import Reranker
+    from ..assistant import Assistant
+    from ..protocols import Reranker
 
 __all__ = ["SECRET_SETTINGS", "fake_reranker", "spec_assistant", "start_worker"]
 
@@ -55,19 +55,19 @@ def start_worker(
 
 def fake_reranker(settings: Settings) -> Reranker | None:
     """A ``--fake`` run's stand-in for the relevance model, where the learned stage is on."""
-    from .testing import FakeReranker
+    from ..testing import FakeReranker
 
     return FakeReranker() if settings.relevance.enabled else None
 
 
 def spec_assistant(spec: dict[str, Any]) -> Assistant:
     """The assistant a worker process serves: the settings and models its spec names."""
-    from .assistant import Assistant  # imported here: the bench's own process may not need it
+    from ..assistant import Assistant  # imported here: the bench's own process may not need it
 
     values = {**spec["settings"], "index_dir": Path(spec["index_dir"])}
     settings = Settings(_env_file=None, **values)  # type: ignore[call-arg]
     if not spec["fake"]:
         return Assistant(settings)
-    from .testing import FakeEmbedder
+    from ..testing import FakeEmbedder
 
     return Assistant(settings, embedder=FakeEmbedder(), reranker=fake_reranker(settings))

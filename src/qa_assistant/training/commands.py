@@ -1,0 +1,100 @@
+"""``qa-assistant train`` and ``train-embedder``: the command line's hook into this package
+(:func:`register_commands`).
+
+Only click is imported here; torch and the training code load when a command runs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from .._cli_common import one_line_errors, settings_from_options
+
+__all__ = ["register_commands"]
+
+
+def register_commands(cli: click.Group) -> None:
+    cli.add_command(train)
+    cli.add_command(train_embedder)
+
+
+# The training commands' shared options.
+_TRAINING_DATA = click.option(
+    "--data",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=Path("../shared"),
+    show_default=True,
+    help="The shared folder holding training/ (the public QA sets) and benchmarks/.",
+)
+_SEED = click.option("--seed", type=int, default=13, show_default=True)
+
+
+@click.command()
+@_TRAINING_DATA
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to write the trained layers (default: the packaged model file).",
+)
+@_SEED
+@click.option("--layers", type=click.IntRange(1, 12), default=6, show_default=True)
+@click.option("--max-minutes", type=float, default=80.0, show_default=True)
+def train(data: Path, output: Path | None, seed: int, layers: int, max_minutes: float) -> None:
+    """Retrain the relevance model on the public QA data (see docs/MODEL.md)."""
+    from .._model_build import ensure_default_model
+    from .._reranker import relevance_weights
+    from .relevance import TrainConfig, train_relevance_model
+
+    settings = settings_from_options()
+    with one_line_errors():
+        base = ensure_default_model(settings.cache_dir)
+        target = output or relevance_weights()
+        config = TrainConfig(seed=seed, train_layers=layers, max_minutes=max_minutes)
+        meta = train_relevance_model(data, base, target, config)
+    click.echo(json.dumps(meta, indent=2, ensure_ascii=False))
+    click.echo(f"Wrote {target}")
+
+
+@click.command("train-embedder")
+@_TRAINING_DATA
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to write the trained change (default: the packaged model file).",
+)
+@_SEED
+@click.option("--max-steps", type=click.IntRange(1), default=180, show_default=True)
+@click.option("--max-minutes", type=float, default=75.0, show_default=True)
+@click.option(
+    "--leave-out",
+    multiple=True,
+    help="A training set not to train on, by name (repeatable), e.g. virhe4qa.",
+)
+def train_embedder(
+    data: Path,
+    output: Path | None,
+    seed: int,
+    max_steps: int,
+    max_minutes: float,
+    leave_out: tuple[str, ...],
+) -> None:
+    """Fine-tune the dense leg's embedder on the public QA data (see docs/MODEL.md)."""
+    from .._model_build import ensure_default_model, tuned_weights
+    from .embedder import EmbedderTrainConfig
+    from .embedder import train_embedder as train_dense
+
+    settings = settings_from_options()
+    with one_line_errors():
+        base = ensure_default_model(settings.cache_dir)
+        target = output or tuned_weights()
+        config = EmbedderTrainConfig(
+            seed=seed, max_steps=max_steps, max_minutes=max_minutes, leave_out=leave_out
+        )
+        meta = train_dense(data, base, target, config)
+    click.echo(json.dumps(meta, indent=2, ensure_ascii=False))
+    click.echo(f"Wrote {target}")
