@@ -29,6 +29,7 @@ from qa_assistant.evaluation import (
     containment,
     evaluate,
     format_value,
+    gold_match_threshold,
     has_common_run,
     hit_at,
     is_relevant,
@@ -37,7 +38,6 @@ from qa_assistant.evaluation import (
     ndcg_at,
     percentile,
     question_metrics,
-    relevance_threshold,
     retrieval_metrics,
     run_evaluation,
     token_f1,
@@ -104,9 +104,9 @@ def test_unrelated_and_empty_texts_are_not_relevant() -> None:
 
 
 def test_threshold_uses_the_shorter_text_and_a_floor() -> None:
-    assert relevance_threshold(1000, 400) == 200
-    assert relevance_threshold(60, 400) == 40  # the floor, not 30
-    assert relevance_threshold(500, 12) == 12  # a tiny evidence must appear whole
+    assert gold_match_threshold(1000, 400) == 200
+    assert gold_match_threshold(60, 400) == 40  # the floor, not 30
+    assert gold_match_threshold(500, 12) == 12  # a tiny evidence must appear whole
 
 
 def test_common_run_search_agrees_with_difflib() -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from qa_assistant._change_log import ChangeLog
 from qa_assistant._index import ChromaIndex
 from qa_assistant._ingest import sweep_orphans
 from qa_assistant._lease import FileIngestLock
@@ -295,7 +296,7 @@ def test_a_commit_whose_log_head_was_never_moved_is_published_by_the_next_ingest
     def killed(*args: object) -> None:
         raise RuntimeError("killed after the registry write, before the head moved")
 
-    monkeypatch.setattr(ChromaIndex, "_move_head", killed)
+    monkeypatch.setattr(ChangeLog, "_move_head", killed)
     Assistant(settings, embedder=FakeEmbedder()).ingest()
     monkeypatch.undo()
     # The document is committed, but the log's head does not cover it. The next ingest finds

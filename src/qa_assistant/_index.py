@@ -1,4 +1,4 @@
-"""The Chroma store: chunk vectors, the document registry and the manifest.
+"""The Chroma store: chunk vectors, the document registry, the texts and the manifest.
 
 This is the only module that imports chromadb. Three collections live side by side:
 
@@ -10,17 +10,10 @@ This is the only module that imports chromadb. Three collections live side by si
 * ``<name>__texts``: each document's normalised text, for showing citations in context. Kept
   out of the registry because Chroma reads a record's text along with its metadata: with the
   texts in it, listing 1,200 documents read 80 MB and took 0.8 s, on every store check.
-* ``<name>__changes``: the change log. Every commit and removal of a document adds a record
-  (generation number, source, content hash; none when removed) and then moves the ``head``
-  record to that generation. A serving process reads only ``head`` to learn whether anything
-  changed (:meth:`ChromaIndex.version`) and then the records past its own generation
-  (:meth:`ChromaIndex.changes_since`), never the whole registry. The head also holds a random
-  store id, new after ``--rebuild``, so a process can tell a rebuilt store from a changed one.
-
-Writers hold the ingest lock (``lease.py``), so generations are handed out one at a time. The
-log is never pruned: a record is three small values, one per committed document version. A
-writer killed after its change record but before moving the head leaves a record past the head;
-the next writer numbers after it and moves the head past it, so no change is ever skipped.
+* ``<name>__changes``: the change log, a generation per commit or removal of a document and
+  its head (:mod:`._change_log`). Every registry write happens inside
+  :meth:`~qa_assistant._change_log.ChangeLog.logged`; :meth:`ChromaIndex.version` and
+  :meth:`ChromaIndex.changes_since` read it for the processes that follow the store.
 
 Both the embedded store (``index/``) and a Chroma server (``QA_CHROMA_URL``) work the same.
 """
@@ -29,13 +22,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from ._change_log import ChangeLog
 from .errors import IndexMismatchError, IndexStoreError
 from .types import Chunk, DocumentInfo, Filters, StoreVersion, date_number, number_date
 
@@ -106,13 +99,6 @@ class StoredChunk:
     content_hash: str
 
 
-_HEAD_ID = "head"
-
-
-def _change_id(generation: int) -> str:
-    return f"g{generation:012d}"
-
-
 def _text_id(source: str, content_hash: str) -> str:
     return f"{content_hash}:{source}"
 
@@ -160,6 +146,8 @@ class ChromaIndex:
         self._name = collection
         self._client = _client(index_dir, chroma_url)
         self._open_collections()
+        # The log reads the handle this index holds now: a reopen after a rebuild replaces it.
+        self._log = ChangeLog(lambda: self._changes, self.reopen)
 
     def _open_collections(self) -> None:
         # embedding_function=None: Chroma's default model must never run (it downloads weights).
@@ -230,8 +218,7 @@ class ChromaIndex:
         """Replace the manifest (re-embedding), and move the change log's head so that serving
         processes read it again before their next question."""
         self._chunks.modify(metadata=manifest.as_metadata())
-        head, past = self._past_head()
-        self._move_head(head, max([head.generation, *past]) + 1)
+        self._log.advance()
 
     def reset(self) -> None:
         """Drop everything (``--rebuild``)."""
@@ -285,7 +272,7 @@ class ChromaIndex:
         self._texts.upsert(
             ids=[text_id], embeddings=[[0.0]], documents=[text], metadatas=[{"source": info.source}]
         )
-        with self._logged(info.source, info.content_hash):
+        with self._log.logged(info.source, info.content_hash):
             self._docs.upsert(ids=[info.source], embeddings=[[0.0]], metadatas=[meta])
         stale = self._texts.get(where={"source": info.source}, include=[])["ids"]
         if stale := [i for i in stale if i != text_id]:
@@ -304,7 +291,7 @@ class ChromaIndex:
 
     def remove_document(self, source: str) -> None:
         # Registry first: a crash in between leaves orphan chunks, which the next ingest sweeps.
-        with self._logged(source, ""):
+        with self._log.logged(source, ""):
             self._docs.delete(ids=[source])
         self._chunks.delete(where={"source": source})
         self._texts.delete(where={"source": source})
@@ -320,76 +307,19 @@ class ChromaIndex:
 
     def version(self) -> StoreVersion:
         """The store's committed state: one small read, cheap enough for every question."""
-        try:
-            got = self._changes.get(ids=[_HEAD_ID], include=["metadatas"])
-        except Exception:  # noqa: BLE001 - e.g. the collection was dropped by a rebuild
-            self.reopen()
-            got = self._changes.get(ids=[_HEAD_ID], include=["metadatas"])
-        metas = got["metadatas"] or []
-        if not metas:
-            return StoreVersion("", 0)
-        return StoreVersion(str(metas[0]["store_id"]), int(metas[0]["head"]))
+        return self._log.version()
 
     def changes_since(self, seen: StoreVersion) -> tuple[StoreVersion, list[str] | None]:
         """The head now, and the sources changed after ``seen``; None when ``seen`` cannot be
         brought forward from the log (another store, a rebuilt one, or records missing)."""
+        # The head first, so a follower never claims a version newer than what it read.
         head = self.version()
-        if head.store_id != seen.store_id or head.generation < seen.generation:
-            return head, None
-        if head.generation == seen.generation:
-            return head, []
-        where = {
-            "$and": [
-                {"generation": {"$gt": seen.generation}},
-                {"generation": {"$lte": head.generation}},
-            ]
-        }
-        metas = self._changes.get(where=where, include=["metadatas"])["metadatas"] or []
-        if len({int(m["generation"]) for m in metas}) != head.generation - seen.generation:
-            return head, None
-        ordered = sorted(metas, key=lambda m: int(m["generation"]))
-        return head, list(dict.fromkeys(str(m["source"]) for m in ordered))
+        return head, self._log.sources_between(seen, head)
 
     def publish_changes(self) -> None:
-        """Move the head past change records a killed writer left beyond it.
-
-        Such a record's registry write may have landed (the kill came before the head moved):
-        without this, an ingest that then finds nothing to change would leave the other
-        processes blind to it. Call it holding the ingest lock.
-        """
-        head, past = self._past_head()
-        if past:
-            self._move_head(head, max(past))
-
-    def _past_head(self) -> tuple[StoreVersion, list[int]]:
-        head = self.version()
-        metas = self._changes.get(
-            where={"generation": {"$gt": head.generation}}, include=["metadatas"]
-        )["metadatas"]
-        return head, [int(m["generation"]) for m in metas or []]
-
-    def _move_head(self, head: StoreVersion, generation: int) -> None:
-        store_id = head.store_id or secrets.token_hex(8)
-        self._changes.upsert(
-            ids=[_HEAD_ID],
-            embeddings=[[0.0]],
-            metadatas=[{"head": generation, "store_id": store_id}],
-        )
-
-    @contextlib.contextmanager
-    def _logged(self, source: str, content_hash: str) -> Iterator[None]:
-        """Log a change of ``source`` around the registry write that commits it.
-
-        The record goes first and the head moves after the write: a process that sees the
-        head move finds the write done, and a crash in between leaves a record past the head
-        that the next writer numbers after (a re-read of an unchanged source is harmless).
-        """
-        head, past = self._past_head()
-        generation = max([head.generation, *past]) + 1
-        record = {"generation": generation, "source": source, "content_hash": content_hash}
-        self._changes.upsert(ids=[_change_id(generation)], embeddings=[[0.0]], metadatas=[record])
-        yield
-        self._move_head(head, generation)
+        """Move the head past change records a killed writer left beyond it (holding the
+        ingest lock): :meth:`~qa_assistant._change_log.ChangeLog.publish`."""
+        self._log.publish()
 
     # -- chunks ----------------------------------------------------------------------------
 
