@@ -12,6 +12,7 @@ import time
 import unicodedata
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -610,3 +611,23 @@ def test_citation_validity_ignores_brackets_inside_a_quote() -> None:
     assert citation_validity(f"Theo tài liệu, {quote[:-1]} [1].", [cite]) == 1.0
     # A real stray marker outside the quote still fails.
     assert citation_validity(f"Theo tài liệu, {quote} [1] [400].", [cite]) == 0.0
+
+
+def test_a_statement_is_scored_by_whether_its_provision_is_quoted() -> None:
+    statement = Question(
+        "s", "Mỗi thôn được hỗ trợ tiền đón Tết, đúng hay sai?", evidence=(EVIDENCE,)
+    )
+    quoted = _answer(statement.question, [1, 0], "Quy định để đối chiếu …", cite=1, ms=1.0)
+    assert question_metrics(statement, quoted)["statement_provision"] == 1.0
+    another = _answer(statement.question, [2, 1], "Quy định để đối chiếu …", cite=2, ms=1.0)
+    assert question_metrics(statement, another)["statement_provision"] == 0.0
+    turned_away = _answer(statement.question, [1, 0], "Không tìm thấy", cite=None, ms=1.0)
+    assert question_metrics(statement, turned_away)["statement_provision"] == 0.0
+    # Its gold passage below the top 3, or a question that states nothing: not measured.
+    deep = _answer(statement.question, [0, 2, 3, 1], "Không tìm thấy", cite=None, ms=1.0)
+    assert question_metrics(statement, deep)["statement_provision"] is None
+    asked = replace(statement, question="Mỗi thôn được hỗ trợ bao nhiêu tiền?")
+    assert question_metrics(asked, quoted)["statement_provision"] is None
+    # A question set may label its statements, however they are worded.
+    labelled = replace(asked, kind="Đúng/Sai")
+    assert question_metrics(labelled, quoted)["statement_provision"] == 1.0

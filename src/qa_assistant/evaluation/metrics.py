@@ -13,6 +13,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 
+from .._evidence import analyse_question
 from ..types import CITATION_MARKER, Answer, Citation
 from .questions import Question, nfc
 
@@ -21,12 +22,17 @@ from .questions import Question, nfc
 RETRIEVAL_METRICS = ("hit@1", "hit@5", "hit@10", "mrr@10", "ndcg@10")
 ANSWER_METRICS = ("containment", "token_f1")
 CITATION_METRICS = ("citation_validity", "citation_support")
-PER_QUESTION_METRICS = RETRIEVAL_METRICS + ANSWER_METRICS + CITATION_METRICS
+# A statement ("…, đúng hay sai?") whose gold passage retrieval ranks in the top 3: answered
+# with a quote from that passage, the provision that decides it.
+STATEMENT_METRICS = ("statement_provision",)
+PER_QUESTION_METRICS = RETRIEVAL_METRICS + ANSWER_METRICS + CITATION_METRICS + STATEMENT_METRICS
 ABSTENTION_METRICS = ("abstention_precision", "abstention_recall", "false_abstention_rate")
 LATENCY_METRICS = ("latency_p50_ms", "latency_p95_ms")
 ALL_METRICS = PER_QUESTION_METRICS + ABSTENTION_METRICS + LATENCY_METRICS
 
 RETRIEVAL_DEPTH = 10  # hits looked at by the retrieval metrics (and kept in results.jsonl)
+STATEMENT_DEPTH = 3  # a statement's gold passage within these ranks should be quoted
+STATEMENT_KINDS = frozenset({"Đúng/Sai"})  # question sets' kinds that are statements
 HIT_RANKS = (1, 5, 10)
 
 # A retrieved passage is a gold match for an evidence text when they share one unbroken run of
@@ -258,7 +264,17 @@ def question_metrics(question: Question, answer: Answer) -> dict[str, float | No
         values["citation_validity"] = citation_validity(answer.text, answer.citations)
         if question.evidence:
             values["citation_support"] = citation_support(answer.citations, question.evidence)
+    if is_statement(question) and question.evidence:
+        top = answer.hits[:STATEMENT_DEPTH]
+        if any(relevant_to_any(h.chunk.text, question.evidence) for h in top):
+            quoted = not answer.abstained and citation_support(answer.citations, question.evidence)
+            values["statement_provision"] = 1.0 if quoted else 0.0
     return values
+
+
+def is_statement(question: Question) -> bool:
+    """A statement to check: so labelled by its question set, or worded as one."""
+    return question.kind in STATEMENT_KINDS or analyse_question(question.question).statement
 
 
 # --- how a value is shown ----------------------------------------------------------------------
