@@ -392,3 +392,14 @@ def test_a_question_the_rules_turn_away_gets_a_second_look_from_the_model(
     assert checked.hits[0].leg("relevance") is not None
     assert streamed[-1] == replace(checked, latency_ms=streamed[-1].latency_ms)
     assert near_miss.abstained  # a name the passages lack: the model cannot vouch for it
+
+
+def test_the_relevance_model_can_leave_any_of_its_sets_out(tmp_path: Path) -> None:
+    from qa_assistant.errors import QAError
+    from qa_assistant.training.data import RELEVANCE_SET_NAMES, build_training_data
+
+    with pytest.raises(QAError, match="Unknown training set"):
+        build_training_data(tmp_path, len, seed=1, leave_out=("virhe4q",))
+    # With every set left out, nothing under the folder is read (it holds no data here).
+    data = build_training_data(tmp_path, len, seed=1, leave_out=RELEVANCE_SET_NAMES, log=str)
+    assert data.train == () and data.heldout == ()

@@ -30,6 +30,11 @@ _TRAINING_DATA = click.option(
     help="The shared folder holding training/ (the public QA sets) and benchmarks/.",
 )
 _SEED = click.option("--seed", type=int, default=13, show_default=True)
+_LEAVE_OUT = click.option(
+    "--leave-out",
+    multiple=True,
+    help="A training set not to train on, by name (repeatable), e.g. virhe4qa.",
+)
 
 
 @click.command()
@@ -43,7 +48,15 @@ _SEED = click.option("--seed", type=int, default=13, show_default=True)
 @_SEED
 @click.option("--layers", type=click.IntRange(1, 12), default=6, show_default=True)
 @click.option("--max-minutes", type=float, default=80.0, show_default=True)
-def train(data: Path, output: Path | None, seed: int, layers: int, max_minutes: float) -> None:
+@_LEAVE_OUT
+def train(
+    data: Path,
+    output: Path | None,
+    seed: int,
+    layers: int,
+    max_minutes: float,
+    leave_out: tuple[str, ...],
+) -> None:
     """Retrain the relevance model on the public QA data (see docs/MODEL.md)."""
     from .._model_build import ensure_default_model
     from .._reranker import relevance_weights
@@ -53,7 +66,9 @@ def train(data: Path, output: Path | None, seed: int, layers: int, max_minutes: 
     with one_line_errors():
         base = ensure_default_model(settings.cache_dir)
         target = output or relevance_weights()
-        config = TrainConfig(seed=seed, train_layers=layers, max_minutes=max_minutes)
+        config = TrainConfig(
+            seed=seed, train_layers=layers, max_minutes=max_minutes, leave_out=leave_out
+        )
         meta = train_relevance_model(data, base, target, config)
     click.echo(json.dumps(meta, indent=2, ensure_ascii=False))
     click.echo(f"Wrote {target}")
@@ -70,11 +85,7 @@ def train(data: Path, output: Path | None, seed: int, layers: int, max_minutes: 
 @_SEED
 @click.option("--max-steps", type=click.IntRange(1), default=180, show_default=True)
 @click.option("--max-minutes", type=float, default=75.0, show_default=True)
-@click.option(
-    "--leave-out",
-    multiple=True,
-    help="A training set not to train on, by name (repeatable), e.g. virhe4qa.",
-)
+@_LEAVE_OUT
 def train_embedder(
     data: Path,
     output: Path | None,

@@ -29,6 +29,8 @@ from ..types import Chunk
 
 __all__ = [
     "HELDOUT_SHARE",
+    "RELEVANCE_SET_NAMES",
+    "SET_NAMES",
     "TRAINING_SETS",
     "Corpus",
     "Group",
@@ -38,6 +40,7 @@ __all__ = [
     "TrainingSet",
     "asked",
     "build_training_data",
+    "check_leave_out",
     "is_heldout",
     "passage_text",
     "rows",
@@ -253,20 +256,40 @@ def _zalo_groups(rows: Sequence[dict[str, object]], size: int) -> list[Group]:
     ]
 
 
+def check_leave_out(names: Sequence[str], known: Sequence[str]) -> None:
+    """A set named to leave out must be one the command trains on: a typo would otherwise
+    train on the very set a licence rules out."""
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        raise QAError(
+            f"Unknown training set(s) {', '.join(unknown)} for --leave-out: "
+            f"use one of {', '.join(sorted(known))}."
+        )
+
+
+# The sets the relevance model trains on, by name; any set of shared/training may be named to
+# leave out (one it does not read is left out already).
+RELEVANCE_SET_NAMES = (*_RELEVANCE_SETS, "zalo2019")
+SET_NAMES = (*(spec.name for spec in TRAINING_SETS), "zalo2019")
+
+
 def build_training_data(
     shared: Path,
     count_tokens: Callable[[str], int],
     *,
     seed: int,
     log: Callable[[str], None] = print,
+    leave_out: Sequence[str] = (),
 ) -> TrainingData:
-    """Every training group, split into training and held-out by question id."""
+    """Every training group, split into training and held-out by question id; the sets named
+    in ``leave_out`` are not read at all."""
+    check_leave_out(leave_out, SET_NAMES)
     rng = random.Random(seed)
     train: list[Group] = []
     heldout: list[Group] = []
     corpora: dict[str, Corpus] = {}
     for spec in TRAINING_SETS:
-        if spec.name not in _RELEVANCE_SETS:
+        if spec.name not in _RELEVANCE_SETS or spec.name in leave_out:
             continue
         if spec.documents not in corpora:
             corpora[spec.documents] = Corpus(shared / spec.documents, count_tokens)
@@ -280,10 +303,11 @@ def build_training_data(
             kept += 1
             (heldout if is_heldout(str(row["id"])) else train).append(group)
         log(f"{set_name}: {kept} questions with a gold passage")
-    zalo = list(rows(shared / _ZALO))
-    size = NEGATIVES + 1
-    train += _zalo_groups([r for r in zalo if not is_heldout(str(r["id"]))], size)
-    heldout += _zalo_groups([r for r in zalo if is_heldout(str(r["id"]))], size)
-    log(f"zalo2019: {len(zalo)} pairs")
+    if "zalo2019" not in leave_out:
+        zalo = list(rows(shared / _ZALO))
+        size = NEGATIVES + 1
+        train += _zalo_groups([r for r in zalo if not is_heldout(str(r["id"]))], size)
+        heldout += _zalo_groups([r for r in zalo if is_heldout(str(r["id"]))], size)
+        log(f"zalo2019: {len(zalo)} pairs")
     rng.shuffle(train)
     return TrainingData(tuple(train), tuple(heldout))

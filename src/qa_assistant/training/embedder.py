@@ -32,6 +32,7 @@ from .data import (
     TRAINING_SETS,
     Corpus,
     asked,
+    check_leave_out,
     is_heldout,
     passage_text,
     rows,
@@ -81,16 +82,6 @@ def _positive(gold: Sequence[Chunk], holding: Sequence[Chunk]) -> Chunk:
     return holding[0] if holding else gold[0]
 
 
-def _check_leave_out(names: Sequence[str]) -> None:
-    known = {spec.name for spec in TRAINING_SETS}
-    unknown = sorted(set(names) - known)
-    if unknown:
-        raise QAError(
-            f"Unknown training set(s) {', '.join(unknown)} for --leave-out: "
-            f"use one of {', '.join(sorted(known))}."
-        )
-
-
 def build_examples(
     shared: Path,
     count_tokens: Callable[[str], int],
@@ -99,7 +90,7 @@ def build_examples(
     log: Callable[[str], None] = print,
 ) -> tuple[list[EmbedderExample], list[EmbedderExample]]:
     """Training and held-out examples of every set not left out, subsampled by seed."""
-    _check_leave_out(cfg.leave_out)
+    check_leave_out(cfg.leave_out, [spec.name for spec in TRAINING_SETS])
     rng = random.Random(cfg.seed)
     train: list[EmbedderExample] = []
     heldout: list[EmbedderExample] = []

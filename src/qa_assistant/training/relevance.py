@@ -53,6 +53,7 @@ class TrainConfig:
     # Held-out misses the answer threshold lets through (chosen on the dev sets among 0.02,
     # 0.05 and 0.10): the model overrides the word rules' abstention only where it is sure.
     miss_share: float = 0.10
+    leave_out: tuple[str, ...] = ()  # training sets not to read, by name (licences differ)
 
 
 def _pairs(groups: Sequence[Group]) -> tuple[list[str], list[str], list[float]]:
@@ -210,6 +211,7 @@ def train_relevance_model(
             lambda t: len(counter("passage: " + t)["input_ids"]),
             seed=cfg.seed,
             log=log,
+            leave_out=cfg.leave_out,
         )
     model = _model(base, cfg)
     head = [p for n, p in model.named_parameters() if p.requires_grad and "classifier" in n]
