@@ -276,7 +276,7 @@ def serve(host: str | None, port: int | None, index: Path | None, ingest_first: 
 
     settings = _settings(index, host=host, port=port)
     with _errors():
-        if settings.feedback_url is not None:
+        if settings.feedback.url is not None:
             # A shared database is part of the deployment: a wrong URL stops the start with what
             # to check, rather than failing every rating later. This also creates the tables.
             from ._audit import open_audit_store
@@ -381,7 +381,7 @@ def bench(
 )
 @click.option("--no-kill", is_flag=True, help="Skip the SIGKILL of a replica mid-ingest.")
 @click.option(
-    "--feedback-url", help="PostgreSQL URL the replicas share for feedback (QA_FEEDBACK_URL)."
+    "--feedback-url", help="PostgreSQL URL the replicas share for feedback (QA_FEEDBACK__URL)."
 )
 @click.option("--workdir", type=click.Path(path_type=Path), help="Keep the run's files here.")
 def deploy_check(
