@@ -13,7 +13,7 @@ export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup run ingest test test-fast lint browser postgres ocr deploy-check clean
+.PHONY: setup run ingest test test-fast lint settings-doc browser postgres ocr deploy-check clean
 
 setup: $(STAMP)
 
@@ -59,6 +59,10 @@ lint: setup
 	$(VENV)/bin/ruff check src tests
 	$(VENV)/bin/ruff format --check src tests
 	$(VENV)/bin/mypy
+
+# docs/SETTINGS.md is rendered from settings.py; a test fails when it is out of date.
+settings-doc: setup
+	$(PY) -m qa_assistant._settings_doc > docs/SETTINGS.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-output out

@@ -475,11 +475,11 @@ def test_llm_server_down_raises_answerer_error_without_the_key() -> None:
 
     message = str(info.value)
     assert url in message
-    assert "QA_LLM_BASE_URL" in message
+    assert "QA_LLM__BASE_URL" in message
     assert API_KEY not in message
 
 
-@pytest.mark.parametrize(("status", "hint"), [(500, "QA_LLM_MODEL"), (401, "QA_LLM_API_KEY")])
+@pytest.mark.parametrize(("status", "hint"), [(500, "QA_LLM__MODEL"), (401, "QA_LLM__API_KEY")])
 def test_llm_http_error_raises_answerer_error(
     server: FakeOpenAIServer, answerer: LLMAnswerer, status: int, hint: str
 ) -> None:
@@ -494,7 +494,7 @@ def test_llm_http_error_raises_answerer_error(
 
 def test_llm_timeout_raises_answerer_error(server: FakeOpenAIServer) -> None:
     server.delay_s = 1.0
-    with pytest.raises(AnswererError, match="QA_LLM_TIMEOUT_S"):
+    with pytest.raises(AnswererError, match="QA_LLM__TIMEOUT_S"):
         llm(server, timeout_s=0.3).answer(TET_QUESTION, TET_HITS)
 
 
@@ -521,7 +521,7 @@ def test_llm_stream_failure_raises_answerer_error_without_the_key(
     server.status = 401
     with pytest.raises(AnswererError) as info:
         list(answerer.stream(TET_QUESTION, TET_HITS))
-    assert "QA_LLM_API_KEY" in str(info.value) and API_KEY not in str(info.value)
+    assert "QA_LLM__API_KEY" in str(info.value) and API_KEY not in str(info.value)
 
 
 def test_llm_stream_without_passages_abstains_without_asking(
@@ -577,13 +577,13 @@ def test_make_answerer_defaults_to_extractive() -> None:
 
 @pytest.mark.parametrize("kind", ["openai", "ollama"])
 def test_make_answerer_llm_needs_a_base_url(kind: str) -> None:
-    with pytest.raises(ConfigError, match="QA_LLM_BASE_URL"):
-        make_answerer(settings(answerer=kind, llm_base_url=None))
+    with pytest.raises(ConfigError, match="QA_LLM__BASE_URL"):
+        make_answerer(settings(answerer=kind, llm={"base_url": None}))
 
 
 @pytest.mark.parametrize("kind", ["openai", "ollama"])
 def test_make_answerer_builds_llm_answerers(kind: str) -> None:
-    answerer = make_answerer(settings(answerer=kind, llm_base_url="http://127.0.0.1:9/v1"))
+    answerer = make_answerer(settings(answerer=kind, llm={"base_url": "http://127.0.0.1:9/v1"}))
 
     assert isinstance(answerer, LLMAnswerer)
     assert isinstance(answerer, Answerer)
@@ -594,7 +594,7 @@ def test_make_answerer_openai_goes_through_the_configured_server(
 ) -> None:
     server.reply = "Mỗi thôn được hỗ trợ 10 triệu đồng [1]."
     answerer = make_answerer(
-        settings(answerer="openai", llm_base_url=server.base_url, llm_api_key=API_KEY)
+        settings(answerer="openai", llm={"base_url": server.base_url, "api_key": API_KEY})
     )
     answer = answerer.answer(TET_QUESTION, TET_HITS)
 

@@ -125,8 +125,8 @@ def test_eval_summary_records_the_tuned_values_and_masks_secrets(
     monkeypatch.setenv("QA_RETRIEVAL__RERANK_DEPTH", "7")
     monkeypatch.setenv("QA_RETRIEVAL__SYLLABLE_WEIGHT", "0.25")
     monkeypatch.setenv("QA_ADMIN_PASSWORD", "mat-khau-quan-tri")
-    monkeypatch.setenv("QA_LLM_API_KEY", "sk-khoa-bi-mat")
-    monkeypatch.setenv("QA_FEEDBACK_URL", "postgresql://qa:pg-bi-mat@db:5432/qa")
+    monkeypatch.setenv("QA_LLM__API_KEY", "sk-khoa-bi-mat")
+    monkeypatch.setenv("QA_FEEDBACK__URL", "postgresql://qa:pg-bi-mat@db:5432/qa")
     runner.invoke(cli.main, ["ingest"])
     out = tmp_path / "out"
     result = runner.invoke(
@@ -142,8 +142,8 @@ def test_eval_summary_records_the_tuned_values_and_masks_secrets(
     assert recorded["relevance"]["depth"] == RelevanceSettings.model_validate({}).depth
     assert "mat-khau-quan-tri" not in text and "sk-khoa-bi-mat" not in text
     assert "pg-bi-mat" not in text
-    assert recorded["admin_password"] == recorded["llm_api_key"] == "**********"
-    assert recorded["feedback_url"] == "**********"
+    assert recorded["admin_password"] == recorded["llm"]["api_key"] == "**********"
+    assert recorded["feedback"]["url"] == "**********"
 
 
 def test_eval_with_an_unknown_split_stops_and_names_the_splits(

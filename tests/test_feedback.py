@@ -1,5 +1,5 @@
 """Feedback store, exports and the drafting of evaluation questions from feedback; the
-SQLite default and the errors of a misconfigured QA_FEEDBACK_URL (the server itself is
+SQLite default and the errors of a misconfigured QA_FEEDBACK__URL (the server itself is
 exercised in test_feedback_postgres.py)."""
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from qa_assistant._feedback import (
 )
 from qa_assistant.errors import AuditError, QAError
 from qa_assistant.evaluation import parse_question
-from qa_assistant.settings import Settings
+from qa_assistant.settings import FeedbackSettings, Settings
 from qa_assistant.types import Filters
 from support.answers import QUOTE, rated_answer
 
@@ -252,7 +252,9 @@ SECRET = "mat-khau-bi-mat-42"
 
 
 def _with_url(settings: Settings, url: str) -> Settings:
-    return settings.model_copy(update={"feedback_url": SecretStr(url)})
+    return settings.model_copy(
+        update={"feedback": settings.feedback.model_copy(update={"url": SecretStr(url)})}
+    )
 
 
 def test_an_unreachable_server_says_what_to_check_and_hides_the_password(
@@ -263,7 +265,7 @@ def test_an_unreachable_server_says_what_to_check_and_hides_the_password(
     with pytest.raises(FeedbackError) as caught:
         open_feedback_store(unreachable)
     message = str(caught.value)
-    assert "QA_FEEDBACK_URL" in message and "reachable" in message
+    assert "QA_FEEDBACK__URL" in message and "reachable" in message
     assert "qa:***@127.0.0.1" in message and SECRET not in message
     # The audit log says the same with its own error, which the page catches.
     with pytest.raises(AuditError, match="reachable") as caught_audit:
@@ -277,10 +279,12 @@ def test_a_server_that_never_answers_is_given_up_on(settings: Settings) -> None:
         silent.bind(("127.0.0.1", 0))
         silent.listen()
         url = f"postgresql://qa:{SECRET}@127.0.0.1:{silent.getsockname()[1]}/qa"
-        hanging = _with_url(settings, url).model_copy(update={"feedback_connect_timeout_s": 2})
+        hanging = settings.model_copy(
+            update={"feedback": FeedbackSettings(url=SecretStr(url), connect_timeout_s=2)}
+        )
         with pytest.raises(FeedbackError, match="timeout") as caught:
             open_feedback_store(hanging)
-    assert "QA_FEEDBACK_URL" in str(caught.value) and SECRET not in str(caught.value)
+    assert "QA_FEEDBACK__URL" in str(caught.value) and SECRET not in str(caught.value)
 
 
 @pytest.mark.parametrize("command", [["feedback", "export"], ["audit", "export"]])
@@ -289,10 +293,10 @@ def test_export_from_an_unreachable_server_fails_clearly(
 ) -> None:
     url = f"postgresql://qa:{SECRET}@127.0.0.1:{_closed_port()}/qa"
     result = CliRunner().invoke(
-        cli.main, [*command, "--index", str(settings.index_dir)], env={"QA_FEEDBACK_URL": url}
+        cli.main, [*command, "--index", str(settings.index_dir)], env={"QA_FEEDBACK__URL": url}
     )
     assert result.exit_code == 1
-    assert "QA_FEEDBACK_URL" in result.output and SECRET not in result.output
+    assert "QA_FEEDBACK__URL" in result.output and SECRET not in result.output
 
 
 def test_serve_with_an_unreachable_server_stops_before_loading_anything(
@@ -304,10 +308,10 @@ def test_serve_with_an_unreachable_server_stops_before_loading_anything(
     monkeypatch.setattr(cli, "_assistant", never)
     url = f"postgresql://qa:{SECRET}@127.0.0.1:{_closed_port()}/qa"
     result = CliRunner().invoke(
-        cli.main, ["serve", "--index", str(settings.index_dir)], env={"QA_FEEDBACK_URL": url}
+        cli.main, ["serve", "--index", str(settings.index_dir)], env={"QA_FEEDBACK__URL": url}
     )
     assert result.exit_code == 1, result.output
-    assert "QA_FEEDBACK_URL" in result.output and SECRET not in result.output
+    assert "QA_FEEDBACK__URL" in result.output and SECRET not in result.output
 
 
 @pytest.mark.parametrize(
@@ -330,5 +334,5 @@ def test_a_malformed_url_is_refused_without_showing_the_password(
 def test_the_url_is_a_secret_in_dumped_settings(settings: Settings) -> None:
     url = f"postgresql://qa:{SECRET}@db:5432/qa"
     dumped = _with_url(settings, url).model_dump(mode="json")
-    assert dumped["feedback_url"] == "**********"
+    assert dumped["feedback"]["url"] == "**********"
     assert SECRET not in repr(_with_url(settings, url))

@@ -1,4 +1,4 @@
-"""Feedback and the audit log in a shared PostgreSQL database (``QA_FEEDBACK_URL``), on a real
+"""Feedback and the audit log in a shared PostgreSQL database (``QA_FEEDBACK__URL``), on a real
 throwaway server (tests/support/postgres.py): what several replicas behind one proxy rely on."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from qa_assistant._audit import open_audit_store
 from qa_assistant._feedback import feedback_path, open_feedback_store
 from qa_assistant.assistant import Assistant
 from qa_assistant.errors import AuditError, FeedbackError
-from qa_assistant.settings import Settings
+from qa_assistant.settings import FeedbackSettings, Settings
 from qa_assistant.types import Filters
 from support.answers import QUOTE, rated_answer
 from support.gradio_http import fake_request
@@ -38,7 +38,7 @@ TET_QUESTION = "Quảng Ninh hỗ trợ mỗi thôn bao nhiêu tiền để đó
 def _settings(tmp_path: Path, url: str | None) -> Settings:
     return Settings(
         index_dir=tmp_path / "index",
-        feedback_url=SecretStr(url) if url else None,
+        feedback=FeedbackSettings(url=SecretStr(url) if url else None),
         _env_file=None,  # type: ignore[call-arg]
     )
 
@@ -84,7 +84,12 @@ def test_audit_log_lives_in_postgres(tmp_path: Path, postgres_url: str) -> None:
 
 def test_the_page_rates_and_audits_into_postgres(ingested: Assistant, postgres_url: str) -> None:
     settings = ingested.settings.model_copy(
-        update={"feedback_url": SecretStr(postgres_url), "admin_password": SecretStr("đúng")}
+        update={
+            "feedback": ingested.settings.feedback.model_copy(
+                update={"url": SecretStr(postgres_url)}
+            ),
+            "admin_password": SecretStr("đúng"),
+        }
     )
     handlers = ui.Handlers(ingested, settings)
     with warnings.catch_warnings():  # gr.Info outside a request is a warning, not a failure
@@ -210,7 +215,7 @@ def _exports(settings: Settings, env: dict[str, str]) -> list[str]:
 def test_exports_are_identical_from_sqlite_and_postgres(
     tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("QA_FEEDBACK_URL", raising=False)
+    monkeypatch.delenv("QA_FEEDBACK__URL", raising=False)
     lite = _settings(tmp_path / "sqlite", None)
     server = _settings(tmp_path / "server", postgres_url)
     _fixed_clock(monkeypatch)
@@ -219,7 +224,7 @@ def test_exports_are_identical_from_sqlite_and_postgres(
     _write_the_same_rows(server)
 
     from_sqlite = _exports(lite, env={})
-    from_postgres = _exports(server, env={"QA_FEEDBACK_URL": postgres_url})
+    from_postgres = _exports(server, env={"QA_FEEDBACK__URL": postgres_url})
     assert feedback_path(lite.index_dir).is_file()
     assert not feedback_path(server.index_dir).exists()  # the CLI read the server
     assert from_sqlite == from_postgres
@@ -269,7 +274,7 @@ def test_a_store_works_again_once_the_server_is_back(
     try:
         with pytest.raises(FeedbackError, match="unavailable") as caught:
             store.record(rated_answer(1), "down")
-        assert "QA_FEEDBACK_URL" in str(caught.value) and PASSWORD not in str(caught.value)
+        assert "QA_FEEDBACK__URL" in str(caught.value) and PASSWORD not in str(caught.value)
         with pytest.raises(AuditError, match="unavailable"):
             log.record("login", "ok", "127.0.0.1")
     finally:
@@ -288,7 +293,7 @@ def test_wrong_password_or_missing_database_says_what_to_check(
     with pytest.raises(FeedbackError) as caught:
         open_feedback_store(_settings(tmp_path, wrong))
     message = str(caught.value)
-    assert "QA_FEEDBACK_URL" in message and "password authentication failed" in message
+    assert "QA_FEEDBACK__URL" in message and "password authentication failed" in message
     assert "sai-mat-khau-9" not in message
 
     missing = postgres_cluster.url("khong_co_csdl")

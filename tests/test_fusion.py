@@ -2,9 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from qa_assistant._lexical import SYLLABLE_WEIGHT
-from qa_assistant._retrieval import DIVERSITY_THRESHOLD, RRF_K, diversify, rrf_fuse, weighted_fuse
-from qa_assistant.settings import RetrievalSettings
+from qa_assistant._retrieval import RRF_K, diversify, rrf_fuse, weighted_fuse
 from qa_assistant.types import Chunk, Hit
 
 
@@ -93,10 +91,3 @@ def test_rerank_prefers_the_question_words_in_their_order() -> None:
     assert [h.chunk.id for h in plain] == ["scattered", "phrased"]
     phrase = rerank(question, hits, depth=2, weight=1.0, phrase_weight=2.0)
     assert [h.chunk.id for h in phrase] == ["phrased", "scattered"]
-
-
-def test_the_functions_defaults_are_the_settings_defaults() -> None:
-    tuning = RetrievalSettings.model_validate({})
-    assert tuning.rrf_k == RRF_K
-    assert tuning.diversity_threshold == DIVERSITY_THRESHOLD
-    assert tuning.syllable_weight == SYLLABLE_WEIGHT

@@ -28,7 +28,7 @@ from qa_assistant._ui import handlers as ui_handlers
 from qa_assistant._ui.handlers import Handlers
 from qa_assistant.assistant import Assistant
 from qa_assistant.errors import AnswererError, UploadError
-from qa_assistant.settings import Settings
+from qa_assistant.settings import LLMSettings, Settings, StaffSettings
 from qa_assistant.testing import FakeEmbedder, FakeOpenAIServer
 from support.gradio_http import fake_request
 
@@ -140,7 +140,9 @@ def test_a_wrong_password_does_not_log_in(
     monkeypatch.setattr(
         ui_handlers, "LOGIN_FAILURE_DELAY_S", 0
     )  # the delay is for guessers, not tests
-    handlers = _guarded(settings, admin_password=SecretStr("đúng"), login_max_failures=100)
+    handlers = _guarded(
+        settings, admin_password=SecretStr("đúng"), staff=StaffSettings(login_max_failures=100)
+    )
     for attempt in ("", "sai", "đúng ", "ĐÚNG", "đúng\x00"):
         token, _ = handlers.login(attempt, LOCAL)
         assert not isinstance(token, str)  # gr.skip(): no session token is handed out
@@ -247,7 +249,7 @@ def _closed_port_url() -> str:
 
 
 def test_settings_never_print_the_key() -> None:
-    settings = Settings(llm_api_key=SecretStr(API_KEY), _env_file=None)  # type: ignore[call-arg]
+    settings = Settings(llm=LLMSettings(api_key=SecretStr(API_KEY)), _env_file=None)  # type: ignore[call-arg]
     for shown in (repr(settings), str(settings), settings.model_dump_json()):
         assert API_KEY not in shown
 
@@ -259,9 +261,9 @@ def llm_env(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> str:
     monkeypatch.setenv("QA_INDEX_DIR", str(settings.index_dir))
     monkeypatch.setenv("QA_CACHE_DIR", str(settings.cache_dir))
     monkeypatch.setenv("QA_ANSWERER", "openai")
-    monkeypatch.setenv("QA_LLM_BASE_URL", url)
-    monkeypatch.setenv("QA_LLM_API_KEY", API_KEY)
-    monkeypatch.setenv("QA_LLM_TIMEOUT_S", "3")
+    monkeypatch.setenv("QA_LLM__BASE_URL", url)
+    monkeypatch.setenv("QA_LLM__API_KEY", API_KEY)
+    monkeypatch.setenv("QA_LLM__TIMEOUT_S", "3")
     monkeypatch.setattr(cli, "_assistant", lambda s: Assistant(s, embedder=FakeEmbedder()))
     return url
 
@@ -274,7 +276,7 @@ def test_cli_ask_with_an_unreachable_llm_never_shows_the_key(
     with caplog.at_level(logging.DEBUG):
         result = runner.invoke(cli.main, ["ask", TET_QUESTION])
     assert result.exit_code == 1
-    assert llm_env in result.output and "QA_LLM_BASE_URL" in result.output
+    assert llm_env in result.output and "QA_LLM__BASE_URL" in result.output
     assert "Traceback" not in result.output
     assert API_KEY not in result.output
     assert API_KEY not in caplog.text
@@ -294,7 +296,7 @@ def test_an_llm_that_refuses_the_key_never_shows_it(
         with pytest.raises(AnswererError) as info:
             assistant.ask(TET_QUESTION)
         assert server.requests[-1].headers["authorization"] == f"Bearer {API_KEY}"
-    assert "QA_LLM_API_KEY" in str(info.value)
+    assert "QA_LLM__API_KEY" in str(info.value)
     assert API_KEY not in str(info.value) and API_KEY not in repr(info.value)
     assert API_KEY not in caplog.text
 
@@ -311,6 +313,6 @@ def test_the_page_never_shows_the_key(
         with pytest.raises(gr.Error) as api_error:
             handlers.api_ask(TET_QUESTION)
     page = repr(steps) + str(api_error.value)
-    assert "QA_LLM_BASE_URL" in page  # the visitor learns what failed...
+    assert "QA_LLM__BASE_URL" in page  # the visitor learns what failed...
     assert API_KEY not in page  # ...but never the key
     assert API_KEY not in caplog.text

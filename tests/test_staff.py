@@ -27,7 +27,7 @@ from qa_assistant._staff import LoginLimiter, StaffGuard, is_local_request
 from qa_assistant._ui import handlers as ui_handlers
 from qa_assistant.assistant import Assistant
 from qa_assistant.errors import AuditError
-from qa_assistant.settings import Settings
+from qa_assistant.settings import Settings, StaffSettings
 from support.gradio_http import PageSession, fake_request
 
 PASSWORD = "mật-khẩu-đúng-7"
@@ -111,9 +111,9 @@ def test_login_settings_reach_the_guard(settings: Settings) -> None:
         settings.model_copy(
             update={
                 "admin_password": SecretStr("x"),
-                "login_max_failures": 3,
-                "login_window_minutes": 2,
-                "staff_session_idle_minutes": 5,
+                "staff": StaffSettings(
+                    login_max_failures=3, login_window_minutes=2, session_idle_minutes=5
+                ),
             }
         )
     )

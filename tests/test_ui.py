@@ -23,7 +23,7 @@ from qa_assistant._ui import rendering as ui_rendering
 from qa_assistant._ui.handlers import Handlers
 from qa_assistant.assistant import Assistant
 from qa_assistant.errors import AnswererError, IndexStoreError, UploadError
-from qa_assistant.settings import Settings
+from qa_assistant.settings import Settings, StaffSettings
 from qa_assistant.types import Answer, Citation, DocumentInfo, Filters, IngestReport
 from support.gradio_http import fake_request
 
@@ -224,10 +224,10 @@ def test_an_error_while_streaming_replaces_the_draft_with_its_message(
     handlers: Handlers, fake: FakeAssistant
 ) -> None:
     fake.drafted = ("Mỗi thôn",)
-    fake.fail_with = AnswererError("The LLM server failed; check QA_LLM_BASE_URL.")
+    fake.fail_with = AnswererError("The LLM server failed; check QA_LLM__BASE_URL.")
     chat, turns, _, _ = _run(handlers, "Hỏi", [])[-1]
     assert [m["role"] for m in chat] == ["user", "assistant"]
-    assert "QA_LLM_BASE_URL" in chat[-1]["content"] and "qa-draft" not in chat[-1]["content"]
+    assert "QA_LLM__BASE_URL" in chat[-1]["content"] and "qa-draft" not in chat[-1]["content"]
     assert turns[0].answer is None
 
 
@@ -418,7 +418,9 @@ def test_login_and_staff_handlers_need_the_password(
 
 
 def test_a_staff_session_ends_after_its_idle_time(fake: FakeAssistant, settings: Settings) -> None:
-    idle = _with(settings, admin_password=SecretStr("đúng"), staff_session_idle_minutes=2)
+    idle = _with(
+        settings, admin_password=SecretStr("đúng"), staff=StaffSettings(session_idle_minutes=2)
+    )
     handlers = Handlers(fake, idle)  # type: ignore[arg-type]
     assert handlers.guard.sessions.idle_s == 120
     clock = [0.0]

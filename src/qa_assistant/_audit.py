@@ -1,7 +1,7 @@
 """The audit log of staff actions: uploads, deletes, re-ingests and logins, with their clients.
 
 Rows live in the state database beside feedback (``<index_dir>/feedback.sqlite3``, or the
-PostgreSQL database at ``QA_FEEDBACK_URL``) so that one place holds the page's whole state.
+PostgreSQL database at ``QA_FEEDBACK__URL``) so that one place holds the page's whole state.
 A row never holds a password attempt, only that one was made.
 """
 
@@ -102,7 +102,7 @@ class AuditStore(TableStore):
 
 
 def open_audit_store(settings: Settings, *, existing: bool = False) -> AuditStore:
-    """The configured store: PostgreSQL at ``QA_FEEDBACK_URL``, else SQLite beside the index.
+    """The configured store: PostgreSQL at ``QA_FEEDBACK__URL``, else SQLite beside the index.
 
     ``existing``: refuse a missing SQLite file rather than create it (for exports).
     """

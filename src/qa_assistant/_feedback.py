@@ -2,7 +2,7 @@
 
 Each row keeps the question, the answer text and its citations as JSON, so a bad answer can be
 read, judged and turned into an evaluation question without the session that produced it.
-The rows live in SQLite beside the index, or in PostgreSQL when ``QA_FEEDBACK_URL`` is set so
+The rows live in SQLite beside the index, or in PostgreSQL when ``QA_FEEDBACK__URL`` is set so
 that every replica writes to one place (:mod:`.state_db` says how both are served by one code
 path). Each call is one short transaction, safe from the UI's worker threads.
 """
@@ -65,7 +65,7 @@ _COLUMNS = tuple(FEEDBACK_TABLE.columns.keys())
 
 
 def feedback_path(index_dir: Path) -> Path:
-    """Where feedback is kept without ``QA_FEEDBACK_URL``: beside the index."""
+    """Where feedback is kept without ``QA_FEEDBACK__URL``: beside the index."""
     return state_path(index_dir)
 
 
@@ -198,7 +198,7 @@ def _record(row: Row[Any]) -> FeedbackRecord:
 
 
 def open_feedback_store(settings: Settings, *, existing: bool = False) -> FeedbackStore:
-    """The configured store: PostgreSQL at ``QA_FEEDBACK_URL``, else SQLite beside the index.
+    """The configured store: PostgreSQL at ``QA_FEEDBACK__URL``, else SQLite beside the index.
 
     ``existing``: refuse a missing SQLite file rather than create it (for exports).
     """

@@ -33,6 +33,7 @@ from scipy import sparse
 from ._lexical_file import read_segment, write_segment
 from ._lexical_segment import ChunkTable, Field, Segment, Texts, Vocab, field_terms, table_mask
 from ._vietnamese import strip_diacritics
+from .settings import RetrievalSettings
 from .types import Chunk, Filters, StoreVersion
 
 __all__ = [
@@ -44,9 +45,8 @@ __all__ = [
     "split_syllables",
 ]
 
-# search's default, the same as QA_RETRIEVAL__SYLLABLE_WEIGHT: syllable matches count half as
-# much as whole words.
-SYLLABLE_WEIGHT = 0.5
+# search's default is QA_RETRIEVAL__SYLLABLE_WEIGHT's (RetrievalSettings says why).
+SYLLABLE_WEIGHT: float = RetrievalSettings.model_fields["syllable_weight"].default
 # BM25's usual term saturation and length normalisation.
 BM25_K1 = 1.2
 BM25_B = 0.75

@@ -41,10 +41,10 @@ __all__ = [
     "weighted_fuse",
 ]
 
-# The functions' defaults, the same values as QA_RETRIEVAL__RRF_K and __DIVERSITY_THRESHOLD
+# The functions' defaults are QA_RETRIEVAL__RRF_K's and __DIVERSITY_THRESHOLD's
 # (RetrievalSettings says why these).
-RRF_K = 60
-DIVERSITY_THRESHOLD = 0.7
+RRF_K: int = RetrievalSettings.model_fields["rrf_k"].default
+DIVERSITY_THRESHOLD: float = RetrievalSettings.model_fields["diversity_threshold"].default
 
 
 def rrf_fuse(

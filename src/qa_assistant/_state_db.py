@@ -1,5 +1,5 @@
 """The state database: feedback and the staff audit log, in one SQLite file beside the index,
-or in a shared PostgreSQL database (``QA_FEEDBACK_URL``) when several replicas serve one index.
+or in a shared PostgreSQL database (``QA_FEEDBACK__URL``) when several replicas serve one index.
 
 SQLAlchemy Core rather than hand-written SQL per database: each table is declared once (in
 :mod:`.feedback` and :mod:`.audit`) and SQLAlchemy writes each database's DDL, placeholders and
@@ -41,7 +41,7 @@ SQLITE_BUSY_TIMEOUT_S = 10.0
 _SCHEMA_LOCK_KEY = 0x7161_6673  # "qafs"
 _SERVER_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
 _URL_HINT = (
-    "Check QA_FEEDBACK_URL (postgresql://user:password@host:5432/database), "
+    "Check QA_FEEDBACK__URL (postgresql://user:password@host:5432/database), "
     "that the server is reachable from this machine and that the database exists."
 )
 
@@ -94,15 +94,15 @@ def server_database(url: str, *, connect_timeout_s: int, error: type[QAError]) -
     try:
         parsed = make_url(url)
     except (ArgumentError, ValueError) as exc:
-        raise error(f"QA_FEEDBACK_URL is not a database URL. {_URL_HINT}") from exc
+        raise error(f"QA_FEEDBACK__URL is not a database URL. {_URL_HINT}") from exc
     shown = parsed.render_as_string(hide_password=True)
     if parsed.drivername not in _SERVER_SCHEMES:
         raise error(
-            f"QA_FEEDBACK_URL {shown} is not a PostgreSQL URL: use postgresql://... "
+            f"QA_FEEDBACK__URL {shown} is not a PostgreSQL URL: use postgresql://... "
             "(unset it to keep feedback in SQLite beside the index)."
         )
     if not parsed.database:
-        raise error(f"QA_FEEDBACK_URL {shown} names no database. {_URL_HINT}")
+        raise error(f"QA_FEEDBACK__URL {shown} names no database. {_URL_HINT}")
     engine = create_engine(
         parsed.set(drivername="postgresql+psycopg"),
         # A replica may outlive a server restart: check a pooled connection before using it.
@@ -115,23 +115,23 @@ def server_database(url: str, *, connect_timeout_s: int, error: type[QAError]) -
 def open_state_database(
     settings: Settings, *, error: type[QAError], existing: str | None = None
 ) -> StateDatabase:
-    """The configured database: PostgreSQL at ``QA_FEEDBACK_URL``, else SQLite beside the index.
+    """The configured database: PostgreSQL at ``QA_FEEDBACK__URL``, else SQLite beside the index.
 
     ``error`` is the caller's error class, raised when the URL is unusable. ``existing`` names
     what the caller keeps there and refuses a missing SQLite file rather than creating it: an
     export must not conjure an empty database out of a mistyped path.
     """
-    if settings.feedback_url is not None:
+    if settings.feedback.url is not None:
         return server_database(
-            settings.feedback_url.get_secret_value(),
-            connect_timeout_s=settings.feedback_connect_timeout_s,
+            settings.feedback.url.get_secret_value(),
+            connect_timeout_s=settings.feedback.connect_timeout_s,
             error=error,
         )
     path = state_path(settings.index_dir)
     if existing is not None and not path.is_file():
         raise error(
             f"No {existing} at {path}. It is kept in <index_dir>/{STATE_FILENAME} once the page "
-            "has stored some (or in the database at QA_FEEDBACK_URL when that is set)."
+            "has stored some (or in the database at QA_FEEDBACK__URL when that is set)."
         )
     return sqlite_database(path)
 
@@ -177,7 +177,7 @@ def _message(db: StateDatabase, exc: SQLAlchemyError, doing: str) -> str:
         return f"Could not {doing}: the database {db.where} is unavailable ({reason}). {_URL_HINT}"
     if isinstance(exc, ProgrammingError):  # e.g. permission denied
         return (
-            f"Could not {doing} in {db.where}: {reason}. Check that the role in QA_FEEDBACK_URL "
+            f"Could not {doing} in {db.where}: {reason}. Check that the role in QA_FEEDBACK__URL "
             "owns the database, or has been granted its feedback and audit tables."
         )
     return f"Could not {doing} in {db.where}: {reason}"

@@ -294,7 +294,7 @@ def serve(host: str | None, port: int | None, index: Path | None, ingest_first: 
 
     settings = settings_from_options(index, host=host, port=port)
     with one_line_errors():
-        if settings.feedback_url is not None:
+        if settings.feedback.url is not None:
             # A shared database is part of the deployment: a wrong URL stops the start with what
             # to check, rather than failing every rating later. This also creates the tables.
             from ._audit import open_audit_store

@@ -6,11 +6,19 @@ values it needs as arguments.
 
 from __future__ import annotations
 
+import sys
+import warnings
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 DEFAULT_MODEL = "multilingual-e5-small"
 
@@ -20,13 +28,16 @@ __all__ = [
     "AnswerSettings",
     "AnswererName",
     "EmbedderSettings",
+    "FeedbackSettings",
     "IngestSettings",
+    "LLMSettings",
     "RelevanceSettings",
     "ReplicaSettings",
     "RetrievalSettings",
     "RetrieverName",
     "ServingSettings",
     "Settings",
+    "StaffSettings",
     "default_cache_dir",
 ]
 
@@ -198,8 +209,9 @@ class EmbedderSettings(BaseModel):
 
     tuned: bool = Field(
         False,
-        description="On: the fine-tuned encoder (built once into the cache at first use); "
-        "off: the plain multilingual-e5-small.",
+        description="On: the fine-tuned encoder (built once into the cache at first use; "
+        "trained partly on research-only data, docs/MODEL.md); off: the plain "
+        "multilingual-e5-small.",
     )
     weights: Path | None = Field(
         None,
@@ -285,7 +297,8 @@ class ServingSettings(BaseModel):
         0,
         ge=0,
         description="Threads each ONNX model (the embedder, the relevance model) runs one "
-        "batch on; 0: every core this process may use.",
+        "batch on; 0: every core this process may use. 1 gives a busy replica more questions "
+        "a second, at the cost of slower ingests.",
     )
 
 
@@ -330,7 +343,118 @@ class IngestSettings(BaseModel):
     )
 
 
+class LLMSettings(BaseModel):
+    """The LLM answerer's server (``QA_LLM__…``), used with ``QA_ANSWERER=openai`` or
+    ``ollama``."""
+
+    model: str = Field("qwen2.5:7b-instruct", description="Chat model name for the LLM.")
+    base_url: str | None = Field(
+        None, description="OpenAI-compatible base URL (…/v1) or the Ollama URL."
+    )
+    api_key: SecretStr | None = Field(None, description="API key for the LLM server.")
+    timeout_s: float = Field(
+        60.0, gt=0, description="Seconds one request to the LLM server may take."
+    )
+
+
+class StaffSettings(BaseModel):
+    """How long staff logins last and how many wrong passwords they may try
+    (``QA_STAFF__…``); ``QA_ADMIN_PASSWORD`` turns the login on."""
+
+    login_max_failures: int = Field(
+        5, ge=1, description="Wrong staff passwords a client may enter per login window."
+    )
+    login_window_minutes: float = Field(
+        15.0, gt=0, description="Window over which wrong staff passwords are counted."
+    )
+    session_idle_minutes: float = Field(
+        30.0, gt=0, description="A staff login ends after this long without a staff action."
+    )
+
+
+class FeedbackSettings(BaseModel):
+    """The state database that feedback and the audit log share (``QA_FEEDBACK__…``):
+    SQLite beside the index, or one PostgreSQL database for every replica."""
+
+    url: SecretStr | None = Field(
+        None,
+        description="postgresql://user:password@host:5432/database holding feedback and the "
+        "audit log for every replica (a secret: masked in summary.json, never printed); "
+        "unset = feedback.sqlite3 beside the index.",
+    )
+    connect_timeout_s: int = Field(
+        5,
+        ge=1,
+        description="Seconds to wait for that database: a page action must not hang for "
+        "minutes on an unreachable server.",
+    )
+
+
+# Flat names of settings that moved into a group, mapped to (group, field): still read, with a
+# warning, for one release (CHANGELOG.md); the grouped name wins when both are set.
+_RENAMED: dict[str, tuple[str, str]] = {
+    "llm_model": ("llm", "model"),
+    "llm_base_url": ("llm", "base_url"),
+    "llm_api_key": ("llm", "api_key"),
+    "llm_timeout_s": ("llm", "timeout_s"),
+    "login_max_failures": ("staff", "login_max_failures"),
+    "login_window_minutes": ("staff", "login_window_minutes"),
+    "staff_session_idle_minutes": ("staff", "session_idle_minutes"),
+    "feedback_url": ("feedback", "url"),
+    "feedback_connect_timeout_s": ("feedback", "connect_timeout_s"),
+}
+
+
+class _RenamedSettingsSource(PydanticBaseSettingsSource):
+    """Reads the old flat names of ``_RENAMED`` from the environment and the ``.env`` file
+    that the other sources loaded, into their groups, with a warning for each one set."""
+
+    def __init__(
+        self, settings_cls: type[BaseSettings], sources: tuple[PydanticBaseSettingsSource, ...]
+    ) -> None:
+        super().__init__(settings_cls)
+        # The .env file first, the environment after it: the environment wins, as it does for
+        # every other setting.
+        self._loaded = [s for s in reversed(sources) if isinstance(s, EnvSettingsSource)]
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # every value comes from __call__
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, str] = {}
+        for source in self._loaded:
+            for old in _RENAMED:
+                value = source.env_vars.get(f"qa_{old}")
+                if value is not None:
+                    values[old] = value
+        found: dict[str, dict[str, str]] = {}
+        for old, value in values.items():
+            group, name = _RENAMED[old]
+            new = f"QA_{group.upper()}__{name.upper()}"
+            warnings.warn(
+                f"QA_{old.upper()} is renamed {new}; the old name is read until the next "
+                f"release: set {new} instead.",
+                FutureWarning,
+                stacklevel=_caller_level(),
+            )
+            found.setdefault(group, {})[name] = value
+        return found
+
+
+def _caller_level() -> int:
+    """The ``stacklevel`` of the code that built the settings, past pydantic's frames: the
+    warning then names that line."""
+    level, frame = 1, sys._getframe(1)
+    while frame.f_back is not None and frame.f_globals["__name__"].startswith(
+        ("pydantic", __name__)
+    ):
+        level, frame = level + 1, frame.f_back
+    return level
+
+
 class Settings(BaseSettings):
+    """Every setting (docs/SETTINGS.md lists them): the plain ones, and a group per stage."""
+
     model_config = SettingsConfigDict(
         env_prefix="QA_",
         env_file=".env",
@@ -340,7 +464,11 @@ class Settings(BaseSettings):
     )
 
     documents_dir: Path = Field(Path("documents"), description="Folder ingested by default.")
-    index_dir: Path = Field(Path("index"), description="Chroma store, lexical index, manifest.")
+    index_dir: Path = Field(
+        Path("index"),
+        description="Chroma store, lexical index, manifest; feedback and the audit log "
+        "(feedback.sqlite3) too, unless QA_FEEDBACK__URL is set.",
+    )
     cache_dir: Path = Field(
         default_factory=default_cache_dir, description="Where built models are kept."
     )
@@ -348,34 +476,34 @@ class Settings(BaseSettings):
         None, description="http://host:port of a Chroma server; unset = embedded store."
     )
     collection: str = Field("qa_assistant", description="Chroma collection name.")
-    feedback_url: SecretStr | None = Field(
-        None,
-        description="postgresql://user:password@host:5432/database holding feedback and the "
-        "audit log for every replica; unset = feedback.sqlite3 beside the index.",
-    )
-    feedback_connect_timeout_s: int = Field(
-        5,
-        ge=1,
-        description="Seconds to wait for that database: a page action must not hang for "
-        "minutes on an unreachable server.",
+    feedback: FeedbackSettings = Field(
+        default_factory=lambda: FeedbackSettings.model_validate({}),
+        description="Where feedback and the audit log are kept (QA_FEEDBACK__URL, ...).",
     )
 
     model: str = Field(
         DEFAULT_MODEL,
-        description="Embedding model: the bundled default, a sentence-transformers name or path.",
+        description="Embedding model: the bundled default, a sentence-transformers name or "
+        "path. Changing it needs `qa-assistant ingest --rebuild`.",
     )
     device: str = Field("cpu", description="torch device for the embedding model.")
     precision: Literal["int8", "fp32"] = Field(
         "int8",
-        description="On CPU: int8 (ONNX Runtime for the default model) or fp32 (torch).",
+        description="On CPU: int8 runs the default model's int8 ONNX export on ONNX Runtime "
+        "(about 1.2x faster to embed, loads in 2-3 s without torch); fp32 runs the original "
+        "weights in sentence-transformers. Both read the same index.",
     )
     embedder: EmbedderSettings = Field(
         default_factory=lambda: EmbedderSettings.model_validate({}),
         description="The default model's weights (QA_EMBEDDER__TUNED, __WEIGHTS).",
     )
-    max_chunk_tokens: int = Field(400, ge=32, le=510)
+    max_chunk_tokens: int = Field(
+        400, ge=32, le=510, description="Largest passage, in the embedding model's tokens."
+    )
 
-    retriever: RetrieverName = "hybrid"
+    retriever: RetrieverName = Field(
+        "hybrid", description="hybrid: the dense and BM25 legs fused; dense or bm25: one leg."
+    )
     k: int = Field(5, ge=1, le=50, description="Passages given to the answerer.")
     candidates: int = Field(40, ge=5, le=500, description="Candidates per leg before fusion.")
 
@@ -405,29 +533,40 @@ class Settings(BaseSettings):
         description="OCR and file limits (QA_INGEST__MAX_PAGES, __OCR_TIMEOUT_S, ...).",
     )
 
-    answerer: AnswererName = "extractive"
-    llm_model: str = Field("qwen2.5:7b-instruct", description="Chat model name for the LLM.")
-    llm_base_url: str | None = Field(
-        None, description="OpenAI-compatible base URL (…/v1) or the Ollama URL."
+    answerer: AnswererName = Field(
+        "extractive",
+        description="extractive: quotes the passages' sentences; openai (any OpenAI-compatible "
+        "server) or ollama: an LLM writes the answer.",
     )
-    llm_api_key: SecretStr | None = Field(None, description="API key for the LLM server.")
-    llm_timeout_s: float = Field(60.0, gt=0)
+    llm: LLMSettings = Field(
+        default_factory=lambda: LLMSettings.model_validate({}),
+        description="The LLM server (QA_LLM__BASE_URL, __MODEL, __API_KEY, __TIMEOUT_S).",
+    )
 
     host: str = Field("127.0.0.1", description="Address the UI binds to.")
-    port: int = Field(7860, ge=1, le=65535)
+    port: int = Field(7860, ge=1, le=65535, description="Port the UI listens on.")
     admin_password: SecretStr | None = Field(
-        None, description="Enables the staff Documents tab behind a login."
+        None,
+        description="Enables the staff Documents tab behind a login; unset: the tab opens only "
+        "to local requests that no proxy forwarded.",
     )
-    max_upload_mb: int = Field(20, ge=1)
-    login_max_failures: int = Field(
-        5, ge=1, description="Wrong staff passwords a client may enter per login window."
+    max_upload_mb: int = Field(20, ge=1, description="Largest file staff may upload, in MB.")
+    staff: StaffSettings = Field(
+        default_factory=lambda: StaffSettings.model_validate({}),
+        description="Staff logins (QA_STAFF__LOGIN_MAX_FAILURES, __SESSION_IDLE_MINUTES, ...).",
     )
-    login_window_minutes: float = Field(
-        15.0, gt=0, description="Window over which wrong staff passwords are counted."
-    )
-    staff_session_idle_minutes: float = Field(
-        30.0, gt=0, description="A staff login ends after this long without a staff action."
-    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        renamed = _RenamedSettingsSource(settings_cls, (env_settings, dotenv_settings))
+        return init_settings, env_settings, dotenv_settings, renamed, file_secret_settings
 
     @property
     def model_is_default(self) -> bool:

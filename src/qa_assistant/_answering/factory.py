@@ -27,9 +27,9 @@ def make_answerer(settings: Settings) -> Answerer:
         return ExtractiveAnswerer(
             tuning=settings.answer, relevance_threshold=relevance_threshold(settings)
         )
-    if not settings.llm_base_url:
+    if not settings.llm.base_url:
         raise ConfigError(
-            f"QA_ANSWERER={settings.answerer} needs the server's address: set QA_LLM_BASE_URL "
+            f"QA_ANSWERER={settings.answerer} needs the server's address: set QA_LLM__BASE_URL "
             "(e.g. http://localhost:8000/v1 for an OpenAI-compatible server, "
             "http://localhost:11434 for Ollama)."
         )
@@ -37,16 +37,16 @@ def make_answerer(settings: Settings) -> Answerer:
 
     builders: dict[str, Callable[[], LLMAnswerer]] = {
         "openai": lambda: LLMAnswerer.openai(
-            base_url=str(settings.llm_base_url),
-            model=settings.llm_model,
-            api_key=_secret(settings.llm_api_key),
-            timeout_s=settings.llm_timeout_s,
+            base_url=str(settings.llm.base_url),
+            model=settings.llm.model,
+            api_key=_secret(settings.llm.api_key),
+            timeout_s=settings.llm.timeout_s,
             max_passages=max(settings.k, 1),
         ),
         "ollama": lambda: LLMAnswerer.ollama(
-            base_url=str(settings.llm_base_url),
-            model=settings.llm_model,
-            timeout_s=settings.llm_timeout_s,
+            base_url=str(settings.llm.base_url),
+            model=settings.llm.model,
+            timeout_s=settings.llm.timeout_s,
             max_passages=max(settings.k, 1),
         ),
     }

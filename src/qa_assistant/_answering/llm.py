@@ -146,18 +146,18 @@ def _error_message(base_url: str, exc: BaseException) -> str:
     kind = type(exc).__name__
     detail = _redact(str(exc))[:300]
     if "Timeout" in kind or "timed out" in detail.lower():
-        hint = "it did not answer in time: check that it is running and raise QA_LLM_TIMEOUT_S"
+        hint = "it did not answer in time: check that it is running and raise QA_LLM__TIMEOUT_S"
     elif "Connect" in kind or "connection" in detail.lower():
         hint = (
-            "could not connect: check that the server is running and that QA_LLM_BASE_URL is "
+            "could not connect: check that the server is running and that QA_LLM__BASE_URL is "
             "right (OpenAI-compatible servers usually end in /v1)"
         )
     elif "Auth" in kind or "401" in detail or "403" in detail:
-        hint = "the server refused the credentials: check QA_LLM_API_KEY"
+        hint = "the server refused the credentials: check QA_LLM__API_KEY"
     elif "NotFound" in kind or "404" in detail:
-        hint = "not found: check QA_LLM_BASE_URL and that QA_LLM_MODEL names a model it serves"
+        hint = "not found: check QA_LLM__BASE_URL and that QA_LLM__MODEL names a model it serves"
     else:
-        hint = "check the server's logs, QA_LLM_BASE_URL and QA_LLM_MODEL"
+        hint = "check the server's logs, QA_LLM__BASE_URL and QA_LLM__MODEL"
     return f"The LLM server at {base_url} failed ({kind}: {detail}); {hint}."
 
 

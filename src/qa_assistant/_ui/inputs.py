@@ -109,7 +109,7 @@ def staff_guard(settings: Settings) -> StaffGuard:
     password = settings.admin_password.get_secret_value() if settings.admin_password else None
     return StaffGuard(
         password,
-        max_failures=settings.login_max_failures,
-        window_s=settings.login_window_minutes * 60,
-        idle_s=settings.staff_session_idle_minutes * 60,
+        max_failures=settings.staff.login_max_failures,
+        window_s=settings.staff.login_window_minutes * 60,
+        idle_s=settings.staff.session_idle_minutes * 60,
     )

@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
 __all__ = ["SECRET_SETTINGS", "fake_reranker", "spec_assistant", "start_worker"]
 
-SECRET_SETTINGS = {"llm_api_key", "admin_password", "feedback_url"}  # never written to a spec
+# Never written to a spec file (the worker reads its own environment, which may set them).
+SECRET_SETTINGS: dict[str, Any] = {"admin_password": True, "llm": {"api_key"}, "feedback": {"url"}}
 
 
 def start_worker(

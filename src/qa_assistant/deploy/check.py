@@ -579,7 +579,7 @@ def run_deploy_check(config: DeployCheckConfig, settings: Settings) -> DeployChe
             "TRANSFORMERS_OFFLINE": "1",
         }
         if config.feedback_url:
-            env["QA_FEEDBACK_URL"] = config.feedback_url
+            env["QA_FEEDBACK__URL"] = config.feedback_url
         replicas = [_Replica(n, work, env) for n in range(config.replicas)]
         for replica in replicas:
             stack.callback(replica.stop)

@@ -36,7 +36,7 @@ def register_commands(cli: click.Group) -> None:
 )
 @click.option("--no-kill", is_flag=True, help="Skip the SIGKILL of a replica mid-ingest.")
 @click.option(
-    "--feedback-url", help="PostgreSQL URL the replicas share for feedback (QA_FEEDBACK_URL)."
+    "--feedback-url", help="PostgreSQL URL the replicas share for feedback (QA_FEEDBACK__URL)."
 )
 @click.option("--workdir", type=click.Path(path_type=Path), help="Keep the run's files here.")
 def deploy_check(
