@@ -11,7 +11,7 @@ import pytest
 
 from qa_assistant._answering.common import ABSTAIN_MESSAGE
 from qa_assistant._answering.extractive import ExtractiveAnswerer
-from qa_assistant._retrieval import relevance_rerank
+from qa_assistant._retrieval import model_rerank
 from qa_assistant.settings import RelevanceSettings, Settings, default_cache_dir
 from qa_assistant.testing import FakeReranker
 from qa_assistant.training.data import HELDOUT_SHARE, Group, Pair, is_heldout
@@ -58,7 +58,7 @@ def with_relevance(hits: list[Hit], probabilities: list[float]) -> list[Hit]:
 def test_relevance_rerank_puts_the_answering_passage_first_and_keeps_its_probability() -> None:
     reranker = FakeReranker()
     hits = ranked(FEES, STUDY, SUPPORT)
-    out = relevance_rerank("bảo lưu kết quả học tập", hits, reranker, depth=2, fusion_weight=0.3)
+    out = model_rerank("bảo lưu kết quả học tập", hits, reranker, depth=2, fusion_weight=0.3)
     assert [h.chunk.id for h in out] == ["c0", "c1", "c2"]
     assert out[0].leg("relevance") == pytest.approx(1.0)
     assert out[2].leg("relevance") is None  # below the depth: not scored, order kept
@@ -67,12 +67,12 @@ def test_relevance_rerank_puts_the_answering_passage_first_and_keeps_its_probabi
 
 
 def test_relevance_rerank_weighs_the_first_stage_on_ties() -> None:
-    out = relevance_rerank("không khớp", ranked(FEES, STUDY), FakeReranker(), 5, 0.3)
+    out = model_rerank("không khớp", ranked(FEES, STUDY), FakeReranker(), 5, 0.3)
     assert [h.chunk.id for h in out] == ["c1", "c0"]
 
 
 def test_relevance_rerank_of_nothing_is_nothing() -> None:
-    assert relevance_rerank("câu hỏi", [], FakeReranker(), 5, 0.3) == []
+    assert model_rerank("câu hỏi", [], FakeReranker(), 5, 0.3) == []
 
 
 # -- answering by relevance ---------------------------------------------------------------------

@@ -35,8 +35,8 @@ __all__ = [
     "Retriever",
     "clear_caches",
     "diversify",
-    "relevance_rerank",
-    "rerank",
+    "evidence_rerank",
+    "model_rerank",
     "rrf_fuse",
     "weighted_fuse",
 ]
@@ -184,7 +184,7 @@ class Retriever:
             hits.append(Hit(chunk=chunk, score=score, scores=scores))
         tuning = self.tuning
         if mode == "hybrid" and tuning.rerank_depth > 1:
-            hits = rerank(
+            hits = evidence_rerank(
                 query.text, hits, tuning.rerank_depth, tuning.rerank_weight, tuning.phrase_weight
             )
         hits = diversify(
@@ -206,7 +206,7 @@ class Retriever:
         return _ranked(self._relevance(query, hits, self.reranker))
 
     def _relevance(self, query: Query, hits: Sequence[Hit], reranker: Reranker) -> list[Hit]:
-        return relevance_rerank(
+        return model_rerank(
             query.dense_text, hits, reranker, self.relevance.depth, self.relevance.fusion_weight
         )
 
@@ -224,7 +224,7 @@ def _ranked(hits: Sequence[Hit]) -> list[Hit]:
     return [Hit(h.chunk, h.score, rank, h.scores) for rank, h in enumerate(hits, start=1)]
 
 
-def rerank(
+def evidence_rerank(
     question: str,
     hits: Sequence[Hit],
     depth: int,
@@ -252,7 +252,7 @@ def rerank(
     return _rescore(hits, depth, 1.0, bonus, "fused", [h.score for h in top])
 
 
-def relevance_rerank(
+def model_rerank(
     question: str, hits: Sequence[Hit], reranker: Reranker, depth: int, fusion_weight: float
 ) -> list[Hit]:
     """The learned stage: the relevance model's probability for each of the top ``depth``
