@@ -24,11 +24,11 @@ from ._vietnamese import (
     strip_diacritics,
     word_set,
 )
+from .settings import ScoringSettings
 from .types import Hit
 
 __all__ = [
     "QuestionTerms",
-    "ScoringWeights",
     "SentenceScore",
     "Term",
     "analyse_question",
@@ -306,21 +306,8 @@ class SentenceScore:
     missing_years: tuple[str, ...] = ()  # years the question names that the passage never does
 
 
-@dataclass(frozen=True)
-class ScoringWeights:
-    """How the features add up to a sentence's score (coverage counts 1)."""
-
-    phrase: float = 0.15
-    number: float = 0.10
-    number_missing: float = 0.30  # penalty: the question wants a number, the sentence has none
-    quoted: float = 0.05
-    rank: float = 0.08  # times 1/rank of the passage
-    name_boost: float = 1.5  # term weight factor for names (capitalised in question or text)
-    tone_mismatch: float = 0.5  # credit when only the folded forms match (hộ / hỗ)
-    context_title: float = 0.5  # credit for a term found only in the title or heading
-    context_name: float = 0.3  # credit for a name found only elsewhere in the passage
-    long_sentence_words: int = 45  # beyond this, long sentences lose a little
-    long_sentence: float = 0.002  # per word beyond the limit
+# The weights when none are given: read once, not at every question.
+_DEFAULT_WEIGHTS = ScoringSettings.model_validate({})
 
 
 @dataclass(frozen=True)
@@ -370,7 +357,7 @@ def score_sentences(
     hits: Sequence[Hit],
     *,
     max_passages: int = 5,
-    weights: ScoringWeights | None = None,
+    weights: ScoringSettings | None = None,
 ) -> list[SentenceScore]:
     """Score every distinct sentence of the top ``max_passages`` hits against ``question``.
 
@@ -378,7 +365,7 @@ def score_sentences(
     candidates contain (or none: the documents may not speak of it) weighs more, so missing
     it lowers coverage more; names weigh ``name_boost`` times more.
     """
-    w = weights or ScoringWeights()
+    w = weights or _DEFAULT_WEIGHTS
     q = analyse_question(question)
     top = list(hits[:max_passages])
     candidates = _candidates(top)
@@ -465,7 +452,7 @@ def _near_duplicate(a: frozenset[str], b: frozenset[str]) -> bool:
 
 
 def _term_weights(
-    q: QuestionTerms, candidates: Sequence[_Candidate], names: set[str], w: ScoringWeights
+    q: QuestionTerms, candidates: Sequence[_Candidate], names: set[str], w: ScoringSettings
 ) -> dict[str, float]:
     n = len(candidates)
     weights: dict[str, float] = {}
@@ -500,7 +487,7 @@ def _score(
     q: QuestionTerms,
     weight: dict[str, float],
     ctx: _Context,
-    w: ScoringWeights,
+    w: ScoringSettings,
     words: Sequence[tuple[str, str]],
 ) -> SentenceScore:
     total = sum(weight.values())

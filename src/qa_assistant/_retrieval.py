@@ -25,7 +25,7 @@ from ._vietnamese import (
 )
 from .errors import ConfigError
 from .protocols import Embedder, Reranker
-from .settings import RETRIEVER_NAMES, RelevanceSettings, RetrievalSettings
+from .settings import RETRIEVER_NAMES, RelevanceSettings, RetrievalSettings, ScoringSettings
 from .types import Filters, Hit
 
 __all__ = [
@@ -125,6 +125,7 @@ class Retriever:
         *,
         candidates: int = 40,
         tuning: RetrievalSettings | None = None,
+        scoring: ScoringSettings | None = None,
         reranker: Reranker | None = None,
         relevance: RelevanceSettings | None = None,
     ):
@@ -133,6 +134,7 @@ class Retriever:
         self.embedder = embedder
         self.candidates = candidates
         self.tuning = tuning or RetrievalSettings.model_validate({})
+        self.scoring = scoring
         self.reranker = reranker
         self.relevance = relevance or RelevanceSettings.model_validate({})
 
@@ -185,7 +187,12 @@ class Retriever:
         tuning = self.tuning
         if mode == "hybrid" and tuning.rerank_depth > 1:
             hits = evidence_rerank(
-                query.text, hits, tuning.rerank_depth, tuning.rerank_weight, tuning.phrase_weight
+                query.text,
+                hits,
+                tuning.rerank_depth,
+                tuning.rerank_weight,
+                tuning.phrase_weight,
+                self.scoring,
             )
         hits = diversify(
             hits, k=max(k, tuning.diversity_depth), threshold=tuning.diversity_threshold
@@ -230,6 +237,7 @@ def evidence_rerank(
     depth: int,
     weight: float,
     phrase_weight: float = 0.0,
+    scoring: ScoringSettings | None = None,
 ) -> list[Hit]:
     """Second stage: re-score the top ``depth`` hits with sentence-level evidence.
 
@@ -245,7 +253,7 @@ def evidence_rerank(
     if len(top) < 2:
         return list(hits)
     best: dict[int, float] = {}
-    for s in score_sentences(question, top, max_passages=depth):
+    for s in score_sentences(question, top, max_passages=depth, weights=scoring):
         value = weight * s.coverage + phrase_weight * s.phrase
         best[s.hit_index] = max(best.get(s.hit_index, 0.0), value)
     bonus = [best.get(i, 0.0) for i in range(len(top))]

@@ -162,6 +162,7 @@ class Assistant:
             self.embedder,
             candidates=self.settings.candidates,
             tuning=self.settings.retrieval,
+            scoring=self.settings.scoring,
             reranker=self.reranker,
             relevance=self.settings.relevance,
         )

@@ -35,6 +35,7 @@ __all__ = [
     "ReplicaSettings",
     "RetrievalSettings",
     "RetrieverName",
+    "ScoringSettings",
     "ServingSettings",
     "Settings",
     "StaffSettings",
@@ -104,6 +105,44 @@ class RetrievalSettings(BaseModel):
         ge=1,
         description="Near-repeats are dropped among at least this many top hits (k when larger): "
         "the learned stage and the page's passage list read past k.",
+    )
+
+
+class ScoringSettings(BaseModel):
+    """How a sentence's features add up to its score (``QA_SCORING__…``; coverage of the
+    question's terms counts 1). Shared by the second retrieval stage and the extractive
+    answerer, which read the same scores."""
+
+    phrase: float = Field(
+        0.15, description="Weight of the question's adjacent words written adjacent too."
+    )
+    number: float = Field(
+        0.10, description="Bonus for a sentence holding the kind of number the question asks."
+    )
+    number_missing: float = Field(
+        0.30, description="Penalty when the question asks a number and the sentence has none."
+    )
+    quoted: float = Field(
+        0.05, description="Bonus for a quoted name in the sentence sharing the question's words."
+    )
+    rank: float = Field(0.08, description="Bonus times 1/rank of the sentence's passage.")
+    name_boost: float = Field(
+        1.5, description="Term weight factor for names (capitalised in the question or text)."
+    )
+    tone_mismatch: float = Field(
+        0.5, description="Credit for a term matched only without its marks (hộ / hỗ)."
+    )
+    context_title: float = Field(
+        0.5, description="Credit for a term found only in the passage's title or heading."
+    )
+    context_name: float = Field(
+        0.3, description="Credit for a name found only elsewhere in the passage."
+    )
+    long_sentence_words: int = Field(
+        45, ge=1, description="Words beyond which a long sentence loses a little."
+    )
+    long_sentence: float = Field(
+        0.002, description="What a long sentence loses per word beyond that limit."
     )
 
 
@@ -510,6 +549,10 @@ class Settings(BaseSettings):
     retrieval: RetrievalSettings = Field(
         default_factory=lambda: RetrievalSettings.model_validate({}),
         description="Fusion and the second stage (QA_RETRIEVAL__FUSION, __RERANK_DEPTH, ...).",
+    )
+    scoring: ScoringSettings = Field(
+        default_factory=lambda: ScoringSettings.model_validate({}),
+        description="How sentences are scored (QA_SCORING__PHRASE, __NAME_BOOST, ...).",
     )
     answer: AnswerSettings = Field(
         default_factory=lambda: AnswerSettings.model_validate({}),

@@ -13,12 +13,11 @@ from dataclasses import dataclass
 
 from .._evidence import (
     QuestionTerms,
-    ScoringWeights,
     SentenceScore,
     analyse_question,
     score_sentences,
 )
-from ..settings import AnswerSettings
+from ..settings import AnswerSettings, ScoringSettings
 from ..types import Answer, Citation, Hit
 from .common import abstain_answer, cite
 
@@ -73,7 +72,7 @@ class ExtractiveAnswerer:
         require_number: bool = True,
         abstain_on_missing_name: bool = True,
         abstain_on_missing_word: bool = True,
-        weights: ScoringWeights | None = None,
+        weights: ScoringSettings | None = None,
         relevance_threshold: float = 0.5,
     ) -> None:
         t = tuning or AnswerSettings.model_validate({})
@@ -92,7 +91,7 @@ class ExtractiveAnswerer:
         self.require_number = require_number
         self.abstain_on_missing_name = abstain_on_missing_name
         self.abstain_on_missing_word = abstain_on_missing_word
-        self.weights = weights or ScoringWeights()
+        self.weights = weights or ScoringSettings.model_validate({})
         self.relevance_threshold = relevance_threshold
 
     def answer(self, question: str, hits: Sequence[Hit]) -> Answer:

@@ -21,11 +21,13 @@ def make_answerer(settings: Settings) -> Answerer:
         from .extractive import ExtractiveAnswerer
 
         if not settings.relevance.enabled:
-            return ExtractiveAnswerer(tuning=settings.answer)
+            return ExtractiveAnswerer(tuning=settings.answer, weights=settings.scoring)
         from .._reranker import relevance_threshold
 
         return ExtractiveAnswerer(
-            tuning=settings.answer, relevance_threshold=relevance_threshold(settings)
+            tuning=settings.answer,
+            weights=settings.scoring,
+            relevance_threshold=relevance_threshold(settings),
         )
     if not settings.llm.base_url:
         raise ConfigError(
