@@ -52,8 +52,10 @@ def default_cache_dir() -> Path:
 
 
 class RetrievalSettings(BaseModel):
-    """How the legs' candidates become one ranking (``QA_RETRIEVAL__…``). Values chosen on the
-    dev question sets; the defaults are what every published figure used."""
+    """How the legs' candidates become one ranking (``QA_RETRIEVAL__…``). The fusion and the
+    second stage's depth and weights, with the embedder, were chosen together by
+    leave-one-corpus-out over four corpora (eval/fusion_loco.py; eval/README.md): the setting
+    whose worst corpus is best."""
 
     fusion: Literal["weighted", "rrf"] = Field(
         "weighted",
@@ -76,20 +78,19 @@ class RetrievalSettings(BaseModel):
         "segmentation, but half as precise.",
     )
     rerank_depth: int = Field(
-        10,
+        20,
         ge=0,
         le=100,
-        description="Hybrid hits the second stage re-scores by sentence evidence (0 or 1: off); "
-        "10 lifted hit@1 on uitreg with little cost.",
+        description="Hybrid hits the second stage re-scores by sentence evidence (0 or 1: off).",
     )
     rerank_weight: float = Field(
-        1.0,
+        0.5,
         ge=0,
         description="Weight of the best sentence's coverage of the question, beside the "
         "fused score.",
     )
     phrase_weight: float = Field(
-        2.0,
+        1.0,
         ge=0,
         description="Weight of a sentence writing the question's words side by side, in its "
         "order: it tells apart sections that share the words.",
@@ -247,7 +248,7 @@ class EmbedderSettings(BaseModel):
     by the next ``qa-assistant ingest``."""
 
     tuned: bool = Field(
-        False,
+        True,
         description="On: the fine-tuned encoder (built once into the cache at first use; "
         "trained partly on research-only data, docs/MODEL.md); off: the plain "
         "multilingual-e5-small.",

@@ -1,0 +1,302 @@
+"""Choose the hybrid's fusion settings by leave-one-corpus-out, and report the table.
+
+Usage: python eval/fusion_loco.py [--work DIR] [--output FILE]
+
+For each corpus (its documents and its question set) and each embedder (plain e5 and the
+fine-tuned one), the script builds an index once, then records, for every answerable question
+with evidence, both legs' candidates and their scores, and which candidates hold the gold
+evidence (eval's relevance rule). Every candidate setting (fusion kind and weights, the
+second stage's depth and weights, the embedder) is then replayed over those records with the
+retriever's own functions (fusion, second stage, diversity), so a setting's hit@1 here is what
+`qa-assistant eval` measures with it.
+
+Selection: for each corpus left out, the setting whose *worst* corpus among the others is best
+(ties: the better mean) is measured on the corpus left out. The shipped setting is chosen by
+the same rule over all corpora. Nothing here trains: the records come from `qa-assistant`
+retrieval over the corpora, and the questions only score.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import pickle
+import statistics
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+from qa_assistant import Assistant, Settings
+from qa_assistant import _retrieval as retrieval
+from qa_assistant._retrieval import Query, diversify, evidence_rerank, rrf_fuse, weighted_fuse
+from qa_assistant.evaluation import load_question_set, relevant_to_any
+from qa_assistant.evaluation.metrics import RETRIEVAL_DEPTH
+from qa_assistant.types import Hit
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+CANDIDATES = 40  # the retriever's default candidate depth per leg
+
+
+@dataclass(frozen=True)
+class Corpus:
+    name: str
+    questions: Path
+    documents: Path
+    split: str | None = None
+    strip: bool = False
+
+
+CORPORA = (
+    Corpus("seed", ROOT / "eval/questions.jsonl", ROOT / "documents"),
+    Corpus(
+        "uitreg",
+        SHARED / "benchmarks/uitreg/questions.jsonl",
+        SHARED / "benchmarks/uitreg/documents",
+    ),
+    Corpus(
+        "alqac",
+        SHARED / "benchmarks/alqac2023/questions.jsonl",
+        SHARED / "benchmarks/alqac2023/documents",
+    ),
+    Corpus(
+        "virhe4qa-test",
+        SHARED / "training/virhe4qa/questions.jsonl",
+        SHARED / "training/virhe4qa/documents",
+        split="test",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Record:
+    question: str
+    dense: tuple[tuple[str, float], ...]
+    bm25: tuple[tuple[str, float], ...]
+    gold: frozenset[str]  # candidate ids holding the evidence
+
+
+@dataclass(frozen=True)
+class Setting:
+    tuned: bool
+    fusion: str
+    dense_weight: float
+    rerank_depth: int
+    rerank_weight: float
+    phrase_weight: float
+
+    def label(self) -> str:
+        embedder = "tuned" if self.tuned else "plain"
+        second = (
+            f"second stage {self.rerank_depth} (coverage {self.rerank_weight:g}, "
+            f"phrases {self.phrase_weight:g})"
+            if self.rerank_depth > 1
+            else "no second stage"
+        )
+        return f"{embedder} e5, {self.fusion} dense {self.dense_weight:g}, {second}"
+
+
+def _settings(index_dir: Path, tuned: bool) -> Settings:
+    return Settings.model_validate(
+        {"index_dir": index_dir, "embedder": {"tuned": tuned}, "relevance": {"enabled": False}}
+    )
+
+
+def collect(corpus: Corpus, tuned: bool, work: Path) -> tuple[list[Record], Assistant]:
+    """Both legs' candidates for each question of ``corpus``, over an index built once."""
+    index_dir = work / f"{corpus.name}-{'tuned' if tuned else 'plain'}"
+    assistant = Assistant(_settings(index_dir, tuned))
+    assistant.ingest([corpus.documents])
+    retriever = assistant.retriever()
+    cache = index_dir / "loco-records.pkl"
+    if cache.exists():
+        return pickle.loads(cache.read_bytes()), assistant
+    questions = [
+        q
+        for q in load_question_set(corpus.questions).select(corpus.split)
+        if q.answerable and q.evidence
+    ]
+    records = []
+    for q in questions:
+        query = Query.prepare(q.question)
+        dense = retriever.dense(query, CANDIDATES)
+        bm25 = retriever.bm25(query, CANDIDATES)
+        gold = set()
+        for cid in {cid for cid, _ in (*dense, *bm25)}:
+            chunk = retriever.lexical.chunk(cid)
+            if chunk is not None and relevant_to_any(chunk.text, q.evidence):
+                gold.add(cid)
+        records.append(Record(query.text, tuple(dense), tuple(bm25), frozenset(gold)))
+    cache.write_bytes(pickle.dumps(records))
+    return records, assistant
+
+
+class Replay:
+    """One corpus's records replayed under a setting with the retriever's functions."""
+
+    def __init__(self, records: Sequence[Record], assistant: Assistant):
+        self.records = records
+        self.lexical = assistant.retriever().lexical
+
+    def ranking(self, record: Record, s: Setting) -> list[str]:
+        legs = {"dense": dict(record.dense), "bm25": dict(record.bm25)}
+        weights = [s.dense_weight, 1.0]
+        if s.dense_weight == 0:
+            fused = list(record.bm25)
+        elif s.fusion == "weighted":
+            fused = weighted_fuse(list(legs.values()), weights)
+        else:
+            fused = rrf_fuse([[c for c, _ in v.items()] for v in legs.values()], weights)
+        hits = []
+        for cid, score in fused:
+            chunk = self.lexical.chunk(cid)
+            if chunk is not None:
+                hits.append(Hit(chunk=chunk, score=score))
+        if s.rerank_depth > 1:
+            hits = evidence_rerank(
+                record.question, hits, s.rerank_depth, s.rerank_weight, s.phrase_weight
+            )
+        hits = diversify(hits, k=RETRIEVAL_DEPTH)
+        return [h.chunk.id for h in hits[:RETRIEVAL_DEPTH]]
+
+    def figures(self, s: Setting) -> dict[str, float]:
+        hit1 = mrr = 0.0
+        for record in self.records:
+            ranking = self.ranking(record, s)
+            for rank, cid in enumerate(ranking, start=1):
+                if cid in record.gold:
+                    hit1 += rank == 1
+                    mrr += 1.0 / rank
+                    break
+        n = max(len(self.records), 1)
+        return {"hit@1": hit1 / n, "mrr@10": mrr / n}
+
+
+def _memoise_sentence_scores() -> None:
+    """The second stage's sentence scores depend on the question and its top passages only, not
+    on the weights replayed: score each such pair once."""
+    original = retrieval.score_sentences
+
+    scored: dict[tuple[str, tuple[str, ...]], object] = {}
+
+    def score_sentences(question: str, hits: Sequence[Hit], *, max_passages: int = 5) -> object:
+        key = (question, tuple(h.chunk.id for h in hits[:max_passages]))
+        if key not in scored:
+            scored[key] = original(question, hits, max_passages=max_passages)
+        return scored[key]
+
+    retrieval.score_sentences = score_sentences  # type: ignore[assignment]
+
+
+def grid() -> Iterable[Setting]:
+    for tuned, fusion, dense_weight in itertools.product(
+        (False, True), ("weighted", "rrf"), (0.0, 0.25, 0.5, 0.75, 1.0, 1.5)
+    ):
+        if dense_weight == 0 and fusion == "rrf":
+            continue  # the same ranking as weighted with no dense weight
+        for depth, weight, phrase in itertools.chain(
+            [(0, 0.0, 0.0)],
+            itertools.product((10, 20), (0.5, 1.0, 2.0), (0.0, 1.0, 2.0, 3.0)),
+        ):
+            yield Setting(tuned, fusion, dense_weight, depth, weight, phrase)
+
+
+# Worst-corpus figures this close to the best one are ties (a question or two of the largest
+# set); among them the better mean over the corpora wins.
+TIE = 0.005
+
+
+def choose(
+    table: dict[Setting, dict[str, float]],
+    corpora: Sequence[str],
+    among: Iterable[Setting] | None = None,
+) -> Setting:
+    """The setting whose worst corpus among ``corpora`` is best (ties: the better mean)."""
+    pool = list(among if among is not None else table)
+    worst = {s: min(table[s][c] for c in corpora) for s in pool}
+    best = max(worst.values())
+    tied = [s for s in pool if worst[s] >= best - TIE]
+    return max(tied, key=lambda s: (statistics.fmean(table[s][c] for c in corpora), worst[s]))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=Path, default=Path("/tmp/qa-loco"))
+    parser.add_argument("--output", type=Path, default=None)
+    parser.add_argument("--table", type=Path, default=None, help="Every setting's figures (JSON).")
+    args = parser.parse_args(argv)
+    args.work.mkdir(parents=True, exist_ok=True)
+    _memoise_sentence_scores()
+    replays: dict[tuple[str, bool], Replay] = {}
+    for corpus in CORPORA:
+        for tuned in (False, True):
+            records, assistant = collect(corpus, tuned, args.work)
+            replays[(corpus.name, tuned)] = Replay(records, assistant)
+            print(
+                f"{corpus.name} ({'tuned' if tuned else 'plain'}): {len(records)} questions",
+                file=sys.stderr,
+                flush=True,
+            )
+    names = [c.name for c in CORPORA]
+    hit1: dict[Setting, dict[str, float]] = {}
+    mrr: dict[Setting, dict[str, float]] = {}
+    legs: dict[str, dict[str, float]] = {}
+    settings = list(grid())
+    for i, s in enumerate(settings):
+        hit1[s], mrr[s] = {}, {}
+        for name in names:
+            f = replays[(name, s.tuned)].figures(s)
+            hit1[s][name], mrr[s][name] = f["hit@1"], f["mrr@10"]
+        if i % 20 == 0:
+            print(f"{i}/{len(settings)} settings", file=sys.stderr, flush=True)
+    for name in names:
+        for tuned in (False, True):
+            replay = replays[(name, tuned)]
+            n = max(len(replay.records), 1)
+            legs.setdefault(name, {})[f"dense ({'tuned' if tuned else 'plain'})"] = (
+                sum(bool(r.dense) and r.dense[0][0] in r.gold for r in replay.records) / n
+            )
+        legs[name]["bm25"] = hit1[Setting(False, "weighted", 0.0, 0, 0, 0)][name]
+    out: dict[str, object] = {"corpora": names, "settings": len(settings)}
+    for key, among in (
+        ("loco", settings),
+        ("loco_plain", [s for s in settings if not s.tuned]),
+    ):
+        folds = {}
+        for held in names:
+            chosen = choose(hit1, [n for n in names if n != held], among)
+            folds[held] = {
+                "setting": chosen.label(),
+                "hit@1": hit1[chosen][held],
+                "mrr@10": mrr[chosen][held],
+            }
+        out[key] = folds
+    plain = choose(hit1, names, [s for s in settings if not s.tuned])
+    out["chosen_plain"] = {"setting": plain.label(), "hit@1": hit1[plain], "mrr@10": mrr[plain]}
+    if args.table:
+        rows = [{**s.__dict__, "hit@1": hit1[s], "mrr@10": mrr[s]} for s in settings]
+        args.table.write_text(json.dumps(rows, ensure_ascii=False) + "\n", encoding="utf-8")
+    shipped = choose(hit1, names)
+    out["chosen"] = {"setting": shipped.label(), "hit@1": hit1[shipped], "mrr@10": mrr[shipped]}
+    out["chosen_fields"] = shipped.__dict__
+    out["legs_hit@1"] = legs
+    current = Setting(False, "weighted", 1.0, 10, 1.0, 2.0)
+    out["current"] = {"setting": current.label(), "hit@1": hit1[current], "mrr@10": mrr[current]}
+    out["top"] = [
+        {"setting": s.label(), "hit@1": hit1[s]}
+        for s in sorted(hit1, key=lambda s: -min(hit1[s].values()))[:15]
+    ]
+    text = json.dumps(out, ensure_ascii=False, indent=2)
+    print(text)
+    if args.output:
+        args.output.write_text(text + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
