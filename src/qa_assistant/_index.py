@@ -29,17 +29,15 @@ from typing import Any
 from urllib.parse import urlparse
 
 from ._change_log import ChangeLog
+from ._manifest import Manifest
 from .errors import IndexMismatchError, IndexStoreError
 from .types import Chunk, DocumentInfo, Filters, StoreVersion, date_number, number_date
 
 __all__ = [
-    "MANIFEST_FORMAT",
     "ChromaIndex",
-    "Manifest",
     "StoredChunk",
 ]
 
-MANIFEST_FORMAT = 1
 _PAGE = 2000  # records per get/upsert call: keeps memory flat on large collections
 
 # The registry gets one record (a whole document's text) per write. Chroma keeps every write in
@@ -49,45 +47,6 @@ _PAGE = 2000  # records per get/upsert call: keeps memory flat on large collecti
 # throttled a 100k-chunk build to ~30 chunks/s. Saving the registry's one-number vectors after
 # every write keeps the log empty and the commit flat.
 _REGISTRY_HNSW: dict[str, Any] = {"batch_size": 1, "sync_threshold": 1}
-
-
-@dataclass(frozen=True)
-class Manifest:
-    embedding_model: str
-    dimension: int
-    chunker_version: str
-    # False while an ingest re-embeds the chunks for this model: the vectors are mixed then,
-    # so no question may use them until it has finished.
-    complete: bool = True
-
-    def as_metadata(self) -> dict[str, Any]:
-        return {
-            "qa_format": MANIFEST_FORMAT,
-            "qa_embedding_model": self.embedding_model,
-            "qa_dimension": self.dimension,
-            "qa_chunker_version": self.chunker_version,
-            "qa_reembedding": not self.complete,
-        }
-
-    def can_reembed_as(self, other: Manifest) -> bool:
-        """Whether ``other``'s embedder can replace the vectors in place: the chunks and the
-        vector size stay, only the model that embedded them differs (or did not finish)."""
-        return (
-            self != other
-            and self.dimension == other.dimension
-            and self.chunker_version == other.chunker_version
-        )
-
-    @classmethod
-    def from_metadata(cls, meta: dict[str, Any] | None) -> Manifest | None:
-        if not meta or "qa_embedding_model" not in meta:
-            return None
-        return cls(
-            embedding_model=str(meta["qa_embedding_model"]),
-            dimension=int(meta["qa_dimension"]),
-            chunker_version=str(meta["qa_chunker_version"]),
-            complete=not meta.get("qa_reembedding", False),
-        )
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ._chunking import CHUNKER_VERSION, chunk_document
-from ._index import ChromaIndex, Manifest
+from ._index import ChromaIndex
 from ._lease import IngestLock
 from ._loading import discover, load_document
+from ._manifest import Manifest
 from ._ocr import PageProgress
 from ._vietnamese import word_tokens
 from .errors import IndexLockedError, QAError

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._chunking import chunk_token_budget
-from .._index import Manifest
+from .._manifest import Manifest
 from ..protocols import Embedder
 from ..settings import Settings
 from ..types import Chunk, DocumentInfo
