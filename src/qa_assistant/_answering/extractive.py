@@ -11,12 +11,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .._evidence import (
-    QuestionTerms,
-    SentenceScore,
-    analyse_question,
-    score_sentences,
-)
+from .._evidence import SentenceScore, score_sentences
+from .._question import QuestionTerms, analyse_question
 from ..settings import AnswerSettings, ScoringSettings
 from ..types import Answer, Citation, Hit
 from .common import abstain_answer, cite

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from .._evidence import analyse_question, folded_syllables
+from .._question import analyse_question, folded_syllables
 from .._vietnamese import sentence_spans
 from ..errors import AnswererError, ConfigError
 from ..types import CITATION_MARKER, Answer, Citation, Hit

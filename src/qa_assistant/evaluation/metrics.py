@@ -13,7 +13,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 
-from .._evidence import analyse_question
+from .._question import analyse_question
 from ..types import CITATION_MARKER, Answer, Citation
 from .questions import Question, nfc
 
