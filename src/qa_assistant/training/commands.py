@@ -7,7 +7,9 @@ Only click is imported here; torch and the training code load when a command run
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -58,20 +60,17 @@ def train(
     leave_out: tuple[str, ...],
 ) -> None:
     """Retrain the relevance model on the public QA data (see docs/MODEL.md)."""
-    from .._model_build import ensure_default_model
     from .._reranker import relevance_weights
     from .relevance import TrainConfig, train_relevance_model
 
-    settings = settings_from_options()
-    with one_line_errors():
-        base = ensure_default_model(settings.cache_dir)
-        target = output or relevance_weights()
-        config = TrainConfig(
-            seed=seed, train_layers=layers, max_minutes=max_minutes, leave_out=leave_out
-        )
-        meta = train_relevance_model(data, base, target, config)
-    click.echo(json.dumps(meta, indent=2, ensure_ascii=False))
-    click.echo(f"Wrote {target}")
+    config = TrainConfig(
+        seed=seed, train_layers=layers, max_minutes=max_minutes, leave_out=leave_out
+    )
+    _run(
+        output,
+        relevance_weights,
+        lambda base, target: train_relevance_model(data, base, target, config),
+    )
 
 
 @click.command("train-embedder")
@@ -95,17 +94,29 @@ def train_embedder(
     leave_out: tuple[str, ...],
 ) -> None:
     """Fine-tune the dense leg's embedder on the public QA data (see docs/MODEL.md)."""
-    from .._model_build import ensure_default_model, tuned_weights
+    from .._model_build import tuned_weights
     from .embedder import EmbedderTrainConfig
     from .embedder import train_embedder as train_dense
+
+    config = EmbedderTrainConfig(
+        seed=seed, max_steps=max_steps, max_minutes=max_minutes, leave_out=leave_out
+    )
+    _run(output, tuned_weights, lambda base, target: train_dense(data, base, target, config))
+
+
+def _run(
+    output: Path | None,
+    packaged: Callable[[], Path],
+    train: Callable[[Path, Path], dict[str, Any]],
+) -> None:
+    """Both commands: build the base model, train into ``output`` (default: the packaged
+    file), print the figures the training returns."""
+    from .._model_build import ensure_default_model
 
     settings = settings_from_options()
     with one_line_errors():
         base = ensure_default_model(settings.cache_dir)
-        target = output or tuned_weights()
-        config = EmbedderTrainConfig(
-            seed=seed, max_steps=max_steps, max_minutes=max_minutes, leave_out=leave_out
-        )
-        meta = train_dense(data, base, target, config)
+        target = output or packaged()
+        meta = train(base, target)
     click.echo(json.dumps(meta, indent=2, ensure_ascii=False))
     click.echo(f"Wrote {target}")

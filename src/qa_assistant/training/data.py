@@ -18,10 +18,12 @@ import random
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .._chunking import chunk_document
 from .._lexical import LexicalIndex
 from .._loading import load_document
+from .._model_build import PASSAGE_PREFIX
 from .._vietnamese import normalize_text, restore_diacritics, strip_diacritics, word_tokens
 from ..errors import QAError
 from ..evaluation import normalize_for_match, relevant_to_any
@@ -43,6 +45,7 @@ __all__ = [
     "check_leave_out",
     "is_heldout",
     "passage_text",
+    "passage_tokens",
     "rows",
 ]
 
@@ -132,6 +135,12 @@ def _digest(text: str) -> int:
 
 def is_heldout(question_id: str) -> bool:
     return _digest(question_id) % HELDOUT_SHARE == 0
+
+
+def passage_tokens(tokenizer: Any) -> Callable[[str], int]:
+    """A passage's length in the model's tokens, counted as ingest counts it when chunking
+    (with e5's passage prefix), so training cuts documents into the chunks ingest stores."""
+    return lambda text: len(tokenizer(PASSAGE_PREFIX + text)["input_ids"])
 
 
 def passage_text(chunk: Chunk) -> str:

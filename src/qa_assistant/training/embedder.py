@@ -35,6 +35,7 @@ from .data import (
     check_leave_out,
     is_heldout,
     passage_text,
+    passage_tokens,
     rows,
 )
 from .loop import run_steps
@@ -249,10 +250,7 @@ def train_embedder(
     random.seed(cfg.seed)
     tokenizer = AutoTokenizer.from_pretrained(str(base), local_files_only=True)
     if examples is None:
-        counter = AutoTokenizer.from_pretrained(str(base), local_files_only=True)
-        examples = build_examples(
-            shared, lambda t: len(counter(PASSAGE_PREFIX + t)["input_ids"]), cfg, log=log
-        )
+        examples = build_examples(shared, passage_tokens(tokenizer), cfg, log=log)
     train, heldout = examples
     model = AutoModel.from_pretrained(str(base), local_files_only=True)
     for name, param in model.named_parameters():

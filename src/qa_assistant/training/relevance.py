@@ -27,7 +27,7 @@ import numpy as np
 
 from .._onnx_runtime import pad
 from .._reranker import build_relevance_onnx, load_cross_encoder, pair_ids, weights_metadata
-from .data import Group, TrainingData, build_training_data
+from .data import Group, TrainingData, build_training_data, passage_tokens
 from .loop import run_steps
 
 __all__ = [
@@ -205,10 +205,9 @@ def train_relevance_model(
     random.seed(cfg.seed)
     tokenizer = AutoTokenizer.from_pretrained(str(base), local_files_only=True)
     if data is None:
-        counter = AutoTokenizer.from_pretrained(str(base), local_files_only=True)
         data = build_training_data(
             shared,
-            lambda t: len(counter("passage: " + t)["input_ids"]),
+            passage_tokens(tokenizer),
             seed=cfg.seed,
             log=log,
             leave_out=cfg.leave_out,
