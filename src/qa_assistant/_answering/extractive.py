@@ -87,7 +87,7 @@ class ExtractiveAnswerer:
         self.require_number = require_number
         self.abstain_on_missing_name = abstain_on_missing_name
         self.abstain_on_missing_word = abstain_on_missing_word
-        self.weights = weights or ScoringSettings.model_validate({})
+        self.weights = weights  # None: the scorer's defaults
         self.relevance_threshold = relevance_threshold
 
     def answer(self, question: str, hits: Sequence[Hit]) -> Answer:
