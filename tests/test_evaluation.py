@@ -182,6 +182,16 @@ def test_containment_normalises_and_ignores_markers() -> None:
     assert containment("bất kỳ", []) == 0.0
 
 
+def test_containment_lets_a_quote_end_at_its_marker() -> None:
+    # The answer's quote gives its closing stop to the marker; the gold span keeps its own.
+    answer = "Theo tài liệu, công bố bài giảng trên trang web môn học [1]."
+    assert containment(answer, ["trên trang web môn học."]) == 1.0
+    assert containment(answer, ["trên trang web môn học;"]) == 1.0
+    # Only the closing punctuation gives way, not words.
+    assert containment(answer, ["trên trang web môn học trước"]) == 0.0
+    assert containment(answer, [" . "]) == 0.0
+
+
 def test_token_f1_on_hand_made_cases() -> None:
     assert token_f1("10 triệu đồng", "10 triệu đồng") == 1.0
     # predicted 5 tokens, gold 3, 3 shared: P = 3/5, R = 1, F1 = 0.75
