@@ -188,20 +188,20 @@ def retrieval_metrics(passages: Sequence[str], evidence: Sequence[str]) -> dict[
 # --- answer metrics -----------------------------------------------------------------------------
 
 
+# Punctuation that closes a gold span and that an answer's quote gives way to its marker.
+_SPAN_END = " .,;:"
+
+
 def containment(answer: str, golds: Sequence[str]) -> float:
     """1.0 when the answer (markers removed, normalised) contains some gold answer.
 
-    A gold span's closing stop or comma is not asked of the answer: a quote inside an answer
-    ends at its marker ("… trên trang web môn học [1]."), which holds the span "trên trang web
-    môn học." all the same.
+    A gold span's closing stop, comma, colon or semicolon is not asked of the answer: a quote
+    inside an answer ends at its marker ("… trên trang web môn học [1]."), which holds the span
+    "trên trang web môn học." all the same.
     """
     text = normalize_for_match(strip_markers(answer))
     spans = (normalize_for_match(g).rstrip(_SPAN_END) for g in golds)
     return 1.0 if any(span and span in text for span in spans) else 0.0
-
-
-# Punctuation that closes a gold span and that an answer's quote gives way to its marker.
-_SPAN_END = " .,;:"
 
 
 def token_f1(answer: str, gold: str) -> float:
