@@ -20,6 +20,9 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 # model, built from the default one (about 40 s). Tests of the learned stage pass a
 # FakeReranker or, marked integration, turn the real model on; subprocesses inherit this.
 os.environ.setdefault("QA_RELEVANCE__ENABLED", "false")
+# Likewise the answer reader (about a minute to build): its tests pass a fake reader or turn
+# the real one on.
+os.environ.setdefault("QA_READER__ENABLED", "false")
 
 from qa_assistant.assistant import Assistant
 from qa_assistant.settings import Settings

@@ -26,13 +26,14 @@ from .errors import (
     StaffAccessError,
     UploadError,
 )
-from .protocols import Answerer, Embedder, Reranker, StreamingAnswerer
+from .protocols import Answerer, Embedder, Reranker, SpanReader, StreamingAnswerer
 from .settings import (
     AnswerSettings,
     EmbedderSettings,
     FeedbackSettings,
     IngestSettings,
     LLMSettings,
+    ReaderSettings,
     RelevanceSettings,
     ReplicaSettings,
     RetrievalSettings,
@@ -51,6 +52,7 @@ from .types import (
     Filters,
     Hit,
     IngestReport,
+    Span,
     StoreVersion,
 )
 
@@ -90,6 +92,7 @@ __all__ = [
     "LoadError",
     "QAError",
     "QuestionSetError",
+    "ReaderSettings",
     "RelevanceSettings",
     "ReplicaSettings",
     "Reranker",
@@ -97,6 +100,8 @@ __all__ = [
     "ScoringSettings",
     "ServingSettings",
     "Settings",
+    "Span",
+    "SpanReader",
     "StaffAccessError",
     "StaffSettings",
     "StoreVersion",

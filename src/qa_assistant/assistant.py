@@ -25,6 +25,7 @@ from ._lease import IngestLock, make_ingest_lock
 from ._lexical import LexicalIndex
 from ._loading import discover
 from ._model_build import tuned_weights_of
+from ._reader import make_reader
 from ._reranker import make_reranker
 from ._retrieval import Retriever
 from .errors import AnswererError, IndexStoreError
@@ -66,7 +67,10 @@ class Assistant:
         self.settings = settings
         self._embedder = embedder
         self._reranker = reranker
-        self.answerer = answerer or make_answerer(settings)
+        # The answer reader, loaded at its first use (None when off or another answerer is
+        # given): made here so that warm_up can load it.
+        self.reader = make_reader(settings) if answerer is None else None
+        self.answerer = answerer or make_answerer(settings, self.reader)
         self.index = ChromaIndex(
             settings.index_dir, collection=settings.collection, chroma_url=settings.chroma_url
         )
@@ -177,6 +181,8 @@ class Assistant:
         self.embedder.embed_query("khởi động")
         if self.reranker is not None:
             self.reranker.score("khởi động", ["khởi động"])
+        if self.reader is not None:
+            self.reader.read("khởi động", ["khởi động"])
         restore_diacritics("khoi dong")
         word_tokens("khởi động")
         if self.index.count():

@@ -163,6 +163,8 @@ def _filters(sources: tuple[str, ...], date_from: str | None, date_to: str | Non
 
 def format_answer(answer: Answer) -> str:
     lines = [answer.text]
+    if answer.answer_span:
+        lines.append(f"\nTrả lời ngắn: {answer.answer_span}")
     for c in answer.citations:
         where = c.heading or c.title
         page = f", {c.page_label}" if c.page else ""

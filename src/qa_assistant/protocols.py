@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Protocol, runtime_checkable
 
-from .types import Answer, Hit
+from .types import Answer, Hit, Span
 
 __all__ = [
     "Answerer",
     "Embedder",
     "Reranker",
+    "SpanReader",
     "StreamingAnswerer",
 ]
 
@@ -80,3 +81,15 @@ class Reranker(Protocol):
     """
 
     def score(self, question: str, passages: Sequence[str]) -> list[float]: ...
+
+
+@runtime_checkable
+class SpanReader(Protocol):
+    """Finds where each passage answers a question: the best span of each (character offsets
+    in the passage text as given), or None where a passage has no text to read.
+
+    Made by :func:`qa_assistant._reader.make_reader`. One call reads all the passages of a
+    question together.
+    """
+
+    def read(self, question: str, passages: Sequence[str]) -> list[Span | None]: ...

@@ -31,6 +31,7 @@ __all__ = [
     "FeedbackSettings",
     "IngestSettings",
     "LLMSettings",
+    "ReaderSettings",
     "RelevanceSettings",
     "ReplicaSettings",
     "RetrievalSettings",
@@ -239,6 +240,52 @@ class RelevanceSettings(BaseModel):
         if not self.enabled:
             return "off (fast path)"
         return "on, re-ranking every question" if self.rerank else "on, where the rules abstain"
+
+
+class ReaderSettings(BaseModel):
+    """The answer reader (``QA_READER__…``): a model trained on answer spans reads the top
+    passage of a question the rules answer and says where in it the answer lies; the answerer
+    quotes the sentence holding it beside the rules' choice and, where the reader is sure,
+    shows the span as the short answer. On by default (docs/MODEL.md); off: the word rules
+    alone choose what to quote. The margins are the reader's span score over its "no answer"
+    score; each default was chosen by leave-one-corpus-out (eval/README.md)."""
+
+    enabled: bool = Field(
+        True, description="On: the reader adds to what is quoted; off: the rules."
+    )
+    weights: Path | None = Field(
+        None,
+        description="A trained reader to load instead of the packaged one "
+        "(`qa-assistant train-reader --output`).",
+    )
+    passages: int = Field(1, ge=1, le=10, description="Top passages the reader reads.")
+    select_margin: float = Field(
+        -4.0,
+        description="Quote the reader's sentence from this margin on: beside the rules' choice, "
+        "or instead of it with add_sentence off.",
+    )
+    add_sentence: bool = Field(
+        True,
+        description="Quote the reader's sentence beside the rules' choice rather than instead "
+        "of it (instead lost on every corpus).",
+    )
+    span_margin: float = Field(
+        2.0, description="Show the reader's span as the short answer from this margin on."
+    )
+    answer_margin: float | None = Field(
+        None,
+        description="Where the rules abstain on a question (not a statement), quote the "
+        "reader's sentence when its margin reaches this; unset: the rules' abstention stands "
+        "(0 answers more regulation questions and more near misses of news articles).",
+    )
+    abstain_margin: float | None = Field(
+        None,
+        description="Where the rules answer a question (not a statement), abstain when the "
+        "reader's best margin stays below this; unset: the rules' answer stands.",
+    )
+    max_tokens: int = Field(384, ge=64, le=512, description="Tokens of a window read at once.")
+    max_question_tokens: int = Field(48, ge=8, le=128, description="Question tokens read.")
+    max_answer_tokens: int = Field(64, ge=1, le=256, description="Longest span, in tokens.")
 
 
 class EmbedderSettings(BaseModel):
@@ -562,6 +609,10 @@ class Settings(BaseSettings):
     relevance: RelevanceSettings = Field(
         default_factory=lambda: RelevanceSettings.model_validate({}),
         description="The learned stage (QA_RELEVANCE__ENABLED, __DEPTH, ...).",
+    )
+    reader: ReaderSettings = Field(
+        default_factory=lambda: ReaderSettings.model_validate({}),
+        description="The answer reader (QA_READER__ENABLED, __PASSAGES, ...).",
     )
     replicas: ReplicaSettings = Field(
         default_factory=lambda: ReplicaSettings.model_validate({}),

@@ -21,10 +21,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from ._vietnamese import fold
+from .types import Span
 
 __all__ = [
     "FakeEmbedder",
     "FakeOpenAIServer",
+    "FakeReader",
     "FakeReranker",
     "RecordedRequest",
 ]
@@ -93,6 +95,31 @@ class FakeReranker:
         self.calls.append((question, len(passages)))
         wanted = set(_WORD.findall(fold(question)))
         return [len(wanted & set(_WORD.findall(fold(p)))) / max(len(wanted), 1) for p in passages]
+
+
+class FakeReader:
+    """Implements :class:`qa_assistant.protocols.SpanReader` without any model: the span is
+    the first of ``answers`` a passage holds, at margin ``margin``; a passage holding none gets
+    a span over its first word at margin -10 (the model's "no answer")."""
+
+    def __init__(self, answers: Sequence[str], margin: float = 5.0) -> None:
+        self.answers = list(answers)
+        self.margin = margin
+        self.calls: list[tuple[str, int]] = []
+
+    def read(self, question: str, passages: Sequence[str]) -> list[Span | None]:
+        self.calls.append((question, len(passages)))
+        spans: list[Span | None] = []
+        for p in passages:
+            at = next(((p.find(a), a) for a in self.answers if a in p), None)
+            if at is None:
+                first = p.split()[0] if p.split() else ""
+                spans.append(
+                    Span(p.find(first), p.find(first) + len(first), -10.0) if first else None
+                )
+            else:
+                spans.append(Span(at[0], at[0] + len(at[1]), self.margin))
+        return spans
 
 
 @dataclass(frozen=True)

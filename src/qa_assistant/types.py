@@ -25,6 +25,7 @@ __all__ = [
     "Filters",
     "Hit",
     "IngestReport",
+    "Span",
     "StoreVersion",
     "date_number",
     "number_date",
@@ -198,6 +199,17 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class Span:
+    """Where a passage answers a question, by the answer reader: characters ``start:end`` of
+    the passage text it read, and by how much it prefers this span to "no answer" (its
+    margin; above 0: more likely an answer than not, on the model's own scale)."""
+
+    start: int
+    end: int
+    margin: float
+
+
+@dataclass(frozen=True)
 class Answer:
     question: str
     text: str
@@ -209,6 +221,9 @@ class Answer:
     # The quotes are the provisions that decide a statement ("…, đúng hay sai?"), for the asker
     # to check the case against, not an answer that the documents state.
     provision: bool = False
+    # The short answer inside the quotes (the span the reader found: "10 triệu đồng"); the
+    # text holds it verbatim. Empty when none was found.
+    answer_span: str = ""
 
     def to_dict(self, *, retrieved: int = 10) -> dict[str, Any]:
         """The JSON shape of ``qa-assistant ask --json``, shared by the CLI, eval and the API."""
@@ -216,6 +231,7 @@ class Answer:
             "question": self.question,
             "answer": self.text,
             "abstained": self.abstained,
+            "answer_span": self.answer_span or None,
             "citations": [
                 {
                     "marker": c.marker,

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 
 from .._evidence import SentenceScore, score_sentences
 from .._question import QuestionTerms, analyse_question
-from ..settings import AnswerSettings, ScoringSettings
-from ..types import Answer, Citation, Hit
+from .._vietnamese import restore_diacritics
+from ..protocols import SpanReader
+from ..settings import AnswerSettings, ReaderSettings, ScoringSettings
+from ..types import Answer, Citation, Hit, Span
 from .common import abstain_answer, cite
 
 __all__ = ["ExtractiveAnswerer"]
@@ -56,6 +58,18 @@ class ExtractiveAnswerer:
     When the learned stage ran (the hits carry a "relevance" score) and the rules abstain, the
     passage the model gives at least ``relevance_threshold`` is quoted all the same, if a
     sentence of it holds what the model cannot check (:meth:`has_what_is_asked`).
+
+    With an answer ``reader`` (a model trained on answer spans; its settings are ``reading``,
+    :class:`~qa_assistant.settings.ReaderSettings`), where the rules answer a question that is
+    not a statement, the reader reads the top ``passages`` and, when its best span's margin
+    reaches ``select_margin``, the sentences holding that span are quoted beside the rules'
+    choice (``add_sentence``; or instead of it). The span, when the quote holds it and its
+    margin reaches ``span_margin``, is the answer's short answer (:attr:`Answer.answer_span`).
+    Where every rule abstains on such a question, a span whose margin reaches
+    ``answer_margin`` (None: never) is quoted all the same: the reader has read what the rules'
+    word counts missed. Where the rules answer and the reader's best margin stays below
+    ``abstain_margin`` (None: never), the answer is withdrawn: the passages name the question's
+    words without answering it.
     """
 
     # Where the rules abstain, the relevance model's scores may still answer (see above).
@@ -70,6 +84,8 @@ class ExtractiveAnswerer:
         abstain_on_missing_word: bool = True,
         weights: ScoringSettings | None = None,
         relevance_threshold: float = 0.5,
+        reader: SpanReader | None = None,
+        reading: ReaderSettings | None = None,
     ) -> None:
         t = tuning or AnswerSettings.model_validate({})
         self.min_coverage = t.min_coverage
@@ -89,6 +105,14 @@ class ExtractiveAnswerer:
         self.abstain_on_missing_word = abstain_on_missing_word
         self.weights = weights  # None: the scorer's defaults
         self.relevance_threshold = relevance_threshold
+        self.reader = reader
+        r = reading or ReaderSettings.model_validate({})
+        self.reader_passages = r.passages
+        self.select_margin = r.select_margin
+        self.add_sentence = r.add_sentence
+        self.span_margin = r.span_margin
+        self.answer_margin = r.answer_margin
+        self.abstain_margin = r.abstain_margin
 
     def answer(self, question: str, hits: Sequence[Hit]) -> Answer:
         scored = [
@@ -101,7 +125,17 @@ class ExtractiveAnswerer:
         q = analyse_question(question)
         best = self._best(scored, q)
         if best is not None:
-            return _answered(question, self._quote(best, scored, hits, q), hits, q.statement)
+            chosen = self._quote(best, scored, hits, q)
+            span = None if q.statement else self._read(question, hits)
+            if span is not None and span[1].margin >= self.select_margin:
+                held = _holding(span, scored)
+                if self.add_sentence:
+                    chosen = [*chosen, *(c for c in held if c not in chosen)]
+                else:
+                    chosen = held or chosen
+            if self._withdrawn(q, span):
+                return abstain_answer(question, hits)
+            return _answered(question, chosen, hits, q.statement, self._shown(span))
         # The learned stage, when it ran, may still answer: see _answer_by_relevance.
         rated = [(p, i) for i, h in enumerate(hits) if (p := h.leg("relevance")) is not None]
         if rated:
@@ -112,7 +146,40 @@ class ExtractiveAnswerer:
             provision = self._provision(scored, q)
             if provision is not None:
                 return _answered(question, self._quote(provision, scored, hits, q), hits, True)
+        elif self.answer_margin is not None:
+            span = self._read(question, hits)
+            if span is not None and span[1].margin >= self.answer_margin:
+                chosen = _holding(span, scored)
+                if chosen:
+                    return _answered(question, chosen, hits, False, self._shown(span))
         return abstain_answer(question, hits)
+
+    def _shown(self, span: tuple[int, Span] | None) -> tuple[int, Span] | None:
+        """The span, if the reader is sure enough of it to show it as the short answer."""
+        return span if span is not None and span[1].margin >= self.span_margin else None
+
+    def _withdrawn(self, q: QuestionTerms, span: tuple[int, Span] | None) -> bool:
+        """The reader, asked to, finds no answer where the rules found one."""
+        if self.reader is None or self.abstain_margin is None or q.statement:
+            return False
+        return span is None or span[1].margin < self.abstain_margin
+
+    def _read(self, question: str, hits: Sequence[Hit]) -> tuple[int, Span] | None:
+        """The reader's most sure span among the top passages, with its passage's index, its
+        offsets in the passage's text; None without a reader or a span."""
+        if self.reader is None or not hits:
+            return None
+        top = hits[: self.reader_passages]
+        # Trained on questions with their marks (some restored by pyvi), it reads them so.
+        asked = restore_diacritics(question)
+        spans = self.reader.read(asked, [h.chunk.indexed_text for h in top])
+        found = []
+        for index, (hit, span) in enumerate(zip(top, spans, strict=True)):
+            # The reader reads the heading path before the text: a span there quotes nothing.
+            lead = len(hit.chunk.indexed_text) - len(hit.chunk.text)
+            if span is not None and span.start >= lead and span.end > span.start:
+                found.append((index, Span(span.start - lead, span.end - lead, span.margin)))
+        return max(found, key=lambda f: f[1].margin, default=None)
 
     def _provision(self, scored: Sequence[SentenceScore], q: QuestionTerms) -> SentenceScore | None:
         """The sentence of the top passage that decides a statement, or None: abstain.
@@ -238,10 +305,29 @@ class ExtractiveAnswerer:
         return chosen
 
 
+def _holding(span: tuple[int, Span], scored: Sequence[SentenceScore]) -> list[SentenceScore]:
+    """The sentences of the span's passage that the span overlaps, in reading order."""
+    index, s = span
+    inside = [c for c in scored if c.hit_index == index and c.start < s.end and s.start < c.end]
+    return sorted(inside, key=lambda c: c.start)
+
+
 def _answered(
-    question: str, chosen: Sequence[SentenceScore], hits: Sequence[Hit], provision: bool = False
+    question: str,
+    chosen: Sequence[SentenceScore],
+    hits: Sequence[Hit],
+    provision: bool = False,
+    span: tuple[int, Span] | None = None,
 ) -> Answer:
     text, citations = _compose(chosen, hits, provision)
+    short = ""
+    if span is not None:
+        index, s = span
+        short = " ".join(hits[index].chunk.text[s.start : s.end].split()).strip(" .,;:")
+        cover = sorted((c for c in chosen if c.hit_index == index), key=lambda c: c.start)
+        inside = [c for c in cover if c.start < s.end and s.start < c.end]
+        if not inside or inside[0].start > s.start or inside[-1].end < s.end:
+            short = ""  # the quote does not hold the span: it is no short answer of this text
     return Answer(
         question=question,
         text=text,
@@ -249,6 +335,7 @@ def _answered(
         citations=tuple(citations),
         hits=tuple(hits),
         provision=provision,
+        answer_span=short if short and short in text else "",
     )
 
 

@@ -8,26 +8,34 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ConfigError
 
 if TYPE_CHECKING:
-    from ..protocols import Answerer
+    from ..protocols import Answerer, SpanReader
     from ..settings import Settings
 
 __all__ = ["make_answerer"]
 
 
-def make_answerer(settings: Settings) -> Answerer:
-    """The configured answerer: ``settings.answerer`` is extractive, openai or ollama."""
+def make_answerer(settings: Settings, reader: SpanReader | None = None) -> Answerer:
+    """The configured answerer: ``settings.answerer`` is extractive, openai or ollama.
+
+    ``reader``: the answer reader the extractive answerer quotes by (the assistant makes it
+    once, :func:`~qa_assistant._reader.make_reader`, and warms it up); None: the rules alone.
+    """
     # Imported once asked for: a process loads only the answerer it runs.
     if settings.answerer == "extractive":
         from .extractive import ExtractiveAnswerer
 
-        if not settings.relevance.enabled:
-            return ExtractiveAnswerer(tuning=settings.answer, weights=settings.scoring)
-        from .._reranker import relevance_threshold
+        threshold = None
+        if settings.relevance.enabled:
+            from .._reranker import relevance_threshold
 
+            threshold = relevance_threshold(settings)
         return ExtractiveAnswerer(
             tuning=settings.answer,
             weights=settings.scoring,
-            relevance_threshold=relevance_threshold(settings),
+            # Without the learned stage no hit carries a relevance score to compare with it.
+            relevance_threshold=0.5 if threshold is None else threshold,
+            reader=reader,
+            reading=settings.reader,
         )
     if not settings.llm.base_url:
         raise ConfigError(

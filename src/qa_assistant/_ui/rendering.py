@@ -74,7 +74,7 @@ def render_question(question: str) -> str:
 def render_answer(answer: Answer, turn: int) -> str:
     """The chat bubble of a finished answer: markers linked, sources listed, warnings noted."""
     citations = {c.marker: c for c in answer.citations}
-    body = _link_markers(_paragraphs(escape(answer.text)), turn, citations)
+    body = _link_markers(_paragraphs(_with_short_answer(answer)), turn, citations)
     # qa-final tells tests and scripts the checked answer from a draft; qa-turn-N lets the
     # citation panel's way back find the answer that cited it (the chat strips ids).
     css = "qa-answer qa-abstain" if answer.abstained else "qa-answer"
@@ -86,6 +86,15 @@ def render_answer(answer: Answer, turn: int) -> str:
         parts.append(f'<ul class="qa-warnings">{notes}</ul>')
     parts.append("</div>")
     return "".join(parts)
+
+
+def _with_short_answer(answer: Answer) -> str:
+    """The answer's text, escaped, its short answer (the span the reader found) in bold."""
+    text = escape(answer.text)
+    if not answer.answer_span:
+        return text
+    span = escape(answer.answer_span)
+    return text.replace(span, f'<strong class="qa-span">{span}</strong>', 1)
 
 
 def render_draft(text: str) -> str:

@@ -94,7 +94,7 @@ class BenchConfig:
     queries: int = 40  # questions timed per collection (after a few warm-up ones)
     plain_sample: int = 200  # chunks the plain encode is timed on (it is the slow side)
     clients: int = 20  # citizens asking the served page at once (0: no concurrent figure)
-    fake: bool = False  # FakeEmbedder and FakeReranker instead of the models (tests)
+    fake: bool = False  # FakeEmbedder and FakeReranker, no answer reader (tests)
     workdir: Path | None = None  # kept when given; a temporary folder otherwise
     settings: Settings = field(default_factory=lambda: Settings(_env_file=None))  # type: ignore[call-arg]
 
@@ -245,13 +245,16 @@ def _pick_files(docs: Path, target: int, embedder: Embedder, max_tokens: int) ->
 
 
 def measure_ingest(config: BenchConfig, workdir: Path, result: BenchResult) -> _Base:
+    from .._answering.factory import make_answerer
     from ..assistant import Assistant
 
     embedder = RecordingEmbedder(_embedder(config))
     shutil.rmtree(workdir / "ingest", ignore_errors=True)  # a kept workdir: ingest afresh
     settings = _settings(config, workdir / "ingest")
     reranker = fake_reranker(settings) if config.fake else None
-    assistant = Assistant(settings, embedder=embedder, reranker=reranker)
+    # A fake run gives the answerer, so no answer reader is built either.
+    answerer = make_answerer(settings) if config.fake else None
+    assistant = Assistant(settings, embedder=embedder, reranker=reranker, answerer=answerer)
     max_tokens = chunk_token_budget(settings.max_chunk_tokens, embedder.max_tokens)
     files = _pick_files(config.docs, min(config.sizes), embedder, max_tokens)
     if not files:
@@ -640,7 +643,8 @@ def _notes(config: BenchConfig, base: _Base) -> list[str]:
     model = "FakeEmbedder" if config.fake else config.settings.model
     return [
         f"model {model}, retriever {config.settings.retriever}, k {config.settings.k}, "
-        f"learned stage {config.settings.relevance.mode}; "
+        f"learned stage {config.settings.relevance.mode}, answer reader "
+        f"{'on' if config.settings.reader.enabled and not config.fake else 'off'}; "
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end",
         f"ingest: the real pipeline over the {len(base.content_hash)} smallest laws of "
         f"{config.docs}; plain encode timed on {min(config.plain_sample, len(base.chunks))} "

@@ -69,6 +69,13 @@ def spec_assistant(spec: dict[str, Any]) -> Assistant:
     settings = Settings(_env_file=None, **values)  # type: ignore[call-arg]
     if not spec["fake"]:
         return Assistant(settings)
+    from .._answering.factory import make_answerer
     from ..testing import FakeEmbedder
 
-    return Assistant(settings, embedder=FakeEmbedder(), reranker=fake_reranker(settings))
+    # An answerer given: no answer reader either, so a fake run builds no model.
+    return Assistant(
+        settings,
+        embedder=FakeEmbedder(),
+        reranker=fake_reranker(settings),
+        answerer=make_answerer(settings),
+    )

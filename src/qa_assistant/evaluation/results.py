@@ -36,6 +36,7 @@ class QuestionResult:
             "gold_answers": list(q.answers),
             "answer": shown["answer"],
             "abstained": shown["abstained"],
+            "answer_span": shown["answer_span"],
             "citations": shown["citations"],
             "retrieved": shown["retrieved"],
             "warnings": shown["warnings"],

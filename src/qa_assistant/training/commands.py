@@ -1,5 +1,5 @@
-"""``qa-assistant train`` and ``train-embedder``: the command line's hook into this package
-(:func:`register_commands`).
+"""``qa-assistant train``, ``train-embedder`` and ``train-reader``: the command line's hook
+into this package (:func:`register_commands`).
 
 Only click is imported here; torch and the training code load when a command runs.
 """
@@ -21,6 +21,7 @@ __all__ = ["register_commands"]
 def register_commands(cli: click.Group) -> None:
     cli.add_command(train)
     cli.add_command(train_embedder)
+    cli.add_command(train_reader)
 
 
 # The training commands' shared options.
@@ -104,12 +105,43 @@ def train_embedder(
     _run(output, tuned_weights, lambda base, target: train_dense(data, base, target, config))
 
 
+@click.command("train-reader")
+@_TRAINING_DATA
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to write the trained change and head (default: the packaged model file).",
+)
+@_SEED
+@click.option("--max-steps", type=click.IntRange(1), default=500, show_default=True)
+@click.option("--max-minutes", type=float, default=60.0, show_default=True)
+@_LEAVE_OUT
+def train_reader(
+    data: Path,
+    output: Path | None,
+    seed: int,
+    max_steps: int,
+    max_minutes: float,
+    leave_out: tuple[str, ...],
+) -> None:
+    """Train the answer reader on the public QA sets' answer spans (see docs/MODEL.md)."""
+    from .._reader import reader_weights
+    from .reader import ReaderTrainConfig
+    from .reader import train_reader as train_spans
+
+    config = ReaderTrainConfig(
+        seed=seed, max_steps=max_steps, max_minutes=max_minutes, leave_out=leave_out
+    )
+    _run(output, reader_weights, lambda base, target: train_spans(data, base, target, config))
+
+
 def _run(
     output: Path | None,
     packaged: Callable[[], Path],
     train: Callable[[Path, Path], dict[str, Any]],
 ) -> None:
-    """Both commands: build the base model, train into ``output`` (default: the packaged
+    """Every command: build the base model, train into ``output`` (default: the packaged
     file), print the figures the training returns."""
     from .._model_build import ensure_default_model
 

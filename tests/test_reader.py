@@ -1,0 +1,401 @@
+"""The answer reader: how passages are read in windows, how the answerer quotes by its span,
+its training windows, and the real model (marked integration)."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from qa_assistant._answering.extractive import ExtractiveAnswerer
+from qa_assistant._reader import best_span, ensure_reader_model, read_spans, windows
+from qa_assistant._ui.rendering import render_answer
+from qa_assistant.errors import EmbeddingError, QAError
+from qa_assistant.settings import ReaderSettings, Settings, default_cache_dir
+from qa_assistant.testing import FakeReader
+from qa_assistant.training.spans import READER_SET_NAMES, _Windows, build_span_data, find_span
+from qa_assistant.types import Answer, Chunk, Hit
+
+TET = Chunk(
+    id="c0",
+    source="tet.txt",
+    title="Quà Tết",
+    text=(
+        "Tỉnh tổ chức nhiều hoạt động đón Tết cho người dân. "
+        "UBND tỉnh quyết định hỗ trợ 10 triệu đồng cho mỗi thôn để đón Tết. "
+        "Nguồn kinh phí lấy từ ngân sách tỉnh."
+    ),
+    start=0,
+    end=150,
+    heading=("Quà Tết",),
+)
+QUESTION = "Tỉnh hỗ trợ mỗi thôn bao nhiêu tiền để đón Tết?"
+
+
+# -- reading in windows -------------------------------------------------------------------------
+
+
+def test_a_long_passage_is_read_in_windows_that_overlap_and_cover_it() -> None:
+    question, passage = [7, 8], list(range(100, 130))
+    rows = windows(question, passage, max_tokens=16)
+    room = 16 - len(question) - 4
+    assert all(len(r) <= 16 and r[: len(question) + 3] == [0, 7, 8, 2, 2] for r, _ in rows)
+    read = {start + i for r, start in rows for i in range(len(r) - len(question) - 4)}
+    assert read == set(range(len(passage)))
+    assert [s for _, s in rows][:2] == [0, room // 2]
+    assert windows(question, passage[:5], max_tokens=16) == [([0, 7, 8, 2, 2, *passage[:5], 2], 0)]
+
+
+def test_the_best_span_ends_after_it_starts_and_is_not_too_long() -> None:
+    starts = np.array([0.0, 0.0, 9.0, 0.0], dtype=np.float32)
+    ends = np.array([8.0, 0.0, 0.0, 5.0], dtype=np.float32)
+    assert best_span(starts, ends, max_answer=4)[:2] == (2, 3)  # not (2, 0): before its start
+    assert best_span(starts, ends, max_answer=1)[:2] == (2, 2)
+
+
+def test_spans_come_back_as_character_offsets_with_their_margin_over_no_answer() -> None:
+    question = [5]
+    ids = list(range(10, 40))  # 30 tokens, two characters each
+    offsets = [(2 * i, 2 * i + 2) for i in range(30)]
+
+    def run(rows: list[list[int]]) -> Any:
+        out = np.zeros((len(rows), max(len(r) for r in rows), 2), dtype=np.float32)
+        for n, row in enumerate(rows):
+            out[n, 0] = (1.0, 1.0)  # "no answer" scores 2 in every window
+            for t, token in enumerate(row[4:-1], start=4):
+                if token == 35:  # the answer is passage token 25
+                    out[n, t] = (6.0, 6.0)
+        return out
+
+    (span,) = read_spans(question, [(ids, offsets)], run, max_tokens=20, max_answer=8)
+    assert span is not None and (span.start, span.end) == (50, 52)
+    assert span.margin == pytest.approx(10.0)
+
+
+# -- quoting by the reader ----------------------------------------------------------------------
+
+
+def _hits() -> list[Hit]:
+    return [Hit(TET, 1.0, 1)]
+
+
+def _reading(**values: Any) -> ReaderSettings:
+    """Reader settings that quote the reader's sentence instead of the rules' from margin 0
+    and show any span in the quote, but for ``values``: each test turns on what it checks."""
+    plain = {"select_margin": 0.0, "add_sentence": False, "span_margin": -1e9}
+    return ReaderSettings.model_validate(plain | values)
+
+
+def test_the_reader_chooses_the_sentence_and_its_span_is_the_short_answer() -> None:
+    reader = FakeReader(["10 triệu đồng"])
+    answer = ExtractiveAnswerer(reader=reader, reading=_reading()).answer(QUESTION, _hits())
+    assert not answer.abstained
+    assert "10 triệu đồng cho mỗi thôn" in answer.citations[0].quote
+    assert answer.answer_span == "10 triệu đồng" and answer.answer_span in answer.text
+    assert reader.calls == [(QUESTION, 1)]
+    assert answer.to_dict()["answer_span"] == "10 triệu đồng"
+
+
+def test_a_span_below_the_margin_leaves_the_rules_choice() -> None:
+    # The reader points at the first sentence, but not surely enough to overrule the rules.
+    reader = FakeReader(["nhiều hoạt động"], margin=-1.0)
+    answer = ExtractiveAnswerer(reader=reader, reading=_reading(select_margin=0.0)).answer(
+        QUESTION, _hits()
+    )
+    assert "10 triệu đồng" in answer.citations[0].quote
+    assert answer.answer_span == ""  # the span is not in the quote: no short answer
+
+
+def test_with_add_sentence_the_readers_sentence_is_quoted_after_the_rules_choice() -> None:
+    reader = FakeReader(["ngân sách tỉnh"])  # the third sentence, which the rules do not quote
+    rules = ExtractiveAnswerer().answer(QUESTION, _hits())
+    answer = ExtractiveAnswerer(reader=reader, reading=_reading(add_sentence=True)).answer(
+        QUESTION, _hits()
+    )
+    assert "ngân sách" not in rules.text
+    assert answer.text.index("10 triệu đồng") < answer.text.index("ngân sách tỉnh")
+    assert answer.answer_span == "ngân sách tỉnh"
+    # Where the reader points at the rules' own sentence, nothing is added.
+    same = FakeReader(["10 triệu đồng"])
+    again = ExtractiveAnswerer(reader=same, reading=_reading(add_sentence=True)).answer(
+        QUESTION, _hits()
+    )
+    assert again.text == rules.text and again.answer_span == "10 triệu đồng"
+
+
+def test_a_span_below_the_span_margin_is_not_shown_as_the_short_answer() -> None:
+    reader = FakeReader(["10 triệu đồng"], margin=1.0)
+    shown = ExtractiveAnswerer(reader=reader, reading=_reading(span_margin=0.5)).answer(
+        QUESTION, _hits()
+    )
+    hidden = ExtractiveAnswerer(reader=reader, reading=_reading(span_margin=2.0)).answer(
+        QUESTION, _hits()
+    )
+    assert shown.answer_span == "10 triệu đồng" and hidden.answer_span == ""
+    assert shown.text == hidden.text
+
+
+def test_without_a_reader_there_is_no_short_answer() -> None:
+    answer = ExtractiveAnswerer().answer(QUESTION, _hits())
+    assert "10 triệu đồng" in answer.text and answer.answer_span == ""
+
+
+# Worded so that the rules find too few of its words in the passage, and abstain.
+PARAPHRASE = "Khoản tiền dành cho từng làng là bao nhiêu?"
+
+
+def test_where_the_rules_abstain_a_sure_reader_answers_from_its_margin_on() -> None:
+    assert ExtractiveAnswerer().answer(PARAPHRASE, _hits()).abstained
+    sure = FakeReader(["10 triệu đồng"], margin=5.0)
+    answer = ExtractiveAnswerer(reader=sure, reading=_reading(answer_margin=3.0)).answer(
+        PARAPHRASE, _hits()
+    )
+    assert not answer.abstained and answer.answer_span == "10 triệu đồng"
+    assert "cho mỗi thôn để đón Tết" in answer.citations[0].quote
+    unsure = FakeReader(["10 triệu đồng"], margin=2.0)
+    below = ExtractiveAnswerer(reader=unsure, reading=_reading(answer_margin=3.0))
+    assert below.answer(PARAPHRASE, _hits()).abstained
+    # Unset, the rules' abstention stands however sure the reader is.
+    assert ExtractiveAnswerer(reader=sure, reading=_reading()).answer(PARAPHRASE, _hits()).abstained
+
+
+def test_a_reader_that_finds_no_answer_withdraws_the_rules_answer_below_its_margin() -> None:
+    # The passage names the question's words; the reader finds nothing it answers with.
+    unsure = FakeReader(["không có"])  # in no passage: margin -10 over the first word
+    kept = ExtractiveAnswerer(reader=unsure, reading=_reading()).answer(QUESTION, _hits())
+    assert not kept.abstained  # unset: the rules' answer stands
+    withdrawn = ExtractiveAnswerer(reader=unsure, reading=_reading(abstain_margin=-3.0)).answer(
+        QUESTION, _hits()
+    )
+    assert withdrawn.abstained and withdrawn.citations == ()
+    sure = FakeReader(["10 triệu đồng"], margin=-1.0)
+    above = ExtractiveAnswerer(reader=sure, reading=_reading(abstain_margin=-3.0))
+    assert not above.answer(QUESTION, _hits()).abstained
+    statement = "Tỉnh hỗ trợ mỗi thôn 10 triệu đồng để đón Tết, đúng hay sai?"
+    provision = ExtractiveAnswerer(reader=unsure, reading=_reading(abstain_margin=-3.0)).answer(
+        statement, _hits()
+    )
+    assert provision.provision and not provision.abstained  # a statement is never withdrawn
+
+
+def test_a_statement_is_left_to_its_provision() -> None:
+    reader = FakeReader(["10 triệu đồng"])
+    statement = "Tỉnh hỗ trợ mỗi thôn 10 triệu đồng để đón Tết, đúng hay sai?"
+    answer = ExtractiveAnswerer(reader=reader, reading=_reading()).answer(statement, _hits())
+    assert reader.calls == [] and answer.answer_span == ""
+
+
+def test_a_span_in_the_heading_quotes_nothing() -> None:
+    reader = FakeReader(["Quà Tết"])  # only the heading path, read before the text, holds it
+    answer = ExtractiveAnswerer(reader=reader, reading=_reading()).answer(QUESTION, _hits())
+    assert "10 triệu đồng" in answer.text and answer.answer_span == ""
+
+
+def test_the_page_shows_the_short_answer_in_bold() -> None:
+    answer = Answer(
+        question="q",
+        text="Theo tài liệu, hỗ trợ 10 triệu đồng <b> [1].",
+        abstained=False,
+        answer_span="10 triệu đồng",
+    )
+    html = render_answer(answer, turn=1)
+    assert '<strong class="qa-span">10 triệu đồng</strong>' in html
+    assert "<b> [" not in html  # the text stays escaped around it
+
+
+# -- building and settings ----------------------------------------------------------------------
+
+
+def test_missing_reader_weights_say_how_to_answer_without_it(tmp_path: Path) -> None:
+    with pytest.raises(EmbeddingError, match=r"train-reader.*QA_READER__ENABLED=false"):
+        ensure_reader_model(tmp_path, tmp_path / "missing.safetensors")
+
+
+def test_reader_settings_come_from_nested_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QA_READER__PASSAGES", "3")
+    monkeypatch.setenv("QA_READER__SELECT_MARGIN", "1.5")
+    r = Settings(_env_file=None).reader  # type: ignore[call-arg]
+    assert (r.passages, r.select_margin) == (3, 1.5)
+
+
+def test_the_reader_is_on_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("QA_READER__ENABLED", raising=False)  # conftest turns it off
+    assert Settings(_env_file=None).reader.enabled  # type: ignore[call-arg]
+
+
+def test_the_assistant_makes_the_reader_once_and_builds_it_only_when_used(
+    settings: Settings,
+) -> None:
+    from qa_assistant.assistant import Assistant
+    from qa_assistant.testing import FakeEmbedder
+
+    on = settings.model_copy(update={"reader": ReaderSettings(enabled=True)})
+    a = Assistant(on, embedder=FakeEmbedder())
+    try:
+        assert a.reader is not None and a.answerer.reader is a.reader  # type: ignore[attr-defined]
+        assert not (on.cache_dir / "models").exists()  # nothing built before a question
+    finally:
+        a.close()
+    b = Assistant(settings, embedder=FakeEmbedder())  # conftest turns the reader off
+    try:
+        assert b.reader is None
+    finally:
+        b.close()
+
+
+# -- training windows ---------------------------------------------------------------------------
+
+
+class _WordTokenizer:
+    """A tokenizer of whitespace-separated words, with character offsets."""
+
+    def __call__(self, text: str, **kw: Any) -> dict[str, Any]:
+        words = [(m.start(), m.end()) for m in re.finditer(r"\S+", text)]
+        out: dict[str, Any] = {"input_ids": [100 + i for i in range(len(words))]}
+        if kw.get("return_offsets_mapping"):
+            out["offset_mapping"] = words
+        return out
+
+
+def test_a_training_window_holds_the_span_and_points_at_its_tokens() -> None:
+    layout = _Windows(_WordTokenizer(), max_tokens=12, max_question=3, rng=random.Random(0))
+    passage = " ".join(f"w{i}" for i in range(40)) + " hai triệu đồng kết thúc"
+    span = find_span(passage, "Hai  triệu đồng")
+    assert span is not None and passage[span[0] : span[1]] == "hai triệu đồng"
+    for _ in range(10):
+        example = layout.window("s", "bao nhiêu tiền", passage, span)
+        assert example is not None and len(example.ids) <= 12
+        # Word ids are 100 + their place: the targets are the span's three words.
+        assert (example.ids[example.start], example.ids[example.end]) == (140, 142)
+    empty = layout.window("s", "bao nhiêu", passage, None)
+    assert empty is not None and (empty.start, empty.end) == (0, 0)
+
+
+def test_a_span_wider_than_a_window_gives_no_window() -> None:
+    layout = _Windows(_WordTokenizer(), max_tokens=8, max_question=3, rng=random.Random(0))
+    passage = "a b c d e f g h"
+    assert layout.window("s", "q", passage, (0, len(passage))) is None
+
+
+def _span_set(shared: Path) -> None:
+    folder = shared / "training" / "virhe4qa"
+    (folder / "documents").mkdir(parents=True)
+    articles = [
+        f"Điều {n}. Học phí\nHọc phí học kỳ {n} được nộp trước ngày {n + 10} của tháng đầu."
+        for n in range(1, 9)
+    ]
+    (folder / "documents" / "quy-che.txt").write_text("\n\n".join(articles), encoding="utf-8")
+    rows = [
+        {
+            "id": f"virhe4qa-{split}-{n}",
+            "question": f"Học phí học kỳ {n} nộp trước ngày nào?",
+            "answers": [f"ngày {n + 10}"],
+            "evidence": [articles[n - 1]],
+            "sources": ["quy-che.txt"],
+            "answerable": True,
+            "split": split,
+        }
+        for n in range(1, 9)
+        for split in ("train", "test")
+    ]
+    lines = "\n".join(json.dumps(r, ensure_ascii=False) for r in rows)
+    (folder / "questions.jsonl").write_text(lines + "\n", encoding="utf-8")
+
+
+def test_span_data_skips_the_untouched_split_and_holds_out_a_fixed_share(tmp_path: Path) -> None:
+    from qa_assistant.training.data import is_heldout
+
+    _span_set(tmp_path)
+    tokenizer = _WordTokenizer()
+    data = build_span_data(
+        tmp_path,
+        lambda text: len(text.split()),
+        tokenizer,
+        seed=13,
+        max_tokens=64,
+        max_question=16,
+        max_per_set=100,
+        negative_share=0.0,
+        leave_out=("uitwiki", "alqac2022", "zalo2019"),
+        log=lambda _: None,
+    )
+    held = {i.question for i in data.heldout}
+    expected = {n for n in range(1, 9) if is_heldout(f"virhe4qa-train-{n}")}
+    assert held == {f"Học phí học kỳ {n} nộp trước ngày nào?" for n in expected}
+    assert len(data.train) == 8 - len(expected)  # the test split is never read
+    assert all(e.start > 0 and e.end == e.start + 1 for e in data.train)
+
+
+def test_an_unknown_set_to_leave_out_is_refused_by_name(tmp_path: Path) -> None:
+    with pytest.raises(QAError, match="zalo2019"):
+        build_span_data(
+            tmp_path,
+            len,
+            _WordTokenizer(),
+            seed=1,
+            max_tokens=64,
+            max_question=8,
+            max_per_set=1,
+            negative_share=0.0,
+            leave_out=("virhe4",),
+            log=lambda _: None,
+        )
+    assert "virhe4qa" in READER_SET_NAMES
+
+
+# -- the real model -----------------------------------------------------------------------------
+
+
+@pytest.mark.integration
+def test_training_ships_the_change_and_head_and_the_build_reads_spans(tmp_path: Path) -> None:
+    from safetensors.numpy import load_file
+
+    from qa_assistant._model_build import ensure_default_model
+    from qa_assistant._reader import load_span_reader
+    from qa_assistant._tuned_delta import delta_metadata
+    from qa_assistant.training.reader import ReaderTrainConfig, train_reader
+    from qa_assistant.training.spans import HeldoutSpan, SpanData
+
+    base = ensure_default_model(default_cache_dir())
+    from transformers import AutoTokenizer
+
+    layout = _Windows(AutoTokenizer.from_pretrained(str(base)), 96, 24, random.Random(0))
+    text = TET.indexed_text
+    span = find_span(text, "10 triệu đồng")
+    examples = [layout.window("s", QUESTION, text, span), layout.window("s", "Ai?", text, None)]
+    held = (HeldoutSpan("s", QUESTION, text, ("10 triệu đồng",)), HeldoutSpan("s", "Ai?", text, ()))
+    output = tmp_path / "reader.safetensors"
+    cfg = ReaderTrainConfig(batch_size=2, max_steps=2, train_layers=1)
+    data = SpanData(tuple(e for e in examples * 2 if e is not None), held)
+    meta = train_reader(Path("unused"), base, output, cfg, data=data, log=lambda _: None)
+    assert meta["steps"] == 2
+    shipped = load_file(str(output))
+    assert set(shipped) >= {"qa_head.weight", "qa_head.bias"}
+    assert all(n.startswith(("encoder.layer.11.", "qa_head.")) for n in shipped)
+    assert delta_metadata(output)["heldout"]["s"]["questions"] == 2
+    settings = Settings(cache_dir=tmp_path / "cache", reader=ReaderSettings(weights=output))
+    reader = load_span_reader(ensure_reader_model(default_cache_dir(), output), settings)
+    (found,) = reader.read(QUESTION, [text])
+    assert found is not None and 0 <= found.start < found.end <= len(text)
+
+
+@pytest.mark.integration
+def test_the_packaged_reader_finds_the_sum_and_quotes_it() -> None:
+    from qa_assistant._reader import make_reader
+
+    settings = Settings(
+        cache_dir=default_cache_dir(),
+        reader=ReaderSettings(enabled=True),
+        _env_file=None,  # type: ignore[call-arg]
+    )
+    reader = make_reader(settings)
+    assert reader is not None
+    (span,) = reader.read(QUESTION, [TET.indexed_text])
+    assert span is not None and "10 triệu đồng" in TET.indexed_text[span.start : span.end]
+    answer = ExtractiveAnswerer(reader=reader, reading=_reading()).answer(QUESTION, _hits())
+    assert "10 triệu đồng" in answer.answer_span
