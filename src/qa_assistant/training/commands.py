@@ -40,14 +40,19 @@ _LEAVE_OUT = click.option(
 )
 
 
+def _output(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--output``: where a command writes ``what`` (by default over the packaged file)."""
+    return click.option(
+        "--output",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help=f"Where to write {what} (default: the packaged model file).",
+    )
+
+
 @click.command()
 @_TRAINING_DATA
-@click.option(
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Where to write the trained layers (default: the packaged model file).",
-)
+@_output("the trained layers")
 @_SEED
 @click.option("--layers", type=click.IntRange(1, 12), default=6, show_default=True)
 @click.option("--max-minutes", type=float, default=80.0, show_default=True)
@@ -76,12 +81,7 @@ def train(
 
 @click.command("train-embedder")
 @_TRAINING_DATA
-@click.option(
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Where to write the trained change (default: the packaged model file).",
-)
+@_output("the trained change")
 @_SEED
 @click.option("--max-steps", type=click.IntRange(1), default=180, show_default=True)
 @click.option("--max-minutes", type=float, default=75.0, show_default=True)
@@ -107,12 +107,7 @@ def train_embedder(
 
 @click.command("train-reader")
 @_TRAINING_DATA
-@click.option(
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Where to write the trained change and head (default: the packaged model file).",
-)
+@_output("the trained change and head")
 @_SEED
 @click.option("--max-steps", type=click.IntRange(1), default=500, show_default=True)
 @click.option("--max-minutes", type=float, default=60.0, show_default=True)
