@@ -255,7 +255,7 @@ def _rounded(value: Any) -> Any:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--work", type=Path, default=Path("reader-loco-work"))
+    parser.add_argument("--work", type=Path, default=ROOT / "out/reader-loco")
     parser.add_argument("--output", type=Path, default=ROOT / "eval/reader_loco.json")
     parser.add_argument("--weights", type=Path, default=None, help="A reader to try instead.")
     args = parser.parse_args()
