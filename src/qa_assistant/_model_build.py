@@ -43,6 +43,7 @@ __all__ = [
     "default_model_dir",
     "ensure_default_model",
     "ensure_tuned_model",
+    "remove_builds",
     "tuned_model_dir",
     "tuned_weights",
     "tuned_weights_of",
@@ -294,14 +295,12 @@ def ensure_tuned_model(cache_dir: Path, weights: Path) -> Path:
     packaged = tuned_weights()
     keep = {target.name, tuned_model_dir(cache_dir, packaged).name if packaged.is_file() else ""}
 
-    def remove_others() -> None:
-        # Each build is about 600 MB: those of earlier weights go, the packaged one's stays.
-        for folder in target.parent.glob(f"{base.name}-tuned-*"):
-            if folder.is_dir() and folder.name not in keep:
-                shutil.rmtree(folder, ignore_errors=True)
-
+    # Each build is about 600 MB: those of earlier weights go, the packaged one's stays.
     build_in_cache(
-        target, lambda tmp: _build_tuned_folder(base, weights, tmp), remove_others, "600 MB"
+        target,
+        lambda tmp: _build_tuned_folder(base, weights, tmp),
+        lambda: remove_builds(target.parent, f"{base.name}-tuned-*", keep),
+        "600 MB",
     )
     return target
 
@@ -337,10 +336,12 @@ def build_in_cache(
     room: str,
     *,
     complete: Sequence[str] = _BUILT,
+    otherwise: str = "",
 ) -> None:
     """Run ``build`` into a temporary folder and rename it to ``target``, then ``cleanup``
     (removing builds it replaces), all under a lock; a folder holding the files ``complete``
-    names is built already."""
+    names is built already. ``otherwise``: what else a user can do when the cache cannot be
+    written (", or set …"), ending the error's advice."""
     from filelock import FileLock, Timeout
 
     if _is_complete(target, complete):
@@ -370,8 +371,17 @@ def build_in_cache(
     except OSError as exc:
         raise EmbeddingError(
             f"Could not build the model {target.name} in {models}: {exc}. Check that the "
-            f"cache folder (QA_CACHE_DIR) is writable and has about {room} free."
+            f"cache folder (QA_CACHE_DIR) is writable and has about {room} free{otherwise}."
         ) from exc
+
+
+def remove_builds(models: Path, pattern: str, keep: set[str]) -> None:
+    """Delete the builds in ``models`` matching ``pattern`` but those named in ``keep``: the
+    builds of other weights, which retraining or upgrading leaves behind (called under the
+    build's lock)."""
+    for folder in models.glob(pattern):
+        if folder.is_dir() and folder.name not in keep:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _remove_leftovers(models: Path, name: str) -> None:

@@ -1,7 +1,8 @@
-"""Running the project's int8 ONNX encoders on the CPU: the embedder and the relevance model.
+"""Running the project's int8 ONNX encoders on the CPU: the embedder, the relevance model and
+the answer reader.
 
-Both are XLM-R encoders fed padded batches of token ids, on a session sized to the cores this
-process may use.
+All are XLM-R encoders fed padded batches of token ids, on a session sized to the cores this
+process may use; the two cross-encoders read (question, passage) pairs laid out alike.
 """
 
 from __future__ import annotations
@@ -15,9 +16,16 @@ import numpy as np
 
 from .errors import EmbeddingError
 
-__all__ = ["PAD_ID", "cpu_session", "pad", "run_batch", "usable_cores"]
+__all__ = ["PAD_ID", "cpu_session", "pad", "pair_row", "run_batch", "usable_cores"]
 
 PAD_ID = 1  # XLM-R's <pad>; masked out, so its value only has to be a valid id
+_BOS, _EOS = 0, 2  # XLM-R's <s>, </s>
+
+
+def pair_row(question: Sequence[int], passage: Sequence[int]) -> list[int]:
+    """A (question, passage) pair as the cross-encoders read it, in training and at run time:
+    ``<s> question </s></s> passage </s>``; each caller cuts the two to its own room."""
+    return [_BOS, *question, _EOS, _EOS, *passage, _EOS]
 
 
 def usable_cores() -> int:

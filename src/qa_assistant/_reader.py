@@ -24,9 +24,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._model_build import build_in_cache, default_model_dir, ensure_default_model, weights_digest
+from ._model_build import (
+    build_in_cache,
+    default_model_dir,
+    ensure_default_model,
+    remove_builds,
+    weights_digest,
+)
 from ._onnx_export import export_int8_onnx
-from ._onnx_runtime import cpu_session, run_batch
+from ._onnx_runtime import cpu_session, pair_row, run_batch
 from ._tuned_delta import apply_delta, delta_metadata
 from .errors import EmbeddingError
 from .types import Span
@@ -45,7 +51,6 @@ __all__ = [
     "load_trained",
     "make_reader",
     "read_spans",
-    "reader_row",
     "reader_weights",
     "span_model",
     "windows",
@@ -53,7 +58,6 @@ __all__ = [
 
 _WEIGHTS = "reader-e5-small.safetensors"
 _ONNX_FILE = "reader_int8.onnx"
-_BOS, _EOS = 0, 2  # XLM-R's <s>, </s>
 HEAD_PREFIX = "qa_head."  # the head's tensors in the weights file; the rest is the change
 READ_BATCHES = 1024  # questions whose spans are kept, as the relevance model keeps its scores
 
@@ -63,22 +67,17 @@ def reader_weights() -> Path:
     return Path(str(resources.files("qa_assistant") / "models" / _WEIGHTS))
 
 
-def reader_row(question: Sequence[int], window: Sequence[int]) -> list[int]:
-    """One window as the reader reads it, in training and at run time:
-    ``<s> question </s></s> window </s>``."""
-    return [_BOS, *question, _EOS, _EOS, *window, _EOS]
-
-
 def windows(
     question: Sequence[int], passage: Sequence[int], max_tokens: int
 ) -> list[tuple[list[int], int]]:
-    """The rows a passage is read in, each with the passage token it starts at: windows that
-    overlap by half, so an answer cut by one window's edge is read whole in the next."""
+    """The rows a passage is read in (:func:`~._onnx_runtime.pair_row`, in training and at run
+    time), each with the passage token it starts at: windows that overlap by half, so an
+    answer cut by one window's edge is read whole in the next."""
     room = max_tokens - len(question) - 4
     out: list[tuple[list[int], int]] = []
     start = 0
     while True:
-        out.append((reader_row(question, passage[start : start + room]), start))
+        out.append((pair_row(question, passage[start : start + room]), start))
         if start + room >= len(passage):
             return out
         start += max(room // 2, 1)
@@ -234,18 +233,13 @@ def ensure_reader_model(cache_dir: Path, weights: Path | None = None) -> Path:
     base = ensure_default_model(cache_dir)
     target = default_model_dir(cache_dir).parent / _build_name(weights)
     keep = {target.name, _build_name(reader_weights())}
-
-    def remove_others() -> None:
-        for folder in target.parent.glob("reader-*"):
-            if folder.is_dir() and folder.name not in keep:
-                shutil.rmtree(folder, ignore_errors=True)
-
     build_in_cache(
         target,
         lambda tmp: _build_reader_onnx(base, weights, tmp),
-        remove_others,
+        lambda: remove_builds(target.parent, "reader-*", keep),
         "300 MB",
         complete=(_ONNX_FILE, "reader.json"),
+        otherwise=", or set QA_READER__ENABLED=false to answer without it",
     )
     return target
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import json
 import shutil
-import tempfile
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
@@ -22,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._model_build import ensure_default_model, weights_digest
+from ._model_build import build_in_cache, ensure_default_model, remove_builds, weights_digest
 from ._onnx_export import export_int8_onnx
-from ._onnx_runtime import cpu_session, run_batch
+from ._onnx_runtime import cpu_session, pair_row, run_batch
 from .errors import EmbeddingError
 from .protocols import Reranker
 
@@ -48,7 +47,6 @@ SCORED_BATCHES = 1024  # question-and-passages batches whose scores are kept, ab
 
 _WEIGHTS = "relevance-e5-small.safetensors"
 _ONNX_FILE = "model_int8.onnx"
-_BOS, _EOS = 0, 2  # XLM-R's <s>, </s>
 
 
 def relevance_weights() -> Path:
@@ -80,8 +78,6 @@ def ensure_relevance_model(cache_dir: Path, weights: Path | None = None) -> Path
     packaged weights' build: each is about 130 MB, and retraining or upgrading leaves them
     behind.
     """
-    from filelock import FileLock, Timeout
-
     weights = weights or relevance_weights()
     if not weights.is_file():
         raise EmbeddingError(
@@ -90,45 +86,20 @@ def ensure_relevance_model(cache_dir: Path, weights: Path | None = None) -> Path
         )
     base = ensure_default_model(cache_dir)
     target = base.parent / _build_name(weights)
-    if (target / _ONNX_FILE).is_file():
-        return target
-    try:
-        with FileLock(str(base.parent / f".{target.name}.lock"), timeout=600):
-            if (target / _ONNX_FILE).is_file():
-                return target
-            for stale in base.parent.glob(f".{target.name}.tmp-*"):  # an interrupted build's
-                shutil.rmtree(stale, ignore_errors=True)
-            tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=base.parent))
-            try:
-                build_relevance_onnx(base, weights, tmp)
-                shutil.rmtree(target, ignore_errors=True)
-                tmp.rename(target)
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
-            _remove_other_builds(base.parent, keep={target.name, _build_name(relevance_weights())})
-    except Timeout as exc:
-        raise EmbeddingError(
-            f"Waited 10 minutes for another process building {target}. If none is running, "
-            "delete the .lock file beside it and try again."
-        ) from exc
-    except OSError as exc:
-        raise EmbeddingError(
-            f"Could not build the relevance model in {base.parent}: {exc}. Check that the cache "
-            "folder (QA_CACHE_DIR) is writable and has about 300 MB free, or set "
-            "QA_RELEVANCE__ENABLED=false to answer without it."
-        ) from exc
+    keep = {target.name, _build_name(relevance_weights())}
+    build_in_cache(
+        target,
+        lambda tmp: build_relevance_onnx(base, weights, tmp),
+        lambda: remove_builds(base.parent, "relevance-*", keep),
+        "300 MB",
+        complete=(_ONNX_FILE,),
+        otherwise=", or set QA_RELEVANCE__ENABLED=false to answer without it",
+    )
     return target
 
 
 def _build_name(weights: Path) -> str:
     return f"relevance-{weights_digest(weights)}" if weights.is_file() else ""
-
-
-def _remove_other_builds(models: Path, keep: set[str]) -> None:
-    """Delete the relevance builds of other weights (only called under the build's lock)."""
-    for folder in models.glob("relevance-*"):
-        if folder.is_dir() and folder.name not in keep:
-            shutil.rmtree(folder, ignore_errors=True)
 
 
 def build_relevance_onnx(base: Path, weights: Path, folder: Path) -> None:
@@ -171,7 +142,7 @@ def pair_ids(question: Sequence[int], passage: Sequence[int], max_tokens: int) -
     never takes more than half the room: the passage has to be read too."""
     q = list(question[: max_tokens // 2])
     room = max_tokens - len(q) - 4
-    return [_BOS, *q, _EOS, _EOS, *passage[:room], _EOS]
+    return pair_row(q, passage[:room])
 
 
 class OnnxCrossEncoder:

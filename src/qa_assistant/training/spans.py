@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .._reader import reader_row
+from .._onnx_runtime import pair_row
 from .._vietnamese import normalize_text
 from ..errors import QAError
 from ..types import Chunk
@@ -99,14 +99,14 @@ class _Windows:
         lead = len(q) + 3
         if span is None:
             start = self.rng.randint(0, max(0, len(ids) - room))
-            return ReaderExample(set_name, tuple(reader_row(q, ids[start : start + room])), 0, 0)
+            return ReaderExample(set_name, tuple(pair_row(q, ids[start : start + room])), 0, 0)
         first = next((i for i, (_, b) in enumerate(offsets) if b > span[0]), None)
         last = next((i for i in range(len(offsets) - 1, -1, -1) if offsets[i][0] < span[1]), None)
         if first is None or last is None or last < first or last - first + 1 > room:
             return None
         low, high = max(0, last - room + 1), min(first, max(0, len(ids) - room))
         start = self.rng.randint(low, max(low, high))
-        row = reader_row(q, ids[start : start + room])
+        row = pair_row(q, ids[start : start + room])
         return ReaderExample(set_name, tuple(row), first - start + lead, last - start + lead)
 
 
