@@ -112,13 +112,11 @@ class FakeReader:
         spans: list[Span | None] = []
         for p in passages:
             at = next(((p.find(a), a) for a in self.answers if a in p), None)
-            if at is None:
-                first = p.split()[0] if p.split() else ""
-                spans.append(
-                    Span(p.find(first), p.find(first) + len(first), -10.0) if first else None
-                )
-            else:
+            if at is not None:
                 spans.append(Span(at[0], at[0] + len(at[1]), self.margin))
+            else:
+                first = re.search(r"\S+", p)
+                spans.append(Span(first.start(), first.end(), -10.0) if first else None)
         return spans
 
 

@@ -324,8 +324,7 @@ def _answered(
     if span is not None:
         index, s = span
         short = " ".join(hits[index].chunk.text[s.start : s.end].split()).strip(" .,;:")
-        cover = sorted((c for c in chosen if c.hit_index == index), key=lambda c: c.start)
-        inside = [c for c in cover if c.start < s.end and s.start < c.end]
+        inside = _holding(span, chosen)
         if not inside or inside[0].start > s.start or inside[-1].end < s.end:
             short = ""  # the quote does not hold the span: it is no short answer of this text
     return Answer(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -24,19 +25,18 @@ def make_answerer(settings: Settings, reader: SpanReader | None = None) -> Answe
     if settings.answerer == "extractive":
         from .extractive import ExtractiveAnswerer
 
-        threshold = None
-        if settings.relevance.enabled:
-            from .._reranker import relevance_threshold
-
-            threshold = relevance_threshold(settings)
-        return ExtractiveAnswerer(
+        make = functools.partial(
+            ExtractiveAnswerer,
             tuning=settings.answer,
             weights=settings.scoring,
-            # Without the learned stage no hit carries a relevance score to compare with it.
-            relevance_threshold=0.5 if threshold is None else threshold,
             reader=reader,
             reading=settings.reader,
         )
+        if not settings.relevance.enabled:
+            return make()
+        from .._reranker import relevance_threshold
+
+        return make(relevance_threshold=relevance_threshold(settings))
     if not settings.llm.base_url:
         raise ConfigError(
             f"QA_ANSWERER={settings.answerer} needs the server's address: set QA_LLM__BASE_URL "
