@@ -348,6 +348,30 @@ def test_an_unknown_set_to_leave_out_is_refused_by_name(tmp_path: Path) -> None:
     assert "virhe4qa" in READER_SET_NAMES
 
 
+def test_train_reader_keeps_as_many_questions_a_set_as_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    import qa_assistant._model_build as model_build
+    import qa_assistant.training.reader as training
+    from qa_assistant.cli import main
+
+    configs: list[Any] = []
+
+    def train(data: Path, base: Path, target: Path, cfg: Any, **_: Any) -> dict[str, Any]:
+        configs.append(cfg)
+        return {"steps": 0}
+
+    monkeypatch.setattr(model_build, "ensure_default_model", lambda cache: tmp_path)
+    monkeypatch.setattr(training, "train_reader", train)
+    output = str(tmp_path / "r.safetensors")
+    for extra in ([], ["--max-per-set", "7"]):
+        result = CliRunner().invoke(main, ["train-reader", "--output", output, *extra])
+        assert result.exit_code == 0, result.output
+    assert [c.max_per_set for c in configs] == [training.ReaderTrainConfig().max_per_set, 7]
+
+
 # -- the real model -----------------------------------------------------------------------------
 
 

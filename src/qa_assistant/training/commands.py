@@ -111,6 +111,12 @@ def train_embedder(
 @_SEED
 @click.option("--max-steps", type=click.IntRange(1), default=500, show_default=True)
 @click.option("--max-minutes", type=float, default=60.0, show_default=True)
+@click.option(
+    "--max-per-set",
+    type=click.IntRange(1),
+    default=None,
+    help="Training questions kept per set; one pass over their windows bounds the steps.",
+)
 @_LEAVE_OUT
 def train_reader(
     data: Path,
@@ -118,6 +124,7 @@ def train_reader(
     seed: int,
     max_steps: int,
     max_minutes: float,
+    max_per_set: int | None,
     leave_out: tuple[str, ...],
 ) -> None:
     """Train the answer reader on the public QA sets' answer spans (see docs/MODEL.md)."""
@@ -126,7 +133,11 @@ def train_reader(
     from .reader import train_reader as train_spans
 
     config = ReaderTrainConfig(
-        seed=seed, max_steps=max_steps, max_minutes=max_minutes, leave_out=leave_out
+        seed=seed,
+        max_steps=max_steps,
+        max_minutes=max_minutes,
+        leave_out=leave_out,
+        **({} if max_per_set is None else {"max_per_set": max_per_set}),
     )
     _run(output, reader_weights, lambda base, target: train_spans(data, base, target, config))
 
