@@ -23,7 +23,6 @@ import itertools
 import json
 import os
 import pickle
-import statistics
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -31,46 +30,18 @@ from pathlib import Path
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
+from loco import ALQAC, SEED, UITREG, VIRHE4QA_TEST, Corpus, choose
+
 from qa_assistant import Assistant, Settings
 from qa_assistant import _retrieval as retrieval
 from qa_assistant._retrieval import Query, diversify, evidence_rerank, rrf_fuse, weighted_fuse
-from qa_assistant.evaluation import load_question_set, relevant_to_any
+from qa_assistant.evaluation import relevant_to_any
 from qa_assistant.evaluation.metrics import RETRIEVAL_DEPTH
 from qa_assistant.types import Hit
 
-ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
 CANDIDATES = 40  # the retriever's default candidate depth per leg
 
-
-@dataclass(frozen=True)
-class Corpus:
-    name: str
-    questions: Path
-    documents: Path
-    split: str | None = None
-    strip: bool = False
-
-
-CORPORA = (
-    Corpus("seed", ROOT / "eval/questions.jsonl", ROOT / "documents"),
-    Corpus(
-        "uitreg",
-        SHARED / "benchmarks/uitreg/questions.jsonl",
-        SHARED / "benchmarks/uitreg/documents",
-    ),
-    Corpus(
-        "alqac",
-        SHARED / "benchmarks/alqac2023/questions.jsonl",
-        SHARED / "benchmarks/alqac2023/documents",
-    ),
-    Corpus(
-        "virhe4qa-test",
-        SHARED / "training/virhe4qa/questions.jsonl",
-        SHARED / "training/virhe4qa/documents",
-        split="test",
-    ),
-)
+CORPORA = (SEED, UITREG, ALQAC, VIRHE4QA_TEST)
 
 
 @dataclass(frozen=True)
@@ -116,11 +87,7 @@ def collect(corpus: Corpus, tuned: bool, work: Path) -> tuple[list[Record], Assi
     cache = index_dir / "loco-records.pkl"
     if cache.exists():
         return pickle.loads(cache.read_bytes()), assistant
-    questions = [
-        q
-        for q in load_question_set(corpus.questions).select(corpus.split)
-        if q.answerable and q.evidence
-    ]
+    questions = [q for q in corpus.questions_asked() if q.answerable and q.evidence]
     records = []
     for q in questions:
         query = Query.prepare(q.question)
@@ -204,24 +171,6 @@ def grid() -> Iterable[Setting]:
             itertools.product((10, 20), (0.5, 1.0, 2.0), (0.0, 1.0, 2.0, 3.0)),
         ):
             yield Setting(tuned, fusion, dense_weight, depth, weight, phrase)
-
-
-# Worst-corpus figures this close to the best one are ties (a question or two of the largest
-# set); among them the better mean over the corpora wins.
-TIE = 0.005
-
-
-def choose(
-    table: dict[Setting, dict[str, float]],
-    corpora: Sequence[str],
-    among: Iterable[Setting] | None = None,
-) -> Setting:
-    """The setting whose worst corpus among ``corpora`` is best (ties: the better mean)."""
-    pool = list(among if among is not None else table)
-    worst = {s: min(table[s][c] for c in corpora) for s in pool}
-    best = max(worst.values())
-    tied = [s for s in pool if worst[s] >= best - TIE]
-    return max(tied, key=lambda s: (statistics.fmean(table[s][c] for c in corpora), worst[s]))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

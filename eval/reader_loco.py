@@ -34,50 +34,28 @@ from typing import Any
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
+from loco import (
+    ROOT,
+    SEED,
+    SEED_STRIPPED,
+    UITREG,
+    UITREG_STRIPPED,
+    VIRHE4QA_TEST,
+    Corpus,
+)
+from loco import choose as choose_by_worst
+
 from qa_assistant import Assistant, Settings
 from qa_assistant._answering.extractive import ExtractiveAnswerer
 from qa_assistant._answering.factory import make_answerer
 from qa_assistant._reader import ensure_reader_model, load_span_reader
-from qa_assistant._vietnamese import strip_diacritics
-from qa_assistant.evaluation import Question, best_token_f1, load_question_set
+from qa_assistant.evaluation import best_token_f1
 from qa_assistant.evaluation.runner import evaluate
 from qa_assistant.types import Answer, Hit, Span
 
-ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
-
-
-@dataclass(frozen=True)
-class Corpus:
-    name: str
-    questions: Path
-    documents: Path
-    split: str | None = None
-    stripped: bool = False  # asked without diacritics, as citizens often type
-
-    def questions_asked(self) -> tuple[Question, ...]:
-        questions = load_question_set(self.questions).select(self.split)
-        if self.stripped:
-            return tuple(replace(q, question=strip_diacritics(q.question)) for q in questions)
-        return questions
-
-
-_SEED = (ROOT / "eval/questions.jsonl", ROOT / "documents")
-_UITREG = (SHARED / "benchmarks/uitreg/questions.jsonl", SHARED / "benchmarks/uitreg/documents")
 # The corpora with gold answers to contain (ALQAC's questions have none), the seed articles'
 # and the regulations' also typed without diacritics.
-CORPORA = (
-    Corpus("seed", *_SEED),
-    Corpus("seed-stripped", *_SEED, stripped=True),
-    Corpus("uitreg", *_UITREG),
-    Corpus("uitreg-stripped", *_UITREG, stripped=True),
-    Corpus(
-        "virhe4qa-test",
-        SHARED / "training/virhe4qa/questions.jsonl",
-        SHARED / "training/virhe4qa/documents",
-        split="test",
-    ),
-)
+CORPORA = (SEED, SEED_STRIPPED, UITREG, UITREG_STRIPPED, VIRHE4QA_TEST)
 
 
 @dataclass(frozen=True)
@@ -106,7 +84,7 @@ Record = tuple[str, int, list[Hit], list[Hit] | None]  # question, k, hits, re-s
 
 def collect(corpus: Corpus, work: Path) -> dict[str, Record]:
     """Each question's hits and re-scored hits, over an index built once."""
-    index_dir = work / corpus.name.removesuffix("-stripped")  # one index for both wordings
+    index_dir = work / corpus.index_name
     cache = index_dir / f"{corpus.name}-records.pkl"
     settings = Settings.model_validate({"index_dir": index_dir, "reader": {"enabled": False}})
     assistant = Assistant(settings)
@@ -198,25 +176,14 @@ def grid() -> list[Setting]:
     return [Setting(False), *instead, *beside]
 
 
-# Settings whose worst change is within this of the best one are told apart by their mean.
-TIE = 0.005
-
-
 def choose(table: dict[Setting, dict[str, float]], corpora: Sequence[str]) -> Setting:
-    """The setting whose worst change over ``corpora``, against the reader off, is best; among
-    those within ``TIE`` of it, the best mean change. A change, not a share: the corpora's
-    shares differ by 0.3, so the worst share is always the same corpus's and would let a
-    setting lose on every other corpus, the news articles' near misses among them."""
+    """The setting whose worst change over ``corpora``, against the reader off, is best (ties:
+    the better mean). A change, not a share: the corpora's shares differ by 0.3, so the worst
+    share is always the same corpus's and would let a setting lose on every other corpus, the
+    news articles' near misses among them."""
     off = table[Setting(False)]
-
-    def change(s: Setting) -> list[float]:
-        return [table[s][c] - off[c] for c in corpora]
-
-    best = max(min(change(s)) for s in table)
-    return max(
-        (s for s in table if min(change(s)) >= best - TIE),
-        key=lambda s: statistics.mean(change(s)),
-    )
+    change = {s: {c: figures[c] - off[c] for c in corpora} for s, figures in table.items()}
+    return choose_by_worst(change, corpora)
 
 
 def span_table(
