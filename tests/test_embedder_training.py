@@ -124,8 +124,7 @@ def test_examples_skip_the_untouched_split_and_hold_out_a_fixed_share(tmp_path: 
 def test_training_ships_only_the_encoders_change_with_held_out_figures(tmp_path: Path) -> None:
     from safetensors.numpy import load_file
 
-    from qa_assistant._model_build import ensure_default_model
-    from qa_assistant._tuned_delta import delta_metadata
+    from qa_assistant._model_build import ensure_default_model, weights_metadata
     from qa_assistant.settings import default_cache_dir
     from qa_assistant.training.embedder import train_embedder
 
@@ -153,7 +152,7 @@ def test_training_ships_only_the_encoders_change_with_held_out_figures(tmp_path:
     shipped = load_file(str(output))
     assert all(name.startswith("encoder.layer.") for name in shipped)
     assert sum(v.nbytes for v in shipped.values()) < 25 * 2**20
-    stored = delta_metadata(output)
+    stored = weights_metadata(output)
     assert stored["heldout_after"]["virhe4qa"]["questions"] == 3.0
     assert stored["heldout_before"] == meta["heldout_before"]
 

@@ -379,9 +379,8 @@ def test_train_reader_keeps_as_many_questions_a_set_as_asked(
 def test_training_ships_the_change_and_head_and_the_build_reads_spans(tmp_path: Path) -> None:
     from safetensors.numpy import load_file
 
-    from qa_assistant._model_build import ensure_default_model
+    from qa_assistant._model_build import ensure_default_model, weights_metadata
     from qa_assistant._reader import load_span_reader
-    from qa_assistant._tuned_delta import delta_metadata
     from qa_assistant.training.reader import ReaderTrainConfig, train_reader
     from qa_assistant.training.spans import HeldoutSpan, SpanData
 
@@ -401,7 +400,7 @@ def test_training_ships_the_change_and_head_and_the_build_reads_spans(tmp_path: 
     shipped = load_file(str(output))
     assert set(shipped) >= {"qa_head.weight", "qa_head.bias"}
     assert all(n.startswith(("encoder.layer.11.", "qa_head.")) for n in shipped)
-    assert delta_metadata(output)["heldout"]["s"]["questions"] == 2
+    assert weights_metadata(output)["heldout"]["s"]["questions"] == 2
     settings = Settings(cache_dir=tmp_path / "cache", reader=ReaderSettings(weights=output))
     reader = load_span_reader(ensure_reader_model(default_cache_dir(), output), settings)
     (found,) = reader.read(QUESTION, [text])

@@ -330,8 +330,7 @@ def test_assistant_reranks_every_question_with_rerank_on(settings: Settings) -> 
 def test_training_writes_trained_layers_and_a_threshold_calibrated_as_it_runs(
     tmp_path: Path,
 ) -> None:
-    from qa_assistant._model_build import ensure_default_model
-    from qa_assistant._reranker import weights_metadata
+    from qa_assistant._model_build import ensure_default_model, weights_metadata
     from qa_assistant.training.data import TrainingData
     from qa_assistant.training.relevance import TrainConfig, train_relevance_model
 

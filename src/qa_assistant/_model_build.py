@@ -80,6 +80,24 @@ def weights_digest(path: Path) -> str:
     return _digest_of(path.resolve(), stat.st_ino, stat.st_size, stat.st_mtime_ns)
 
 
+# Training stores its configuration and held-out figures in the weights file under this key.
+_METADATA_KEY = "qa_assistant"
+
+
+def weights_metadata(path: Path) -> dict[str, Any]:
+    """What training wrote beside the weights: its configuration and held-out figures."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="numpy") as f:
+        meta = f.metadata() or {}
+    return dict(json.loads(meta.get(_METADATA_KEY, "{}")))
+
+
+def metadata_entry(meta: dict[str, Any]) -> dict[str, str]:
+    """``meta`` as a weights file's metadata, for :func:`weights_metadata` to read back."""
+    return {_METADATA_KEY: json.dumps(meta)}
+
+
 @functools.lru_cache(maxsize=16)
 def _digest_of(path: Path, _inode: int, _size: int, _mtime_ns: int) -> str:
     # Keyed by the file's identity, size and time too: a retrained file gets its own entry. A

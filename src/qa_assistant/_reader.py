@@ -30,10 +30,11 @@ from ._model_build import (
     ensure_default_model,
     remove_builds,
     weights_digest,
+    weights_metadata,
 )
 from ._onnx_export import export_int8_onnx
 from ._onnx_runtime import cpu_session, pair_row, run_batch
-from ._tuned_delta import apply_delta, delta_metadata
+from ._tuned_delta import apply_delta
 from .errors import EmbeddingError
 from .types import Span
 
@@ -216,7 +217,7 @@ def _build_reader_onnx(base: Path, weights: Path, folder: Path) -> None:
     load_trained(model, base, weights)
     export_int8_onnx(model, folder / _ONNX_FILE, "logits", per_token=True)
     shutil.copy(base / "tokenizer.json", folder / "tokenizer.json")
-    meta = delta_metadata(weights)
+    meta = weights_metadata(weights)
     (folder / "reader.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
 
 

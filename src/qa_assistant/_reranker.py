@@ -21,7 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._model_build import build_in_cache, ensure_default_model, remove_builds, weights_digest
+from ._model_build import (
+    build_in_cache,
+    ensure_default_model,
+    remove_builds,
+    weights_digest,
+    weights_metadata,
+)
 from ._onnx_export import export_int8_onnx
 from ._onnx_runtime import cpu_session, pair_row, run_batch
 from .errors import EmbeddingError
@@ -40,7 +46,6 @@ __all__ = [
     "pair_ids",
     "relevance_threshold",
     "relevance_weights",
-    "weights_metadata",
 ]
 
 SCORED_BATCHES = 1024  # question-and-passages batches whose scores are kept, about 8 MB
@@ -52,15 +57,6 @@ _ONNX_FILE = "model_int8.onnx"
 def relevance_weights() -> Path:
     """The trained layers that ship with the package."""
     return Path(str(resources.files("qa_assistant") / "models" / _WEIGHTS))
-
-
-def weights_metadata(path: Path) -> dict[str, Any]:
-    """What training wrote beside the weights: its configuration and held-out figures."""
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="numpy") as f:
-        meta = f.metadata() or {}
-    return dict(json.loads(meta.get("qa_assistant", "{}")))
 
 
 def relevance_threshold(settings: Settings) -> float:

@@ -9,9 +9,7 @@ about 21 MB.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -21,7 +19,7 @@ from .errors import EmbeddingError
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-__all__ = ["apply_delta", "delta_metadata", "pack_delta"]
+__all__ = ["apply_delta", "pack_delta"]
 
 _SCALE = ".delta_scale"
 _DELTA = ".delta"
@@ -65,12 +63,3 @@ def apply_delta(
         else:
             state[name] = np.asarray(value, dtype=np.float32)
     return state
-
-
-def delta_metadata(path: Path) -> dict[str, Any]:
-    """What training wrote beside the weights: its configuration and held-out figures."""
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="numpy") as f:
-        meta = f.metadata() or {}
-    return dict(json.loads(meta.get("qa_assistant", "{}")))

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .._model_build import PASSAGE_PREFIX, QUERY_PREFIX
+from .._model_build import PASSAGE_PREFIX, QUERY_PREFIX, metadata_entry
 from .._tuned_delta import apply_delta, pack_delta
 from ..errors import QAError
 from ..types import Chunk
@@ -291,12 +291,12 @@ def train_embedder(
     }
     output.parent.mkdir(parents=True, exist_ok=True)
     # Saved before the held-out pass too: a failure there must not lose the training.
-    save_numpy(packed, str(output), metadata={"qa_assistant": json.dumps(meta)})
+    save_numpy(packed, str(output), metadata=metadata_entry(meta))
     # Figures of the weights as shipped: the int8 change put back on the base.
     shipped = apply_delta(base_state, packed)
     model.load_state_dict({k: torch.from_numpy(v) for k, v in shipped.items()}, strict=False)
     meta["heldout_after"] = heldout_figures(model, tokenizer, heldout, cfg)
     meta["minutes"] = round((time.monotonic() - started) / 60, 1)
     log(f"held-out after: {json.dumps(meta['heldout_after'])}")
-    save_numpy(packed, str(output), metadata={"qa_assistant": json.dumps(meta)})
+    save_numpy(packed, str(output), metadata=metadata_entry(meta))
     return meta

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from .._model_build import metadata_entry
 from .._onnx_runtime import pad
 from .._reader import HEAD_PREFIX, load_trained, read_spans, span_model
 from .._tuned_delta import pack_delta
@@ -212,12 +213,12 @@ def train_reader(
     }
     output.parent.mkdir(parents=True, exist_ok=True)
     # Saved before the held-out pass too: a failure there must not lose the training.
-    save_numpy(packed, str(output), metadata={"qa_assistant": json.dumps(meta)})
+    save_numpy(packed, str(output), metadata=metadata_entry(meta))
     # Figures of the weights as shipped: the int8 change put back on the base.
     load_trained(model, base, output)
     model.eval()
     meta["heldout"] = heldout_figures(model, tokenizer, data.heldout, cfg)
     meta["minutes"] = round((time.monotonic() - started) / 60, 1)
     log(f"held-out: {json.dumps(meta['heldout'])}")
-    save_numpy(packed, str(output), metadata={"qa_assistant": json.dumps(meta)})
+    save_numpy(packed, str(output), metadata=metadata_entry(meta))
     return meta

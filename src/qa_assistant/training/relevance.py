@@ -13,7 +13,6 @@ that a threshold can be calibrated on.
 from __future__ import annotations
 
 import itertools
-import json
 import math
 import random
 import tempfile
@@ -25,8 +24,9 @@ from typing import Any
 
 import numpy as np
 
+from .._model_build import metadata_entry, weights_metadata
 from .._onnx_runtime import pad
-from .._reranker import build_relevance_onnx, load_cross_encoder, pair_ids, weights_metadata
+from .._reranker import build_relevance_onnx, load_cross_encoder, pair_ids
 from .data import Group, TrainingData, build_training_data, passage_tokens
 from .loop import run_steps
 
@@ -258,8 +258,8 @@ def train_relevance_model(
     output.parent.mkdir(parents=True, exist_ok=True)
     meta: dict[str, Any] = {"config": asdict(cfg), "steps": done}
     # Saved before the held-out pass too: a failure there must not lose the training.
-    save_file(trained, str(output), metadata={"qa_assistant": json.dumps(meta)})
+    save_file(trained, str(output), metadata=metadata_entry(meta))
     meta["heldout"] = calibrate_weights(output, base, data.heldout, cfg.miss_share)
     log(f"held-out: {meta['heldout']}")
-    save_file(trained, str(output), metadata={"qa_assistant": json.dumps(meta)})
+    save_file(trained, str(output), metadata=metadata_entry(meta))
     return meta
