@@ -366,10 +366,14 @@ def test_train_reader_keeps_as_many_questions_a_set_as_asked(
     monkeypatch.setattr(model_build, "ensure_default_model", lambda cache: tmp_path)
     monkeypatch.setattr(training, "train_reader", train)
     output = str(tmp_path / "r.safetensors")
-    for extra in ([], ["--max-per-set", "7"]):
+    for extra in ([], ["--max-per-set", "7", "--max-steps", "3"]):
         result = CliRunner().invoke(main, ["train-reader", "--output", output, *extra])
         assert result.exit_code == 0, result.output
-    assert [c.max_per_set for c in configs] == [training.ReaderTrainConfig().max_per_set, 7]
+    default = training.ReaderTrainConfig()
+    assert [(c.max_per_set, c.max_steps) for c in configs] == [
+        (default.max_per_set, default.max_steps),
+        (7, 3),
+    ]
 
 
 # -- the real model -----------------------------------------------------------------------------

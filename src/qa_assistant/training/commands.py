@@ -109,21 +109,22 @@ def train_embedder(
 @_TRAINING_DATA
 @_output("the trained change and head")
 @_SEED
-@click.option("--max-steps", type=click.IntRange(1), default=500, show_default=True)
-@click.option("--max-minutes", type=float, default=60.0, show_default=True)
+@click.option("--max-steps", type=click.IntRange(1), default=None, help="Default: 950.")
+@click.option("--max-minutes", type=float, default=None, help="A time guard. Default: 80.")
 @click.option(
     "--max-per-set",
     type=click.IntRange(1),
     default=None,
-    help="Training questions kept per set; one pass over their windows bounds the steps.",
+    help="Training questions kept per set; one pass over their windows bounds the steps. "
+    "Default: 6000.",
 )
 @_LEAVE_OUT
 def train_reader(
     data: Path,
     output: Path | None,
     seed: int,
-    max_steps: int,
-    max_minutes: float,
+    max_steps: int | None,
+    max_minutes: float | None,
     max_per_set: int | None,
     leave_out: tuple[str, ...],
 ) -> None:
@@ -132,12 +133,13 @@ def train_reader(
     from .reader import ReaderTrainConfig
     from .reader import train_reader as train_spans
 
+    default = ReaderTrainConfig()
     config = ReaderTrainConfig(
         seed=seed,
-        max_steps=max_steps,
-        max_minutes=max_minutes,
         leave_out=leave_out,
-        **({} if max_per_set is None else {"max_per_set": max_per_set}),
+        max_steps=default.max_steps if max_steps is None else max_steps,
+        max_minutes=default.max_minutes if max_minutes is None else max_minutes,
+        max_per_set=default.max_per_set if max_per_set is None else max_per_set,
     )
     _run(output, reader_weights, lambda base, target: train_spans(data, base, target, config))
 
