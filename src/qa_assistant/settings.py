@@ -270,7 +270,7 @@ class ReaderSettings(BaseModel):
         "of it (instead lost on every corpus).",
     )
     span_margin: float = Field(
-        2.0, description="Show the reader's span as the short answer from this margin on."
+        0.0, description="Show the reader's span as the short answer from this margin on."
     )
     answer_margin: float | None = Field(
         None,
