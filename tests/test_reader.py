@@ -367,7 +367,8 @@ def test_train_reader_keeps_as_many_questions_a_set_as_asked(
     monkeypatch.setattr(training, "train_reader", train)
     output = str(tmp_path / "r.safetensors")
     for extra in ([], ["--max-per-set", "7", "--max-steps", "3"]):
-        result = CliRunner().invoke(main, ["train-reader", "--output", output, *extra])
+        args = ["train-reader", "--data", str(tmp_path), "--output", output, *extra]
+        result = CliRunner().invoke(main, args)
         assert result.exit_code == 0, result.output
     default = training.ReaderTrainConfig()
     assert [(c.max_per_set, c.max_steps) for c in configs] == [
