@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +19,7 @@ from qa_assistant.training.embedder import (
     build_examples,
 )
 from qa_assistant.types import Chunk
+from support.training_sets import write_virhe4qa_set
 
 _ALL_BUT_VIRHE4QA = tuple(s.name for s in TRAINING_SETS if s.name != "virhe4qa")
 
@@ -79,30 +79,13 @@ def test_leaving_every_set_out_is_refused() -> None:
 
 
 def _regulation_set(shared: Path) -> None:
-    folder = shared / "training" / "virhe4qa"
-    (folder / "documents").mkdir(parents=True)
     articles = [
         f"Điều {n}. Quy định số {n}\n1. Sinh viên được bảo lưu kết quả học tập tối đa {n} "
         f"năm học khi có lý do chính đáng.\n2. Học phí học kỳ {n} được nộp trước ngày "
         f"{n + 10} của tháng đầu tiên."
         for n in range(1, 7)
     ]
-    (folder / "documents" / "quy-che.txt").write_text("\n\n".join(articles), encoding="utf-8")
-    rows = [
-        {
-            "id": f"virhe4qa-{split}-{n}",
-            "question": f"Học phí học kỳ {n} nộp trước ngày nào?",
-            "answers": [f"ngày {n + 10}"],
-            "evidence": [articles[n - 1]],
-            "sources": ["quy-che.txt"],
-            "answerable": True,
-            "split": split,
-        }
-        for n in range(1, 7)
-        for split in ("train", "test")
-    ]
-    lines = "\n".join(json.dumps(r, ensure_ascii=False) for r in rows)
-    (folder / "questions.jsonl").write_text(lines + "\n", encoding="utf-8")
+    write_virhe4qa_set(shared, articles)
 
 
 def test_examples_skip_the_untouched_split_and_hold_out_a_fixed_share(tmp_path: Path) -> None:

@@ -3,7 +3,6 @@ its training windows, and the real model (marked integration)."""
 
 from __future__ import annotations
 
-import json
 import random
 import re
 from pathlib import Path
@@ -20,6 +19,7 @@ from qa_assistant.settings import ReaderSettings, Settings, default_cache_dir
 from qa_assistant.testing import FakeReader
 from qa_assistant.training.spans import READER_SET_NAMES, _Windows, build_span_data, find_span
 from qa_assistant.types import Answer, Chunk, Hit
+from support.training_sets import write_virhe4qa_set
 
 TET = Chunk(
     id="c0",
@@ -283,28 +283,11 @@ def test_a_span_wider_than_a_window_gives_no_window() -> None:
 
 
 def _span_set(shared: Path) -> None:
-    folder = shared / "training" / "virhe4qa"
-    (folder / "documents").mkdir(parents=True)
     articles = [
         f"Điều {n}. Học phí\nHọc phí học kỳ {n} được nộp trước ngày {n + 10} của tháng đầu."
         for n in range(1, 9)
     ]
-    (folder / "documents" / "quy-che.txt").write_text("\n\n".join(articles), encoding="utf-8")
-    rows = [
-        {
-            "id": f"virhe4qa-{split}-{n}",
-            "question": f"Học phí học kỳ {n} nộp trước ngày nào?",
-            "answers": [f"ngày {n + 10}"],
-            "evidence": [articles[n - 1]],
-            "sources": ["quy-che.txt"],
-            "answerable": True,
-            "split": split,
-        }
-        for n in range(1, 9)
-        for split in ("train", "test")
-    ]
-    lines = "\n".join(json.dumps(r, ensure_ascii=False) for r in rows)
-    (folder / "questions.jsonl").write_text(lines + "\n", encoding="utf-8")
+    write_virhe4qa_set(shared, articles)
 
 
 def test_span_data_skips_the_untouched_split_and_holds_out_a_fixed_share(tmp_path: Path) -> None:
