@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -32,7 +32,10 @@ _TRAINING_DATA = click.option(
     show_default=True,
     help="The shared folder holding training/ (the public QA sets) and benchmarks/.",
 )
-_SEED = click.option("--seed", type=int, default=13, show_default=True)
+# Options left unset keep the training configuration's default, written there once; the
+# packaged models were trained with those (docs/MODEL.md).
+_DEFAULT = "Default: the training configuration's (docs/MODEL.md)."
+_SEED = click.option("--seed", type=int, default=None, help=_DEFAULT)
 _LEAVE_OUT = click.option(
     "--leave-out",
     multiple=True,
@@ -54,23 +57,23 @@ def _output(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
 @_TRAINING_DATA
 @_output("the trained layers")
 @_SEED
-@click.option("--layers", type=click.IntRange(1, 12), default=6, show_default=True)
-@click.option("--max-minutes", type=float, default=80.0, show_default=True)
+@click.option("--layers", type=click.IntRange(1, 12), default=None, help=_DEFAULT)
+@click.option("--max-minutes", type=float, default=None, help=_DEFAULT)
 @_LEAVE_OUT
 def train(
     data: Path,
     output: Path | None,
-    seed: int,
-    layers: int,
-    max_minutes: float,
+    seed: int | None,
+    layers: int | None,
+    max_minutes: float | None,
     leave_out: tuple[str, ...],
 ) -> None:
     """Retrain the relevance model on the public QA data (see docs/MODEL.md)."""
     from .._reranker import relevance_weights
     from .relevance import TrainConfig, train_relevance_model
 
-    config = TrainConfig(
-        seed=seed, train_layers=layers, max_minutes=max_minutes, leave_out=leave_out
+    config = _configured(
+        TrainConfig, seed=seed, train_layers=layers, max_minutes=max_minutes, leave_out=leave_out
     )
     _run(
         output,
@@ -83,15 +86,15 @@ def train(
 @_TRAINING_DATA
 @_output("the trained change")
 @_SEED
-@click.option("--max-steps", type=click.IntRange(1), default=180, show_default=True)
-@click.option("--max-minutes", type=float, default=75.0, show_default=True)
+@click.option("--max-steps", type=click.IntRange(1), default=None, help=_DEFAULT)
+@click.option("--max-minutes", type=float, default=None, help=_DEFAULT)
 @_LEAVE_OUT
 def train_embedder(
     data: Path,
     output: Path | None,
-    seed: int,
-    max_steps: int,
-    max_minutes: float,
+    seed: int | None,
+    max_steps: int | None,
+    max_minutes: float | None,
     leave_out: tuple[str, ...],
 ) -> None:
     """Fine-tune the dense leg's embedder on the public QA data (see docs/MODEL.md)."""
@@ -99,8 +102,12 @@ def train_embedder(
     from .embedder import EmbedderTrainConfig
     from .embedder import train_embedder as train_dense
 
-    config = EmbedderTrainConfig(
-        seed=seed, max_steps=max_steps, max_minutes=max_minutes, leave_out=leave_out
+    config = _configured(
+        EmbedderTrainConfig,
+        seed=seed,
+        max_steps=max_steps,
+        max_minutes=max_minutes,
+        leave_out=leave_out,
     )
     _run(output, tuned_weights, lambda base, target: train_dense(data, base, target, config))
 
@@ -109,20 +116,20 @@ def train_embedder(
 @_TRAINING_DATA
 @_output("the trained change and head")
 @_SEED
-@click.option("--max-steps", type=click.IntRange(1), default=None, help="Default: 950.")
-@click.option("--max-minutes", type=float, default=None, help="A time guard. Default: 80.")
+@click.option("--max-steps", type=click.IntRange(1), default=None, help=_DEFAULT)
+@click.option("--max-minutes", type=float, default=None, help=_DEFAULT)
 @click.option(
     "--max-per-set",
     type=click.IntRange(1),
     default=None,
     help="Training questions kept per set; one pass over their windows bounds the steps. "
-    "Default: 6000.",
+    + _DEFAULT,
 )
 @_LEAVE_OUT
 def train_reader(
     data: Path,
     output: Path | None,
-    seed: int,
+    seed: int | None,
     max_steps: int | None,
     max_minutes: float | None,
     max_per_set: int | None,
@@ -133,15 +140,24 @@ def train_reader(
     from .reader import ReaderTrainConfig
     from .reader import train_reader as train_spans
 
-    default = ReaderTrainConfig()
-    config = ReaderTrainConfig(
+    config = _configured(
+        ReaderTrainConfig,
         seed=seed,
+        max_steps=max_steps,
+        max_minutes=max_minutes,
+        max_per_set=max_per_set,
         leave_out=leave_out,
-        max_steps=default.max_steps if max_steps is None else max_steps,
-        max_minutes=default.max_minutes if max_minutes is None else max_minutes,
-        max_per_set=default.max_per_set if max_per_set is None else max_per_set,
     )
     _run(output, reader_weights, lambda base, target: train_spans(data, base, target, config))
+
+
+C = TypeVar("C")
+
+
+def _configured(config: Callable[..., C], **given: Any) -> C:
+    """A training configuration with the options given; those left unset (None) keep its
+    defaults."""
+    return config(**{name: value for name, value in given.items() if value is not None})
 
 
 def _run(
