@@ -46,11 +46,12 @@ from loco import (
 from loco import choose as choose_by_worst
 
 from qa_assistant import Assistant, Settings
-from qa_assistant._answering.extractive import ExtractiveAnswerer
 from qa_assistant._answering.factory import make_answerer
 from qa_assistant._reader import ensure_reader_model, load_span_reader
 from qa_assistant.evaluation import best_token_f1
 from qa_assistant.evaluation.runner import evaluate
+from qa_assistant.protocols import Answerer
+from qa_assistant.settings import ReaderSettings
 from qa_assistant.types import Answer, Hit, Span
 
 # The corpora with gold answers to contain (ALQAC's questions have none), the seed articles'
@@ -66,6 +67,18 @@ class Setting:
     add: bool = False
     answer_margin: float | None = None
     abstain_margin: float | None = None
+
+    def reading(self, base: ReaderSettings) -> ReaderSettings:
+        """``base`` with this setting's reader values."""
+        return base.model_copy(
+            update={
+                "passages": self.passages,
+                "select_margin": self.margin,
+                "add_sentence": self.add,
+                "answer_margin": self.answer_margin,
+                "abstain_margin": self.abstain_margin,
+            }
+        )
 
     def label(self) -> str:
         if not self.reader:
@@ -124,7 +137,7 @@ class CachedReader:
 
 
 def figures(
-    corpus: Corpus, records: dict[str, Record], answerer: ExtractiveAnswerer
+    corpus: Corpus, records: dict[str, Record], answerer: Answerer
 ) -> dict[str, float | None]:
     def ask(text: str) -> Answer:
         question, k, hits, rescored = records[text]
@@ -196,14 +209,11 @@ def span_table(
     reader's span is shown as the short answer and how close it is to the gold answer, for
     each margin from which it would be shown. The quotes do not move with this margin."""
     base = shipped if shipped.reader else Setting(True, margin=float("inf"))
-    answerer = make_answerer(settings, reader)
-    assert isinstance(answerer, ExtractiveAnswerer)
-    answerer.reader_passages, answerer.select_margin = base.passages, base.margin
-    answerer.add_sentence, answerer.answer_margin = base.add, base.answer_margin
-    answerer.abstain_margin = base.abstain_margin
+    reading = base.reading(settings.reader)
     table: dict[str, dict[str, dict[str, float | None]]] = {}
     for margin in (-1e9, 0.0, 2.0, 4.0, 6.0, 8.0):
-        answerer.span_margin = margin
+        shown = reading.model_copy(update={"span_margin": margin})
+        answerer = make_answerer(settings.model_copy(update={"reader": shown}), reader)
         row = {}
         for c in CORPORA:
             f = figures(c, records[c.name], answerer)
@@ -232,11 +242,8 @@ def main() -> None:
     records = {c.name: collect(c, args.work) for c in CORPORA}
     table: dict[Setting, dict[str, dict[str, float | None]]] = {}
     for s in grid():
-        answerer = make_answerer(settings, reader if s.reader else None)
-        assert isinstance(answerer, ExtractiveAnswerer)
-        answerer.reader_passages, answerer.select_margin = s.passages, s.margin
-        answerer.add_sentence = s.add
-        answerer.answer_margin, answerer.abstain_margin = s.answer_margin, s.abstain_margin
+        chosen = settings.model_copy(update={"reader": s.reading(settings.reader)})
+        answerer = make_answerer(chosen, reader if s.reader else None)
         table[s] = {c.name: figures(c, records[c.name], answerer) for c in CORPORA}
         print(s.label(), {c: table[s][c]["right"] for c in table[s]}, flush=True)
     names = [c.name for c in CORPORA]

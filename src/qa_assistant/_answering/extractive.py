@@ -87,38 +87,20 @@ class ExtractiveAnswerer:
         reader: SpanReader | None = None,
         reading: ReaderSettings | None = None,
     ) -> None:
-        t = tuning or AnswerSettings.model_validate({})
-        self.min_coverage = t.min_coverage
-        self.min_sentence_coverage = t.min_sentence_coverage
-        self.top_coverage = t.top_coverage
-        self.top_sentence_coverage = t.top_sentence_coverage
-        self.top_rank = t.top_rank
-        self.max_sentences = t.max_sentences
-        self.max_passages = t.max_passages
-        self.secondary_ratio = t.secondary_ratio
-        self.secondary_coverage = t.min_coverage * t.secondary_coverage_share
-        self.min_gain = t.min_gain
-        self.list_items = t.list_items
-        self.statement_coverage = t.statement_coverage
+        self.tuning = tuning or AnswerSettings.model_validate({})
+        self.reading = reading or ReaderSettings.model_validate({})
         self.require_number = require_number
         self.abstain_on_missing_name = abstain_on_missing_name
         self.abstain_on_missing_word = abstain_on_missing_word
         self.weights = weights  # None: the scorer's defaults
         self.relevance_threshold = relevance_threshold
         self.reader = reader
-        r = reading or ReaderSettings.model_validate({})
-        self.reader_passages = r.passages
-        self.select_margin = r.select_margin
-        self.add_sentence = r.add_sentence
-        self.span_margin = r.span_margin
-        self.answer_margin = r.answer_margin
-        self.abstain_margin = r.abstain_margin
 
     def answer(self, question: str, hits: Sequence[Hit]) -> Answer:
         scored = [
             s
             for s in score_sentences(
-                question, hits, max_passages=self.max_passages, weights=self.weights
+                question, hits, max_passages=self.tuning.max_passages, weights=self.weights
             )
             if not s.heading
         ]
@@ -127,9 +109,9 @@ class ExtractiveAnswerer:
         if best is not None:
             chosen = self._quote(best, scored, hits, q)
             span = None if q.statement else self._read(question, hits)
-            if span is not None and span[1].margin >= self.select_margin:
+            if span is not None and span[1].margin >= self.reading.select_margin:
                 held = _holding(span, scored)
-                if self.add_sentence:
+                if self.reading.add_sentence:
                     chosen = [*chosen, *(c for c in held if c not in chosen)]
                 else:
                     chosen = held or chosen
@@ -146,9 +128,9 @@ class ExtractiveAnswerer:
             provision = self._provision(scored, q)
             if provision is not None:
                 return _answered(question, self._quote(provision, scored, hits, q), hits, True)
-        elif self.answer_margin is not None:
+        elif self.reading.answer_margin is not None:
             span = self._read(question, hits)
-            if span is not None and span[1].margin >= self.answer_margin:
+            if span is not None and span[1].margin >= self.reading.answer_margin:
                 chosen = _holding(span, scored)
                 if chosen:
                     return _answered(question, chosen, hits, False, self._shown(span))
@@ -156,20 +138,20 @@ class ExtractiveAnswerer:
 
     def _shown(self, span: tuple[int, Span] | None) -> tuple[int, Span] | None:
         """The span, if the reader is sure enough of it to show it as the short answer."""
-        return span if span is not None and span[1].margin >= self.span_margin else None
+        return span if span is not None and span[1].margin >= self.reading.span_margin else None
 
     def _withdrawn(self, q: QuestionTerms, span: tuple[int, Span] | None) -> bool:
         """The reader, asked to, finds no answer where the rules found one."""
-        if self.reader is None or self.abstain_margin is None or q.statement:
+        if self.reader is None or self.reading.abstain_margin is None or q.statement:
             return False
-        return span is None or span[1].margin < self.abstain_margin
+        return span is None or span[1].margin < self.reading.abstain_margin
 
     def _read(self, question: str, hits: Sequence[Hit]) -> tuple[int, Span] | None:
         """The reader's most sure span among the top passages, with its passage's index, its
         offsets in the passage's text; None without a reader or a span."""
         if self.reader is None or not hits:
             return None
-        top = hits[: self.reader_passages]
+        top = hits[: self.reading.passages]
         # Trained on questions with their marks (some restored by pyvi), it reads them so.
         asked = restore_diacritics(question)
         spans = self.reader.read(asked, [h.chunk.indexed_text for h in top])
@@ -189,9 +171,9 @@ class ExtractiveAnswerer:
         asked of it. Its coverage of the statement's other terms must reach
         ``statement_coverage``: below it, the documents do not speak of the case.
         """
-        top = [s for s in scored if s.rank <= self.top_rank]
+        top = [s for s in scored if s.rank <= self.tuning.top_rank]
         best = max(top, key=lambda s: s.coverage, default=None)
-        if best is None or best.coverage < self.statement_coverage:
+        if best is None or best.coverage < self.tuning.statement_coverage:
             return None
         return best
 
@@ -225,7 +207,7 @@ class ExtractiveAnswerer:
         of a list that ``best`` opens or the question asks for."""
         chosen = self._select(best, scored, q)
         text = hits[best.hit_index].chunk.text
-        items = _list_items(best, scored, text, q, self.list_items)
+        items = _list_items(best, scored, text, q, self.tuning.list_items)
         return chosen + [s for s in items if s not in chosen]
 
     def _best(self, scored: Sequence[SentenceScore], q: QuestionTerms) -> SentenceScore | None:
@@ -266,8 +248,8 @@ class ExtractiveAnswerer:
         """The abstention rule: is this sentence strong enough evidence to answer from?"""
         return (
             self.admissible(s, q)
-            and s.coverage >= self.min_coverage
-            and s.sentence_coverage >= self.min_sentence_coverage
+            and s.coverage >= self.tuning.min_coverage
+            and s.sentence_coverage >= self.tuning.min_sentence_coverage
         )
 
     def supports_as_top(self, s: SentenceScore, q: QuestionTerms) -> bool:
@@ -278,12 +260,12 @@ class ExtractiveAnswerer:
         scores better, less coverage is enough.
         """
         # A several-part question's best sentence often sits in its second passage.
-        top_rank = self.top_rank + 1 if q.multi_part else self.top_rank
+        top_rank = self.tuning.top_rank + 1 if q.multi_part else self.tuning.top_rank
         return (
             s.rank <= top_rank
             and self.admissible(s, q)
-            and s.coverage >= self.top_coverage
-            and s.sentence_coverage >= self.top_sentence_coverage
+            and s.coverage >= self.tuning.top_coverage
+            and s.sentence_coverage >= self.tuning.top_sentence_coverage
         )
 
     def _select(
@@ -291,15 +273,17 @@ class ExtractiveAnswerer:
     ) -> list[SentenceScore]:
         chosen = [best]
         covered = set(best.matched)
+        # Weaker sentences add words but not the asked fact.
+        secondary_coverage = self.tuning.min_coverage * self.tuning.secondary_coverage_share
         for s in scored:
-            if len(chosen) >= self.max_sentences:
+            if len(chosen) >= self.tuning.max_sentences:
                 break
-            if s is best or s.coverage < self.secondary_coverage:
+            if s is best or s.coverage < secondary_coverage:
                 continue
             gain = _gain(s, covered, q)
-            close = s.score >= self.secondary_ratio * best.score
+            close = s.score >= self.tuning.secondary_ratio * best.score
             other_passage = all(s.hit_index != c.hit_index for c in chosen)
-            if gain >= self.min_gain and (close or (q.multi_part and other_passage)):
+            if gain >= self.tuning.min_gain and (close or (q.multi_part and other_passage)):
                 chosen.append(s)
                 covered |= set(s.matched)
         return chosen
