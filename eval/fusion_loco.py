@@ -72,16 +72,19 @@ class Setting:
         return f"{embedder} e5, {self.fusion} dense {self.dense_weight:g}, {second}"
 
 
-def _settings(index_dir: Path, tuned: bool) -> Settings:
+def _settings(index_dir: Path, tuned: bool, weights: Path | None) -> Settings:
+    embedder = {"tuned": tuned, "weights": weights if tuned else None}
     return Settings.model_validate(
-        {"index_dir": index_dir, "embedder": {"tuned": tuned}, "relevance": {"enabled": False}}
+        {"index_dir": index_dir, "embedder": embedder, "relevance": {"enabled": False}}
     )
 
 
-def collect(corpus: Corpus, tuned: bool, work: Path) -> tuple[list[Record], Assistant]:
+def collect(
+    corpus: Corpus, tuned: bool, work: Path, weights: Path | None = None
+) -> tuple[list[Record], Assistant]:
     """Both legs' candidates for each question of ``corpus``, over an index built once."""
     index_dir = work / f"{corpus.name}-{'tuned' if tuned else 'plain'}"
-    assistant = Assistant(_settings(index_dir, tuned))
+    assistant = Assistant(_settings(index_dir, tuned, weights))
     assistant.ingest([corpus.documents])
     retriever = assistant.retriever()
     cache = index_dir / "loco-records.pkl"
@@ -178,13 +181,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=Path("/tmp/qa-loco"))
     parser.add_argument("--output", type=Path, default=None)
     parser.add_argument("--table", type=Path, default=None, help="Every setting's figures (JSON).")
+    parser.add_argument(
+        "--weights", type=Path, default=None, help="A fine-tuned embedder to try instead."
+    )
     args = parser.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
     _memoise_sentence_scores()
     replays: dict[tuple[str, bool], Replay] = {}
     for corpus in CORPORA:
         for tuned in (False, True):
-            records, assistant = collect(corpus, tuned, args.work)
+            records, assistant = collect(corpus, tuned, args.work, args.weights)
             replays[(corpus.name, tuned)] = Replay(records, assistant)
             print(
                 f"{corpus.name} ({'tuned' if tuned else 'plain'}): {len(records)} questions",
@@ -234,7 +240,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     out["chosen"] = {"setting": shipped.label(), "hit@1": hit1[shipped], "mrr@10": mrr[shipped]}
     out["chosen_fields"] = shipped.__dict__
     out["legs_hit@1"] = legs
-    current = Setting(False, "weighted", 1.0, 10, 1.0, 2.0)
+    defaults = Settings.model_validate({})
+    r = defaults.retrieval
+    current = Setting(
+        defaults.embedder.tuned,
+        r.fusion,
+        r.dense_weight,
+        r.rerank_depth,
+        r.rerank_weight,
+        r.phrase_weight,
+    )
     out["current"] = {"setting": current.label(), "hit@1": hit1[current], "mrr@10": mrr[current]}
     out["top"] = [
         {"setting": s.label(), "hit@1": hit1[s]}
