@@ -37,6 +37,7 @@ from qa_assistant import _retrieval as retrieval
 from qa_assistant._retrieval import Query, diversify, evidence_rerank, rrf_fuse, weighted_fuse
 from qa_assistant.evaluation import relevant_to_any
 from qa_assistant.evaluation.metrics import RETRIEVAL_DEPTH
+from qa_assistant.settings import ScoringSettings
 from qa_assistant.types import Hit
 
 CANDIDATES = 40  # the retriever's default candidate depth per leg
@@ -154,10 +155,17 @@ def _memoise_sentence_scores() -> None:
 
     scored: dict[tuple[str, tuple[str, ...]], object] = {}
 
-    def score_sentences(question: str, hits: Sequence[Hit], *, max_passages: int = 5) -> object:
+    def score_sentences(
+        question: str,
+        hits: Sequence[Hit],
+        *,
+        max_passages: int = 5,
+        weights: ScoringSettings | None = None,
+    ) -> object:
+        # The replay always scores with the default weights: keyed without them.
         key = (question, tuple(h.chunk.id for h in hits[:max_passages]))
         if key not in scored:
-            scored[key] = original(question, hits, max_passages=max_passages)
+            scored[key] = original(question, hits, max_passages=max_passages, weights=weights)
         return scored[key]
 
     retrieval.score_sentences = score_sentences  # type: ignore[assignment]
