@@ -31,6 +31,7 @@ from pathlib import Path
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 from loco import ALQAC, SEED, UITREG, VIRHE4QA_TEST, Corpus, choose
+from loco import report as write_report
 
 from qa_assistant import Assistant, Settings
 from qa_assistant import _retrieval as retrieval
@@ -263,10 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         {"setting": s.label(), "hit@1": hit1[s]}
         for s in sorted(hit1, key=lambda s: -min(hit1[s].values()))[:15]
     ]
-    text = json.dumps(out, ensure_ascii=False, indent=2)
-    print(text)
-    if args.output:
-        args.output.write_text(text + "\n", encoding="utf-8")
+    write_report(out, args.output)
     return 0
 
 

@@ -31,6 +31,7 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 import fusion_loco as fl
 from loco import ALQAC, SEED, SHARED, UITREG, VIRHE4QA_TEST, Corpus
+from loco import report as write_report
 
 from qa_assistant import Settings
 from qa_assistant._evidence import score_sentences
@@ -204,10 +205,7 @@ def main() -> int:
             "hit@1": row,
         }
         print(l2, json.dumps(row), file=sys.stderr, flush=True)
-    text = json.dumps(report, ensure_ascii=False, indent=2)
-    print(text)
-    if args.output:
-        args.output.write_text(text + "\n", encoding="utf-8")
+    write_report(report, args.output)
     return 0
 
 

@@ -7,6 +7,7 @@ the shipped default, the setting whose worst corpus is best.
 
 from __future__ import annotations
 
+import json
 import statistics
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -76,3 +77,11 @@ def choose(
     best = max(worst.values())
     tied = [s for s in pool if worst[s] >= best - TIE]
     return max(tied, key=lambda s: (statistics.fmean(table[s][c] for c in corpora), worst[s]))
+
+
+def report(figures: object, output: Path | None) -> None:
+    """Print a run's figures as JSON, and write them to ``output`` when given."""
+    text = json.dumps(figures, ensure_ascii=False, indent=2)
+    print(text)
+    if output:
+        output.write_text(text + "\n", encoding="utf-8")
