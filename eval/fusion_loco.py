@@ -25,7 +25,7 @@ import os
 import pickle
 import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
@@ -74,6 +74,20 @@ class Setting:
         return f"{embedder} e5, {self.fusion} dense {self.dense_weight:g}, {second}"
 
 
+def default_setting() -> Setting:
+    """The setting the assistant runs with by default."""
+    defaults = Settings.model_validate({})
+    r = defaults.retrieval
+    return Setting(
+        defaults.embedder.tuned,
+        r.fusion,
+        r.dense_weight,
+        r.rerank_depth,
+        r.rerank_weight,
+        r.phrase_weight,
+    )
+
+
 def _settings(index_dir: Path, tuned: bool, weights: Path | None) -> Settings:
     embedder = {"tuned": tuned, "weights": weights if tuned else None}
     return Settings.model_validate(
@@ -89,9 +103,11 @@ def collect(
     assistant = Assistant(_settings(index_dir, tuned, weights))
     assistant.ingest([corpus.documents])
     retriever = assistant.retriever()
-    cache = index_dir / "loco-records.pkl"
+    # Plain tuples: a Record pickled by this file run as a script would name __main__.Record,
+    # which no other script that reads the cache has.
+    cache = index_dir / "fusion-records.pkl"
     if cache.exists():
-        return pickle.loads(cache.read_bytes()), assistant
+        return [Record(*fields) for fields in pickle.loads(cache.read_bytes())], assistant
     questions = [q for q in corpus.questions_asked() if q.answerable and q.evidence]
     records = []
     for q in questions:
@@ -104,7 +120,7 @@ def collect(
             if chunk is not None and relevant_to_any(chunk.text, q.evidence):
                 gold.add(cid)
         records.append(Record(query.text, tuple(dense), tuple(bm25), frozenset(gold)))
-    cache.write_bytes(pickle.dumps(records))
+    cache.write_bytes(pickle.dumps([astuple(r) for r in records]))
     return records, assistant
 
 
@@ -115,7 +131,8 @@ class Replay:
         self.records = records
         self.lexical = assistant.retriever().lexical
 
-    def ranking(self, record: Record, s: Setting) -> list[str]:
+    def fused(self, record: Record, s: Setting) -> list[Hit]:
+        """Both legs' candidates fused as ``s`` fuses them, before the second stage."""
         legs = {"dense": dict(record.dense), "bm25": dict(record.bm25)}
         weights = [s.dense_weight, 1.0]
         if s.dense_weight == 0:
@@ -129,6 +146,10 @@ class Replay:
             chunk = self.lexical.chunk(cid)
             if chunk is not None:
                 hits.append(Hit(chunk=chunk, score=score))
+        return hits
+
+    def ranking(self, record: Record, s: Setting) -> list[str]:
+        hits = self.fused(record, s)
         if s.rerank_depth > 1:
             hits = evidence_rerank(
                 record.question, hits, s.rerank_depth, s.rerank_weight, s.phrase_weight
@@ -249,16 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out["chosen"] = {"setting": shipped.label(), "hit@1": hit1[shipped], "mrr@10": mrr[shipped]}
     out["chosen_fields"] = shipped.__dict__
     out["legs_hit@1"] = legs
-    defaults = Settings.model_validate({})
-    r = defaults.retrieval
-    current = Setting(
-        defaults.embedder.tuned,
-        r.fusion,
-        r.dense_weight,
-        r.rerank_depth,
-        r.rerank_weight,
-        r.phrase_weight,
-    )
+    current = default_setting()
     out["current"] = {"setting": current.label(), "hit@1": hit1[current], "mrr@10": mrr[current]}
     out["top"] = [
         {"setting": s.label(), "hit@1": hit1[s]}

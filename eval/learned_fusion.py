@@ -33,9 +33,8 @@ import fusion_loco as fl
 from loco import ALQAC, SEED, SHARED, UITREG, VIRHE4QA_TEST, Corpus
 from loco import report as write_report
 
-from qa_assistant import Settings
 from qa_assistant._evidence import score_sentences
-from qa_assistant._retrieval import diversify, weighted_fuse
+from qa_assistant._retrieval import diversify
 from qa_assistant.evaluation.metrics import RETRIEVAL_DEPTH
 from qa_assistant.training.data import is_heldout
 from qa_assistant.types import Hit
@@ -74,15 +73,12 @@ def _norm(leg: dict[str, float]) -> dict[str, float]:
     return {c: (s - lo) / (hi - lo) if hi > lo else 1.0 for c, s in leg.items()}
 
 
-def features(record: fl.Record, lexical: object) -> tuple[list[Hit], np.ndarray, np.ndarray]:
-    """The pool's hits, their feature rows and gold labels."""
+def features(
+    record: fl.Record, replay: fl.Replay, shipped: fl.Setting
+) -> tuple[list[Hit], np.ndarray, np.ndarray]:
+    """The pool (the shipped fusion's top hits), their feature rows and gold labels."""
     dense, bm25 = dict(record.dense), dict(record.bm25)
-    fused = weighted_fuse([dense, bm25], [1.0, 1.0])
-    hits = []
-    for cid, score in fused:
-        chunk = lexical.chunk(cid)  # type: ignore[attr-defined]
-        if chunk is not None:
-            hits.append(Hit(chunk=chunk, score=score))
+    hits = replay.fused(record, shipped)
     pool = hits[:POOL]
     dn, bn = (_norm(dense) if dense else {}), (_norm(bm25) if bm25 else {})
     drank = {c: i for i, (c, _) in enumerate(record.dense, start=1)}
@@ -153,8 +149,6 @@ def main() -> int:
     parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
-    # fusion_loco.py, run as a script, pickled its records as __main__.Record.
-    sys.modules["__main__"].Record = fl.Record  # type: ignore[attr-defined]
     training = [
         Corpus(
             "virhe4qa-heldout",
@@ -172,18 +166,14 @@ def main() -> int:
             SHARED / "training/uitwiki/documents",
         ),
     ]
-    defaults = Settings.model_validate({})
-    r = defaults.retrieval
-    shipped = fl.Setting(
-        True, r.fusion, r.dense_weight, r.rerank_depth, r.rerank_weight, r.phrase_weight
-    )
+    shipped = fl.default_setting()
     data: dict[str, list[tuple[list[Hit], np.ndarray, np.ndarray, frozenset[str]]]] = {}
     baseline: dict[str, float] = {}
     for corpus in (*training, SEED, UITREG, ALQAC, VIRHE4QA_TEST):
-        records, assistant = fl.collect(corpus, True, args.work, args.weights)
-        lexical = assistant.retriever().lexical
-        data[corpus.name] = [(*features(rec, lexical), rec.gold) for rec in records]
-        baseline[corpus.name] = fl.Replay(records, assistant).figures(shipped)["hit@1"]
+        records, assistant = fl.collect(corpus, shipped.tuned, args.work, args.weights)
+        replay = fl.Replay(records, assistant)
+        data[corpus.name] = [(*features(rec, replay, shipped), rec.gold) for rec in records]
+        baseline[corpus.name] = replay.figures(shipped)["hit@1"]
         print(f"{corpus.name}: {len(records)} questions", file=sys.stderr, flush=True)
     report: dict[str, object] = {"features": FEATURES, "shipped": baseline}
     benchmarks = [c.name for c in (SEED, UITREG, ALQAC, VIRHE4QA_TEST)]
