@@ -27,9 +27,11 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from qa_assistant import Settings
 from qa_assistant._model_build import ensure_default_model
 from qa_assistant.training.data import is_heldout
+from qa_assistant.training.relevance import _trainable as trainable
 
 RELEVANCE = ROOT / "src/qa_assistant/models/relevance-e5-small.safetensors"
 MAX_TOKENS, EPOCHS, LR, BATCH, SEED, FOLDS = 256, 4, 3e-5, 16, 13, 5
+TRAINED_LAYERS = 6  # the relevance model's
 
 Statement = tuple[str, str, str, float]  # id, statement, article, 1.0 when "Đúng"
 
@@ -53,10 +55,9 @@ class Probe:
         model = AutoModelForSequenceClassification.from_pretrained(str(self.base), num_labels=1)
         trained = {k: v.float() for k, v in load_file(str(RELEVANCE)).items()}
         model.load_state_dict(trained, strict=False)
+        layers = model.config.num_hidden_layers
         for name, param in model.named_parameters():
-            param.requires_grad = name.startswith("classifier.") or any(
-                f"layer.{i}." in name for i in range(6, 12)
-            )
+            param.requires_grad = trainable(name, layers, TRAINED_LAYERS)
         return model
 
     def _encode(self, batch: Sequence[Statement]) -> Any:
