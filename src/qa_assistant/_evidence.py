@@ -24,7 +24,6 @@ from ._question import (
     syllables_of,
 )
 from ._vietnamese import (
-    noun_syllables,
     sentence_spans,
 )
 from .settings import ScoringSettings
@@ -79,8 +78,9 @@ class SentenceScore:
     matched: tuple[str, ...]  # folded question terms found in the sentence
     missing: tuple[str, ...]  # folded question terms neither in the sentence nor its context
     missing_names: tuple[str, ...]  # the missing terms the question capitalised
-    missing_words: tuple[str, ...] = ()  # two-syllable names and nouns of the question (that
-    # some passage writes as a word) that neither the sentence (no syllable) nor its passage has
+    missing_words: tuple[str, ...] = ()  # two-syllable names of the question (capitalised in
+    # some passage, however the question typed them) that neither the sentence (no syllable)
+    # nor its passage has
     has_digits: bool = False  # has_number counts amounts in words too; sums of money need digits
     # A title or heading line ("## Điểm bảo lưu", "Điều 23. …"): evidence of what the passage
     # is about, for ranking passages, but it names what follows and answers nothing itself.
@@ -157,13 +157,12 @@ def score_sentences(
     weight = _term_weights(q, candidates, names, w)
     contexts = [_context(hit) for hit in top]
     known = set().union(*(c.pairs for c in candidates))
-    # Things the passages write as a word: names (capitalised there: "Hà Nội", however the
-    # question typed them) and nouns of the question ("suất quà"). Asked "hà nội", a sentence
-    # about Quảng Ninh answers another question; asked the value of a gift package, so does one
-    # about the sum per village. Verbs and adjectives ("sử dụng", "thay đổi", "đặc biệt") are
-    # left to coverage: an answer may well paraphrase them.
-    things = names | noun_syllables(question)
-    words = tuple(p for p in q.pairs if p in known and p[0] in things and p[1] in things)
+    # Names the passages write as a word (capitalised there: "Hà Nội", however the question
+    # typed them): asked "hà nội", a sentence about Quảng Ninh answers another question. Other
+    # words are left to coverage: an answer may well paraphrase them, and asking every noun of
+    # the question of the sentence turned away answerable regulation questions without
+    # catching one more near miss (eval/README.md).
+    words = tuple(p for p in q.pairs if p in known and p[0] in names and p[1] in names)
     scored = [_score(c, q, weight, contexts[c.hit_index], w, words) for c in candidates]
     return sorted(scored, key=lambda s: (-s.score, s.rank, s.hit_index, s.start))
 

@@ -19,7 +19,6 @@ __all__ = [
     "is_partly_unaccented",
     "is_unaccented",
     "normalize_text",
-    "noun_syllables",
     "restore_diacritics",
     "sentence_spans",
     "strip_diacritics",
@@ -301,37 +300,6 @@ def _segment(text: str) -> list[str]:
         if part.strip():  # pyvi returns its input unchanged, not a token list, for blank text
             words.extend(tok.spacy_tokenize(part)[0])
     return words
-
-
-# pyvi's part-of-speech tags for nouns: common, proper, classifier, unit, abbreviation.
-_NOUN_TAGS = frozenset({"N", "Np", "Nc", "Nu", "Ny"})
-
-
-@lru_cache(maxsize=1)
-def _pyvi_tagger() -> Any:
-    from pyvi.ViPosTagger import ViPosTagger  # a small CRF model: about 10 ms to load
-
-    return ViPosTagger
-
-
-@lru_cache(maxsize=1024)  # a question is analysed twice: second retrieval stage, then answer
-def noun_syllables(text: str) -> frozenset[str]:
-    """Syllables of the words pyvi tags as nouns, folded (lower case, no diacritics).
-
-    ``"Mỗi suất quà Tết trị giá bao nhiêu tiền?"`` → ``{"suat", "qua", "tet", "tien"}``. Meant
-    for questions (short texts): tagging runs a CRF over every word. Unreliable on text typed
-    without diacritics, like the segmentation it builds on.
-    """
-    words = [w for w in _segment(normalize_text(text)) if _is_word(w)]
-    if not words:
-        return frozenset()
-    _, tags = _pyvi_tagger().postagging(" ".join(words))
-    return frozenset(
-        strip_diacritics(canonical_spelling(syllable.casefold()))
-        for word, tag in zip(words, tags, strict=True)
-        if tag in _NOUN_TAGS
-        for syllable in word.split("_")
-    )
 
 
 def _is_word(token: str) -> bool:

@@ -30,14 +30,12 @@ class ExtractiveAnswerer:
     title/heading or among its names count partly) must reach ``min_coverage``, the sentence
     alone must cover ``min_sentence_coverage``, no name the question capitalised may be missing
     from the sentence and its passage (``abstain_on_missing_name``), nor a two-syllable name
-    (capitalised in the passages, however the question typed it) or noun of the question that
-    some passage writes as a word, unless the question has several parts
-    (``abstain_on_missing_word``: asked "hà nội", the sentence speaks of Quảng Ninh; asked the
-    value of a "suất quà", of the sum per village) and, when the question asks for an amount or
-    a date, the sentence must hold a number (``require_number``; amounts in words such as "hàng
-    trăm nghìn" count, except for sums of money, which need digits; a "khi nào" question also
-    takes a moment of the calendar such as "đầu mỗi học kỳ"). A year the question names must be
-    in the sentence's passage.
+    capitalised in the passages, however the question typed it, unless the question has several
+    parts (``abstain_on_missing_word``: asked "hà nội", the sentence speaks of Quảng Ninh) and,
+    when the question asks for an amount or a date, the sentence must hold a number
+    (``require_number``; amounts in words such as "hàng trăm nghìn" count, except for sums of
+    money, which need digits; a "khi nào" question also takes a moment of the calendar such as
+    "đầu mỗi học kỳ"). A year the question names must be in the sentence's passage.
 
     Everyday wording shares few syllables with the documents, so the best-scored sentence of
     a passage retrieval ranked within ``top_rank`` (one further for a several-part question)
