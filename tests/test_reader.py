@@ -85,9 +85,16 @@ def _hits() -> list[Hit]:
 
 
 def _reading(**values: Any) -> ReaderSettings:
-    """Reader settings that quote the reader's sentence instead of the rules' from margin 0
-    and show any span in the quote, but for ``values``: each test turns on what it checks."""
-    plain = {"select_margin": 0.0, "add_sentence": False, "span_margin": -1e9}
+    """Reader settings that quote the reader's sentence instead of the rules' from margin 0,
+    show any span in the quote and never answer where the rules abstain, but for ``values``:
+    each test turns on what it checks."""
+    plain = {
+        "select_margin": 0.0,
+        "add_sentence": False,
+        "span_margin": -1e9,
+        "answer_margin": None,
+        "answer_checks": False,
+    }
     return ReaderSettings.model_validate(plain | values)
 
 
@@ -162,6 +169,21 @@ def test_where_the_rules_abstain_a_sure_reader_answers_from_its_margin_on() -> N
     assert below.answer(PARAPHRASE, _hits()).abstained
     # Unset, the rules' abstention stands however sure the reader is.
     assert ExtractiveAnswerer(reader=sure, reading=_reading()).answer(PARAPHRASE, _hits()).abstained
+
+
+def test_with_its_checks_a_sure_reader_does_not_answer_a_near_miss_the_rules_turn_down() -> None:
+    # Asked of a province the passage never names: the rules' hard check, not their coverage,
+    # turns it down, and a span that reads well does not make it an answer.
+    near_miss = "Khoản tiền dành cho từng làng ở Lạng Sơn là bao nhiêu?"
+    sure = FakeReader(["10 triệu đồng"], margin=5.0)
+    unchecked = ExtractiveAnswerer(reader=sure, reading=_reading(answer_margin=3.0))
+    assert not unchecked.answer(near_miss, _hits()).abstained
+    checked = ExtractiveAnswerer(
+        reader=sure, reading=_reading(answer_margin=3.0, answer_checks=True)
+    )
+    assert checked.answer(near_miss, _hits()).abstained
+    # The paraphrase fails only on coverage: the checks let the reader answer it.
+    assert not checked.answer(PARAPHRASE, _hits()).abstained
 
 
 def test_a_reader_that_finds_no_answer_withdraws_the_rules_answer_below_its_margin() -> None:

@@ -65,9 +65,11 @@ class ExtractiveAnswerer:
     margin reaches ``span_margin``, is the answer's short answer (:attr:`Answer.answer_span`).
     Where every rule abstains on such a question, a span whose margin reaches
     ``answer_margin`` (None: never) is quoted all the same: the reader has read what the rules'
-    word counts missed. Where the rules answer and the reader's best margin stays below
-    ``abstain_margin`` (None: never), the answer is withdrawn: the passages name the question's
-    words without answering it.
+    word counts missed. With ``answer_checks`` its sentence must still hold the question's
+    names, number and year (:meth:`names_the_case`): a near miss is a passage on the topic that
+    answers for another place, group or year, which a reader's span does not tell apart. Where
+    the rules answer and the reader's best margin stays below ``abstain_margin`` (None: never),
+    the answer is withdrawn: the passages name the question's words without answering it.
     """
 
     # Where the rules abstain, the relevance model's scores may still answer (see above).
@@ -130,6 +132,10 @@ class ExtractiveAnswerer:
             span = self._read(question, hits)
             if span is not None and span[1].margin >= self.reading.answer_margin:
                 chosen = _holding(span, scored)
+                if self.reading.answer_checks and not any(
+                    self.names_the_case(c, q) for c in chosen
+                ):
+                    chosen = []
                 if chosen:
                     return _answered(question, chosen, hits, False, self._shown(span))
         return abstain_answer(question, hits)
@@ -224,14 +230,16 @@ class ExtractiveAnswerer:
 
     def admissible(self, s: SentenceScore, q: QuestionTerms) -> bool:
         """The hard rules: the sentence holds the number, names and words the question asks."""
-        if not self.has_what_is_asked(s, q):
-            return False
-        # Asked about 2026, a sentence on 2025 (and a passage that never says 2026) answers
-        # another question.
-        if s.missing_years:
+        if not self.names_the_case(s, q):
             return False
         # A several-part question is answered by several sentences, each lacking some words.
         return not (self.abstain_on_missing_word and s.missing_words and not q.multi_part)
+
+    def names_the_case(self, s: SentenceScore, q: QuestionTerms) -> bool:
+        """What is asked (:meth:`has_what_is_asked`), in the year the question names: asked
+        about 2026, a sentence on 2025 (and a passage that never says 2026) answers another
+        question."""
+        return self.has_what_is_asked(s, q) and not s.missing_years
 
     def has_what_is_asked(self, s: SentenceScore, q: QuestionTerms) -> bool:
         """The checks the relevance model does not make, so that even its confident passage
