@@ -6,10 +6,11 @@ For each corpus the script builds an index once (default settings) and records, 
 question, the hits retrieval returns and the relevance model's re-scored hits (what the
 second look would read), kept in DIR for the next run. Every candidate setting (the reader
 off; the passages it reads, the margin from which its sentence is quoted instead of or beside
-the rules', and the margins from which it answers where the rules abstain or abstains where
-they answer) is then replayed over those records with the project's own extractive answerer
-and scored by ``qa-assistant eval``'s metrics, so a setting's figures here are what
-``qa-assistant eval`` measures with it. Each passage is read once per question, with the int8
+the rules', and the margins from which it answers where the rules abstain, with or without
+the rules' checks of names, number and year, or abstains where they answer) is then
+replayed over those records with the project's own extractive answerer and scored by
+``qa-assistant eval``'s metrics, so a setting's figures here are what ``qa-assistant eval``
+measures with it. Each passage is read once per question, with the int8
 ONNX reader as it runs.
 
 The measure is the share of questions answered right: an answerable question's answer holds
