@@ -132,11 +132,10 @@ class ExtractiveAnswerer:
             span = self._read(question, hits)
             if span is not None and span[1].margin >= self.reading.answer_margin:
                 chosen = _holding(span, scored)
-                if self.reading.answer_checks and not any(
+                checked = not self.reading.answer_checks or any(
                     self.names_the_case(c, q) for c in chosen
-                ):
-                    chosen = []
-                if chosen:
+                )
+                if chosen and checked:
                     return _answered(question, chosen, hits, False, self._shown(span))
         return abstain_answer(question, hits)
 
