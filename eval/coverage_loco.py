@@ -15,7 +15,7 @@ import argparse
 import itertools
 from pathlib import Path
 
-from loco import ROOT, choose, report
+from loco import ROOT, change, choose, folds, report
 from reader_loco import CORPORA, CachedReader, collect, figures
 
 from qa_assistant import Settings
@@ -23,6 +23,7 @@ from qa_assistant._answering.factory import make_answerer
 from qa_assistant._reader import ensure_reader_model, load_span_reader
 
 Thresholds = tuple[float, float, float]  # min, top passage's, top passage's sentence alone
+KEYS = ("min_coverage", "top_coverage", "top_sentence_coverage")
 GRID: list[Thresholds] = list(itertools.product((0.6, 0.7, 0.8), (0.25, 0.35, 0.45), (0.15, 0.25)))
 
 
@@ -39,21 +40,17 @@ def main() -> None:
     default = (a.min_coverage, a.top_coverage, a.top_sentence_coverage)
     table: dict[Thresholds, dict[str, float]] = {}
     for t in sorted({default, *GRID}):
-        keys = ("min_coverage", "top_coverage", "top_sentence_coverage")
-        answer = a.model_copy(update=dict(zip(keys, t, strict=True)))
+        answer = a.model_copy(update=dict(zip(KEYS, t, strict=True)))
         answerer = make_answerer(settings.model_copy(update={"answer": answer}), reader)
         table[t] = {c.name: float(figures(c, records[c.name], answerer)["right"]) for c in CORPORA}
         print(t, {c: round(v, 3) for c, v in table[t].items()}, flush=True)
-    change = {t: {c: table[t][c] - table[default][c] for c in names} for t in table}
-    folds = {}
-    for left_out in names:
-        chosen = choose(change, [c for c in names if c != left_out])
-        folds[left_out] = {"chosen": chosen, "right": table[chosen][left_out]}
+    against_default = change(table, default)
+    chosen = folds(against_default, names)
     report(
         {
             "default": default,
-            "folds": folds,
-            "chosen": choose(change, names),
+            "folds": {c: {"chosen": t, "right": table[t][c]} for c, t in chosen.items()},
+            "chosen": choose(against_default, names),
             "table": [{"thresholds": t, "right": table[t]} for t in table],
         },
         args.output,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import statistics
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
@@ -77,6 +77,20 @@ def choose(
     best = max(worst.values())
     tied = [s for s in pool if worst[s] >= best - TIE]
     return max(tied, key=lambda s: (statistics.fmean(table[s][c] for c in corpora), worst[s]))
+
+
+def change(table: Mapping[S, Mapping[str, float]], base: S) -> dict[S, dict[str, float]]:
+    """Each setting's figures less ``base``'s, corpus by corpus."""
+    return {s: {c: v - table[base][c] for c, v in figures.items()} for s, figures in table.items()}
+
+
+def folds(
+    table: Mapping[S, Mapping[str, float]],
+    corpora: Sequence[str],
+    rule: Callable[[Mapping[S, Mapping[str, float]], Sequence[str]], S] = choose,
+) -> dict[str, S]:
+    """For each corpus left out, the setting ``rule`` chooses over the others."""
+    return {left: rule(table, [c for c in corpora if c != left]) for left in corpora}
 
 
 def report(figures: object, output: Path | None) -> None:

@@ -43,8 +43,10 @@ from loco import (
     UITREG_STRIPPED,
     VIRHE4QA_TEST,
     Corpus,
+    change,
 )
 from loco import choose as choose_by_worst
+from loco import folds as loco_folds
 
 from qa_assistant import Assistant, Settings
 from qa_assistant._answering.factory import make_answerer
@@ -209,9 +211,7 @@ def choose(table: dict[Setting, dict[str, float]], corpora: Sequence[str]) -> Se
     the better mean). A change, not a share: the corpora's shares differ by 0.3, so the worst
     share is always the same corpus's and would let a setting lose on every other corpus, the
     news articles' near misses among them."""
-    off = table[Setting(False)]
-    change = {s: {c: figures[c] - off[c] for c in corpora} for s, figures in table.items()}
-    return choose_by_worst(change, corpora)
+    return choose_by_worst(change(table, Setting(False)), corpora)
 
 
 def span_table(
@@ -264,8 +264,7 @@ def main() -> None:
     names = [c.name for c in CORPORA]
     right = {s: {c: float(f[c]["right"] or 0.0) for c in names} for s, f in table.items()}
     folds = {}
-    for left_out in names:
-        chosen = choose(right, [c for c in names if c != left_out])
+    for left_out, chosen in loco_folds(right, names, choose).items():
         folds[left_out] = {"chosen": chosen.label(), "right": right[chosen][left_out]}
         print(f"left out {left_out}: {chosen.label()} -> {right[chosen][left_out]:.3f}")
     shipped = choose(right, names)
