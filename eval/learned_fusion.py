@@ -34,7 +34,7 @@ from loco import ALQAC, SEED, SHARED, UITREG, VIRHE4QA_TEST, Corpus
 from loco import report as write_report
 
 from qa_assistant._evidence import score_sentences
-from qa_assistant._retrieval import diversify
+from qa_assistant._retrieval import diversify, min_max
 from qa_assistant.evaluation.metrics import RETRIEVAL_DEPTH
 from qa_assistant.training.data import is_heldout
 from qa_assistant.types import Hit
@@ -68,11 +68,6 @@ def heldout_set(name: str, source: str, work: Path, splits: Sequence[str] | None
     return out
 
 
-def _norm(leg: dict[str, float]) -> dict[str, float]:
-    lo, hi = min(leg.values()), max(leg.values())
-    return {c: (s - lo) / (hi - lo) if hi > lo else 1.0 for c, s in leg.items()}
-
-
 def features(
     record: fl.Record, replay: fl.Replay, shipped: fl.Setting
 ) -> tuple[list[Hit], np.ndarray, np.ndarray]:
@@ -80,7 +75,7 @@ def features(
     dense, bm25 = dict(record.dense), dict(record.bm25)
     hits = replay.fused(record, shipped)
     pool = hits[:POOL]
-    dn, bn = (_norm(dense) if dense else {}), (_norm(bm25) if bm25 else {})
+    dn, bn = min_max(dense), min_max(bm25)
     drank = {c: i for i, (c, _) in enumerate(record.dense, start=1)}
     brank = {c: i for i, (c, _) in enumerate(record.bm25, start=1)}
     dtop = max(dense.values(), default=0.0)

@@ -36,6 +36,7 @@ __all__ = [
     "clear_caches",
     "diversify",
     "evidence_rerank",
+    "min_max",
     "model_rerank",
     "rrf_fuse",
     "weighted_fuse",
@@ -70,14 +71,17 @@ def weighted_fuse(
     weights = weights or [1.0] * len(scored)
     total: dict[str, float] = {}
     for leg, weight in zip(scored, weights, strict=True):
-        if not leg:
-            continue
-        lo, hi = min(leg.values()), max(leg.values())
-        span = hi - lo
-        for item, s in leg.items():
-            norm = (s - lo) / span if span > 0 else 1.0
+        for item, norm in min_max(leg).items():
             total[item] = total.get(item, 0.0) + weight * norm
     return sorted(total.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def min_max(leg: Mapping[str, float]) -> dict[str, float]:
+    """One leg's scores scaled to [0, 1]; all equal: 1 each."""
+    if not leg:
+        return {}
+    lo, hi = min(leg.values()), max(leg.values())
+    return {item: (s - lo) / (hi - lo) if hi > lo else 1.0 for item, s in leg.items()}
 
 
 @dataclass(frozen=True)
