@@ -270,9 +270,9 @@ def fit(rows: Sequence[Row], l2: float = 1.0) -> tuple[np.ndarray, np.ndarray, n
     return mean, scale, w
 
 
-def probability(model: tuple[np.ndarray, np.ndarray, np.ndarray], row: Row) -> float:
+def probability(model: tuple[np.ndarray, np.ndarray, np.ndarray], x: Sequence[float]) -> float:
     mean, scale, w = model
-    z = np.append((np.array(row.x) - mean) / scale, 1.0)
+    z = np.append((np.array(x) - mean) / scale, 1.0)
     return float(1.0 / (1.0 + np.exp(-z @ w)))
 
 
@@ -297,18 +297,32 @@ def auc(scores: Sequence[float], labels: Sequence[bool]) -> float | None:
     return wins / (len(pos) * len(neg))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def arguments(description: str, output: str) -> argparse.Namespace:
+    """The scripts' options: where the held-out indexes are built, where the corpora's
+    records of ``reader_loco.py`` are, and the report to write."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--work", type=Path, default=Path("out/scorer-loco"))
     parser.add_argument("--reader-work", type=Path, default=Path("out/reader-loco"))
-    parser.add_argument("--output", type=Path, default=Path("eval/scorer_loco.json"))
-    args = parser.parse_args()
+    parser.add_argument("--output", type=Path, default=Path(output))
+    return parser.parse_args()
+
+
+def shipped_answerer() -> tuple[Settings, CachedReader, ExtractiveAnswerer]:
+    """The default settings (the reader on), the int8 reader keeping every read, and the
+    answerer they make."""
     settings = Settings.model_validate({"reader": {"enabled": True}})
     reader = CachedReader(load_span_reader(ensure_reader_model(settings.cache_dir), settings))
     shipped = make_answerer(settings, reader)
+    assert isinstance(shipped, ExtractiveAnswerer)
+    return settings, reader, shipped
+
+
+def main() -> None:
+    args = arguments(__doc__.split("\n\n")[0], "eval/scorer_loco.json")
+    settings, reader, shipped = shipped_answerer()
     loose = settings.reader.model_copy(update={"answer_margin": -1e9, "answer_checks": False})
     permissive = make_answerer(settings.model_copy(update={"reader": loose}), reader)
-    assert isinstance(shipped, ExtractiveAnswerer) and isinstance(permissive, ExtractiveAnswerer)
+    assert isinstance(permissive, ExtractiveAnswerer)
     cache = args.work / "rows.pkl"
     if cache.exists():
         fitting, measured = pickle.loads(cache.read_bytes())
@@ -326,7 +340,8 @@ def main() -> None:
     report: dict[str, object] = {
         "features": list(FEATURES),
         "fit_questions": {
-            name: sum(r.corpus == name for r in fitting) for name in {r.corpus for r in fitting}
+            name: sum(r.corpus == name for r in fitting)
+            for name in sorted({r.corpus for r in fitting})
         },
         "shipped": {
             n: round(right_share(rows, ["shipped"] * len(rows)), 3) for n, rows in measured.items()
@@ -401,7 +416,7 @@ def _measure(
     table: dict[tuple[str, float], dict[str, float]] = {}
     aucs = {}
     for name, rows in measured.items():
-        probs = [probability(model, expand(r)) for r in rows]
+        probs = [probability(model, expand(r).x) for r in rows]
         aucs[name] = _rounded_auc(
             [p for p, r in zip(probs, rows, strict=True) if r.candidate],
             [r.candidate_right for r in rows if r.candidate],

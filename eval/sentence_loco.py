@@ -19,11 +19,9 @@ answer) on the held-out shares of ViRHE4QA train/val, UIT Wikipedia, ALQAC 2022 
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,15 +31,12 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 from loco import change
 from loco import choose as choose_by_worst
 from loco import folds as loco_folds
-from reader_loco import CORPORA, CachedReader, Record, collect, figures
-from scorer_loco import auc, fit, heldout_corpora
+from reader_loco import CORPORA, Record, collect, figures
+from scorer_loco import arguments, auc, fit, heldout_corpora, probability, shipped_answerer
 
-from qa_assistant import Settings
 from qa_assistant._answering.extractive import ExtractiveAnswerer
-from qa_assistant._answering.factory import make_answerer
 from qa_assistant._evidence import SentenceScore, score_sentences
 from qa_assistant._question import QuestionTerms, analyse_question
-from qa_assistant._reader import ensure_reader_model, load_span_reader
 from qa_assistant.evaluation import containment
 from qa_assistant.types import Answer, Hit, Span
 
@@ -163,29 +158,21 @@ class LearnedChoice(ExtractiveAnswerer):
         question, hits = self._asked
         span = self._read(question, hits)
         rows = sentence_features(scored, hits, q, span)
-        mean, scale, w = self.model
         best, value = rule, -np.inf
         for s, x in zip(scored, rows, strict=True):
             if self.scope == "passage" and s.hit_index != rule.hit_index:
                 continue
             if not self.admissible(s, q):
                 continue
-            v = float(np.append((np.array(x) - mean) / scale, 1.0) @ w)
+            v = probability(self.model, x)
             if v > value:
                 best, value = s, v
         return best
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--work", type=Path, default=Path("out/scorer-loco"))
-    parser.add_argument("--reader-work", type=Path, default=Path("out/reader-loco"))
-    parser.add_argument("--output", type=Path, default=Path("eval/sentence_loco.json"))
-    args = parser.parse_args()
-    settings = Settings.model_validate({"reader": {"enabled": True}})
-    reader = CachedReader(load_span_reader(ensure_reader_model(settings.cache_dir), settings))
-    shipped = make_answerer(settings, reader)
-    assert isinstance(shipped, ExtractiveAnswerer)
+    args = arguments(__doc__.split("\n\n")[0], "eval/sentence_loco.json")
+    settings, reader, shipped = shipped_answerer()
     fitting: list[_Labelled] = []
     for corpus in heldout_corpora(args.work):
         answers = {q.question: q.answers for q in corpus.questions_asked() if q.answerable}
@@ -207,9 +194,7 @@ def main() -> None:
         weights[f"l2 {l2:g}"] = dict(
             zip(FEATURES, np.round(model[2][:-1], 3).tolist(), strict=True)
         )
-        probs = [
-            float(np.append((np.array(r.x) - model[0]) / model[1], 1.0) @ model[2]) for r in fitting
-        ]
+        probs = [probability(model, r.x) for r in fitting]
         aucs[f"l2 {l2:g}"] = round(auc(probs, [r.candidate_right for r in fitting]) or 0.0, 3)
         for scope in ("passage", "all"):
             answerer = LearnedChoice(
