@@ -160,6 +160,8 @@ def rows_of(
     shipped: ExtractiveAnswerer,
     permissive: ExtractiveAnswerer,
 ) -> list[Row]:
+    """Each question's features (``FEATURES``, of the permissive candidate), whether the
+    candidate and the shipped answer are right, and where its gold answer is."""
     found = []
     for q in corpus.questions_asked():
         if q.question not in records or (q.answerable and not q.answers):
@@ -360,7 +362,7 @@ def main() -> None:
         "oracle_misses": {n: _misses(rows) for n, rows in measured.items()},
         "margin_auc": {
             n: _rounded_auc(
-                [r.x[2] for r in rows if r.candidate],
+                [r.x[FEATURES.index("margin")] for r in rows if r.candidate],
                 [r.candidate_right for r in rows if r.candidate],
             )
             for n, rows in measured.items()
