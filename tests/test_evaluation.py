@@ -24,6 +24,7 @@ from qa_assistant.evaluation import (
     PER_QUESTION_METRICS,
     Question,
     abstention_metrics,
+    auc,
     best_token_f1,
     citation_support,
     citation_validity,
@@ -199,6 +200,17 @@ def test_token_f1_on_hand_made_cases() -> None:
     assert token_f1("không biết", "10 triệu đồng") == 0.0
     assert best_token_f1("95%", ["khoảng 97%", "95%"]) == 1.0
     assert token_f1("", "") == 1.0
+
+
+def test_auc_counts_pairs_ranked_right_and_ties_as_half() -> None:
+    assert auc([0.9, 0.8, 0.1], [True, True, False]) == 1.0
+    assert auc([0.1, 0.9], [True, False]) == 0.0
+    # pairs (positive, negative): (0.5, 0.5) tie, (0.5, 0.2) right, (0.1, 0.5) and (0.1, 0.2)
+    # wrong: (0.5 + 1) / 4
+    assert auc([0.5, 0.1, 0.5, 0.2], [True, True, False, False]) == pytest.approx(0.375)
+    assert auc([0.3, 0.7], [True, True]) is None
+    with pytest.raises(ValueError):
+        auc([0.3, 0.7], [True])
 
 
 # --- citation metrics ---------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from __future__ import annotations
 from .metrics import (
     ALL_METRICS,
     PER_QUESTION_METRICS,
+    auc,
     best_token_f1,
     citation_support,
     citation_validity,
@@ -62,6 +63,7 @@ __all__ = [
     "QuestionSet",
     "abstention_metrics",
     "aggregate",
+    "auc",
     "best_token_f1",
     "citation_support",
     "citation_validity",

@@ -13,6 +13,8 @@ import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 
+import numpy as np
+
 from .._question import analyse_question
 from ..types import CITATION_MARKER, Answer, Citation
 from .questions import Question, nfc
@@ -218,6 +220,24 @@ def token_f1(answer: str, gold: str) -> float:
 
 def best_token_f1(answer: str, golds: Sequence[str]) -> float:
     return max((token_f1(answer, g) for g in golds), default=0.0)
+
+
+def auc(scores: Sequence[float], labels: Sequence[bool]) -> float | None:
+    """The area under the ROC curve: the chance that a positive scores above a negative (a
+    tie counts half); None without both."""
+    x = np.asarray(scores, dtype=float)
+    y = np.asarray(labels, dtype=bool)
+    if len(x) != len(y):
+        raise ValueError("auc: one label per score")
+    positives, negatives = int(y.sum()), int((~y).sum())
+    if not positives or not negatives:
+        return None
+    # By ranks (ties share their mean rank): the same as counting every pair, in n log n.
+    order = np.argsort(x, kind="stable")
+    _, first, counts = np.unique(x[order], return_index=True, return_counts=True)
+    ranks = np.empty(len(x))
+    ranks[order] = np.repeat(first + (counts + 1) / 2, counts)
+    return float((ranks[y].sum() - positives * (positives + 1) / 2) / (positives * negatives))
 
 
 # --- citation metrics ---------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from .._model_build import metadata_entry
 from .._onnx_runtime import pad
 from .._reader import HEAD_PREFIX, load_trained, read_spans, span_model
 from .._tuned_delta import pack_delta
-from ..evaluation import normalize_for_match, token_f1
+from ..evaluation import auc, normalize_for_match, token_f1
 from .data import passage_tokens
 from .loop import run_steps
 from .spans import HeldoutSpan, ReaderExample, SpanData, build_span_data
@@ -72,15 +72,6 @@ def _loss(model: Any, batch: Sequence[ReaderExample]) -> Any:
     return (F.cross_entropy(logits[..., 0], starts) + F.cross_entropy(logits[..., 1], ends)) / 2
 
 
-def _auc(scores: Sequence[float], labels: Sequence[bool]) -> float | None:
-    pos = np.array([s for s, y in zip(scores, labels, strict=True) if y])
-    neg = np.array([s for s, y in zip(scores, labels, strict=True) if not y])
-    if not len(pos) or not len(neg):
-        return None
-    wins = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
-    return float(wins / (len(pos) * len(neg)))
-
-
 def heldout_figures(
     model: Any, tokenizer: Any, heldout: Sequence[HeldoutSpan], cfg: ReaderTrainConfig
 ) -> dict[str, dict[str, float | int | None]]:
@@ -121,7 +112,7 @@ def heldout_figures(
             "questions": len(items),
             "span_found": round(float(np.mean(found)), 3) if found else None,
             "token_f1": round(float(np.mean(f1)), 3) if f1 else None,
-            "no_answer_auc": _auc(margins, labels),
+            "no_answer_auc": auc(margins, labels),
         }
     return figures
 
