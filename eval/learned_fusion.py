@@ -30,13 +30,12 @@ from scipy.optimize import minimize
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 import fusion_loco as fl
-from loco import ALQAC, SEED, SHARED, UITREG, VIRHE4QA_TEST, Corpus
+from loco import ALQAC, SEED, SHARED, UITREG, VIRHE4QA_TEST, Corpus, heldout_set
 from loco import report as write_report
 
 from qa_assistant._evidence import score_sentences
 from qa_assistant._retrieval import diversify, min_max
 from qa_assistant.evaluation.metrics import RETRIEVAL_DEPTH
-from qa_assistant.training.data import is_heldout
 from qa_assistant.types import Hit
 
 POOL = 20
@@ -53,19 +52,6 @@ FEATURES = (
 )
 GENRE = {"virhe4qa-heldout": "regulations", "alqac2022-heldout": "laws", "uitwiki-heldout": "wiki"}
 OWN_GENRE = {"uitreg": "regulations", "virhe4qa-test": "regulations", "alqac": "laws"}
-
-
-def heldout_set(name: str, source: str, work: Path, splits: Sequence[str] | None = None) -> Path:
-    """The held-out share of a training set, written as a question file."""
-    out = work / f"{name}.jsonl"
-    lines = []
-    for line in (SHARED / "training" / source / "questions.jsonl").read_text().splitlines():
-        row = json.loads(line)
-        if (splits is None or row.get("split") in splits) and is_heldout(row["id"]):
-            row.pop("split", None)
-            lines.append(json.dumps(row, ensure_ascii=False))
-    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return out
 
 
 def features(

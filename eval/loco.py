@@ -1,4 +1,5 @@
-"""What the leave-one-corpus-out scripts share: the corpora and the selection rule.
+"""What the leave-one-corpus-out scripts share: the corpora, the training sets' held-out
+shares (what the learned scripts fit on) and the selection rule.
 
 ``fusion_loco.py`` (retrieval settings) and ``reader_loco.py`` (the answer reader's settings)
 replay a grid of settings over the same corpora and keep, for each corpus left out and for
@@ -16,6 +17,7 @@ from typing import TypeVar
 
 from qa_assistant._vietnamese import strip_diacritics
 from qa_assistant.evaluation import Question, load_question_set
+from qa_assistant.training.data import is_heldout
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
@@ -58,6 +60,20 @@ VIRHE4QA_TEST = Corpus(
     SHARED / "training/virhe4qa/documents",
     split="test",
 )
+
+
+def heldout_set(name: str, source: str, work: Path, splits: Sequence[str] | None = None) -> Path:
+    """The held-out share of a training set, written as a question file."""
+    out = work / f"{name}.jsonl"
+    lines = []
+    for line in (SHARED / "training" / source / "questions.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        if (splits is None or row.get("split") in splits) and is_heldout(row["id"]):
+            row.pop("split", None)
+            lines.append(json.dumps(row, ensure_ascii=False))
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return out
+
 
 # Worst-corpus figures this close to the best one are ties (a question or two of the largest
 # set); among them the better mean over the corpora wins.

@@ -143,15 +143,21 @@ class CachedReader:
         return [self.spans[question, p] for p in passages]
 
 
+def asked(answerer: Answerer, record: Record) -> tuple[Answer, list[Hit]]:
+    """The answer as the assistant gives it, and the hits it came from: where the answerer
+    abstains, it is asked again with the re-scored hits (the second look)."""
+    question, k, hits, rescored = record
+    answer = answerer.answer(question, hits[:k])
+    if answer.abstained and rescored is not None:
+        return answerer.answer(question, rescored[:k]), rescored
+    return answer, hits
+
+
 def figures(
     corpus: Corpus, records: dict[str, Record], answerer: Answerer
 ) -> dict[str, float | None]:
     def ask(text: str) -> Answer:
-        question, k, hits, rescored = records[text]
-        answer = answerer.answer(question, hits[:k])
-        if answer.abstained and rescored is not None:
-            hits = rescored
-            answer = answerer.answer(question, hits[:k])
+        answer, hits = asked(answerer, records[text])
         return replace(answer, hits=tuple(hits))
 
     summary = evaluate(corpus.questions_asked(), ask, None, progress=False)

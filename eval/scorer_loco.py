@@ -32,10 +32,10 @@ import numpy as np
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
-from loco import SHARED, Corpus, change
+from loco import SHARED, Corpus, change, heldout_set
 from loco import choose as choose_by_worst
 from loco import folds as loco_folds
-from reader_loco import CORPORA, CachedReader, Record, collect
+from reader_loco import CORPORA, CachedReader, Record, asked, collect
 
 from qa_assistant import Settings
 from qa_assistant._answering.extractive import ExtractiveAnswerer
@@ -44,9 +44,9 @@ from qa_assistant._evidence import score_sentences
 from qa_assistant._question import analyse_question
 from qa_assistant._reader import ensure_reader_model, load_span_reader
 from qa_assistant._vietnamese import sentence_spans, strip_diacritics
-from qa_assistant.evaluation import Question, containment
+from qa_assistant.evaluation import Question, auc, containment
 from qa_assistant.training.data import is_heldout
-from qa_assistant.types import Answer, Hit
+from qa_assistant.types import Answer
 
 FEATURES = (
     "rules_pass",
@@ -86,26 +86,17 @@ class Row:
 
 
 def heldout_corpora(work: Path) -> list[Corpus]:
-    """The held-out shares of the training sets with gold answers, as question-set files."""
+    """The held-out shares of the training sets with answer spans and Zalo's, as question-set
+    files (a question without a gold answer is skipped where they are read)."""
     data = work / "heldout"
     data.mkdir(parents=True, exist_ok=True)
-    found = []
-    for name, questions, documents, splits in (
-        ("virhe4qa", "virhe4qa/questions.jsonl", "virhe4qa/documents", ("train", "val")),
-        ("uitwiki", "uitwiki/questions.jsonl", "uitwiki/documents", ()),
-        ("alqac2022", "alqac2022/questions.jsonl", "alqac2022/documents", ()),
-    ):
-        rows = [json.loads(line) for line in (SHARED / "training" / questions).open()]
-        kept = [
-            r
-            for r in rows
-            if is_heldout(str(r["id"]))
-            and r.get("answers")
-            and (not splits or r.get("split") in splits)
-        ]
-        path = data / f"{name}.jsonl"
-        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in kept))
-        found.append(Corpus(f"{name}-heldout", path, SHARED / "training" / documents))
+    training = SHARED / "training"
+    found = [
+        Corpus(
+            f"{name}-heldout", heldout_set(name, name, data, splits), training / name / "documents"
+        )
+        for name, splits in (("virhe4qa", ("train", "val")), ("uitwiki", None), ("alqac2022", None))
+    ]
     found.append(_zalo(data))
     return found
 
@@ -140,14 +131,6 @@ def _zalo(data: Path) -> Corpus:
     return Corpus("zalo2019-heldout", path, documents)
 
 
-def _asked(answerer: ExtractiveAnswerer, record: Record) -> tuple[Answer, list[Hit], bool]:
-    question, k, hits, rescored = record
-    answer = answerer.answer(question, hits[:k])
-    if answer.abstained and rescored is not None:
-        return answerer.answer(question, rescored[:k]), rescored, True
-    return answer, hits, False
-
-
 def _right(answer: Answer, q: Question) -> bool:
     if not q.answerable:
         return answer.abstained
@@ -168,15 +151,12 @@ def rows_of(
             continue
         record = records[q.question]
         question = record[0]
-        s_answer, _, _ = _asked(shipped, record)
-        answer, hits, second = _asked(permissive, record)
+        s_answer, _ = asked(shipped, record)
+        answer, hits = asked(permissive, record)
+        second = hits is not record[2]
         terms = analyse_question(question)
         top = hits[: record[1]]
-        scored = [
-            s
-            for s in score_sentences(question, top, max_passages=shipped.tuning.max_passages)
-            if not s.heading
-        ]
+        scored = shipped.sentences(question, top)
         rules_pass = shipped._best(scored, terms) is not None
         span = permissive._read(question, top)
         cited = None
@@ -288,15 +268,6 @@ def right_share(rows: Sequence[Row], outcome: Sequence[str]) -> float:
         for r, o in zip(rows, outcome, strict=True)
     ]
     return sum(right) / max(len(right), 1)
-
-
-def auc(scores: Sequence[float], labels: Sequence[bool]) -> float | None:
-    pos = [s for s, y in zip(scores, labels, strict=True) if y]
-    neg = [s for s, y in zip(scores, labels, strict=True) if not y]
-    if not pos or not neg:
-        return None
-    wins = sum((p > n) + 0.5 * (p == n) for p in pos for n in neg)
-    return wins / (len(pos) * len(neg))
 
 
 def arguments(description: str, output: str) -> argparse.Namespace:

@@ -32,12 +32,12 @@ from loco import change
 from loco import choose as choose_by_worst
 from loco import folds as loco_folds
 from reader_loco import CORPORA, Record, collect, figures
-from scorer_loco import arguments, auc, fit, heldout_corpora, probability, shipped_answerer
+from scorer_loco import arguments, fit, heldout_corpora, probability, shipped_answerer
 
 from qa_assistant._answering.extractive import ExtractiveAnswerer
-from qa_assistant._evidence import SentenceScore, score_sentences
+from qa_assistant._evidence import SentenceScore
 from qa_assistant._question import QuestionTerms, analyse_question
-from qa_assistant.evaluation import containment
+from qa_assistant.evaluation import auc, containment
 from qa_assistant.types import Answer, Hit, Span
 
 FEATURES = (
@@ -122,11 +122,7 @@ def fitting_rows(
         if not golds:
             continue
         top = hits[:k]
-        scored = [
-            s
-            for s in score_sentences(question, top, max_passages=answerer.tuning.max_passages)
-            if not s.heading
-        ]
+        scored = answerer.sentences(question, top)
         labels = [bool(containment(s.text, golds)) for s in scored]
         if not any(labels):
             continue

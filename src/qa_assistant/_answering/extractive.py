@@ -97,13 +97,7 @@ class ExtractiveAnswerer:
         self.reader = reader
 
     def answer(self, question: str, hits: Sequence[Hit]) -> Answer:
-        scored = [
-            s
-            for s in score_sentences(
-                question, hits, max_passages=self.tuning.max_passages, weights=self.weights
-            )
-            if not s.heading
-        ]
+        scored = self.sentences(question, hits)
         q = analyse_question(question)
         best = self._best(scored, q)
         if best is not None:
@@ -138,6 +132,14 @@ class ExtractiveAnswerer:
                 if chosen and checked:
                     return _answered(question, chosen, hits, False, self._shown(span))
         return abstain_answer(question, hits)
+
+    def sentences(self, question: str, hits: Sequence[Hit]) -> list[SentenceScore]:
+        """The sentences of the top passages it weighs, best-scored first; a heading names what
+        follows and answers nothing."""
+        scored = score_sentences(
+            question, hits, max_passages=self.tuning.max_passages, weights=self.weights
+        )
+        return [s for s in scored if not s.heading]
 
     def _shown(self, span: tuple[int, Span] | None) -> tuple[int, Span] | None:
         """The span, if the reader is sure enough of it to show it as the short answer."""
