@@ -42,6 +42,7 @@ from qa_assistant.evaluation import (
     question_metrics,
     retrieval_metrics,
     run_evaluation,
+    short_answer_match,
     token_f1,
 )
 from qa_assistant.types import Answer, Chunk, Citation, Hit
@@ -272,12 +273,50 @@ def test_percentile_interpolates() -> None:
 def test_metrics_that_do_not_apply_are_none() -> None:
     unanswerable = Question(id="u", question="?", answerable=False)
     answer = Answer(question="?", text="10 triệu đồng [1]", abstained=False)
-    assert all(v is None for v in question_metrics(unanswerable, answer).values())
+    values = question_metrics(unanswerable, answer)
+    assert values["wrong_answer"] == 1.0  # an unanswerable question answered is wrong
+    assert all(v is None for k, v in values.items() if k != "wrong_answer")
     no_gold = Question(id="r", question="?", evidence=(EVIDENCE,))
     values = question_metrics(no_gold, Answer(question="?", text="", abstained=True))
     assert values["containment"] is None and values["token_f1"] is None
     assert values["hit@1"] == 0.0
     assert values["citation_validity"] is None  # it abstained: nothing to check
+
+
+def test_wrong_answers_count_answers_without_gold_and_unanswerable_answered() -> None:
+    asked = Question(id="a", question="?", answers=("10 triệu đồng",))
+    right = Answer(
+        question="?", text="Theo tài liệu, mỗi thôn được 10 Triệu  đồng [1].", abstained=False
+    )
+    wrong = Answer(
+        question="?", text="Theo tài liệu, mỗi hộ được 2 triệu đồng [1].", abstained=False
+    )
+    honest = Answer(question="?", text="Không tìm thấy.", abstained=True)
+    assert question_metrics(asked, right)["wrong_answer"] == 0.0
+    assert question_metrics(asked, wrong)["wrong_answer"] == 1.0
+    assert question_metrics(asked, honest)["wrong_answer"] == 0.0
+    near_miss = Question(id="n", question="?", answerable=False)
+    assert question_metrics(near_miss, honest)["wrong_answer"] == 0.0
+    assert question_metrics(near_miss, wrong)["wrong_answer"] == 1.0
+    no_gold = Question(id="r", question="?", evidence=(EVIDENCE,))
+    assert question_metrics(no_gold, wrong)["wrong_answer"] is None  # nothing to judge it by
+
+
+def test_short_answer_precision_judges_only_shown_spans() -> None:
+    asked = Question(id="a", question="?", answers=("10 triệu đồng cho mỗi thôn",))
+
+    def shown(span: str) -> float | None:
+        answer = Answer(question="?", text=f"… {span} … [1]", abstained=False, answer_span=span)
+        return question_metrics(asked, answer)["short_answer_precision"]
+
+    assert shown("10 triệu đồng") == 1.0  # held by the gold answer
+    assert shown("hỗ trợ 10 triệu đồng cho mỗi thôn, khu phố") == 1.0  # holds it
+    assert shown("2 triệu đồng") == 0.0
+    assert shown("") is None
+    near_miss = Question(id="n", question="?", answerable=False)
+    spanned = Answer(question="?", text="10 triệu đồng [1]", abstained=False, answer_span="10")
+    assert question_metrics(near_miss, spanned)["short_answer_precision"] == 0.0
+    assert short_answer_match("10 Triệu  đồng.", ["10 triệu đồng"]) == 1.0
 
 
 # --- question-set files -------------------------------------------------------------------------

@@ -31,6 +31,8 @@ from .metrics import (
     question_metrics,
     relevant_to_any,
     retrieval_metrics,
+    risk_metrics,
+    short_answer_match,
     token_f1,
 )
 from .questions import (
@@ -85,7 +87,9 @@ __all__ = [
     "relevant_to_any",
     "render_report",
     "retrieval_metrics",
+    "risk_metrics",
     "run_evaluation",
+    "short_answer_match",
     "token_f1",
     "write_report",
 ]

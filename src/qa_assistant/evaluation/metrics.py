@@ -22,12 +22,17 @@ from .questions import Question, nfc
 # --- metric names, in report order -------------------------------------------------------------
 
 RETRIEVAL_METRICS = ("hit@1", "hit@5", "hit@10", "mrr@10", "ndcg@10")
+# Risk first: an answer that holds no gold answer (or any answer to an unanswerable question)
+# costs the asker more than an honest "not found", and a bold short answer is trusted most.
+RISK_METRICS = ("wrong_answer", "short_answer_precision")
 ANSWER_METRICS = ("containment", "token_f1")
 CITATION_METRICS = ("citation_validity", "citation_support")
 # A statement ("…, đúng hay sai?") whose gold passage retrieval ranks in the top 3: answered
 # with a quote from that passage, the provision that decides it.
 STATEMENT_METRICS = ("statement_provision",)
-PER_QUESTION_METRICS = RETRIEVAL_METRICS + ANSWER_METRICS + CITATION_METRICS + STATEMENT_METRICS
+PER_QUESTION_METRICS = (
+    RISK_METRICS + RETRIEVAL_METRICS + ANSWER_METRICS + CITATION_METRICS + STATEMENT_METRICS
+)
 ABSTENTION_METRICS = ("abstention_precision", "abstention_recall", "false_abstention_rate")
 LATENCY_METRICS = ("latency_p50_ms", "latency_p95_ms")
 ALL_METRICS = PER_QUESTION_METRICS + ABSTENTION_METRICS + LATENCY_METRICS
@@ -206,6 +211,19 @@ def containment(answer: str, golds: Sequence[str]) -> float:
     return 1.0 if any(span and span in text for span in spans) else 0.0
 
 
+def short_answer_match(span: str, golds: Sequence[str]) -> float:
+    """1.0 when the short answer holds a gold answer or is held by one (after normalising):
+    "10 triệu đồng" for the gold "10 triệu đồng/thôn", or the reverse."""
+    shown = normalize_for_match(span).strip(_SPAN_END)
+    if not shown:
+        return 0.0
+    for gold in golds:
+        g = normalize_for_match(gold).strip(_SPAN_END)
+        if g and (g in shown or shown in g):
+            return 1.0
+    return 0.0
+
+
 def token_f1(answer: str, gold: str) -> float:
     """SQuAD-style F1 over word tokens (bags, so repeated words count as often as they occur)."""
     predicted, expected = tokens(answer), tokens(gold)
@@ -282,6 +300,7 @@ def question_metrics(question: Question, answer: Answer) -> dict[str, float | No
     Unanswerable questions are judged only by the abstention metrics.
     """
     values: dict[str, float | None] = dict.fromkeys(PER_QUESTION_METRICS)
+    values.update(risk_metrics(question, answer))
     if not question.answerable:
         return values
     if question.evidence:
@@ -299,6 +318,25 @@ def question_metrics(question: Question, answer: Answer) -> dict[str, float | No
         if any(relevant_to_any(h.chunk.text, question.evidence) for h in top):
             quoted = not answer.abstained and citation_support(answer.citations, question.evidence)
             values["statement_provision"] = 1.0 if quoted else 0.0
+    return values
+
+
+def risk_metrics(question: Question, answer: Answer) -> dict[str, float | None]:
+    """``wrong_answer``: 1.0 for an unanswerable question answered, or an answerable one answered
+    without any gold answer in the text; 0.0 for an abstention or a right answer; None where
+    the set gives no gold answers to judge by. ``short_answer_precision``: for a shown short
+    answer, whether it is a gold answer (an unanswerable question has none); else None."""
+    values: dict[str, float | None] = dict.fromkeys(RISK_METRICS)
+    if not question.answerable:
+        values["wrong_answer"] = 0.0 if answer.abstained else 1.0
+        values["short_answer_precision"] = 0.0 if answer.answer_span else None
+        return values
+    if not question.answers:
+        return values
+    right = containment(answer.text, question.answers)
+    values["wrong_answer"] = 0.0 if answer.abstained else 1.0 - right
+    if answer.answer_span:
+        values["short_answer_precision"] = short_answer_match(answer.answer_span, question.answers)
     return values
 
 
