@@ -18,7 +18,7 @@ from conftest import SEED_DOCUMENTS, TET_QUESTION
 from qa_assistant import cli
 from qa_assistant._answering.common import ABSTAIN_MESSAGE
 from qa_assistant._answering.llm import LLMAnswerer
-from qa_assistant.assistant import EMPTY_QUESTION_MESSAGE, Assistant
+from qa_assistant.assistant import EMPTY_QUESTION_MESSAGE, HELP_MESSAGE, Assistant
 from qa_assistant.settings import Settings
 from qa_assistant.testing import FakeEmbedder, FakeOpenAIServer
 from qa_assistant.types import Answer
@@ -85,7 +85,7 @@ def test_hostile_question_gets_an_answer_or_a_message(
     if not question.strip():
         assert answer.text == EMPTY_QUESTION_MESSAGE
     elif answer.abstained:
-        assert answer.text == ABSTAIN_MESSAGE and answer.citations == ()
+        assert answer.text in (ABSTAIN_MESSAGE, HELP_MESSAGE) and answer.citations == ()
     else:  # an extractive answer only ever repeats what the documents say
         assert words_not_from_sources(answer) == set()
     json.dumps(answer.to_dict(), ensure_ascii=False).encode("utf-8")  # the API can send it
@@ -95,6 +95,21 @@ def test_hostile_question_gets_an_answer_or_a_message(
 def test_questions_the_documents_do_not_answer_abstain(setup: tuple[Assistant, Settings]) -> None:
     for name in ("emoji only", "Chinese", "SQL", "HTML", "injection"):
         assert setup[0].ask(HOSTILE[name]).abstained, name
+
+
+@pytest.mark.parametrize(
+    "message", ["xin chào", "Cảm ơn bạn nhiều nhé!", "1", "<script>alert(1)</script>", "ok"]
+)
+def test_greetings_and_non_questions_get_help_never_a_quote(
+    setup: tuple[Assistant, Settings], message: str
+) -> None:
+    answer = setup[0].ask(message)
+    assert answer.abstained and answer.text == HELP_MESSAGE and answer.citations == ()
+
+
+def test_a_short_question_is_still_a_question(setup: tuple[Assistant, Settings]) -> None:
+    answer = setup[0].ask("Tết mỗi thôn được bao nhiêu tiền?")
+    assert answer.text != HELP_MESSAGE
 
 
 def test_hostile_follow_up_history_is_harmless(setup: tuple[Assistant, Settings]) -> None:

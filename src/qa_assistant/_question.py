@@ -19,6 +19,7 @@ __all__ = [
     "analyse_question",
     "fold_each",
     "folded_syllables",
+    "is_small_talk",
     "name_syllables",
     "syllables_of",
 ]
@@ -188,6 +189,26 @@ def analyse_question(question: str) -> QuestionTerms:
         time,
         _is_statement(joined),
     )
+
+
+# Greetings, thanks and the words around them, diacritics folded: a message of nothing else is
+# no question of the documents ("Chào bạn", "Cảm ơn bạn nhiều nhé!", "ok").
+_SMALL_TALK = word_set(
+    "chao xin cam on cam ban nhe nha nhieu lam a da vang u ok oke okay hello hi helo alo "
+    "thanks thank you tks tam biet bye good morning em anh chi minh toi chu bac co ad admin "
+    "nhe a ha hi hihi test thu"
+)
+# Markup a page or a copy-paste may carry: a script's or style's body is code, not words.
+_CODE_BLOCK = re.compile(r"<(script|style)\b[^>]*>.*?(?:</\1\s*>|$)", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"<[^>]*>")
+
+
+def is_small_talk(question: str) -> bool:
+    """Whether the message asks nothing of the documents: a greeting, thanks, a number or
+    markup alone. Such a message gets a short help reply, never a quote."""
+    text = _TAG.sub(" ", _CODE_BLOCK.sub(" ", question))
+    words = [w for w in folded_syllables(text) if not w.isdigit()]
+    return all(w in _SMALL_TALK for w in words)
 
 
 def _asks_for_a_thing(folded: Sequence[str]) -> bool:

@@ -25,6 +25,7 @@ from ._lease import IngestLock, make_ingest_lock
 from ._lexical import LexicalIndex
 from ._loading import discover
 from ._model_build import tuned_weights_of
+from ._question import is_small_talk
 from ._reader import make_reader
 from ._reranker import make_reranker
 from ._retrieval import Retriever
@@ -35,12 +36,21 @@ from .types import Answer, DocumentInfo, Filters, Hit, IngestReport
 
 __all__ = [
     "EMPTY_QUESTION_MESSAGE",
+    "HELP_MESSAGE",
     "MAX_QUESTION_CHARS",
     "Assistant",
 ]
 
 MAX_QUESTION_CHARS = 2000
 EMPTY_QUESTION_MESSAGE = "Hãy nhập câu hỏi của bạn về nội dung tài liệu."
+# The reply to a greeting, thanks or anything else that asks nothing of the documents.
+HELP_MESSAGE = (
+    "Xin chào! Tôi trả lời câu hỏi về nội dung các tài liệu chính sách đã được đưa lên, "
+    "trích dẫn đúng đoạn văn bản làm căn cứ. Bạn có thể hỏi, ví dụ:\n"
+    "- Hộ nghèo được hỗ trợ những gì?\n"
+    "- Mức trợ cấp hằng tháng cho người cao tuổi là bao nhiêu?\n"
+    "- Hồ sơ xin hỗ trợ gồm những giấy tờ gì, nộp ở đâu?"
+)
 
 
 def _well_formed(text: str) -> str:
@@ -344,6 +354,8 @@ class Assistant:
         question = _well_formed(question[:MAX_QUESTION_CHARS])
         if not question.strip():
             return Answer(question=question, text=EMPTY_QUESTION_MESSAGE, abstained=True)
+        if is_small_talk(question):
+            return Answer(question=question, text=HELP_MESSAGE, abstained=True)
         snapshot = self.retriever()
         if len(snapshot.lexical) == 0:
             raise IndexStoreError(
