@@ -24,6 +24,7 @@ from .._staff import StaffView, client_address
 from ..errors import AuditError, QAError, StaffAccessError, UploadError
 from ..settings import Settings
 from ..types import Answer, Citation, Filters, IngestReport
+from .failures import FailedDocument, reported_failures, unindexed_documents
 from .inputs import make_filters, save_upload, staff_guard
 from .rendering import (
     PANEL_PLACEHOLDER,
@@ -296,14 +297,21 @@ class Handlers:
                 audit = render_audit_table(self.audit.records(latest=AUDIT_ROWS_SHOWN))
             except AuditError as exc:
                 gr.Warning(str(exc))
+        # Only staff see the files the index lacks: they can be anything someone uploaded.
+        failed = (
+            unindexed_documents(self.settings.documents_dir, documents)
+            if allowed and documents is not None
+            else []
+        )
         choices = [(f"{d.title} ({d.source})", d.source) for d in documents or ()]
-        table = render_documents_table(documents or ()) if allowed else []
+        deletable = [(f"❌ {f.source} (chưa nạp được)", f.source) for f in failed] + choices
+        table = render_documents_table(documents or (), failed) if allowed else []
         listed = documents is not None
         return (
             gr.update(choices=choices) if listed else gr.skip(),
             *_staff_visibility(view),
             gr.update(value=table) if listed else gr.skip(),
-            gr.update(choices=choices, value=None) if listed else gr.skip(),
+            gr.update(choices=deletable, value=None) if listed else gr.skip(),
             gr.update(value=audit),
         )
 
@@ -339,7 +347,8 @@ class Handlers:
             gr.Warning("Không tệp nào được nhận.")
             return "\n\n".join(problems)
         report = self._ingest(saved, rebuild=False, progress=progress)
-        failed = {Path(f.path).name: f.error for f in report.failed} if report else {}
+        failures = self._failures(report) if report else []
+        failed = {f.source: f.reason for f in failures}
         for path in saved:
             error = failed.get(path.name, "" if report else "chưa nạp được vào chỉ mục")
             self._record(
@@ -347,7 +356,8 @@ class Handlers:
             )
         if report is None:
             return "\n\n".join(problems)
-        return "\n\n".join([format_ingest_report(report, [p.name for p in saved]), *problems])
+        status = format_ingest_report(report, [p.name for p in saved], failures)
+        return "\n\n".join([status, *problems])
 
     def reingest(
         self,
@@ -362,7 +372,18 @@ class Handlers:
             return ""
         summary = f"{report.documents} tài liệu, {report.chunks} đoạn, {len(report.failed)} tệp lỗi"
         self._record("reingest", "failed" if report.failed else "ok", request, detail=summary)
-        return format_ingest_report(report)
+        return format_ingest_report(report, failures=self._failures(report))
+
+    def _failures(self, report: IngestReport) -> list[FailedDocument]:
+        """The report's failures as staff see them; the loaders' own words go to the log."""
+        for failure in report.failed:
+            log.warning("ingest could not index %s: %s", failure.path, failure.error)
+        try:
+            documents = self.assistant.documents()
+        except QAError as exc:
+            log.error("%s", exc)
+            documents = []
+        return reported_failures(report.failed, self.settings.documents_dir, documents)
 
     def _ingest(
         self, paths: Sequence[Path] | None, *, rebuild: bool, progress: gr.Progress | None

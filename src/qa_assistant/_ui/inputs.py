@@ -21,6 +21,7 @@ from .._staff import StaffGuard
 from ..errors import QAError, UploadError
 from ..settings import Settings
 from ..types import Filters
+from .content import content_problem
 
 __all__ = [
     "ALLOWED_UPLOAD_SUFFIXES",
@@ -80,7 +81,8 @@ def validate_upload_name(name: str) -> str:
 
 
 def save_upload(source: Path, name: str, documents_dir: Path, max_upload_mb: int) -> Path:
-    """Copies an uploaded file into ``documents_dir`` under a validated name; returns the path."""
+    """Copies an uploaded file into ``documents_dir`` under a validated name, once its content
+    is what the name says (:mod:`.content`); returns the path."""
     safe_name = validate_upload_name(name)
     size = source.stat().st_size
     if size > max_upload_mb * 1024 * 1024:
@@ -89,6 +91,9 @@ def save_upload(source: Path, name: str, documents_dir: Path, max_upload_mb: int
         )
     if size == 0:
         raise UploadError(f"Tệp {safe_name!r} rỗng.")
+    problem = content_problem(source, safe_name)
+    if problem:
+        raise UploadError(problem)
     root = documents_dir.resolve()
     root.mkdir(parents=True, exist_ok=True)
     target = (root / safe_name).resolve()

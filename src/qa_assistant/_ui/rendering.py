@@ -9,10 +9,13 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._audit import AuditRecord
 from ..types import CITATION_MARKER, OCR_NOTICE, Answer, Citation, DocumentInfo, IngestReport
+
+if TYPE_CHECKING:
+    from .failures import FailedDocument
 
 __all__ = [
     "AUDIT_COLUMNS",
@@ -186,20 +189,29 @@ def _render_full_document(citation: Citation, document_text: str | None) -> str:
     )
 
 
-def render_documents_table(documents: Sequence[DocumentInfo]) -> list[list[Any]]:
+def render_documents_table(
+    documents: Sequence[DocumentInfo], failed: Sequence[FailedDocument] = ()
+) -> list[list[Any]]:
+    """One row per indexed document, after one per file the index lacks (first: they need
+    staff's attention)."""
+    missing = [["", f.source, "", 0, "", f"❌ {f.reason}"] for f in failed]
     return [
-        [
-            d.title,
-            d.source,
-            d.date.isoformat() if d.date else "",
-            d.chunks,
-            d.ingested_at.replace("T", " ")[:19],
-        ]
-        for d in documents
+        *missing,
+        *(
+            [
+                d.title,
+                d.source,
+                d.date.isoformat() if d.date else "",
+                d.chunks,
+                d.ingested_at.replace("T", " ")[:19],
+                "Đã nạp",
+            ]
+            for d in documents
+        ),
     ]
 
 
-DOCUMENT_COLUMNS = ["Tiêu đề", "Tệp", "Ngày", "Số đoạn", "Nạp lúc (UTC)"]
+DOCUMENT_COLUMNS = ["Tiêu đề", "Tệp", "Ngày", "Số đoạn", "Nạp lúc (UTC)", "Tình trạng"]
 AUDIT_COLUMNS = ["Lúc (UTC)", "Thao tác", "Tệp", "Kết quả", "Chi tiết", "Máy"]
 AUDIT_ACTIONS = {"upload": "Tải lên", "delete": "Xoá", "reingest": "Nạp lại", "login": "Đăng nhập"}
 AUDIT_RESULTS = {
@@ -225,7 +237,10 @@ def render_audit_table(records: Sequence[AuditRecord]) -> list[list[str]]:
     ]
 
 
-def format_ingest_report(report: IngestReport, saved: Sequence[str] = ()) -> str:
+def format_ingest_report(
+    report: IngestReport, saved: Sequence[str] = (), failures: Sequence[FailedDocument] = ()
+) -> str:
+    """The status after an ingest; ``failures`` are its failed files as staff see them."""
     lines = []
     if saved:
         lines.append("Đã lưu: " + ", ".join(f"`{escape(name)}`" for name in saved))
@@ -234,6 +249,6 @@ def format_ingest_report(report: IngestReport, saved: Sequence[str] = ()) -> str
         f"{report.removed} gỡ bỏ — chỉ mục có {report.documents} tài liệu, "
         f"{report.chunks} đoạn ({report.seconds:.1f} giây)."
     )
-    for failed in report.failed:
-        lines.append(f"❌ `{escape(failed.path)}`: {escape(failed.error)}")
+    for failed in failures:
+        lines.append(f"❌ `{escape(failed.source)}`: {escape(failed.reason)}")
     return "\n\n".join(lines)
