@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+# First, before anything can load a library that reads its telemetry switch at import.
+from . import _no_telemetry  # noqa: F401
 from .errors import (
     AnswererError,
     AuditError,

@@ -21,7 +21,6 @@ Both the embedded store (``index/``) and a Chroma server (``QA_CHROMA_URL``) wor
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,8 +62,6 @@ def _text_id(source: str, content_hash: str) -> str:
 
 
 def _client(index_dir: Path, chroma_url: str | None) -> Any:
-    # Telemetry goes off before chromadb is imported: the setting is read at import time too.
-    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 

@@ -9,11 +9,6 @@ citation panel's script are package files under ``static/``.
 
 from __future__ import annotations
 
-import os
-
-# Gradio reads this at import time; the assistant must not phone home from a civil-service LAN.
-os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
-
 from .handlers import Handlers, Turn
 from .inputs import (
     ALLOWED_UPLOAD_SUFFIXES,

@@ -6,8 +6,10 @@ package files read once at import.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from importlib.resources import files
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import gradio as gr
@@ -308,7 +310,7 @@ def serve(assistant: Assistant, settings: Settings, *, block: bool = True) -> tu
     Returns the Gradio app and its local URL.
     """
     app = build_app(assistant, settings)
-    _load_matplotlib()
+    _load_matplotlib(settings.cache_dir)
     serving = settings.serving
     app.queue(
         default_concurrency_limit=serving.ask_concurrency,
@@ -319,10 +321,14 @@ def serve(assistant: Assistant, settings: Settings, *, block: bool = True) -> tu
     return app, url
 
 
-def _load_matplotlib() -> None:
+def _load_matplotlib(cache_dir: Path) -> None:
     """Gradio sets matplotlib's backend around every event, and so imports it (and pyplot) on
     the first one, inside the page's event loop: over a second on 2 busy cores, which every
-    citizen queued at a fresh replica would wait. Done before the page opens instead."""
+    citizen queued at a fresh replica would wait. Done before the page opens instead.
+
+    Its font list is kept in the project's cache, not in ~/.cache/matplotlib: the assistant
+    writes nowhere else in the home folder (unless MPLCONFIGDIR says where)."""
+    os.environ.setdefault("MPLCONFIGDIR", str(cache_dir / "matplotlib"))
     import matplotlib
 
     matplotlib.get_backend()
