@@ -13,7 +13,7 @@ export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup run ingest test test-fast lint settings-doc browser postgres ocr deploy-check clean
+.PHONY: setup run ingest test test-fast lint settings-doc browser postgres ocr strace deploy-check clean
 
 setup: $(STAMP)
 
@@ -49,7 +49,10 @@ postgres:
 ocr:
 	bash scripts/install-ocr.sh
 
-test: setup browser postgres ocr
+strace:
+	bash scripts/install-strace.sh
+
+test: setup browser postgres ocr strace
 	$(PY) -m pytest -q -p no:cacheprovider
 
 test-fast: setup
