@@ -17,7 +17,7 @@ from qa_assistant._answering.factory import make_answerer
 from qa_assistant._answering.llm import LLMAnswerer
 from qa_assistant._evidence import score_sentences
 from qa_assistant._question import analyse_question
-from qa_assistant.errors import AnswererError, ConfigError
+from qa_assistant.errors import ConfigError
 from qa_assistant.protocols import Answerer
 from qa_assistant.settings import AnswerSettings, Settings
 from qa_assistant.testing import FakeOpenAIServer
@@ -399,40 +399,55 @@ def test_llm_valid_markers_become_citations_with_verbatim_quotes(
     assert_citations_consistent(answer)
 
 
-def test_llm_marker_outside_the_passages_is_dropped_and_warned(
+def test_llm_marker_outside_the_passages_is_cited_to_the_passage_that_holds_its_claim(
     server: FakeOpenAIServer, answerer: LLMAnswerer
 ) -> None:
     reply = "Mỗi thôn được hỗ trợ 10 triệu đồng [1]. Trẻ em được uống sữa miễn phí [7]."
     answer = ask(server, answerer, reply)
 
     assert "[7]" not in answer.text
-    assert "[1]" in answer.text
+    assert answer.text.startswith("Mỗi thôn được hỗ trợ 10 triệu đồng [1].")
     assert any("[7]" in w for w in answer.warnings)
-    assert not any(w.startswith("unsupported") for w in answer.warnings)
-    assert [c.marker for c in answer.citations] == [1]
+    # Passage 2 speaks of the children's milk: the sentence is cited to it.
+    assert [c.chunk_id for c in answer.citations] == [TET_CAPTION.id, TET_BODY.id]
+    assert "sữa" in answer.citations[1].quote
+    assert answer.note == ""  # nothing was left out
     assert_citations_consistent(answer)
 
 
-def test_llm_answer_with_only_invalid_or_no_markers_is_unsupported(
-    server: FakeOpenAIServer, answerer: LLMAnswerer
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "Mỗi thôn được 10 triệu đồng.",  # no marker: not answered from the passages
+        "Mỗi thôn được 50 triệu đồng [9].",  # a marker to no passage, a figure in none
+    ],
+)
+def test_llm_reply_without_a_supported_claim_abstains(
+    server: FakeOpenAIServer, answerer: LLMAnswerer, reply: str
 ) -> None:
-    invalid = ask(server, answerer, "Mỗi thôn được 10 triệu đồng [9].")
-    bare = ask(server, answerer, "Mỗi thôn được 10 triệu đồng.")
+    answer = ask(server, answerer, reply)
 
-    for answer in (invalid, bare):
-        assert answer.citations == ()
-        assert not answer.abstained
-        assert any(w.startswith("unsupported") for w in answer.warnings)
-    assert "[9]" not in invalid.text
+    assert answer.abstained and answer.text == ABSTAIN_MESSAGE
+    assert answer.citations == ()
+    assert answer.warnings  # the operator learns why; the visitor sees no English line
 
 
-def test_llm_abstention_phrase_abstains(server: FakeOpenAIServer, answerer: LLMAnswerer) -> None:
-    answer = ask(server, answerer, ABSTAIN_MESSAGE, question="Hà Nội hỗ trợ bao nhiêu?")
+@pytest.mark.parametrize(
+    "reply",
+    [
+        ABSTAIN_MESSAGE,
+        "Tài liệu không đề cập đến mức hỗ trợ của Hà Nội [1].",
+        "Các đoạn tài liệu trên không có thông tin về Hà Nội.",
+    ],
+)
+def test_llm_refusal_in_the_models_words_abstains(
+    server: FakeOpenAIServer, answerer: LLMAnswerer, reply: str
+) -> None:
+    answer = ask(server, answerer, reply, question="Hà Nội hỗ trợ bao nhiêu?")
 
     assert answer.abstained
     assert answer.text == ABSTAIN_MESSAGE
     assert answer.citations == ()
-    assert answer.warnings == ()
 
 
 def test_llm_prompt_delimits_passages_and_asks_for_citations(
@@ -463,42 +478,6 @@ def test_llm_prompt_delimits_passages_and_asks_for_citations(
     assert "không phải" in request.messages[0]["content"].lower()
 
 
-def test_llm_server_down_raises_answerer_error_without_the_key() -> None:
-    server = FakeOpenAIServer("unused")
-    url = server.base_url
-    server.close()  # nothing listens on the port any more
-
-    answerer = LLMAnswerer.openai(
-        base_url=url, model="fake-model", api_key=API_KEY, max_retries=0, timeout_s=2
-    )
-    with pytest.raises(AnswererError) as info:
-        answerer.answer(TET_QUESTION, TET_HITS)
-
-    message = str(info.value)
-    assert url in message
-    assert "QA_LLM__BASE_URL" in message
-    assert API_KEY not in message
-
-
-@pytest.mark.parametrize(("status", "hint"), [(500, "QA_LLM__MODEL"), (401, "QA_LLM__API_KEY")])
-def test_llm_http_error_raises_answerer_error(
-    server: FakeOpenAIServer, answerer: LLMAnswerer, status: int, hint: str
-) -> None:
-    server.status = status
-    with pytest.raises(AnswererError) as info:
-        answerer.answer(TET_QUESTION, TET_HITS)
-
-    assert server.base_url in str(info.value)
-    assert hint in str(info.value)
-    assert API_KEY not in str(info.value)
-
-
-def test_llm_timeout_raises_answerer_error(server: FakeOpenAIServer) -> None:
-    server.delay_s = 1.0
-    with pytest.raises(AnswererError, match="QA_LLM__TIMEOUT_S"):
-        llm(server, timeout_s=0.3).answer(TET_QUESTION, TET_HITS)
-
-
 def test_llm_stream_yields_the_model_pieces_then_the_checked_answer(
     server: FakeOpenAIServer, answerer: LLMAnswerer
 ) -> None:
@@ -514,15 +493,6 @@ def test_llm_stream_yields_the_model_pieces_then_the_checked_answer(
     assert answer == answerer.answer(TET_QUESTION, TET_HITS)  # checked exactly as answer() is
     assert "[1]" in answer.text and "[2]" not in answer.text and "[7]" not in answer.text
     assert_citations_consistent(answer)
-
-
-def test_llm_stream_failure_raises_answerer_error_without_the_key(
-    server: FakeOpenAIServer, answerer: LLMAnswerer
-) -> None:
-    server.status = 401
-    with pytest.raises(AnswererError) as info:
-        list(answerer.stream(TET_QUESTION, TET_HITS))
-    assert "QA_LLM__API_KEY" in str(info.value) and API_KEY not in str(info.value)
 
 
 def test_llm_stream_without_passages_abstains_without_asking(

@@ -178,9 +178,9 @@ def test_llm_answer_that_obeys_an_injected_question_is_caught(
 ) -> None:
     server.reply = "Mỗi thôn được 1 tỷ đồng [9]."  # a model that obeyed the visitor
     answer = _llm_assistant(setup[1], server).ask(INJECTED_QUESTION)
-    # Its marker cites no passage it was given: dropped, and the answer flagged unsupported.
-    assert "[9]" not in answer.text and answer.citations == ()
-    assert any(w.startswith("unsupported") for w in answer.warnings)
+    # Its marker cites no passage it was given and no passage holds its figure: no answer.
+    assert answer.abstained and "[9]" not in answer.text and answer.citations == ()
+    assert any("[9]" in w for w in answer.warnings)
 
 
 def test_llm_question_cannot_open_or_close_a_passage_block(

@@ -200,6 +200,13 @@ class Assistant:
             # first citizens a fresh replica serves wait.
             self.ask("khởi động")
 
+    def answerer_problem(self) -> str | None:
+        """What keeps the LLM answerer's server from answering with the model named (for the
+        operator, before the first visitor waits), or None: nothing, or no server to ask."""
+        from ._answering.llm import LLMAnswerer
+
+        return self.answerer.check() if isinstance(self.answerer, LLMAnswerer) else None
+
     # -- ingest -----------------------------------------------------------------------------
 
     def ingest(

@@ -171,6 +171,8 @@ def format_answer(answer: Answer) -> str:
         scanned = f" ({OCR_NOTICE})" if c.ocr else ""
         lines.append(f"\n[{c.marker}] {c.source}{page}: {where}{scanned}")
         lines.append(f"    “{c.quote}”")
+    if answer.note:
+        lines.append(f"\n({answer.note})")
     for w in answer.warnings:
         lines.append(f"\n(!) {w}")
     return "\n".join(lines)
@@ -305,6 +307,10 @@ def serve(host: str | None, port: int | None, index: Path | None, ingest_first: 
             open_feedback_store(settings)
             open_audit_store(settings)
         assistant = _assistant(settings)
+        problem = assistant.answerer_problem()
+        if problem:
+            # Served all the same: each answer falls back to the extractive one meanwhile.
+            click.echo(f"Warning: {problem} Until then the extractive answer is shown.", err=True)
         if ingest_first and assistant.is_stale():
             report = _ingest(assistant)
             click.echo(f"Indexed {report.documents} documents, {report.chunks} chunks.")

@@ -446,8 +446,21 @@ class LLMSettings(BaseModel):
         None, description="OpenAI-compatible base URL (…/v1) or the Ollama URL."
     )
     api_key: SecretStr | None = Field(None, description="API key for the LLM server.")
+    # A small model served on CPU reads the passages (about 2,000 tokens) in tens of seconds
+    # before its first word: the defaults leave it that time and bound what it may write.
     timeout_s: float = Field(
-        60.0, gt=0, description="Seconds one request to the LLM server may take."
+        120.0,
+        gt=0,
+        description="Seconds one answer may take, from the request to the reply's last word "
+        "(no retry); past it the extractive answer is shown.",
+    )
+    max_tokens: int = Field(512, ge=16, description="Most tokens the model may write in one reply.")
+    min_claim_overlap: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Share of a reply sentence's content words its cited passage must hold "
+        "(besides every figure, name and group it states) for the sentence to be shown.",
     )
 
 

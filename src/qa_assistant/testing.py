@@ -4,7 +4,8 @@
 similar vectors, which is enough to exercise retrieval, fusion and the index offline.
 
 :class:`FakeOpenAIServer` is a real local HTTP server speaking the OpenAI chat-completions API
-with a scripted reply, so the LLM answerer is tested through the real client stack.
+with a scripted reply, so the LLM answerer is tested through the real client stack; it also
+plays what real servers do wrong (a cut stream, a slow first token, a model it does not serve).
 """
 
 from __future__ import annotations
@@ -152,13 +153,35 @@ class FakeOpenAIServer:
 
     ``reply`` is a fixed string or a callable of the request's messages. ``status`` other
     than 200 answers every chat request with that HTTP error; ``delay_s`` holds each answer
-    back (to exercise timeouts). Use as a context manager; ``base_url`` ends in ``/v1``.
+    back before its headers (to exercise timeouts). Use as a context manager; ``base_url``
+    ends in ``/v1``.
+
+    What real servers do wrong: ``models`` (None: any name is served, "fake" listed) are the
+    names GET /v1/models and Ollama's /api/tags list, and a chat request for another model gets
+    a 404 as from vLLM or llama.cpp; ``finish_reason`` ends a stream ("length": out of tokens;
+    None: the connection closes after the text, with no finish reason and no ``[DONE]``, as
+    when the server is stopped); ``first_token_s`` sends the headers at once and the first
+    token that late (a CPU reading a long prompt). ``disconnects`` counts the responses a
+    client closed before the server finished writing them.
     """
 
-    def __init__(self, reply: Reply = "", *, status: int = 200, delay_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        reply: Reply = "",
+        *,
+        status: int = 200,
+        delay_s: float = 0.0,
+        models: Sequence[str] | None = None,
+        finish_reason: str | None = "stop",
+        first_token_s: float = 0.0,
+    ) -> None:
         self.reply = reply
         self.status = status
         self.delay_s = delay_s
+        self.models = models
+        self.finish_reason = finish_reason
+        self.first_token_s = first_token_s
+        self.disconnects = 0
         self.requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -197,6 +220,14 @@ class FakeOpenAIServer:
     def _answer(self, messages: list[dict[str, Any]]) -> str:
         return self.reply(messages) if callable(self.reply) else self.reply
 
+    def _disconnected(self) -> None:
+        with self._lock:
+            self.disconnects += 1
+
+    @property
+    def listed(self) -> list[str]:
+        return list(self.models) if self.models is not None else ["fake"]
+
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         fake = self
 
@@ -205,8 +236,12 @@ class FakeOpenAIServer:
                 pass
 
             def do_GET(self) -> None:
-                if self.path.rstrip("/").endswith("/models"):
-                    self._json(200, {"object": "list", "data": [{"id": "fake", "object": "model"}]})
+                path = self.path.rstrip("/")
+                if path.endswith("/models"):
+                    data = [{"id": name, "object": "model"} for name in fake.listed]
+                    self._json(200, {"object": "list", "data": data})
+                elif path.endswith("/api/tags"):
+                    self._json(200, {"models": [{"name": n, "model": n} for n in fake.listed]})
                 else:
                     self._json(404, {"error": {"message": "not found", "type": "not_found"}})
 
@@ -228,12 +263,23 @@ class FakeOpenAIServer:
                     error = {"message": f"fake error {fake.status}", "type": "server_error"}
                     self._json(fake.status, {"error": error})
                     return
-                text = fake._answer(list(body.get("messages", [])))
                 model = str(body.get("model", "fake"))
+                if fake.models is not None and model not in fake.models:
+                    error = {
+                        "message": f"The model `{model}` does not exist.",
+                        "type": "invalid_request_error",
+                        "code": "model_not_found",
+                    }
+                    self._json(404, {"error": error})
+                    return
+                text = fake._answer(list(body.get("messages", [])))
                 if body.get("stream"):
-                    self._stream(text, model)
+                    try:
+                        self._stream(text, model)
+                    except (BrokenPipeError, ConnectionResetError):
+                        fake._disconnected()
                 else:
-                    self._json(200, _completion(text, model))
+                    self._json(200, _completion(text, model, fake.finish_reason))
 
             def _json(self, status: int, payload: dict[str, Any]) -> None:
                 data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
@@ -248,13 +294,18 @@ class FakeOpenAIServer:
                 self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Cache-Control", "no-cache")
                 self.end_headers()
+                self.wfile.flush()
+                if fake.first_token_s:
+                    time.sleep(fake.first_token_s)
                 pieces = [text[i : i + 16] for i in range(0, len(text), 16)] or [""]
                 for i, piece in enumerate(pieces):
                     delta: dict[str, Any] = {"content": piece}
                     if i == 0:
                         delta["role"] = "assistant"
                     self._event(_chunk(model, delta, None))
-                self._event(_chunk(model, {}, "stop"))
+                if fake.finish_reason is None:
+                    return  # the connection closes here: a server stopped mid-reply
+                self._event(_chunk(model, {}, fake.finish_reason))
                 self.wfile.write(b"data: [DONE]\n\n")
                 self.wfile.flush()
 
@@ -266,7 +317,7 @@ class FakeOpenAIServer:
         return Handler
 
 
-def _completion(text: str, model: str) -> dict[str, Any]:
+def _completion(text: str, model: str, finish: str | None) -> dict[str, Any]:
     return {
         "id": "chatcmpl-fake",
         "object": "chat.completion",
@@ -276,7 +327,7 @@ def _completion(text: str, model: str) -> dict[str, Any]:
             {
                 "index": 0,
                 "message": {"role": "assistant", "content": text},
-                "finish_reason": "stop",
+                "finish_reason": finish,
             }
         ],
         "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},

@@ -217,13 +217,18 @@ class Answer:
     citations: tuple[Citation, ...] = ()
     hits: tuple[Hit, ...] = ()  # what retrieval returned, in rank order
     latency_ms: float = 0.0
-    warnings: tuple[str, ...] = ()  # e.g. an LLM marker that no passage supports
+    # For the operator, in English: an LLM marker that no passage supports, a server that
+    # failed and the setting to check. Never shown on the citizens' page.
+    warnings: tuple[str, ...] = ()
     # The quotes are the provisions that decide a statement ("…, đúng hay sai?"), for the asker
     # to check the case against, not an answer that the documents state.
     provision: bool = False
     # The short answer inside the quotes (the span the reader found: "10 triệu đồng"); the
     # text holds it verbatim. Empty when none was found.
     answer_span: str = ""
+    # For the visitor, in Vietnamese: why the answer is not the LLM's reply, or not all of it
+    # (the server failed, the reply was cut, a sentence no passage holds was left out).
+    note: str = ""
 
     def to_dict(self, *, retrieved: int = 10) -> dict[str, Any]:
         """The JSON shape of ``qa-assistant ask --json``, shared by the CLI, eval and the API."""
@@ -262,6 +267,7 @@ class Answer:
                 for h in self.hits[: max(retrieved, 0)]
             ],
             "warnings": list(self.warnings),
+            "note": self.note or None,
             "provision": self.provision,
             "latency_ms": round(self.latency_ms, 2),
         }

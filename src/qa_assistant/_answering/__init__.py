@@ -7,10 +7,12 @@ Two answerers implement :class:`~qa_assistant.protocols.Answerer`:
   abstains when the evidence is too weak.
 * :class:`~qa_assistant._answering.llm.LLMAnswerer`: asks a chat model (OpenAI-compatible
   server or Ollama, through LangChain) to answer only from numbered passages, then checks
-  every ``[n]`` it wrote.
+  every sentence against the passage it cites; where its reply cannot be shown, the
+  extractive answerer answers.
 
 The package's modules: :mod:`.common` (what both share: the abstention, the citations),
-:mod:`.extractive`, :mod:`.llm` and its :mod:`.prompts`, and :mod:`.factory`
+:mod:`.extractive`, :mod:`.llm` with its :mod:`.prompts` and :mod:`.claims` (what a passage
+must hold of a sentence), and :mod:`.factory`
 (:func:`~qa_assistant._answering.factory.make_answerer`). The answerers import :mod:`.common`;
 only the factory imports the answerers, and this file imports nothing, so the package has no
 import cycle.

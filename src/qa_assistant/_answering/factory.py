@@ -23,20 +23,7 @@ def make_answerer(settings: Settings, reader: SpanReader | None = None) -> Answe
     """
     # Imported once asked for: a process loads only the answerer it runs.
     if settings.answerer == "extractive":
-        from .extractive import ExtractiveAnswerer
-
-        make = functools.partial(
-            ExtractiveAnswerer,
-            tuning=settings.answer,
-            weights=settings.scoring,
-            reader=reader,
-            reading=settings.reader,
-        )
-        if not settings.relevance.enabled:
-            return make()
-        from .._reranker import relevance_threshold
-
-        return make(relevance_threshold=relevance_threshold(settings))
+        return _extractive(settings, reader)
     if not settings.llm.base_url:
         raise ConfigError(
             f"QA_ANSWERER={settings.answerer} needs the server's address: set QA_LLM__BASE_URL "
@@ -45,20 +32,21 @@ def make_answerer(settings: Settings, reader: SpanReader | None = None) -> Answe
         )
     from .llm import LLMAnswerer
 
+    llm = settings.llm
+    common: dict[str, Any] = {
+        "base_url": str(llm.base_url),
+        "model": llm.model,
+        "timeout_s": llm.timeout_s,
+        "max_tokens": llm.max_tokens,
+        "max_passages": max(settings.k, 1),
+        "min_overlap": llm.min_claim_overlap,
+    }
     builders: dict[str, Callable[[], LLMAnswerer]] = {
+        # Where the model's reply cannot be shown, the visitor gets the extractive answer.
         "openai": lambda: LLMAnswerer.openai(
-            base_url=str(settings.llm.base_url),
-            model=settings.llm.model,
-            api_key=_secret(settings.llm.api_key),
-            timeout_s=settings.llm.timeout_s,
-            max_passages=max(settings.k, 1),
+            api_key=_secret(llm.api_key), fallback=_extractive(settings, reader), **common
         ),
-        "ollama": lambda: LLMAnswerer.ollama(
-            base_url=str(settings.llm.base_url),
-            model=settings.llm.model,
-            timeout_s=settings.llm.timeout_s,
-            max_passages=max(settings.k, 1),
-        ),
+        "ollama": lambda: LLMAnswerer.ollama(fallback=_extractive(settings, reader), **common),
     }
     if settings.answerer not in builders:
         raise ConfigError(
@@ -66,6 +54,23 @@ def make_answerer(settings: Settings, reader: SpanReader | None = None) -> Answe
             "openai or ollama."
         )
     return builders[settings.answerer]()
+
+
+def _extractive(settings: Settings, reader: SpanReader | None) -> Answerer:
+    from .extractive import ExtractiveAnswerer
+
+    make = functools.partial(
+        ExtractiveAnswerer,
+        tuning=settings.answer,
+        weights=settings.scoring,
+        reader=reader,
+        reading=settings.reader,
+    )
+    if not settings.relevance.enabled:
+        return make()
+    from .._reranker import relevance_threshold
+
+    return make(relevance_threshold=relevance_threshold(settings))
 
 
 def _secret(value: Any) -> str | None:

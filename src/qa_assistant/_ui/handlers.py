@@ -21,7 +21,7 @@ import gradio as gr
 from .._audit import AuditAction, AuditResult, AuditStore, open_audit_store
 from .._feedback import FeedbackStore, open_feedback_store
 from .._staff import StaffView, client_address
-from ..errors import AuditError, QAError, StaffAccessError, UploadError
+from ..errors import AnswererError, AuditError, QAError, StaffAccessError, UploadError
 from ..settings import Settings
 from ..types import Answer, Citation, Filters, IngestReport
 from .failures import FailedDocument, reported_failures, unindexed_documents
@@ -43,13 +43,23 @@ from .rendering import (
 if TYPE_CHECKING:
     from ..assistant import Assistant
 
-__all__ = ["AUDIT_ROWS_SHOWN", "LOGIN_FAILURE_DELAY_S", "MAX_HISTORY", "Handlers", "Turn"]
+__all__ = [
+    "ANSWERER_DOWN",
+    "AUDIT_ROWS_SHOWN",
+    "LOGIN_FAILURE_DELAY_S",
+    "MAX_HISTORY",
+    "Handlers",
+    "Turn",
+]
 
 log = logging.getLogger(__name__)
 
 MAX_HISTORY = 4  # previous questions passed for follow-ups; older ones rarely help retrieval
 LOGIN_FAILURE_DELAY_S = 1.0  # slows down password guessing
 AUDIT_ROWS_SHOWN = 20
+# What a visitor reads when the answerer itself fails (the LLM answerer falls back to the
+# extractive answer on its own; this is what is left when even that cannot be given).
+ANSWERER_DOWN = "Hệ thống trả lời đang gặp sự cố. Vui lòng thử lại sau ít phút."
 
 
 @dataclass(frozen=True)
@@ -135,6 +145,12 @@ class Handlers:
                     drafted = [*chat, _message("assistant", render_draft(draft))]
                     yield drafted, turns, "", gr.skip()
             assert answer is not None, "Assistant.ask_stream ends with the answer"
+        except AnswererError as exc:
+            # The operator's detail (the server, the setting to fix) is for the log, in English.
+            log.error("answering %r failed: %s", question, exc)
+            turns = [*turns, Turn(question, None)]
+            yield [*chat, _message("assistant", render_error(ANSWERER_DOWN))], turns, "", gr.skip()
+            return
         except QAError as exc:
             gr.Warning(str(exc))
             turns = [*turns, Turn(question, None)]

@@ -55,11 +55,21 @@ CSS = (_STATIC / "app.css").read_text(encoding="utf-8")
 _PANEL_JS = (_STATIC / "panel.js").read_text(encoding="utf-8")
 
 
-def _header() -> str:
+def _header(answerer: str) -> str:
+    """The page's title and what it promises, which depends on who writes the answers: the
+    extractive answerer quotes word for word, an LLM writes its own sentences."""
+    if answerer == "extractive":
+        how = (
+            "Câu trả lời trích nguyên văn từ các văn bản đã nạp, kèm số trích dẫn [n] để đối chiếu."
+        )
+    else:
+        how = (
+            "Câu trả lời do máy soạn dựa trên các văn bản đã nạp; mỗi ý kèm số trích dẫn [n] "
+            "dẫn tới đoạn văn gốc để bạn đối chiếu."
+        )
     return (
         '<div id="qa-header"><h1>Trợ lý hỏi đáp chính sách</h1>'
-        "<p>Câu trả lời trích nguyên văn từ các văn bản đã nạp, kèm số trích dẫn [n] để đối "
-        "chiếu. Nếu văn bản không nói đến, trợ lý sẽ nói rõ là không tìm thấy.</p></div>"
+        f"<p>{how} Nếu văn bản không nói đến, trợ lý sẽ nói rõ là không tìm thấy.</p></div>"
     )
 
 
@@ -75,7 +85,7 @@ def build_app(
         turns = gr.State([])
         rated = gr.State({})
         staff_token = gr.State("")
-        gr.HTML(_header())
+        gr.HTML(_header(settings.answerer))
 
         with gr.Tabs():
             with gr.Tab("Hỏi đáp", id="chat"):

@@ -75,7 +75,7 @@ def render_question(question: str) -> str:
 
 
 def render_answer(answer: Answer, turn: int) -> str:
-    """The chat bubble of a finished answer: markers linked, sources listed, warnings noted."""
+    """The chat bubble of a finished answer: markers linked, sources listed, its note shown."""
     citations = {c.marker: c for c in answer.citations}
     body = _link_markers(_paragraphs(_with_short_answer(answer)), turn, citations)
     # qa-final tells tests and scripts the checked answer from a draft; qa-turn-N lets the
@@ -84,9 +84,9 @@ def render_answer(answer: Answer, turn: int) -> str:
     if answer.provision:
         css += " qa-provision"  # the rule to check a statement against, not a stated answer
     parts = [f'<div class="{css} qa-final qa-turn-{turn}">{body}', _render_sources(answer, turn)]
-    if answer.warnings:
-        notes = "".join(f"<li>{escape(w)}</li>" for w in answer.warnings)
-        parts.append(f'<ul class="qa-warnings">{notes}</ul>')
+    # The note, not the warnings: those are the operator's, in English, naming settings.
+    if answer.note:
+        parts.append(f'<p class="qa-warnings">{escape(answer.note)}</p>')
     parts.append("</div>")
     return "".join(parts)
 
