@@ -235,6 +235,25 @@ def test_older_builds_are_removed_and_others_kept(tmp_path: Path) -> None:
 # The offline build
 
 
+def test_a_build_prints_no_loading_bars_and_leaves_them_as_they_were(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from transformers.utils import logging as hf_logging
+
+    def build(folder: Path) -> None:
+        for _ in hf_logging.tqdm(range(3), desc="Loading weights"):
+            pass
+        (folder / "build-info.json").write_text("{}")
+
+    hf_logging.enable_progress_bar()
+    model_build.build_in_cache(
+        tmp_path / "models" / "m", build, lambda: None, "1 MB", complete=("build-info.json",)
+    )
+    assert (tmp_path / "models" / "m" / "build-info.json").is_file()
+    assert "Loading weights" not in capsys.readouterr().err
+    assert hf_logging.is_progress_bar_enabled()  # other loads (training's) still show theirs
+
+
 @pytest.mark.integration
 def test_build_produces_a_complete_sentence_transformers_folder(cache_dir: Path) -> None:
     folder = ensure_default_model(cache_dir)

@@ -10,13 +10,14 @@ Builds are atomic and locked: concurrent callers wait for one build.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -374,7 +375,8 @@ def build_in_cache(
             _remove_leftovers(models, target.name)
             tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=models))
             try:
-                build(tmp)
+                with _no_loading_bars():
+                    build(tmp)
                 if target.exists():  # an incomplete folder from an older, non-atomic copy
                     shutil.rmtree(target)
                 os.replace(tmp, target)
@@ -391,6 +393,23 @@ def build_in_cache(
             f"Could not build the model {target.name} in {models}: {exc}. Check that the "
             f"cache folder (QA_CACHE_DIR) is writable and has about {room} free{otherwise}."
         ) from exc
+
+
+@contextlib.contextmanager
+def _no_loading_bars() -> Iterator[None]:
+    """transformers' "Loading weights" bars off while a build loads its model: a first start
+    builds up to four models, and each printed a bar that was gone in a fraction of a second,
+    one of them in the middle of ingest's own bar. ``serve`` says in one line that it loads
+    (and on a first start builds) the models."""
+    from transformers.utils import logging as hf_logging
+
+    shown = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    try:
+        yield
+    finally:
+        if shown:
+            hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
 
 
 def remove_builds(models: Path, pattern: str, keep: set[str]) -> None:
