@@ -286,6 +286,28 @@ def test_serve_reports_a_model_the_server_lacks_before_the_first_question(
     assert server.requests == []  # found before anyone asked
 
 
+def test_the_ollama_client_is_held_to_the_same_checks(server: FakeOpenAIServer) -> None:
+    root = server.base_url.removesuffix("/v1")
+
+    def ollama(model: str = "served-model") -> LLMAnswerer:
+        return LLMAnswerer.ollama(
+            base_url=root, model=model, timeout_s=5, fallback=QuotingFallback()
+        )
+
+    server.reply = "Tổng kinh phí hỗ trợ Tết là 92,9 triệu đồng [2]."
+    answer = ollama().answer(QUESTION, PASSAGES)
+    assert server.requests[-1].path == "/api/chat"
+    assert answer.text == "Tổng kinh phí hỗ trợ Tết là 92,9 triệu đồng [1]."
+    assert [c.chunk_id for c in answer.citations] == ["c1"]
+
+    server.finish_reason = "length"  # Ollama's done_reason
+    assert ollama().answer(QUESTION, PASSAGES).note == NOTE_CUT + NOTE_QUOTED
+    server.finish_reason = "stop"
+    missing = ollama("other-model").answer(QUESTION, PASSAGES)
+    assert missing.note == NOTE_FAILED + NOTE_QUOTED
+    assert any("QA_LLM__MODEL" in w for w in missing.warnings)
+
+
 def test_ollama_models_are_checked_in_its_own_listing() -> None:
     with FakeOpenAIServer(models=["qwen2.5:3b", "llama3:latest"]) as server:
         root = server.base_url.removesuffix("/v1")

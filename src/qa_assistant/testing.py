@@ -156,13 +156,15 @@ class FakeOpenAIServer:
     back before its headers (to exercise timeouts). Use as a context manager; ``base_url``
     ends in ``/v1``.
 
+    It also speaks Ollama's /api/chat (streamed) and /api/tags, for the Ollama client.
+
     What real servers do wrong: ``models`` (None: any name is served, "fake" listed) are the
     names GET /v1/models and Ollama's /api/tags list, and a chat request for another model gets
-    a 404 as from vLLM or llama.cpp; ``finish_reason`` ends a stream ("length": out of tokens;
-    None: the connection closes after the text, with no finish reason and no ``[DONE]``, as
-    when the server is stopped); ``first_token_s`` sends the headers at once and the first
-    token that late (a CPU reading a long prompt). ``disconnects`` counts the responses a
-    client closed before the server finished writing them.
+    a 404 as from vLLM, llama.cpp or Ollama; ``finish_reason`` ends a stream ("length": out of
+    tokens; None: the connection closes after the text, with no finish reason and no
+    ``[DONE]``, as when the server is stopped); ``first_token_s`` sends the headers at once
+    and the first token that late (a CPU reading a long prompt). ``disconnects`` counts the
+    responses a client closed before the server finished writing them.
     """
 
     def __init__(
@@ -254,7 +256,8 @@ class FakeOpenAIServer:
                     body = {}
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 fake._record(RecordedRequest("POST", self.path, headers, body))
-                if not self.path.rstrip("/").endswith("/chat/completions"):
+                ollama = self.path.rstrip("/").endswith("/api/chat")
+                if not (ollama or self.path.rstrip("/").endswith("/chat/completions")):
                     self._json(404, {"error": {"message": "not found", "type": "not_found"}})
                     return
                 if fake.delay_s:
@@ -264,6 +267,9 @@ class FakeOpenAIServer:
                     self._json(fake.status, {"error": error})
                     return
                 model = str(body.get("model", "fake"))
+                if ollama and fake.models is not None and model not in fake.models:
+                    self._json(404, {"error": f"model '{model}' not found"})
+                    return
                 if fake.models is not None and model not in fake.models:
                     error = {
                         "message": f"The model `{model}` does not exist.",
@@ -275,7 +281,7 @@ class FakeOpenAIServer:
                 text = fake._answer(list(body.get("messages", [])))
                 if body.get("stream"):
                     try:
-                        self._stream(text, model)
+                        (self._ollama_stream if ollama else self._stream)(text, model)
                     except (BrokenPipeError, ConnectionResetError):
                         fake._disconnected()
                 else:
@@ -307,6 +313,28 @@ class FakeOpenAIServer:
                     return  # the connection closes here: a server stopped mid-reply
                 self._event(_chunk(model, {}, fake.finish_reason))
                 self.wfile.write(b"data: [DONE]\n\n")
+                self.wfile.flush()
+
+            def _ollama_stream(self, text: str, model: str) -> None:
+                """Ollama's /api/chat: one JSON object a line, the last with ``done``."""
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-ndjson")
+                self.end_headers()
+                self.wfile.flush()
+                if fake.first_token_s:
+                    time.sleep(fake.first_token_s)
+                pieces = [text[i : i + 16] for i in range(0, len(text), 16)]
+                for piece in pieces:
+                    message = {"role": "assistant", "content": piece}
+                    self._line({"model": model, "message": message, "done": False})
+                if fake.finish_reason is None:
+                    return  # the connection closes here: a server stopped mid-reply
+                done = {"model": model, "message": {"role": "assistant", "content": ""}}
+                self._line({**done, "done": True, "done_reason": fake.finish_reason})
+
+            def _line(self, payload: dict[str, Any]) -> None:
+                payload = {"created_at": "2026-01-01T00:00:00Z", **payload}
+                self.wfile.write(json.dumps(payload, ensure_ascii=False).encode() + b"\n")
                 self.wfile.flush()
 
             def _event(self, payload: dict[str, Any]) -> None:
