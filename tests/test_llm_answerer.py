@@ -190,6 +190,20 @@ def test_a_refusal_in_the_models_words_is_an_abstention(
     assert answer.abstained and answer.text == ABSTAIN_MESSAGE and answer.citations == ()
 
 
+def test_a_list_keeps_its_lines_and_numbering(server: FakeOpenAIServer) -> None:
+    reply = (
+        "Theo tài liệu:\n1. Mỗi thôn được hỗ trợ 10 triệu đồng [2].\n"
+        "2. Tổng kinh phí là 92,9 triệu đồng [1].\n3. Mỗi hộ được thêm 7 triệu đồng [1]."
+    )
+    answer = reply_to(server, reply)
+
+    assert answer.text == (
+        "1. Mỗi thôn được hỗ trợ 10 triệu đồng [1].\n2. Tổng kinh phí là 92,9 triệu đồng [2]."
+    )
+    assert [c.chunk_id for c in answer.citations] == ["c2", "c1"]
+    assert answer.note == NOTE_TRIMMED  # the third item's figure is in no passage
+
+
 def test_numbers_compare_by_value_whatever_their_writing(server: FakeOpenAIServer) -> None:
     answer = reply_to(
         server,

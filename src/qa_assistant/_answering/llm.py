@@ -341,7 +341,7 @@ class LLMAnswerer:
             for n in sentence.passages:
                 order.setdefault(n, len(order) + 1)
         text = " ".join(s.text(order) for s in checked.kept)
-        text = re.sub(r" ?\n ?", "\n", text)
+        text = re.sub(r" ?\n ?", "\n", text).strip()
         citations = [
             _supporting_citation(
                 new, passages[old - 1], [s.claim for s in checked.kept if old in s.passages]
@@ -413,10 +413,11 @@ class _Sentence:
     claim: Claim
     passages: tuple[int, ...]
     gap: str  # what separated it from the sentence before: a line break or a space
+    shown: str  # the sentence as written, without its markers (a list's numbering kept)
 
     def text(self, order: dict[int, int]) -> str:
         markers = "".join(f"[{order[n]}]" for n in self.passages)
-        body = self.claim.text
+        body = self.shown
         if body[-1:] in ".!;:…":
             body = f"{body[:-1].rstrip()} {markers}{body[-1]}"
         else:
@@ -454,7 +455,8 @@ def _check_reply(reply: str, passages: Sequence[Hit], min_overlap: float) -> _Ch
                 warnings.append(
                     f"removed citation marker [{n}]: only passages 1–{len(passages)} were given"
                 )
-        claim = claim_of(_without_markers(sentence))
+        shown = _without_markers(sentence)
+        claim = claim_of(shown)
         if not (claim.words or claim.figures or claim.names or claim.groups):
             continue  # a stray marker or a bullet: nothing is stated
         if claim.text.endswith("?"):
@@ -474,7 +476,7 @@ def _check_reply(reply: str, passages: Sequence[Hit], min_overlap: float) -> _Ch
             was = f" instead of {', '.join(f'[{n}]' for n in cited)}" if cited else ""
             warnings.append(f"cited {claim.text!r} to passage [{best}], which holds it{was}")
             held = (best,)
-        kept.append(_Sentence(claim, held, gap))
+        kept.append(_Sentence(claim, held, gap, shown))
     return _CheckedReply(tuple(kept), tuple(warnings), refused=False, dropped_facts=dropped_facts)
 
 
