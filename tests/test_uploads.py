@@ -176,13 +176,13 @@ def test_a_failed_document_is_listed_with_its_reason_and_can_be_deleted(
     (docs / "ban-sao.txt").write_bytes((docs / original).read_bytes())
 
     status = Handlers(ingested, settings).reingest("", LOCAL, progress=None)  # type: ignore[arg-type]
-    assert status.count("❌") == 3 and "`cat-cut.pdf`: Không nạp được" in status
+    assert status.count("✗") == 3 and "`cat-cut.pdf`: Không nạp được" in status
     _vietnamese_without_paths(status, docs)
 
     # A fresh page (as after a restart) still lists them, from the folder and the index.
     handlers = Handlers(ingested, settings)
     table, deletable = _refresh(handlers)
-    reasons = {row[1]: row[5] for row in table if row[5].startswith("❌")}
+    reasons = {row[1]: row[5] for row in table if row[5].startswith("✗")}
     # Of two files with one content, whichever ingest met second is the one left out.
     [(copy, kept)] = [
         (a, b) for a, b in ((original, "ban-sao.txt"), ("ban-sao.txt", original)) if a in reasons
@@ -208,7 +208,7 @@ def test_a_file_not_yet_ingested_is_listed_as_such(ingested: Assistant, settings
     (settings.documents_dir / "moi.txt").write_text("Điều 1. Văn bản mới.", encoding="utf-8")
     table, deletable = _refresh(Handlers(ingested, settings))
     [row] = [row for row in table if row[1] == "moi.txt"]
-    assert row[5].startswith("❌ Chưa có trong chỉ mục. Bấm «Nạp lại toàn bộ»")
+    assert row[5].startswith("✗ Chưa có trong chỉ mục. Bấm «Nạp lại toàn bộ»")
     assert "moi.txt" in deletable
 
 

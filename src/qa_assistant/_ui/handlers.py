@@ -320,7 +320,7 @@ class Handlers:
             else []
         )
         choices = [(f"{d.title} ({d.source})", d.source) for d in documents or ()]
-        deletable = [(f"❌ {f.source} (chưa nạp được)", f.source) for f in failed] + choices
+        deletable = [(f"✗ {f.source} (chưa nạp được)", f.source) for f in failed] + choices
         table = render_documents_table(documents or (), failed) if allowed else []
         listed = documents is not None
         return (
@@ -358,7 +358,7 @@ class Handlers:
                 )
             except (UploadError, OSError) as exc:
                 self._record("upload", "failed", request, target=path.name, detail=str(exc))
-                problems.append(f"❌ {escape(str(exc))}")
+                problems.append(f"✗ {escape(str(exc))}")
         if not saved:
             gr.Warning("Không tệp nào được nhận.")
             return "\n\n".join(problems)

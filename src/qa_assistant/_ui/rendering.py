@@ -194,7 +194,7 @@ def render_documents_table(
 ) -> list[list[Any]]:
     """One row per indexed document, after one per file the index lacks (first: they need
     staff's attention)."""
-    missing = [["", f.source, "", 0, "", f"❌ {f.reason}"] for f in failed]
+    missing = [["", f.source, "", 0, "", f"✗ {f.reason}"] for f in failed]
     return [
         *missing,
         *(
@@ -250,5 +250,5 @@ def format_ingest_report(
         f"{report.chunks} đoạn ({report.seconds:.1f} giây)."
     )
     for failed in failures:
-        lines.append(f"❌ `{escape(failed.source)}`: {escape(failed.reason)}")
+        lines.append(f"✗ `{escape(failed.source)}`: {escape(failed.reason)}")
     return "\n\n".join(lines)
