@@ -3,8 +3,9 @@
 Split by job: :mod:`.rendering` turns answers, citations, documents and audit rows into HTML
 and table rows; :mod:`.inputs` checks what the page sends, and :mod:`.content` what an
 upload holds; :mod:`.failures` lists the files the index lacks, with why; :mod:`.handlers`
-answers the page's events; :mod:`.layout` builds the page and serves it. The look and the
-citation panel's script are package files under ``static/``.
+answers the page's events; :mod:`.layout` builds the page and serves it, with Gradio's own
+words in Vietnamese from :mod:`.i18n`. The look, the citation panel's script and the page's
+script are package files under ``static/``.
 """
 
 from __future__ import annotations

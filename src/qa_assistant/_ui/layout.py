@@ -17,6 +17,7 @@ import gradio as gr
 from .._staff import STAFF_OFF, StaffView
 from ..settings import Settings
 from .handlers import AUDIT_ROWS_SHOWN, Handlers
+from .i18n import I18N
 from .inputs import ALLOWED_UPLOAD_SUFFIXES
 from .rendering import AUDIT_COLUMNS, DOCUMENT_COLUMNS, PANEL_PLACEHOLDER
 
@@ -53,6 +54,7 @@ THEME = gr.themes.Soft(
 _STATIC = files(__package__) / "static"
 CSS = (_STATIC / "app.css").read_text(encoding="utf-8")
 _PANEL_JS = (_STATIC / "panel.js").read_text(encoding="utf-8")
+_PAGE_JS = (_STATIC / "page.js").read_text(encoding="utf-8")
 
 
 def _header(answerer: str) -> str:
@@ -135,12 +137,12 @@ def _build_chat(
             with gr.Row(equal_height=True):
                 question = gr.Textbox(
                     placeholder="Nhập câu hỏi, ví dụ: Hộ nghèo được hỗ trợ những gì?",
+                    label="Câu hỏi",  # not shown, but read out (else Gradio's "Textbox")
                     show_label=False,
                     lines=1,
                     max_lines=4,
                     scale=5,
                     elem_id="qa-question",
-                    autofocus=True,
                 )
                 send = gr.Button("Gửi", variant="primary", scale=1, elem_id="qa-send")
             with gr.Group(visible=False, elem_id="qa-comment-box") as comment_box:
@@ -276,12 +278,15 @@ def _build_staff(handlers: Handlers, token: gr.State) -> dict[str, Any]:
         "concurrency_limit": 1,
         **private,
     }
+    uploaded = upload.click(handlers.upload, [files, token], [status], **staff_options)
+    # Emptied in the browser once the upload went through, so it is never offered again.
+    uploaded.success(None, None, [files], js="() => null", **private)
     # Every handler is wired whatever this page showed: each one decides per request.
     changed = [
         login.click(handlers.login, [password], [token, password], **private),
         password.submit(handlers.login, [password], [token, password], **private),
         logout.click(handlers.logout, [token], [token], **private),
-        upload.click(handlers.upload, [files, token], [status], **staff_options),
+        uploaded,
         delete.click(handlers.delete, [delete_choice, token], [status], **staff_options),
         reingest.click(handlers.reingest, [token], [status], **staff_options),
     ]
@@ -301,6 +306,8 @@ def launch_options(settings: Settings) -> dict[str, Any]:
         "server_port": settings.port,
         "theme": THEME,
         "css": CSS,
+        "js": _PAGE_JS,
+        "i18n": I18N,  # Gradio's own words (upload box, footer) in Vietnamese
         "footer_links": ["api"],  # the API page documents /ask; the rest links off-site
         "run_history": False,  # questions may be personal: keep them out of browser storage
         "enable_monitoring": False,  # /monitoring would show traffic to anyone

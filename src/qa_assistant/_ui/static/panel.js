@@ -18,9 +18,20 @@ const qaMarkStacked = () => {
   const side = document.querySelector('#qa-side');
   if (side) side.classList.toggle('qa-stacked', qaStacked());
 };
+// Beside the chat (a desktop) the panel is on screen, but a long passage can push the document's
+// quoted sentence below the fold: bring that sentence into view, moving the page only then.
 const qaShowPanel = () => {
   const panel = document.querySelector('#qa-citation .qa-panel[data-turn]');
-  if (panel && qaStacked()) panel.scrollIntoView({behavior: 'smooth', block: 'start'});
+  if (!panel) return;
+  if (qaStacked()) {
+    panel.scrollIntoView({behavior: 'smooth', block: 'start'});
+    return;
+  }
+  const mark = panel.querySelector('.qa-doc-mark');
+  const box = mark && mark.getBoundingClientRect();
+  if (box && (box.top < 0 || box.bottom > window.innerHeight)) {
+    mark.scrollIntoView({behavior: 'smooth', block: 'center'});
+  }
 };
 
 if (!window.__qaCiteListener) {
