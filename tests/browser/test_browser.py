@@ -11,9 +11,11 @@ refresh docs/screenshot.png and docs/screenshot-phone.png from the answered page
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import sqlite3
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -53,6 +55,14 @@ NEW_DOCUMENT = (
 )
 TIMEOUT_MS = 30_000
 PHONE = {"width": 390, "height": 844}
+LAPTOP = {"width": 1400, "height": 560}
+# Gradio's own English as it shows (or is read out) when left untranslated: its upload box,
+# footer, toast titles, status announcements, a label-less box's name, and raw i18n keys.
+GRADIO_ENGLISH = re.compile(
+    r"Drop File Here|Click to Upload|- or -|Use via API|Built with Gradio|Uploading|"
+    r"\b(Info|Warning|Error|Success|Loading|Complete|Textbox|Clear|Copy message)\b|"
+    r"\b(common|upload_text|errors|chatbot|file|status|blocks)\.[a-z_]+"
+)
 
 
 def _require_chromium() -> None:
@@ -177,11 +187,19 @@ def _ask(page: Any, question: str) -> Any:
 
 
 def test_ask_read_citation_and_give_feedback(page: Any, server: Server) -> None:
+    from playwright.sync_api import expect
+
+    _opens_at_the_top(page)
+    # Where there is a keyboard, the question box takes it without moving the page.
+    assert page.evaluate("document.activeElement.closest('#qa-question') !== null")
     answer = _ask(page, TET_QUESTION)
     assert "10 triệu" in answer.inner_text()
     citations = answer.locator("a.qa-cite")
     assert citations.count() >= 1
 
+    # On a laptop's shorter screen the panel's full text starts below the fold: the click
+    # must bring the quoted sentence on screen.
+    page.set_viewport_size(LAPTOP)
     citations.first.click()
     panel = page.locator("#qa-citation .qa-panel[data-marker]")
     panel.wait_for()
@@ -189,8 +207,9 @@ def test_ask_read_citation_and_give_feedback(page: Any, server: Server) -> None:
     assert quote.count() == 1 and quote.inner_text().strip()
     doc_mark = panel.locator("mark.qa-doc-mark")
     assert doc_mark.inner_text() == quote.inner_text()
-    doc_mark.wait_for(state="visible")  # scrolled into view inside the full text
-    assert doc_mark.is_visible()
+    expect(doc_mark).to_be_in_viewport()
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    page.evaluate("window.scrollTo(0, 0)")
 
     OUTPUT.mkdir(exist_ok=True)
     page.screenshot(path=str(OUTPUT / "answered.png"), full_page=True)
@@ -201,10 +220,13 @@ def test_ask_read_citation_and_give_feedback(page: Any, server: Server) -> None:
     follow = _ask(page, "Còn hộ cận nghèo thì sao?")
     assert follow.inner_text().strip()
 
+    _chat_label_stays_above_the_messages(page)
+
     page.locator("#qa-chat button[aria-label='Dislike']").first.click()
     page.locator("#qa-comment textarea").fill("Cần nói rõ nguồn kinh phí.")
     page.click("#qa-comment-send")
     page.wait_for_selector("#qa-comment textarea", state="hidden")
+    _speaks_vietnamese(page)  # with the toasts of the rating and the comment up
     rows = server.feedback_rows()
     assert [(r[0], r[1], r[2]) for r in rows] == [
         ("down", "Cần nói rõ nguồn kinh phí.", TET_QUESTION)
@@ -241,8 +263,11 @@ def test_staff_upload_ask_and_delete(page: Any, server: Server) -> None:
     # that is about to be re-rendered (seen on a cold, loaded machine).
     _wait_for_text(page.locator("#qa-audit"), "Đăng nhập")
 
+    _speaks_vietnamese(page)  # the upload box's own words included
+
     _upload_new_document(page, server.settings.documents_dir)
     page.locator("#qa-documents").get_by_text("thu-vien-cong-dong.txt").wait_for()
+    _refused_upload_fits_the_log(page)
 
     page.get_by_role("tab", name="Hỏi đáp").click()
     answer = _ask(page, "Thư viện cộng đồng của xã mở cửa từ mấy giờ?")
@@ -267,6 +292,17 @@ def test_staff_upload_ask_and_delete(page: Any, server: Server) -> None:
 
 def test_on_a_phone_the_answer_stays_in_view_and_its_sources_open_on_tap(phone: Any) -> None:
     from playwright.sync_api import expect
+
+    _opens_at_the_top(phone)
+    expect(phone.locator("#qa-header h1")).to_be_in_viewport()
+    example = phone.locator("#qa-chat button.example").first
+    expect(example).to_be_in_viewport()
+    looks = example.evaluate(
+        "e => { const s = getComputedStyle(e);"
+        " return [parseFloat(s.borderTopWidth), s.borderTopStyle, s.cursor]; }"
+    )
+    assert looks[0] >= 1 and looks[1] != "none" and looks[2] == "pointer", looks
+    _speaks_vietnamese(phone)
 
     answer = _ask(phone, TET_QUESTION)
     panel = phone.locator("#qa-citation .qa-panel[data-marker]")
@@ -305,7 +341,87 @@ def test_on_a_phone_the_answer_stays_in_view_and_its_sources_open_on_tap(phone: 
     _wait_for_text(phone.locator("#qa-audit"), "Đăng nhập")
     phone.locator("#qa-documents").wait_for(state="visible")
     _no_sideways_scroll(phone)
+    _apart(phone, "#qa-upload label[data-testid='block-label']", "#qa-upload .icon-wrap")
     phone.screenshot(path=str(OUTPUT / "phone-staff.png"), full_page=True)
+
+
+def _opens_at_the_top(page: Any) -> None:
+    # Long enough for Gradio's mount and any autofocus to have moved the page.
+    page.wait_for_timeout(1000)
+    assert page.evaluate("window.scrollY") == 0
+
+
+def _chat_label_stays_above_the_messages(page: Any) -> None:
+    """The chat's label ("Hội thoại") never lies over a message, however the chat scrolls."""
+    page.evaluate("document.querySelector('#qa-chat .bubble-wrap').scrollTop = 120")
+    label = page.locator("#qa-chat label[data-testid='block-label']").bounding_box()
+    messages = page.locator("#qa-chat .bubble-wrap").bounding_box()
+    assert label is not None and messages is not None
+    assert label["y"] + label["height"] <= messages["y"] + 1, (label, messages)
+
+
+def _speaks_vietnamese(page: Any) -> None:
+    """What a visitor sees or hears read out: none of Gradio's English, no glyph the fonts lack."""
+    text = page.evaluate("document.body.innerText")
+    english = sorted({m.group(0) for m in GRADIO_ENGLISH.finditer(text)})
+    assert english == [], f"Gradio's English on the page: {english}"
+    missing = [c for c in _unusual_characters(text) if not _font_has(c)]
+    assert missing == [], f"no installed font draws {[f'U+{ord(c):04X}' for c in missing]}"
+
+
+def _unusual_characters(text: str) -> list[str]:
+    # Vietnamese letters and common punctuation are in every font the page names; the rest
+    # (symbols, dingbats, emoji) is checked one by one. Variation selectors draw nothing.
+    return sorted(
+        {c for c in text if ord(c) >= 0x2000 and not 0xFE00 <= ord(c) <= 0xFE0F}
+        - set("\u200b\u200c\u200d\u2013\u2014\u2018\u2019\u201c\u201d\u2026")
+    )
+
+
+def _font_has(char: str) -> bool:
+    if shutil.which("fc-list") is None:
+        pytest.skip("fc-list (fontconfig, a dependency of Chromium) is missing")
+    found = subprocess.run(
+        ["fc-list", f":charset={ord(char):x}", "family"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return bool(found.stdout.strip())
+
+
+def _refused_upload_fits_the_log(page: Any) -> None:
+    """A refused upload's long reason (in the status and the log) keeps every log column in
+    its panel, and the status says it in words the fonts draw."""
+    from playwright.sync_api import expect
+
+    OUTPUT.mkdir(exist_ok=True)
+    binary = OUTPUT / "khong-phai-van-ban.txt"
+    binary.write_bytes(b"\x00\x01\x02\xff" * 200)
+    page.set_input_files("#qa-upload input[type=file]", str(binary))
+    page.locator("#qa-upload").get_by_text("khong-phai-van-ban").first.wait_for()
+    # The box's buttons (pick again, empty) appear with a file: none lies over its label.
+    _apart(page, "#qa-upload label[data-testid='block-label']", "#qa-upload .icon-button-wrapper")
+    page.click("#qa-upload-btn")
+    _wait_for_text(page.locator("#qa-audit"), "khong-phai-van-ban.txt")
+    expect(page.locator("#qa-upload")).not_to_contain_text("khong-phai-van-ban")
+    edges = page.evaluate(
+        "(() => { const table = document.querySelector('#qa-audit .table-container');"
+        " const heads = [...document.querySelectorAll('#qa-audit thead th')];"
+        " return [table.getBoundingClientRect().right,"
+        " Math.max(...heads.map(h => h.getBoundingClientRect().right))]; })()"
+    )
+    assert edges[1] <= edges[0] + 1, f"the log's last column ends past its panel: {edges}"
+    _speaks_vietnamese(page)
+
+
+def _apart(page: Any, first: str, second: str) -> None:
+    a = page.locator(first).bounding_box()
+    b = page.locator(second).bounding_box()
+    assert a is not None and b is not None
+    overlap_x = min(a["x"] + a["width"], b["x"] + b["width"]) - max(a["x"], b["x"])
+    overlap_y = min(a["y"] + a["height"], b["y"] + b["height"]) - max(a["y"], b["y"])
+    assert overlap_x <= 1 or overlap_y <= 1, f"{first} {a} lies over {second} {b}"
 
 
 def _in_viewport(locator: Any) -> bool:
@@ -324,6 +440,8 @@ def _no_sideways_scroll(page: Any) -> None:
 
 def _upload_new_document(page: Any, documents_dir: Path) -> None:
     """Uploads NEW_DOCUMENT through the staff tab and waits until it is ingested and saved."""
+    from playwright.sync_api import expect
+
     upload = OUTPUT / "thu-vien-cong-dong.txt"
     OUTPUT.mkdir(exist_ok=True)
     upload.write_text(NEW_DOCUMENT, encoding="utf-8")
@@ -332,6 +450,8 @@ def _upload_new_document(page: Any, documents_dir: Path) -> None:
     page.click("#qa-upload-btn")
     page.locator("#qa-staff-status").get_by_text("Đã nạp").wait_for()
     assert (documents_dir / "thu-vien-cong-dong.txt").is_file()
+    # The box empties once the upload went through, ready for the next one.
+    expect(page.locator("#qa-upload")).not_to_contain_text("thu-vien-cong-dong.txt")
 
 
 def _wait_for_text(locator: Any, text: str) -> None:
