@@ -226,3 +226,15 @@ def test_seed_date_marker_is_stripped() -> None:
     assert doc.text.startswith("Các tổ chức đoàn thể")
     assert "date" not in doc.text[:50] and "Hà Anh" not in doc.text
     assert "92,9 triệu đồng" in doc.text
+
+
+def test_a_pdf_line_wrapped_before_a_date_is_joined_but_list_items_stay_apart() -> None:
+    from qa_assistant._pdf import reflow
+
+    text = (
+        "Nộp hồ sơ trước ngày\n30 tháng 9 năm 2025.\n2. Hỗ trợ gạo\n3. Mức hỗ trợ là\n"
+        "1.250.000 đồng"
+    )
+    assert reflow(text) == (
+        "Nộp hồ sơ trước ngày 30 tháng 9 năm 2025.\n2. Hỗ trợ gạo\n3. Mức hỗ trợ là 1.250.000 đồng"
+    )

@@ -38,16 +38,28 @@ class PdfPages:
     notes: list[str] = field(default_factory=list)
 
 
-_CONTINUATION = re.compile(r"[ \t]*\n[ \t]*(?=(\w))")
+_CONTINUATION = re.compile(r"(?<=(.))[ \t]*\n[ \t]*(?=(\w))")
 # Tesseract may put a blank line under every printed line of widely spaced text.
-_OCR_CONTINUATION = re.compile(r"[ \t]*\n(?:[ \t]*\n)*[ \t]*(?=(\w))")
+_OCR_CONTINUATION = re.compile(r"(?<=(.))[ \t]*\n(?:[ \t]*\n)*[ \t]*(?=(\w))")
+# A list item or a numbered article starts its own line ("2. Hỗ trợ…", "3) …").
+_ITEM_START = re.compile(r"\d{1,3}[.)]\s")
 
 
 def reflow(text: str, *, ocr: bool = False) -> str:
-    """PDF and OCR text come one printed line per line; a line starting in lower case
-    continues the sentence above, so it is joined back to keep sentences whole."""
+    """PDF and OCR text come one printed line per line; a line that continues the sentence
+    above is joined back to keep sentences whole: one starting in lower case, or with a
+    number after a line that stopped mid-sentence ("…trước ngày" / "30 tháng 9 năm 2025"),
+    unless the number opens a list item."""
     pattern = _OCR_CONTINUATION if ocr else _CONTINUATION
-    return pattern.sub(lambda m: " " if m.group(1).islower() else m.group(0), text)
+
+    def join(m: re.Match[str]) -> str:
+        before, after = m.group(1), m.group(2)
+        if after.islower():
+            return " "
+        wrapped = before.isalpha() and after.isdigit()
+        return " " if wrapped and not _ITEM_START.match(text, m.end()) else m.group(0)
+
+    return pattern.sub(join, text)
 
 
 def _has_text(text: str) -> bool:
