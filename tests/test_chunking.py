@@ -6,11 +6,14 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qa_assistant._chunking import CHUNKER_VERSION, chunk_document
 from qa_assistant._loading import load_document
+from qa_assistant.assistant import Assistant
+from qa_assistant.settings import Settings
 from qa_assistant.testing import FakeEmbedder
 from qa_assistant.types import Chunk, Document
 
@@ -184,6 +187,13 @@ WORDS = st.sampled_from(
         "1.",
         "a)",
         "Chương II",
+        "II. MỤC",
+        "Căn cứ",
+        "Số:",
+        "THÔNG BÁO",
+        "QUYẾT ĐỊNH:",
+        "Nơi nhận:",
+        "TM. UBND",
         "# Mục",
         "## Phần",
         "học",
@@ -209,3 +219,178 @@ def test_chunks_are_exact_cover_within_budget(words: list[str], max_tokens: int)
     doc = _doc(" ".join(words))
     chunks = chunk_document(doc, max_tokens=max_tokens, count_tokens=COUNT)
     _check(doc, chunks, max_tokens, COUNT)
+
+
+# A decision as provinces write them: header, preamble, one-line articles, signature.
+DECISION = """ỦY BAN NHÂN DÂN
+TỈNH HÒA BÌNH
+-------
+Số: 123/QĐ-UBND
+CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM
+Độc lập - Tự do - Hạnh phúc
+Hòa Bình, ngày 15 tháng 3 năm 2026
+
+QUYẾT ĐỊNH
+Về việc hỗ trợ hộ cận nghèo và hộ bị thiệt hại do lũ
+
+ỦY BAN NHÂN DÂN TỈNH HÒA BÌNH
+
+Căn cứ Luật Tổ chức chính quyền địa phương ngày 16 tháng 6 năm
+2025;
+Căn cứ Nghị định số 07/2021/NĐ-CP ngày 31 tháng 01 năm 2021 của Chính phủ;
+Theo đề nghị của Giám đốc Sở Tài chính.
+
+QUYẾT ĐỊNH:
+
+Điều 1. Mỗi hộ cận nghèo trên địa bàn tỉnh được hỗ trợ 2.500.000 đồng.
+Danh sách hộ cận nghèo do Ủy ban nhân dân xã lập và niêm yết công khai.
+Điều 2. Hỗ trợ hộ nuôi trồng thủy sản bị thiệt hại 5.000.000 đồng/ha.
+Điều 3. Hồ sơ đề nghị hỗ trợ
+1. Đơn đề nghị hỗ trợ theo mẫu.
+2. Xác nhận của Ủy ban nhân dân xã.
+Điều 4. Quyết định này có hiệu lực kể từ ngày ký.
+
+Nơi nhận:
+- Như Điều 4;
+- Lưu: VT.
+TM. ỦY BAN NHÂN DÂN
+KT. CHỦ TỊCH
+PHÓ CHỦ TỊCH
+(Đã ký)
+Nguyễn Văn An
+"""
+
+
+def _decision_chunks() -> tuple[Document, list[Chunk]]:
+    doc = _doc(DECISION, title="Quyết định số 123/QĐ-UBND về việc hỗ trợ hộ cận nghèo")
+    chunks = chunk_document(doc, max_tokens=200, count_tokens=COUNT)
+    _check(doc, chunks, 200, COUNT)
+    return doc, chunks
+
+
+def test_a_decisions_one_line_articles_are_quotable_text_named_by_their_number() -> None:
+    _, chunks = _decision_chunks()
+    by_article = {c.heading[-1]: c for c in chunks if c.heading[-1].startswith("Điều")}
+    assert list(by_article) == ["Điều 1", "Điều 2", "Điều 3. Hồ sơ đề nghị hỗ trợ", "Điều 4"]
+    assert by_article["Điều 1"].text.startswith(
+        "Điều 1. Mỗi hộ cận nghèo trên địa bàn tỉnh được hỗ trợ 2.500.000 đồng.\nDanh sách"
+    )
+    assert by_article["Điều 2"].text.endswith("5.000.000 đồng/ha.")
+    # Khoản stay with the article whose title names them.
+    assert "2. Xác nhận của Ủy ban nhân dân xã." in by_article["Điều 3. Hồ sơ đề nghị hỗ trợ"].text
+    assert not any(c.boilerplate for c in by_article.values())
+
+
+def test_a_decisions_header_preamble_and_signature_are_boilerplate() -> None:
+    _, chunks = _decision_chunks()
+    preamble, signature = chunks[0], chunks[-1]
+    assert preamble.boilerplate and preamble.heading[-1] == "Căn cứ"
+    assert preamble.text.startswith("ỦY BAN NHÂN DÂN") and preamble.text.endswith("QUYẾT ĐỊNH:")
+    assert "2025;" in preamble.text  # the line a PDF wrapped stays with its "Căn cứ"
+    assert signature.boilerplate and signature.heading[-1] == "Nơi nhận"
+    assert signature.text.startswith("Nơi nhận:") and signature.text.endswith("Nguyễn Văn An")
+    assert [c.boilerplate for c in chunks[1:-1]] == [False] * (len(chunks) - 2)
+
+
+def test_a_notice_without_articles_is_not_taken_for_its_preamble() -> None:
+    text = (
+        "THÔNG BÁO\nVề việc đăng ký hỗ trợ nhà ở\n"
+        "Căn cứ Quyết định số 25/QĐ-UBND của Ủy ban nhân dân tỉnh;\n"
+        "Ủy ban nhân dân xã thông báo như sau:\n"
+        "1. Nhà bị sập đổ được hỗ trợ 40.000.000 đồng/hộ.\n"
+        "2. Hồ sơ nộp tại xã trước ngày 30 tháng 9 năm 2025.\n"
+        "Nơi nhận:\n- Các xóm;\n- Lưu: VT.\n"
+    )
+    doc = _doc(text)
+    chunks = chunk_document(doc, max_tokens=200, count_tokens=COUNT)
+    _check(doc, chunks, 200, COUNT)
+    rules = [c for c in chunks if "40.000.000" in c.text]
+    assert len(rules) == 1 and not rules[0].boilerplate
+    assert "2. Hồ sơ nộp tại xã" in rules[0].text
+    assert chunks[0].boilerplate and chunks[0].text.endswith("của Ủy ban nhân dân tỉnh;")
+
+
+def test_an_article_line_is_a_title_in_a_law_and_a_rule_in_the_constitution() -> None:
+    text = (
+        "Điều 5. Quyền và nghĩa vụ của công dân\nCông dân có quyền tự do cư trú.\n"
+        "Điều 6. 1. Nhà nước bảo đảm quyền tự do cư trú của công dân.\n"
+        "Điều 7. Quốc hội có những nhiệm vụ và quyền hạn sau đây:\n1. Làm Hiến pháp.\n"
+        "Điều 8. Công dân có nghĩa vụ chấp hành pháp luật về cư trú và phối hợp với cơ quan"
+        "\nđăng ký cư trú.\n"
+    )
+    doc = _doc(text)
+    chunks = chunk_document(doc, max_tokens=200, count_tokens=COUNT)
+    _check(doc, chunks, 200, COUNT)
+    assert [c.heading[-1] for c in chunks] == [
+        "Điều 5. Quyền và nghĩa vụ của công dân",
+        "Điều 6",
+        "Điều 7",
+        "Điều 8",  # a PDF wrapped its rule: the next line goes on in lower case
+    ]
+
+
+def test_the_parts_of_a_plan_name_their_sections() -> None:
+    text = (
+        "Số: 318/KH-UBND\nHòa Bình, ngày 05 tháng 12 năm 2025\n\nKẾ HOẠCH\nTặng quà Tết\n\n"
+        "Thực hiện Chỉ thị số 15-CT/TU của Tỉnh ủy, Ủy ban nhân dân tỉnh ban hành Kế hoạch tặng "
+        "quà Tết Nguyên đán cho các hộ nghèo và hộ cận nghèo trên địa bàn như sau:\n\n"
+        "I. MỤC ĐÍCH, YÊU CẦU\n\n1. Bảo đảm mọi nhà đều có Tết.\n\n"
+        "II. ĐỐI TƯỢNG, MỨC QUÀ\n\n1. Hộ nghèo: 500.000 đồng/hộ.\n\n"
+        "III. Tổ chức thực hiện theo hướng dẫn của Sở.\n"
+    )
+    doc = _doc(text)
+    chunks = chunk_document(doc, max_tokens=200, count_tokens=COUNT)
+    _check(doc, chunks, 200, COUNT)
+    # The header is set apart; the plan's own opening is not.
+    assert chunks[0].boilerplate and chunks[0].heading[-1] == "Phần mở đầu"
+    assert chunks[0].text.endswith("KẾ HOẠCH\nTặng quà Tết")
+    assert chunks[1].text.startswith("Thực hiện") and not chunks[1].boilerplate
+    gifts = next(c for c in chunks if "500.000" in c.text)
+    assert gifts.heading[-1] == "II. ĐỐI TƯỢNG, MỨC QUÀ"
+    # Not in capitals: a sentence that happens to start with a numeral, not a part.
+    assert "III. Tổ chức thực hiện" in gifts.text
+
+
+def test_a_decisions_table_stays_with_its_article() -> None:
+    text = (
+        "Điều 3. Mức trợ cấp hằng tháng\n\nĐối tượng | Mức trợ cấp\n"
+        "Đối tượng: Người từ đủ 80 tuổi | Mức trợ cấp: 500.000\n"
+        "Đối tượng: Trẻ em mồ côi | Mức trợ cấp: 1.000.000\n\n"
+        "Điều 4. Quyết định này có hiệu lực kể từ ngày 01 tháng 10 năm 2025."
+    )
+    doc = _doc(text)
+    chunks = chunk_document(doc, max_tokens=200, count_tokens=COUNT)
+    _check(doc, chunks, 200, COUNT)
+    table = next(c for c in chunks if "Trẻ em mồ côi" in c.text)
+    assert table.heading[-1] == "Điều 3. Mức trợ cấp hằng tháng"
+    assert chunks[-1].heading[-1] == "Điều 4" and chunks[-1].text.startswith("Điều 4.")
+
+
+@pytest.mark.parametrize(
+    ("question", "figure"),
+    [
+        ("Mỗi hộ cận nghèo được hỗ trợ bao nhiêu tiền?", "2.500.000 đồng"),
+        ("Hộ nuôi trồng thủy sản bị thiệt hại được hỗ trợ bao nhiêu?", "5.000.000 đồng/ha"),
+    ],
+)
+def test_the_rule_on_an_articles_line_is_quoted_not_the_decisions_title(
+    tmp_path: Path, question: str, figure: str
+) -> None:
+    docs = tmp_path / "documents"
+    docs.mkdir()
+    (docs / "quyet-dinh-123.txt").write_text(DECISION, encoding="utf-8")
+    settings = Settings(
+        documents_dir=docs,
+        index_dir=tmp_path / "index",
+        cache_dir=tmp_path / "cache",
+        _env_file=None,  # type: ignore[call-arg]
+    )
+    assistant = Assistant(settings, embedder=FakeEmbedder())
+    try:
+        assert assistant.ingest().failed == ()
+        answer = assistant.ask(question)
+    finally:
+        assistant.close()
+    assert not answer.abstained, answer.text
+    assert any(figure in c.quote for c in answer.citations), answer.text
+    assert all("QUYẾT ĐỊNH" not in c.quote and "Căn cứ" not in c.quote for c in answer.citations)

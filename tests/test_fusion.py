@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from qa_assistant._retrieval import RRF_K, diversify, rrf_fuse, weighted_fuse
+from qa_assistant._retrieval import RRF_K, demote_boilerplate, diversify, rrf_fuse, weighted_fuse
 from qa_assistant.types import Chunk, Hit
 
 
@@ -91,3 +93,14 @@ def test_rerank_prefers_the_question_words_in_their_order() -> None:
     assert [h.chunk.id for h in plain] == ["scattered", "phrased"]
     phrase = evidence_rerank(question, hits, depth=2, weight=1.0, phrase_weight=2.0)
     assert [h.chunk.id for h in phrase] == ["phrased", "scattered"]
+
+
+def test_a_preamble_moves_below_the_provisions_that_followed_it() -> None:
+    text = "Căn cứ Luật Tổ chức chính quyền địa phương;"
+    preamble = replace(_hit("can-cu", text).chunk, boilerplate=True)
+    hits = [Hit(preamble, 1.0)] + [_hit(str(i), f"Điều {i}. Quy định số {i}.") for i in range(4)]
+    assert [h.chunk.id for h in demote_boilerplate(hits, 2)] == ["0", "1", "can-cu", "2", "3"]
+    assert [h.chunk.id for h in demote_boilerplate(hits, 9)][-1] == "can-cu"
+    assert demote_boilerplate(hits, 0) == hits
+    # Round trip through what the stores keep beside a passage.
+    assert Chunk.from_metadata("can-cu", preamble.text, preamble.metadata()).boilerplate

@@ -1,11 +1,18 @@
 """Document → chunks that follow the document's structure and fit the embedding model.
 
 Sections come from Markdown headings and from the hierarchy of Vietnamese legal texts
-(Phần / Chương / Mục / Điều); a section that fits the token budget is one chunk, otherwise
-it is split at the largest unit that works: clauses (``1.``), points (``a)``), paragraphs,
-lines, sentences, words, and as a last resort characters. Every chunk is an exact slice of
-``Document.text`` (``doc.text[c.start:c.end] == c.text``), chunks do not overlap, and
-together they hold every non-whitespace character of the document.
+(Phần / Chương / Mục / Điều), and the "I. MỤC ĐÍCH" parts and "2. Người thuộc hộ cận nghèo"
+titles of plans, guidance and notices. An article that states its rule on its own line
+("Điều 2. Hỗ trợ … 5.000.000 đồng/ha.", as decisions and the Constitution write them) is named
+"Điều 2" and its line stays quotable text. An official document's header (issuing body,
+number, date, kind, subject), its "Căn cứ …" preamble and its "Nơi nhận:" / signature tail are
+chunks of their own, marked as boilerplate so that retrieval prefers the provisions.
+
+A section that fits the token budget is one chunk, otherwise it is split at the largest unit
+that works: clauses (``1.``), points (``a)``), paragraphs, lines, sentences, words, and as a
+last resort characters. Every chunk is an exact slice of ``Document.text``
+(``doc.text[c.start:c.end] == c.text``), chunks do not overlap, and together they hold every
+non-whitespace character of the document.
 """
 
 from __future__ import annotations
@@ -23,8 +30,10 @@ from .types import Chunk, Document
 
 __all__ = ["CHUNKER_VERSION", "HEADING_ROOM_TOKENS", "chunk_document", "chunk_token_budget"]
 
-# 2: an empty Markdown heading ends a section; 3: a one-letter word ("nhà ở.") ends a sentence
-CHUNKER_VERSION = "structure-3"
+# 2: an empty Markdown heading ends a section; 3: a one-letter word ("nhà ở.") ends a sentence;
+# 4: one-line articles quotable; numbered parts and titles; header, preamble and signature set
+# apart as boilerplate
+CHUNKER_VERSION = "structure-4"
 # The models read a chunk with its heading path in front (Chunk.indexed_text): this many of
 # the embedder's tokens are left for it, so that the chunk's own text is not cut off.
 HEADING_ROOM_TOKENS = 48
@@ -44,6 +53,45 @@ _LEGAL = (
     (10, re.compile(r"(?:Điều|ĐIỀU)\s+\d+[a-z]?\s*[.:].*")),
 )
 _ARTICLE_LEVEL = 10
+# The parts of plans and guidance, in capitals: "I. MỤC ĐÍCH, YÊU CẦU", "II. ĐỐI TƯỢNG, MỨC QUÀ".
+_PART = re.compile(r"[IVX]{1,5}\.[ \t]+\S.*")
+_PART_LEVEL = 9
+# A numbered title of its own ("2. Người thuộc hộ cận nghèo", as guidance and notices name
+# their sections, and as a Word file's heading styles read once their marks are gone): short,
+# in sentence case, no sentence ending, and not wrapped onto the next line. A clause states a
+# rule and ends like a sentence.
+_NUMBERED_TITLE = re.compile(r"\d{1,2}\.[ \t]+([A-ZĐÀ-Ỹ]).*")
+_NUMBERED_LEVEL = 11
+_MAX_NUMBERED_WORDS = 20
+_NOT_A_TITLE_END = tuple(".;:,!?…)")
+_ARTICLE = re.compile(r"((?:Điều|ĐIỀU)\s+\d+[a-z]?)\s*[.:]\s*(.*)")
+# What ends a rule but never an article's title: a law writes "Điều 5. Quyền và nghĩa vụ của
+# công dân" as a name, a decision writes "Điều 2. Hỗ trợ … 5.000.000 đồng/ha." as the rule.
+# A lead-in to a list ("… có những nhiệm vụ sau đây:") is a rule as well, and so is a line a
+# PDF wrapped mid-sentence: the next line then goes on in lower case.
+_RULE_END = tuple(".;:!?…")
+# The preamble of a decision or resolution: its "Căn cứ …", "Xét …", "Theo đề nghị …" lines
+# (a PDF may wrap one onto the next line) and the enacting line after them ("QUYẾT ĐỊNH:").
+_PREAMBLE_START = re.compile(r"[*_ \t]*Căn cứ\b")
+_PREAMBLE_LINE = re.compile(r"[*_ \t]*(?:Căn cứ|Xét|Theo đề nghị|Thực hiện)\b")
+# Where the recipients and the signature start: "Nơi nhận:", "TM. ỦY BAN NHÂN DÂN", "KT. CHỦ TỊCH".
+_TAIL_START = re.compile(r"[*_ \t]*(?:Nơi nhận\s*:|(?:TM|KT|TL|TUQ|Q|T/M)\.\s*[A-ZĐ])")
+_HEADER_LINES = 20
+# The lines of an official header: the number, the national motto, the place and date, a
+# letter's "V/v …", the dividers under the issuing body; and the kind of document, whose
+# subject follows it.
+_HEADER_MARK = re.compile(
+    r"Số\s*:|CỘNG HÒA XÃ HỘI|Độc lập\s*-\s*Tự do|\w\s*,\s*ngày\s+\d|V/v\b|-{3,}\s*$"
+)
+_KIND = re.compile(
+    r"(?:QUYẾT ĐỊNH|NGHỊ QUYẾT|KẾ HOẠCH|THÔNG BÁO|HƯỚNG DẪN|CÔNG VĂN|CHỈ THỊ|BÁO CÁO|TỜ TRÌNH)"
+    r"(?![:\w]).*"
+)
+_NOT_SUBJECT = re.compile(r"(?:Căn cứ|Điều|ĐIỀU|Kính gửi|Chương|Phần|Xét|Theo|Thực hiện)\b|-{3,}")
+_SUBJECT_LINES = 3
+HEADER = "Phần mở đầu"
+PREAMBLE = "Căn cứ"
+SIGNATURE = "Nơi nhận"
 _CLAUSE = re.compile(r"\d{1,3}\.\s", re.ASCII)
 _POINT = re.compile(r"[a-zđ]\)\s")
 _MAX_HEADING_WORDS = 30
@@ -73,13 +121,40 @@ def _is_caps_name(line: str) -> bool:
     return len(letters) >= 3 and all(ch.isupper() for ch in letters)
 
 
-def _legal_heading(text: str, start: int, end: int) -> tuple[int, str] | None:
+def _goes_on(text: str, end: int) -> bool:
+    """The line ending at ``end`` was wrapped: the next one goes on in lower case (a point
+    "a) …" starts a list instead)."""
+    after = text[end + 1 : end + 12].lstrip()
+    return after[:1].islower() and not _POINT.match(after)
+
+
+def _legal_heading(text: str, start: int, end: int) -> tuple[int, str, bool] | None:
+    """The line's level, its label, and whether the line is also the article's rule."""
     line = text[start:end].strip()
+    article = _ARTICLE.fullmatch(line)
+    if article is not None:
+        rest = article.group(2).strip()
+        if (
+            rest.endswith(_RULE_END)
+            or _goes_on(text, end)
+            or _CLAUSE.match(rest)
+            or len(line.split()) > _MAX_HEADING_WORDS
+        ):
+            return _ARTICLE_LEVEL, article.group(1), True
     if len(line.split()) > _MAX_HEADING_WORDS:
+        return None
+    if _PART.fullmatch(line):
+        # "I. Mục đích" in sentence case is an item of a list, not a part.
+        return (_PART_LEVEL, line, False) if _is_caps_name(line) else None
+    numbered = _NUMBERED_TITLE.fullmatch(line)
+    if numbered is not None:
+        titled = numbered.group(1).isupper() and not line.endswith(_NOT_A_TITLE_END)
+        if titled and len(line.split()) <= _MAX_NUMBERED_WORDS and not _goes_on(text, end):
+            return _NUMBERED_LEVEL, line, False
         return None
     for level, pattern in _LEGAL:
         if pattern.fullmatch(line):
-            return level, line
+            return level, line, False
     return None
 
 
@@ -87,10 +162,10 @@ def _find_headings(text: str) -> list[_Heading]:
     lines = list(_lines(text))
     headings: list[_Heading] = []
     for i, (start, end) in enumerate(lines):
-        if end - start > 400 or start == end:
+        if start == end:
             continue
         line = text[start:end]
-        md = _MD_HEADING.fullmatch(line.strip())
+        md = _MD_HEADING.fullmatch(line.strip()) if end - start <= 400 else None
         if md:
             label = (md.group(2) or "").strip()
             headings.append(_Heading(len(md.group(1)), label, start, end))
@@ -98,8 +173,9 @@ def _find_headings(text: str) -> list[_Heading]:
         legal = _legal_heading(text, start, end)
         if legal is None:
             continue
-        level, label = legal
-        body = end
+        level, label, quotable = legal
+        # A one-line article's text is its rule: the section's body starts with the line.
+        body = start if quotable else end
         if level < _ARTICLE_LEVEL:
             # "Chương II" is usually followed by its name in capitals on the next line(s).
             nxt = next(((s, e) for s, e in lines[i + 1 : i + 3] if s < e), None)
@@ -134,6 +210,7 @@ class _Section:
     path: tuple[str, ...]
     level: int  # of its own heading; 0 for text before the first heading
     body: int  # where the text under the heading starts
+    boilerplate: bool = False  # the header, preamble or signature: kept, never preferred
 
 
 def _sections(doc: Document) -> list[_Section]:
@@ -156,7 +233,113 @@ def _sections(doc: Document) -> list[_Section]:
         # belongs to the headings above (not to the previous section it would inherit from).
         path = tuple(label for _, label in stack if label)
         sections.append(_Section(h.start, end, path, h.level, h.body))
+    first_heading = headings[0].start if headings else len(text)
+    last_heading = headings[-1].start if headings else 0
+    preamble = _preamble(text, first_heading)
+    header = _header(text, first_heading) if preamble is None or preamble[0] > 0 else None
+    for span, label in (
+        (header, HEADER),
+        (preamble, PREAMBLE),
+        (_signature(text, last_heading), SIGNATURE),
+    ):
+        if span is not None:
+            sections = _set_apart(sections, span, label)
     return sections
+
+
+def _line_spans(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
+    for a, b in _lines(text):
+        if a >= end:
+            return
+        if b > start:
+            yield a, b
+
+
+def _header(text: str, first_heading: int) -> Span | None:
+    """The header of an official document: issuing body, number, date, kind and subject."""
+    lines = [(a, b) for a, b in _line_spans(text, 0, first_heading) if text[a:b].strip()]
+    end = None
+    marks = 0
+    for i, (a, b) in enumerate(lines[:_HEADER_LINES]):
+        line = text[a:b].strip().strip("*_#").strip()
+        if _KIND.fullmatch(line):
+            # The kind is the surest mark; the subject under it (up to a blank line, a
+            # divider or the preamble) belongs to the header too.
+            marks += 2
+            end = b
+            for c, d in lines[i + 1 : i + 1 + _SUBJECT_LINES]:
+                if _NOT_SUBJECT.match(text[c:d].strip()) or text[end:c].count("\n") > 1:
+                    break
+                end = d
+            break
+        if _HEADER_MARK.search(line):
+            marks += 1
+            end = b
+    return (0, end) if end is not None and marks >= 2 else None
+
+
+def _is_enacting(line: str) -> bool:
+    """A few words in capitals ending with a colon: "QUYẾT ĐỊNH:", "QUYẾT NGHỊ:"."""
+    line = line.strip("*_ \t")
+    return line.endswith(":") and len(line.split()) <= 4 and _is_caps_name(line)
+
+
+def _preamble(text: str, first_heading: int) -> Span | None:
+    """The "Căn cứ …" lines before the first heading, with the enacting line after them."""
+    begin = end = None
+    for a, b in _line_spans(text, 0, first_heading):
+        line = text[a:b].strip()
+        if not line:
+            continue
+        if begin is None:
+            if _PREAMBLE_START.match(line):
+                begin, end = a, b
+            continue
+        assert end is not None
+        wrapped = not text[:end].rstrip().endswith((";", ".", ":"))
+        if _PREAMBLE_LINE.match(line) or wrapped:
+            end = b
+            continue
+        if _is_enacting(line):
+            end = b
+        break
+    if begin is None or end is None:
+        return None
+    # The header above it (issuing body, number, date, kind and subject) names the document,
+    # which its title already does: set apart with it, not carried into the first article.
+    header = [line for line in text[:begin].split("\n") if line.strip()]
+    return (0 if len(header) <= _HEADER_LINES else begin), end
+
+
+def _signature(text: str, last_heading: int) -> Span | None:
+    """The recipients and the signature after the last provision: "Nơi nhận:", "TM. …"."""
+    # In the second half only: a short notice's "TM." cannot be its opening.
+    after = max(last_heading, len(text) // 2)
+    begin = next(
+        (a for a, b in _line_spans(text, after, len(text)) if _TAIL_START.match(text, a, b)),
+        None,
+    )
+    return (begin, len(text)) if begin is not None and begin > last_heading else None
+
+
+def _set_apart(sections: list[_Section], span: Span, label: str) -> list[_Section]:
+    """The sections with ``span`` cut out of them as a boilerplate section named ``label``."""
+    out: list[_Section] = []
+    for s in sections:
+        if s.end <= span[0] or s.start >= span[1]:
+            out.append(s)
+            continue
+        if s.start < span[0]:
+            out.append(
+                _Section(s.start, span[0], s.path, s.level, min(s.body, span[0]), s.boilerplate)
+            )
+        if not out or out[-1].start != span[0]:
+            out.append(_Section(span[0], span[1], (label,), 0, span[0], True))
+        if s.end > span[1]:
+            out.append(
+                _Section(span[1], s.end, s.path, s.level, max(s.body, span[1]), s.boilerplate)
+            )
+    return out
 
 
 # --------------------------------------------------------------------------- splitting
@@ -359,7 +542,7 @@ def chunk_document(
     """
     text = doc.text
     packer = _Packer(text, max_tokens, count_tokens)
-    pieces: list[tuple[Span, tuple[str, ...]]] = []
+    pieces: list[tuple[Span, _Section]] = []
     # A lone heading (or a short preamble such as the law's name) is not a useful passage on
     # its own: it waits here and becomes the start of the next section's first chunk.
     carry: tuple[int, _Section] | None = None
@@ -369,12 +552,16 @@ def chunk_document(
             continue
         last = section.end >= len(text)
         tiny = _body_is_empty(text, section) or (section.level == 0 and _is_title_block(text, span))
-        if tiny and not last:
+        if tiny and not last and not section.boilerplate:
             carry = carry or (span[0], section)
             continue
-        if carry is not None:
+        if carry is not None and section.boilerplate:
+            # What waits is text of the document itself: it must not be ranked down with a
+            # preamble or a signature.
+            pieces.extend(_split_section(packer, carry[1], _strip(text, (carry[0], span[0]))))
+        elif carry is not None:
             span = (carry[0], span[1])
-            carry = None
+        carry = None
         pieces.extend(_split_section(packer, section, span))
     if carry is not None:  # only possible when the last section is empty after stripping
         span = _strip(text, (carry[0], len(text)))
@@ -387,12 +574,13 @@ def chunk_document(
             text=text[start:end],
             start=start,
             end=end,
-            heading=_heading(doc, path),
+            heading=_heading(doc, section.path),
             ordinal=ordinal,
             date=doc.date,
+            boilerplate=section.boilerplate,
             **_pages(doc, start, end),
         )
-        for ordinal, ((start, end), path) in enumerate(pieces)
+        for ordinal, ((start, end), section) in enumerate(pieces)
     ]
 
 
@@ -410,8 +598,6 @@ def _pages(doc: Document, start: int, end: int) -> dict[str, Any]:
     }
 
 
-def _split_section(
-    packer: _Packer, section: _Section, span: Span
-) -> list[tuple[Span, tuple[str, ...]]]:
+def _split_section(packer: _Packer, section: _Section, span: Span) -> list[tuple[Span, _Section]]:
     splitters = _LEGAL_SPLITTERS if _is_legal(section) else _PLAIN_SPLITTERS
-    return [(p, section.path) for p in packer.split(span, splitters + _FINE_SPLITTERS)]
+    return [(p, section) for p in packer.split(span, splitters + _FINE_SPLITTERS)]

@@ -34,6 +34,7 @@ __all__ = [
     "Query",
     "Retriever",
     "clear_caches",
+    "demote_boilerplate",
     "diversify",
     "evidence_rerank",
     "min_max",
@@ -203,7 +204,7 @@ class Retriever:
         )
         if self.reranker is not None and self.relevance.rerank:
             hits = self._relevance(query, hits, self.reranker)
-        return _ranked(hits)
+        return _ranked(demote_boilerplate(hits, tuning.boilerplate_demotion))
 
     def second_look(
         self, question: str, hits: Sequence[Hit], history: Sequence[str] = ()
@@ -229,6 +230,15 @@ class Retriever:
         if tuning.fusion == "weighted":
             return weighted_fuse([dict(v) for v in legs.values()], weights)
         return rrf_fuse([[cid for cid, _ in v] for v in legs.values()], weights, tuning.rrf_k)
+
+
+def demote_boilerplate(hits: Sequence[Hit], places: int) -> list[Hit]:
+    """Each boilerplate hit (a preamble, a signature) moved ``places`` places down: below the
+    provisions that followed it, still there for a question about what a decision cites."""
+    keyed = sorted(
+        enumerate(hits), key=lambda t: t[0] + (places + 0.5 if t[1].chunk.boilerplate else 0)
+    )
+    return [h for _, h in keyed]
 
 
 def _ranked(hits: Sequence[Hit]) -> list[Hit]:

@@ -108,6 +108,13 @@ class RetrievalSettings(BaseModel):
         description="Near-repeats are dropped among at least this many top hits (k when larger): "
         "the learned stage and the page's passage list read past k.",
     )
+    boilerplate_demotion: int = Field(
+        5,
+        ge=0,
+        description="Places an official document's header, preamble (“Căn cứ …”) or signature "
+        "(“Nơi nhận”) moves down the ranking: it matches a question's words but states no rule "
+        "(0: off).",
+    )
 
 
 class ScoringSettings(BaseModel):

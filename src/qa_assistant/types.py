@@ -96,6 +96,9 @@ class Chunk:
     page: int = 0  # the printed page the chunk starts on; 0 for formats without pages
     page_breaks: tuple[int, ...] = ()  # document offsets inside the chunk where a page starts
     ocr: bool = False  # some of its text was read by OCR from a scan or photo
+    # An official document's header, its "Căn cứ" preamble or its "Nơi nhận" and signature:
+    # kept, so that it can be read and cited, but retrieval ranks it below the provisions.
+    boilerplate: bool = False
 
     @property
     def heading_path(self) -> str:
@@ -127,6 +130,7 @@ class Chunk:
             "page": self.page,
             "page_breaks": json.dumps(list(self.page_breaks)),
             "ocr": int(self.ocr),
+            "boilerplate": int(self.boilerplate),
         }
 
     @classmethod
@@ -146,6 +150,7 @@ class Chunk:
             page=int(meta.get("page") or 0),
             page_breaks=tuple(int(b) for b in json.loads(meta.get("page_breaks") or "[]")),
             ocr=bool(meta.get("ocr")),
+            boilerplate=bool(meta.get("boilerplate")),
         )
 
 
