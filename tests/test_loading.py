@@ -190,8 +190,9 @@ def test_docx_paragraphs_headings_and_tables(tmp_path: Path) -> None:
     buf = io.BytesIO()
     d.save(buf)
     doc = _load(tmp_path, "qc.docx", buf.getvalue())
+    # The heading reads as it does in Word: no Markdown marks in the text staff see.
     assert doc.text == (
-        "## Quy chế học phí\n\nSinh viên được miễn học phí.\n\n"
+        "Quy chế học phí\n\nSinh viên được miễn học phí.\n\n"
         "Đối tượng | Mức hỗ trợ\n"
         "Đối tượng: Sinh viên sư phạm | Mức hỗ trợ: 100% | Mức hỗ trợ: 3.630.000 đồng\n"
         "Đối tượng: Ghi chú: theo năm học"
@@ -226,6 +227,82 @@ def test_seed_date_marker_is_stripped() -> None:
     assert doc.text.startswith("Các tổ chức đoàn thể")
     assert "date" not in doc.text[:50] and "Hà Anh" not in doc.text
     assert "92,9 triệu đồng" in doc.text
+
+
+# --------------------------------------------------------------------------- official documents
+
+HEADER = (
+    "ỦY BAN NHÂN DÂN\nTỈNH HÒA BÌNH\n-------\nSố: 123/QĐ-UBND\n"
+    "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM\nĐộc lập - Tự do - Hạnh phúc\n"
+    "Hòa Bình, ngày 15 tháng 3 năm 2026\n\n"
+)
+PREAMBLE = "Căn cứ Luật Tổ chức chính quyền địa phương ngày 16 tháng 6 năm 2025;\n\nQUYẾT ĐỊNH:\n\n"
+
+
+def test_a_decisions_header_gives_its_title_and_date(tmp_path: Path) -> None:
+    text = (
+        HEADER
+        + "QUYẾT ĐỊNH\nVề việc hỗ trợ hộ cận nghèo\n\n"
+        + PREAMBLE
+        + ("Điều 1. Mỗi hộ cận nghèo được hỗ trợ 2.500.000 đồng.")
+    )
+    doc = _load(tmp_path, "qd_123_ho_tro.txt", text.encode())
+    assert doc.title == "Quyết định số 123/QĐ-UBND về việc hỗ trợ hộ cận nghèo"
+    # The header's date, not the date of a law the preamble cites.
+    assert doc.date == date(2026, 3, 15)
+
+
+def test_an_amendment_and_a_plan_are_named_by_their_subject_line(tmp_path: Path) -> None:
+    amendment = (
+        HEADER.replace("123/QĐ-UBND", "08/2026/QĐ-UBND")
+        + (
+            "QUYẾT ĐỊNH\nSửa đổi, bổ sung một số điều của Quyết định số 45/2025/QĐ-UBND\n"
+            "ngày 10 tháng 9 năm 2025 của Ủy ban nhân dân tỉnh\n\n" + PREAMBLE
+        )
+        + "Điều 1. Sửa đổi mức trợ cấp tại Điều 3 thành 600.000 đồng."
+    )
+    doc = _load(tmp_path, "sua_doi.txt", amendment.encode())
+    assert doc.title == (
+        "Quyết định số 08/2026/QĐ-UBND sửa đổi, bổ sung một số điều của Quyết định số "
+        "45/2025/QĐ-UBND ngày 10 tháng 9 năm 2025 của Ủy ban nhân dân tỉnh"
+    )
+    plan = "Số: 318/KH-UBND\nHòa Bình, ngày 05/12/2025\n\nKẾ HOẠCH\nTẶNG QUÀ TẾT\n\nI. MỤC ĐÍCH"
+    doc = _load(tmp_path, "kh.txt", plan.encode())
+    assert doc.title == "Kế hoạch số 318/KH-UBND tặng quà tết" and doc.date == date(2025, 12, 5)
+    letter = "Số: 45/SNV-LĐVL\nV/v hỗ trợ người lao động\n\nHòa Bình, ngày 2 tháng 10 năm 2025\n"
+    doc = _load(tmp_path, "cv.md", (letter + "\nKính gửi: Các xã.").encode())
+    assert doc.title == "Công văn số 45/SNV-LĐVL về việc hỗ trợ người lao động"
+
+
+def test_a_word_decision_reads_without_markdown_marks(tmp_path: Path) -> None:
+    import docx
+
+    d = docx.Document()
+    # The header as Word files lay it out: a two-column table.
+    header = d.add_table(rows=1, cols=2)
+    header.cell(0, 0).text = "ỦY BAN NHÂN DÂN TỈNH HÒA BÌNH\nSố: 45/2025/QĐ-UBND"
+    header.cell(
+        0, 1
+    ).text = "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM\nHòa Bình, ngày 10 tháng 9 năm 2025"
+    d.add_paragraph("QUYẾT ĐỊNH")
+    d.add_paragraph("Quy định mức trợ cấp cho học sinh")
+    d.add_paragraph("Căn cứ Luật Giáo dục ngày 14 tháng 6 năm 2019;")
+    d.add_heading("Điều 1. Phạm vi", level=1)
+    d.add_paragraph("Mỗi học sinh được hỗ trợ 936.000 đồng/tháng.")
+    buf = io.BytesIO()
+    d.save(buf)
+    doc = _load(tmp_path, "qd.docx", buf.getvalue())
+    assert doc.title == "Quyết định số 45/2025/QĐ-UBND quy định mức trợ cấp cho học sinh"
+    assert doc.date == date(2025, 9, 10)
+    assert "#" not in doc.text and "\n\nĐiều 1. Phạm vi\n\nMỗi học sinh" in doc.text
+
+
+def test_a_file_name_title_is_spelled_as_the_text_spells_it(tmp_path: Path) -> None:
+    text = (
+        "Tỉnh Quảng Ninh giảm nghèo nhanh: năm 2025 số hộ nghèo giảm còn 0,5%, nhờ tín dụng ưu đãi."
+    )
+    doc = _load(tmp_path, "quang_ninh_giam_ngheo_2025.txt", text.encode())
+    assert doc.title == "Quảng Ninh giảm nghèo 2025"
 
 
 def test_a_pdf_line_wrapped_before_a_date_is_joined_but_list_items_stay_apart() -> None:

@@ -12,6 +12,12 @@ from datetime import date
 _DATE_MARKER = re.compile(r"\A\s*(?:date|ngày)\s*[:=]?\s*(\d{4})-(\d{2})-(\d{2})\b[ \t]*\n?")
 _BYLINE = re.compile(r"\b(\d{1,2})/(\d{1,2})/(\d{4})(?:\s*[-,|]?\s*\d{1,2}:\d{2}(?::\d{2})?)?")
 _FORMAL_DATE = re.compile(r"ngày\s+(\d{1,2})\s+tháng\s+(\d{1,2})\s+năm\s+(\d{4})", re.IGNORECASE)
+# The header's place and date: "Nghệ An, ngày 15 tháng 01 năm 2026", "Hà Nội, ngày 15/01/2026".
+_PLACE_DATE = re.compile(
+    r"\w\s*,\s*ngày\s+(\d{1,2})(?:\s+tháng\s+|/)(\d{1,2})(?:\s+năm\s+|/)(\d{4})", re.IGNORECASE
+)
+# Lines that cite other documents' dates, never the document's own.
+_CITING = re.compile(r"[*_ \t]*(?:Căn cứ|Xét|Theo|Thực hiện|Kính gửi)\b")
 # Headings of the "more articles" block that news sites append after the article.
 _MORE_ARTICLES = re.compile(
     r"(?:đọc thêm|xem thêm|tin liên quan|bài liên quan|bài viết liên quan|tin cùng chuyên mục"
@@ -43,8 +49,13 @@ def _short(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _is_headline(line: str) -> bool:
+    """A saved page's own headline, which the HTML reader writes as "# …"."""
+    return line.startswith("# ")
+
+
 def _is_prose(line: str) -> bool:
-    return len(line.split()) >= _LEAD_WORDS
+    return len(line.split()) >= _LEAD_WORDS and not _is_headline(line)
 
 
 def _strip_date_marker(c: Cleaned) -> None:
@@ -68,7 +79,14 @@ def _clean_head(c: Cleaned, lines: list[str]) -> list[str]:
         min(len(lines), _HEAD_LINES),
     )
     byline = next(
-        (i for i in range(head_end) if _BYLINE.search(lines[i]) and len(lines[i].split()) <= 12),
+        (
+            i
+            for i in range(head_end)
+            if _BYLINE.search(lines[i])
+            and len(lines[i].split()) <= 12
+            # "Hà Nội, ngày 15/01/2026" dates an official document, whose header stays.
+            and not _PLACE_DATE.search(lines[i])
+        ),
         None,
     )
     if byline is None:
@@ -77,10 +95,11 @@ def _clean_head(c: Cleaned, lines: list[str]) -> list[str]:
     assert m is not None
     c.date = c.date or _make_date(m.group(3), m.group(2), m.group(1))
     candidates = [i for i in range(head_end) if i != byline and len(lines[i].split()) >= 3]
-    title_at = max(candidates, key=lambda i: len(lines[i]), default=None)
+    # The page's headline if it marks one, else the longest line (a breadcrumb is shorter).
+    title_at = max(candidates, key=lambda i: (_is_headline(lines[i]), len(lines[i])), default=None)
     removed = [lines[i].strip() for i in range(head_end) if i != title_at and lines[i].strip()]
     if title_at is not None:
-        c.title = lines[title_at].strip()
+        c.title = lines[title_at].strip().lstrip("#").strip()
     if removed:
         c.notes.append("removed page navigation above the article: " + " | ".join(removed))
     kept = [lines[title_at], ""] if title_at is not None else []
@@ -168,8 +187,14 @@ def _looks_like_news(c: Cleaned, lines: list[str]) -> bool:
 
 
 def _find_formal_date(text: str) -> date | None:
-    # "Hà Nội, ngày 15 tháng 5 năm 2020" in the header of official documents.
-    for line in text[:3000].split("\n")[:15]:
+    # "Hà Nội, ngày 15 tháng 5 năm 2020" in the header of official documents; a Word file's
+    # header table may put it on one line with the issuing body and the number.
+    lines = [line for line in text[:3000].split("\n")[:25] if not _CITING.match(line)]
+    for line in lines:
+        m = _PLACE_DATE.search(line)
+        if m:
+            return _make_date(m.group(3), m.group(2), m.group(1))
+    for line in lines[:15]:
         m = _FORMAL_DATE.search(line)
         if m and len(line.split()) <= 15:
             return _make_date(m.group(3), m.group(2), m.group(1))

@@ -1,18 +1,15 @@
-"""Word files → text: .docx through python-docx (headings from paragraph styles, tables as
-named rows), Word 97-2003 .doc through catdoc (:mod:`qa_assistant._convert`)."""
+"""Word files → text: .docx through python-docx (paragraphs as they read, tables as named
+rows), Word 97-2003 .doc through catdoc (:mod:`qa_assistant._convert`)."""
 
 from __future__ import annotations
 
 import io
-import re
 from typing import Any
 
 from .._convert import read_doc
 from .._tables import table_lines
 from ..errors import LoadError
 from .extracted import Extracted, Reading, tidy_lines
-
-_DOCX_HEADING = re.compile(r"(?:heading|đề mục)\s*(\d)", re.IGNORECASE)
 
 
 def extract_docx(raw: bytes, source: str, reading: Reading) -> Extracted:
@@ -40,16 +37,10 @@ def extract_docx(raw: bytes, source: str, reading: Reading) -> Extracted:
 
 
 def _docx_paragraph(paragraph: Any) -> str:
-    text = str(paragraph.text).strip()
-    style = str(paragraph.style.name) if paragraph.style is not None else ""
-    if not text:
-        return ""
-    if style.lower() == "title":
-        return "# " + text
-    m = _DOCX_HEADING.search(style)
-    if m:
-        return "#" * min(int(m.group(1)) + 1, 6) + " " + text
-    return text
+    # Headings stay plain lines: the full text is shown to staff as the document reads, and
+    # the chunker finds the sections from the numbering ("I.", "1.", "Điều 2.") or from a
+    # short line between blank lines.
+    return str(paragraph.text).strip()
 
 
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Word 97-2003 files are OLE containers
