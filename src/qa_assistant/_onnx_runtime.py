@@ -9,17 +9,43 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from .errors import EmbeddingError
 
-__all__ = ["PAD_ID", "cpu_session", "pad", "pair_row", "run_batch", "usable_cores"]
+__all__ = [
+    "PAD_ID",
+    "CacheCounted",
+    "CacheCounts",
+    "cpu_session",
+    "pad",
+    "pair_row",
+    "run_batch",
+    "usable_cores",
+]
 
 PAD_ID = 1  # XLM-R's <pad>; masked out, so its value only has to be a valid id
 _BOS, _EOS = 0, 2  # XLM-R's <s>, </s>
+
+
+@dataclass(frozen=True)
+class CacheCounts:
+    """A cross-encoder's calls since its process started: answered from its cache of recent
+    batches (``hits``), or run (``misses``)."""
+
+    hits: int
+    misses: int
+
+
+@runtime_checkable
+class CacheCounted(Protocol):
+    """A model that keeps its recent batches' results and counts what they answered."""
+
+    def cache_counts(self) -> CacheCounts: ...
 
 
 def pair_row(question: Sequence[int], passage: Sequence[int]) -> list[int]:

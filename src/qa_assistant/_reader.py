@@ -33,7 +33,7 @@ from ._model_build import (
     weights_metadata,
 )
 from ._onnx_export import export_int8_onnx
-from ._onnx_runtime import cpu_session, pair_row, run_batch
+from ._onnx_runtime import CacheCounts, cpu_session, pair_row, run_batch
 from ._tuned_delta import apply_delta
 from .errors import EmbeddingError
 from .types import Span
@@ -155,6 +155,10 @@ class OnnxSpanReader:
         if not passages:
             return []
         return list(self._read(question, tuple(passages)))
+
+    def cache_counts(self) -> CacheCounts:
+        info = self._read.cache_info()
+        return CacheCounts(info.hits, info.misses)
 
     def _run(self, rows: list[list[int]]) -> NDArray[np.float32]:
         failed = "The answer reader failed; set QA_READER__ENABLED=false to answer without it"
@@ -281,6 +285,10 @@ class _LazyReader:
                     ensure_reader_model(s.cache_dir, s.reader.weights), s
                 )
         return self._reader.read(question, passages)
+
+    def cache_counts(self) -> CacheCounts:
+        with self._lock:
+            return CacheCounts(0, 0) if self._reader is None else self._reader.cache_counts()
 
 
 def make_reader(settings: Settings) -> SpanReader | None:

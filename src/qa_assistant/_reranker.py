@@ -29,7 +29,7 @@ from ._model_build import (
     weights_metadata,
 )
 from ._onnx_export import export_int8_onnx
-from ._onnx_runtime import cpu_session, pair_row, run_batch
+from ._onnx_runtime import CacheCounts, cpu_session, pair_row, run_batch
 from .errors import EmbeddingError
 from .protocols import Reranker
 
@@ -158,6 +158,10 @@ class OnnxCrossEncoder:
         self._tokenizer.no_truncation()
         self.max_tokens = max_tokens
         self._scored = functools.lru_cache(maxsize=SCORED_BATCHES)(self._score)
+
+    def cache_counts(self) -> CacheCounts:
+        info = self._scored.cache_info()
+        return CacheCounts(info.hits, info.misses)
 
     def _rows(self, question: str, passages: Sequence[str]) -> list[list[int]]:
         encoded = self._tokenizer.encode_batch([question, *passages], add_special_tokens=False)

@@ -9,7 +9,9 @@ Settings are read here (``QA_*`` environment variables) and overridden by option
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from importlib import import_module
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
     from .assistant import Assistant
 
 __all__ = [
+    "CACHE_COUNTS_LINE",
     "RETRIEVERS",
     "TOOLING",
     "format_answer",
@@ -40,6 +43,29 @@ RETRIEVERS = click.Choice(RETRIEVER_NAMES)
 def _warm_up(assistant: Any) -> None:
     click.echo("Loading the models (a first start builds them into the cache: about a minute) …")
     assistant.warm_up()
+
+
+# What ``serve`` prints on SIGUSR1 (as dd prints its progress), then the JSON of the learned
+# stage's models' cache counts so far, e.g. {"relevance": {"hits": 3, "misses": 9}}: how much of
+# their work the citizens' questions left to the caches. ``deploy-check`` reads it.
+CACHE_COUNTS_LINE = "Model caches: "
+
+
+def _print_cache_counts_on_signal(assistant: Any) -> None:
+    from ._onnx_runtime import CacheCounted
+
+    def report(signum: int, frame: object) -> None:
+        models = {"relevance": assistant.reranker, "reader": assistant.reader}
+        counts = {
+            name: asdict(model.cache_counts())
+            for name, model in models.items()
+            if isinstance(model, CacheCounted)
+        }
+        click.echo(CACHE_COUNTS_LINE + json.dumps(counts))
+
+    # Only the main thread may set a handler; Windows has no SIGUSR1.
+    if hasattr(signal, "SIGUSR1") and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGUSR1, report)
 
 
 def _assistant(settings: Settings) -> Any:
@@ -316,6 +342,7 @@ def serve(host: str | None, port: int | None, index: Path | None, ingest_first: 
             click.echo(f"Indexed {report.documents} documents, {report.chunks} chunks.")
             _echo_skipped(report)
         _warm_up(assistant)
+        _print_cache_counts_on_signal(assistant)
         click.echo(f"Serving on http://{settings.host}:{settings.port}")
         serve_ui(assistant, settings)
 
