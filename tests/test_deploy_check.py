@@ -7,23 +7,27 @@ catch a store that differs.
 
 from __future__ import annotations
 
+import random
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from conftest import SEED_DOCUMENTS
+from conftest import ROOT, SEED_DOCUMENTS
+from qa_assistant._onnx_runtime import CacheCounts
 from qa_assistant.assistant import Assistant
 from qa_assistant.deploy.check import (
-    QUESTIONS,
     DeployCheckConfig,
     DeployCheckReport,
     _Asked,
+    _cached_during,
+    _Counted,
     _differences,
     _mismatches,
     _policy_text,
     run_deploy_check,
 )
+from qa_assistant.deploy.questions import FOLLOW_UPS, Ask, deal, question_pool
 from qa_assistant.drivers.chroma_server import chroma_command
 from qa_assistant.drivers.page_client import Timing
 from qa_assistant.settings import Settings
@@ -69,6 +73,7 @@ def test_the_report_fails_on_any_error_difference_or_late_kill() -> None:
         replicas=2,
         users=50,
         asks=200,
+        distinct=180,
         failovers=3,
         errors=(),
         latency=Timing(120.0, 900.0),
@@ -76,6 +81,7 @@ def test_the_report_fails_on_any_error_difference_or_late_kill() -> None:
         handled=Timing(60.0, 200.0),
         assistant=Timing(40.0, 150.0),
         throughput_qps=25.0,
+        cached={"relevance": CacheCounts(hits=30, misses=90), "reader": CacheCounts(0, 0)},
         compared=150,
         mismatches=(),
         settings={"ask_concurrency": 4},
@@ -92,6 +98,8 @@ def test_the_report_fails_on_any_error_difference_or_late_kill() -> None:
     shown = passed.format()
     assert passed.ok and "PASS" in shown and "mid-ingest" in shown
     assert "throughput 25.0 questions/s" in shown and "ask_concurrency=4" in shown
+    assert "questions asked 200 (180 distinct)" in shown
+    assert "relevance model 30 of 120 calls (25%); answer reader 0 of 0 calls (0%)" in shown
     assert "waiting in the queue p50 60 ms" in shown and "the assistant p50 40 ms" in shown
     assert not replace(passed, errors=("user 3: no replica answered",)).ok
     assert not replace(passed, differences=("a.txt: missing from the store",)).ok
@@ -101,13 +109,50 @@ def test_the_report_fails_on_any_error_difference_or_late_kill() -> None:
     assert replace(passed, killed_mid_ingest=None, restart_s=None).ok
 
 
-def _asked(question: str, answer: str) -> _Asked:
+def _asked(question: Ask, answer: str) -> _Asked:
     return _Asked(question, 5.0, 5.0, 4.0, answer, finished=0.0)
 
 
+def test_the_pool_holds_many_different_questions_as_citizens_type_them() -> None:
+    pool = question_pool(ROOT / "eval" / "questions.jsonl")
+    assert len(pool) == len(set(pool)) >= 150
+    questions = {a.question for a in pool}
+    assert "Quảng Ninh hỗ trợ mỗi thôn bao nhiêu tiền để đón Tết?" in questions  # the eval set
+    assert "quang ninh ho tro moi thon bao nhieu tien de don tet?" in questions  # unaccented
+    before, after = FOLLOW_UPS[0]
+    assert Ask(after, (before,)) in pool  # a follow-up, with its conversation
+    assert Ask(after) not in pool  # never alone: it means nothing without the question before
+
+
+def test_citizens_are_dealt_every_question_once_before_any_comes_again() -> None:
+    pool = [Ask(f"q{i}") for i in range(7)]
+    hands = deal(pool, users=3, per_user=4, rng=random.Random(1))
+    assert [len(h) for h in hands] == [4, 4, 4]
+    dealt = [a for round_ in zip(*hands, strict=True) for a in round_]
+    assert set(dealt[:7]) == set(pool) and set(dealt[7:]) < set(pool)
+
+
+def test_cache_counts_are_the_loads_own_a_restarted_replica_counted_from_its_restart() -> None:
+    before = [
+        _Counted(1, {"relevance": CacheCounts(2, 10), "reader": CacheCounts(1, 5)}),
+        _Counted(1, {"relevance": CacheCounts(0, 3)}),
+        None,  # did not answer the signal: counted whole afterwards
+    ]
+    after = [
+        _Counted(1, {"relevance": CacheCounts(12, 40), "reader": CacheCounts(4, 9)}),
+        _Counted(2, {"relevance": CacheCounts(1, 6)}),  # killed and restarted in between
+        _Counted(1, {"relevance": CacheCounts(0, 1)}),
+    ]
+    assert _cached_during(before, after) == {
+        "relevance": CacheCounts(10 + 1 + 0, 30 + 6 + 1),
+        "reader": CacheCounts(3, 4),
+    }
+    assert _cached_during(before, [None, None, None]) == {}
+
+
 def test_answers_under_load_are_held_to_the_same_question_asked_alone() -> None:
-    kept, moved = QUESTIONS[0], QUESTIONS[1]
-    follow_up = _policy_text(0)[1]
+    kept, moved = Ask("Ai được miễn học phí?"), Ask("Còn bảo hiểm y tế thì sao?", ("Ai …?",))
+    follow_up = Ask(_policy_text(0)[1])
     before = {kept: "A", moved: "B", follow_up: "không tìm thấy"}
     after = {kept: "A", moved: "B2", follow_up: "3 triệu đồng"}
     asked = [
@@ -116,7 +161,7 @@ def test_answers_under_load_are_held_to_the_same_question_asked_alone() -> None:
         _asked(moved, "B-or-B2"),  # the staff's uploads changed its lone answer: not compared
         _asked(follow_up, "3 triệu đồng"),  # about an upload: depends on when it is asked
     ]
-    compared, differ = _mismatches(asked, before, after)
+    compared, differ = _mismatches(asked, before, after, about_uploads=[follow_up])
     assert compared == 2
     assert len(differ) == 1 and "A-under-load" in differ[0]
 
@@ -129,11 +174,19 @@ def test_two_replicas_under_load_with_a_crash_end_like_a_sequential_ingest(
     if chroma_command() is None:
         pytest.skip("the chroma command (from the chromadb package) is not installed")
     config = DeployCheckConfig(
-        documents=SEED_DOCUMENTS, workdir=tmp_path, users=8, questions=2, uploads=2
+        documents=SEED_DOCUMENTS,
+        question_set=ROOT / "eval" / "questions.jsonl",
+        workdir=tmp_path,
+        users=8,
+        questions=2,
+        uploads=2,
     )
-    report = run_deploy_check(config, Settings())
+    settings = Settings()
+    report = run_deploy_check(config, settings)
     assert report.ok, report.format()
-    assert report.asks == 16 and report.uploads == 2 and report.deletes == 1
+    assert report.asks == report.distinct == 16 and report.uploads == 2 and report.deletes == 1
+    if settings.relevance.enabled:  # counted during the load, by the replicas at its end
+        assert sum(c.hits + c.misses for c in report.cached.values()) > 0
     assert report.killed_mid_ingest is True and report.restart_s is not None
     assert report.compared > 0 and not report.mismatches
     assert report.throughput_qps > 0 and report.queued.p50_ms <= report.latency.p50_ms

@@ -5,9 +5,10 @@ folder (each replica with its own index folder for the lexical cache), then, all
 bounded in count and time:
 
 * citizens: ``users`` threads ask ``questions`` questions each over the ``ask`` API, spread over
-  the replicas; each keeps its page session on a replica between questions, as a browser tab
-  does; like a reverse proxy, a request that cannot reach a replica goes to the next one (a
-  failover, counted), and only a request no replica answers is an error;
+  the replicas, each citizen its own questions from a pool of many (:mod:`.questions`), as
+  citizens ask different things; each keeps its page session on a replica between questions,
+  as a browser tab does; like a reverse proxy, a request that cannot reach a replica goes to
+  the next one (a failover, counted), and only a request no replica answers is an error;
 * staff: documents are uploaded through the replicas in turn, and every second one deleted again
   through another replica;
 * a crash: a large upload is started on replica 0, which is SIGKILLed once the file is saved and
@@ -19,7 +20,9 @@ every answer given under load must equal the one the same question gets asked al
 staff's changes do not change that answer.
 
 Each question's time is split as the client sees it: waiting in the page's queue, then the
-handler, of which the assistant's own work is the answer's ``latency_ms``.
+handler, of which the assistant's own work is the answer's ``latency_ms``. The learned stage's
+models count the calls their caches answered; each replica prints its counts when signalled
+(``SIGUSR1``), before the load and after it.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -45,10 +48,13 @@ from typing import Any
 import httpx
 
 from .._index import ChromaIndex
+from .._onnx_runtime import CacheCounts
+from ..cli import CACHE_COUNTS_LINE
 from ..drivers.chroma_server import free_port, local_chroma_server
 from ..drivers.page_client import PageSession, Timing
 from ..errors import QAError
 from ..settings import Settings
+from .questions import Ask, deal, question_pool
 
 __all__ = ["DeployCheckConfig", "DeployCheckReport", "run_deploy_check"]
 
@@ -60,15 +66,8 @@ KILL_AFTER_SAVE_S = 1.0  # into the ingest: past the lease and the first embeddi
 LARGE_ARTICLES = 400  # chunks enough that its ingest takes seconds, not milliseconds
 THINK_TIME_S = 0.5  # longest pause of a citizen between two questions
 STOP_TIMEOUT_S = 15.0
+COUNTS_TIMEOUT_S = 10.0  # from the signal until the replica's counts are in its log
 SEED = 7
-
-QUESTIONS = (
-    "Quảng Ninh hỗ trợ mỗi thôn bao nhiêu tiền để đón Tết?",
-    "Quảng Ninh đặt mục tiêu giảm tỷ lệ hộ nghèo như thế nào?",
-    "Ai được hỗ trợ mua thẻ bảo hiểm y tế?",
-    "Hội Liên hiệp Phụ nữ tỉnh đã làm gì để hỗ trợ hội viên?",
-    "Tôi có được miễn học phí không?",
-)
 _COMMUNES = ("Hòa Bình", "An Lạc", "Tân Phú", "Phú Hải", "Đông Xá", "Quảng Tân", "Bình Minh")
 
 
@@ -79,6 +78,7 @@ class DeployCheckError(QAError):
 @dataclass(frozen=True)
 class DeployCheckConfig:
     documents: Path  # the folder the replicas start from (copied; never written)
+    question_set: Path  # the evaluation set over those documents: the pool's first questions
     workdir: Path | None = None  # kept for inspection when given; a temporary folder otherwise
     replicas: int = 2
     users: int = 50
@@ -94,6 +94,7 @@ class DeployCheckReport:
     replicas: int
     users: int
     asks: int
+    distinct: int  # different questions among them (a follow-up with its conversation)
     failovers: int
     errors: tuple[str, ...]
     latency: Timing  # from sending the question to its answer
@@ -101,6 +102,9 @@ class DeployCheckReport:
     handled: Timing  # from then until the answer came back
     assistant: Timing  # the assistant's own work (the answer's latency_ms)
     throughput_qps: float  # answers per second while the citizens asked
+    # Per learned-stage model, its calls during the load, summed over the replicas that ran at
+    # its end (a restarted one's since its restart); empty where no model or no count.
+    cached: dict[str, CacheCounts]
     compared: int  # answers under load compared with the same question asked alone
     mismatches: tuple[str, ...]
     settings: dict[str, Any]  # the serving settings every replica ran with
@@ -135,13 +139,20 @@ class DeployCheckReport:
             )
             crash = f"replica 0 SIGKILLed {when}, {back}"
         memory = ", ".join(f"{mb:.0f} MB" for mb in self.peak_rss_mb) or "unknown"
+        cached = "; ".join(
+            f"{_MODEL_NAMES.get(name, name)} {c.hits} of {c.hits + c.misses} calls"
+            f" ({c.hits / max(c.hits + c.misses, 1):.0%})"
+            for name, c in self.cached.items()
+        )
         lines = [
-            f"replicas {self.replicas}, citizens {self.users}, questions asked {self.asks}",
+            f"replicas {self.replicas}, citizens {self.users}, questions asked {self.asks} "
+            f"({self.distinct} distinct)",
             "settings: " + ", ".join(f"{k}={v}" for k, v in self.settings.items()),
             f"ask latency {self.latency}; throughput {self.throughput_qps:.1f} questions/s; "
             f"failovers {self.failovers}",
             f"  waiting in the queue {self.queued}; handling {self.handled}, "
             f"of which the assistant {self.assistant}",
+            f"learned stage answered from its caches: {cached or 'no counts'}",
             f"answers under load: {self.compared} compared with the question asked alone, "
             f"{len(self.mismatches)} differ",
             f"replicas' peak memory: {memory}",
@@ -162,6 +173,9 @@ class DeployCheckReport:
         return "\n".join(lines)
 
 
+_MODEL_NAMES = {"relevance": "relevance model", "reader": "answer reader"}
+
+
 class _Replica:
     """One ``qa-assistant serve`` process on loopback."""
 
@@ -172,12 +186,14 @@ class _Replica:
         self.log = workdir / f"replica-{number}.log"
         self.env = {**env, "QA_INDEX_DIR": str(workdir / f"replica-{number}")}
         self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
 
     def start(self) -> None:
         cmd = [sys.executable, "-m", "qa_assistant", "serve", "--ingest"]
         cmd += ["--host", "127.0.0.1", "--port", str(self.port)]
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        self.starts += 1
 
     def wait_ready(self) -> float:
         started = time.monotonic()
@@ -207,6 +223,24 @@ class _Replica:
                 return int(line.split()[1]) / 1024
         return None
 
+    def cache_counts(self) -> dict[str, CacheCounts] | None:
+        """The learned stage's cache counts since this process started, None where the replica
+        is down or does not answer the signal in time."""
+        if self.proc is None or self.proc.poll() is not None:
+            return None
+        seen = self.log.stat().st_size
+        self.proc.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + COUNTS_TIMEOUT_S
+        while time.monotonic() < deadline:
+            with self.log.open("rb") as log:
+                log.seek(seen)
+                for line in log.read().decode("utf-8", "replace").splitlines():
+                    if line.startswith(CACHE_COUNTS_LINE):
+                        counts = json.loads(line[len(CACHE_COUNTS_LINE) :])
+                        return {name: CacheCounts(**c) for name, c in counts.items()}
+            time.sleep(0.1)
+        return None
+
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
@@ -226,7 +260,7 @@ class _Replica:
 class _Asked:
     """One question answered under load, and where its time went."""
 
-    question: str
+    ask: Ask
     queued_ms: float
     handled_ms: float
     assistant_ms: float
@@ -250,6 +284,37 @@ class _Tally:
     def error(self, message: str) -> None:
         with self.lock:
             self.errors.append(message)
+
+
+@dataclass(frozen=True)
+class _Counted:
+    """A replica's cache counts, and which of its starts they belong to."""
+
+    starts: int
+    counts: dict[str, CacheCounts]
+
+
+def _counted(replicas: Sequence[_Replica]) -> list[_Counted | None]:
+    return [None if (c := r.cache_counts()) is None else _Counted(r.starts, c) for r in replicas]
+
+
+def _cached_during(
+    before: Sequence[_Counted | None], after: Sequence[_Counted | None]
+) -> dict[str, CacheCounts]:
+    """Each model's calls between the two counts, summed over the replicas; a replica that
+    restarted in between counts from its restart."""
+    total: dict[str, CacheCounts] = {}
+    for then, now in zip(before, after, strict=True):
+        if now is None:
+            continue
+        for name, c in now.counts.items():
+            if then is not None and then.starts == now.starts and name in then.counts:
+                c = CacheCounts(
+                    c.hits - then.counts[name].hits, c.misses - then.counts[name].misses
+                )
+            t = total.get(name, CacheCounts(0, 0))
+            total[name] = CacheCounts(t.hits + c.hits, t.misses + c.misses)
+    return total
 
 
 def _policy_text(n: int, articles: int = 3) -> tuple[str, str]:
@@ -304,11 +369,11 @@ class _Citizen:
             self.pages[replica.number] = PageSession(replica.url)
         return self.pages[replica.number]
 
-    def ask(self, question: str) -> None:
+    def ask(self, ask: Ask) -> None:
         first, count = self.user % len(self.replicas), len(self.replicas)
         for replica in (self.replicas[(first + i) % count] for i in range(count)):
             try:
-                outcome = self._page(replica).ask(question)
+                outcome = self._page(replica).ask(ask.question, ask.history)
             except httpx.TransportError:
                 # The replica is gone; its session with it. A new one is opened once it is back.
                 if (dead := self.pages.pop(replica.number, None)) is not None:
@@ -321,7 +386,7 @@ class _Citizen:
                 return
             answer = outcome.data[0]
             asked = _Asked(
-                question=question,
+                ask=ask,
                 queued_ms=outcome.queued_ms,
                 handled_ms=outcome.ran_ms,
                 assistant_ms=float(answer["latency_ms"]),
@@ -331,11 +396,11 @@ class _Citizen:
             with self.tally.lock:
                 self.tally.asked.append(asked)
             return
-        self.tally.error(f"user {self.user}: no replica answered {question!r}")
+        self.tally.error(f"user {self.user}: no replica answered {ask.question!r}")
 
 
 def _citizen(
-    replicas: Sequence[_Replica], user: int, questions: Sequence[str], tally: _Tally, stop: float
+    replicas: Sequence[_Replica], user: int, questions: Sequence[Ask], tally: _Tally, stop: float
 ) -> None:
     rng = random.Random(SEED + user)
     citizen = _Citizen(replicas, user, tally)
@@ -350,34 +415,39 @@ def _citizen(
         citizen.close()
 
 
-def _alone(replica: _Replica, questions: Sequence[str]) -> dict[str, str]:
+def _alone(replica: _Replica, asks: Sequence[Ask]) -> dict[Ask, str]:
     """Each question asked alone, one after another: the answers the load must not change."""
     with PageSession(replica.url) as page:
         answers = {}
-        for question in questions:
-            outcome = page.ask(question)
+        for ask in asks:
+            outcome = page.ask(ask.question, ask.history)
             if not outcome.success:
                 raise DeployCheckError(
-                    f"Replica {replica.number} could not answer {question!r} alone: "
+                    f"Replica {replica.number} could not answer {ask.question!r} alone: "
                     f"{outcome.error}; see {replica.log}."
                 )
-            answers[question] = _answer_key(outcome.data[0])
+            answers[ask] = _answer_key(outcome.data[0])
         return answers
 
 
 def _mismatches(
-    asked: Sequence[_Asked], before: dict[str, str], after: dict[str, str]
+    asked: Sequence[_Asked],
+    before: dict[Ask, str],
+    after: dict[Ask, str],
+    about_uploads: Collection[Ask],
 ) -> tuple[int, list[str]]:
     """(answers compared, how they differ): answers under load against the question asked
-    alone, for the questions about the documents staff leave alone (not the uploads'
-    follow-ups, whose answer depends on when they are asked) whose lone answer the staff's
-    changes left as it was."""
-    stable = {q for q in QUESTIONS if q in before and after.get(q) == before[q]}
-    compared = [a for a in asked if a.question in stable]
+    alone, for the questions about the documents staff leave alone (not ``about_uploads``,
+    whose answer depends on when they are asked) whose lone answer the staff's changes left
+    as it was."""
+    stable = {
+        q for q, answer in before.items() if q not in about_uploads and after.get(q) == answer
+    }
+    compared = [a for a in asked if a.ask in stable]
     return len(compared), [
-        f"{a.question!r}: {a.answer} under load, {before[a.question]} alone"
+        f"{a.ask.question!r}: {a.answer} under load, {before[a.ask]} alone"
         for a in compared
-        if a.answer != before[a.question]
+        if a.answer != before[a.ask]
     ]
 
 
@@ -589,25 +659,20 @@ def run_deploy_check(config: DeployCheckConfig, settings: Settings) -> DeployChe
         store = ChromaIndex(work / "observer", collection=COLLECTION, chroma_url=chroma_url)
 
         tally = _Tally()
-        rng = random.Random(SEED)
-        follow_ups = [_policy_text(n)[1] for n in range(config.uploads)]
-        pool = QUESTIONS + tuple(follow_ups)
+        about_uploads = [Ask(_policy_text(n)[1]) for n in range(config.uploads)]
+        pool = (*question_pool(config.question_set), *about_uploads)
+        hands = deal(pool, config.users, config.questions, random.Random(SEED))
+        drawn = list(dict.fromkeys(a for hand in hands for a in hand))
         # Asked on replica 0, which the crash then kills: the load meets caches as cold as a
         # new deployment's, not warmed by these very questions.
-        alone_before = _alone(replicas[0], pool)
+        alone_before = _alone(replicas[0], drawn)
+        counted_before = _counted(replicas)
         stop = time.monotonic() + config.deadline_s
         load_started = time.monotonic()
         with ThreadPoolExecutor(max_workers=config.users + 1) as pool_threads:
             futures = [
-                pool_threads.submit(
-                    _citizen,
-                    replicas,
-                    user,
-                    [rng.choice(pool) for _ in range(config.questions)],
-                    tally,
-                    stop,
-                )
-                for user in range(config.users)
+                pool_threads.submit(_citizen, replicas, user, hand, tally, stop)
+                for user, hand in enumerate(hands)
             ]
             futures.append(
                 pool_threads.submit(_staff, replicas, staging, config.uploads, store, tally, stop)
@@ -617,9 +682,10 @@ def run_deploy_check(config: DeployCheckConfig, settings: Settings) -> DeployChe
                 crash = _crash(replicas[0], staging, documents, store, tally)
             for future in futures:
                 future.result(timeout=max(1.0, stop - time.monotonic()) + READY_TIMEOUT_S)
+        cached = _cached_during(counted_before, _counted(replicas))
         time.sleep(settings.replicas.check_s + 0.5)  # the replica takes in the last commits
-        alone_after = _alone(replicas[-1], pool)
-        compared, mismatches = _mismatches(tally.asked, alone_before, alone_after)
+        alone_after = _alone(replicas[-1], drawn)
+        compared, mismatches = _mismatches(tally.asked, alone_before, alone_after, about_uploads)
         peak_rss = tuple(mb for r in replicas if (mb := r.peak_rss_mb()) is not None)
         for replica in replicas:
             replica.stop()
@@ -649,6 +715,7 @@ def run_deploy_check(config: DeployCheckConfig, settings: Settings) -> DeployChe
             replicas=config.replicas,
             users=config.users,
             asks=len(asked),
+            distinct=len({a.ask for a in asked}),
             failovers=tally.failovers,
             errors=tuple(tally.errors),
             latency=Timing.of([a.latency_ms for a in asked]),
@@ -656,6 +723,7 @@ def run_deploy_check(config: DeployCheckConfig, settings: Settings) -> DeployChe
             handled=Timing.of([a.handled_ms for a in asked]),
             assistant=Timing.of([a.assistant_ms for a in asked]),
             throughput_qps=len(asked) / load_s if load_s > 0 else 0.0,
+            cached=cached,
             compared=compared,
             mismatches=tuple(mismatches),
             settings={

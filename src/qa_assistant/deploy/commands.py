@@ -28,6 +28,13 @@ def register_commands(cli: click.Group) -> None:
     show_default=True,
     help="Folder the replicas start from (copied, never written).",
 )
+@click.option(
+    "--question-set",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=Path("eval/questions.jsonl"),
+    show_default=True,
+    help="Evaluation set over those documents: the first questions of the citizens' pool.",
+)
 @click.option("--replicas", type=click.IntRange(1), default=2, show_default=True)
 @click.option("--users", type=click.IntRange(1), default=50, show_default=True)
 @click.option("--questions", type=click.IntRange(1), default=4, show_default=True, help="Per user.")
@@ -41,6 +48,7 @@ def register_commands(cli: click.Group) -> None:
 @click.option("--workdir", type=click.Path(path_type=Path), help="Keep the run's files here.")
 def deploy_check(
     documents: Path,
+    question_set: Path,
     replicas: int,
     users: int,
     questions: int,
@@ -54,6 +62,7 @@ def deploy_check(
 
     config = DeployCheckConfig(
         documents=documents,
+        question_set=question_set,
         workdir=workdir,
         replicas=replicas,
         users=users,

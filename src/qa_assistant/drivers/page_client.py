@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -116,9 +117,10 @@ class PageSession:
         """Calls a named endpoint of the page's API (``ask``), as an integration would."""
         return self._send(self._apis[api_name], None, data)
 
-    def ask(self, question: str) -> Outcome:
-        """Asks the page's ``ask`` API one question, without filters or history."""
-        return self.call("ask", [question, None, None, None, None, None])
+    def ask(self, question: str, history: Sequence[str] = ()) -> Outcome:
+        """Asks the page's ``ask`` API one question, without filters; ``history``: the earlier
+        questions of its conversation, oldest first, for a follow-up."""
+        return self.call("ask", [question, None, None, None, list(history) or None, None])
 
     def _send(self, fn: int, target: int | None, data: list[Any]) -> Outcome:
         body = {
