@@ -7,6 +7,7 @@ ingest into the same server at once, and one that is SIGKILLed while it holds th
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -19,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from qa_assistant._index import ChromaIndex
-from qa_assistant._lease import ServerLease
+from qa_assistant._lease import ServerLease, _lease_id, process_space
 from qa_assistant.assistant import Assistant
 from qa_assistant.errors import IngestLeaseHeldError, IngestLeaseLostError
 from qa_assistant.settings import ReplicaSettings, Settings
@@ -94,6 +95,46 @@ def test_a_stalled_holder_loses_the_lease_and_another_takes_over(
     assert current is not None and current.released and current.epoch == 2
 
 
+def _exited_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", ""])
+    child.wait()
+    return child.pid
+
+
+def test_a_holder_whose_process_is_gone_is_taken_over_after_the_skew_not_the_expiry(
+    chroma_url: str, tmp_path: Path
+) -> None:
+    holder = _lease(chroma_url, tmp_path, "qa_gone", lease_s=60.0)
+    holder.__enter__()
+    holder._stop.set()  # no renewals: the record below stays as written
+    record = holder.current()
+    assert record is not None and record.space == process_space() != ""
+
+    def held_by(**changes: object) -> None:
+        dead = dataclasses.replace(record, **changes)  # as a killed replica left it
+        holder._collection.upsert(
+            ids=[_lease_id(dead.epoch)], embeddings=[[0.0]], metadatas=[dead.as_metadata()]
+        )
+
+    # The pid names no process here, but the record is from another machine or container
+    # (or from an earlier version, without a space): only the expiry frees it.
+    for space in ("0b5e7c1e-another-boot/pid:[4026531836]", ""):
+        held_by(pid=_exited_pid(), space=space)
+        with pytest.raises(IngestLeaseHeldError):
+            _lease(chroma_url, tmp_path, "qa_gone", lease_wait_s=2.0).__enter__()
+
+    held_by(pid=_exited_pid(), space=process_space())
+    taker = _lease(chroma_url, tmp_path, "qa_gone", lease_wait_s=20.0)
+    started = time.monotonic()
+    with taker:
+        waited = time.monotonic() - started
+        assert SHORT["clock_skew_s"] <= waited < 5.0  # the lease had a minute left
+        current = taker.current()
+        assert current is not None and current.epoch == record.epoch + 1
+        assert current.pid == os.getpid()
+        taker.check()
+
+
 def test_a_racer_that_re_adds_a_cleared_epoch_does_not_get_the_lease(
     chroma_url: str, tmp_path: Path
 ) -> None:
@@ -140,11 +181,17 @@ def test_racing_replicas_hold_the_lease_one_at_a_time(chroma_url: str, tmp_path:
 # -- ingests in several processes ------------------------------------------------------------
 
 
-def _env(url: str, collection: str, delay_s: float = 0.0, trace: Path | None = None) -> dict:
+def _env(
+    url: str,
+    collection: str,
+    delay_s: float = 0.0,
+    trace: Path | None = None,
+    lease: dict[str, float] = SHORT,
+) -> dict:
     env = dict(os.environ)
     env.update(ANONYMIZED_TELEMETRY="False", GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1")
     env.update(QA_CHROMA_URL=url, QA_COLLECTION=collection)
-    env.update({f"QA_REPLICAS__{k.upper()}": str(v) for k, v in SHORT.items()})
+    env.update({f"QA_REPLICAS__{k.upper()}": str(v) for k, v in lease.items()})
     env["FAKE_STAGE_DELAY_S"] = str(delay_s)
     env["FAKE_TRACE"] = str(trace or "")
     return env
@@ -220,14 +267,18 @@ def test_two_replicas_ingesting_at_once_end_like_one_sequential_ingest(
 
 
 @pytest.mark.slow
-def test_a_replica_killed_holding_the_lease_blocks_the_next_only_until_it_expires(
+def test_a_replica_killed_holding_the_lease_is_taken_over_once_it_is_seen_gone(
     chroma_url: str, tmp_path: Path
 ) -> None:
     collection = "qa_killed"
     docs = tmp_path / "docs"
     write_policy_corpus(docs, count=12)
     trace = tmp_path / "trace"
-    killed = _start(docs, tmp_path / "killed", _env(chroma_url, collection, 0.05, trace))
+    # A lease far longer than the test: only the dead holder's pid lets the next one in.
+    lease = {**SHORT, "lease_s": 600.0}
+    killed = _start(
+        docs, tmp_path / "killed", _env(chroma_url, collection, 0.05, trace, lease=lease)
+    )
     try:
         deadline = time.monotonic() + RUN_TIMEOUT_S
         while (
@@ -244,11 +295,11 @@ def test_a_replica_killed_holding_the_lease_blocks_the_next_only_until_it_expire
     held = _lease(chroma_url, tmp_path, collection).current()
     assert held is not None and held.pid == killed.pid and not held.released
 
-    started = time.monotonic()
-    survivor = _start(docs, tmp_path / "survivor", _env(chroma_url, collection))
+    survivor = _start(docs, tmp_path / "survivor", _env(chroma_url, collection, lease=lease))
     _finish(survivor)
-    # It waited for the dead holder's lease to run out, then finished the job.
-    assert time.monotonic() - started >= 1.0
+    # It took over from the dead holder long before that one's lease ran out, and finished the
+    # job; the orphan sweep removed what the killed one left half written.
+    assert time.time() < held.expires_at
     _same_store(
         read_state(tmp_path / "survivor", collection, chroma_url),
         _clean([docs], tmp_path / "clean"),

@@ -14,8 +14,9 @@ with different owners, every id kept its first writer and each racer's read-back
 same winner). So each lease is one record per *epoch*, id ``lease-<epoch>``:
 
 1. To acquire, read the highest epoch's record. If it is released, or its ``expires_at`` plus
-   the allowed clock skew has passed on our clock, ``add`` the record of the next epoch with
-   our owner id (host, pid, random token) and read it back. Of all racers for that epoch,
+   the allowed clock skew has passed on our clock, or its holder is known dead (below),
+   ``add`` the record of the next epoch with our owner id (host, pid, process space, random
+   token) and read it back. Of all racers for that epoch,
    exactly one finds its own token there (the first ``add``): that one holds the lease, once
    it has also read that no later epoch exists (a racer that stalled may re-add an epoch long
    cleared); the others go back to waiting. A takeover never deletes or overwrites the record
@@ -34,6 +35,25 @@ permitted check. A renewal that counted landed before the holder's validity ende
 read a taker can act on already sees the extended expiry. A killed holder renews nothing and
 blocks others only until its record expires; the next ingest's orphan sweep then removes what
 it left half written.
+
+A holder known dead is taken over sooner. Each record also names the *process space* its pid
+belongs to: the kernel's boot id and the holder's pid namespace. A taker in the same space
+that finds the holder's pid gone (``os.kill(pid, 0)``: no such process) may act once ``skew``
+has passed since it first saw that epoch's holder gone, without waiting for ``expires_at``:
+
+* a process that no longer exists makes no more checks and begins no more writes, and each
+  write it began before it died lands within ``skew`` of its start (the assumption below),
+  so before the taker acts: the death came before the taker saw it;
+* only the same space makes the pid the holder's: the boot id tells machines (and reboots)
+  apart, and the namespace, unique among those alive on one kernel, tells containers apart,
+  which a host name does not (two containers may share one). A pid looked up in another
+  space names another process or none, so there the taker waits for the expiry, as it does
+  where the space cannot be read (no ``/proc``) or a record has none;
+* a pid that a new process took since only looks alive: the taker waits for the expiry. A
+  zombie, killed but not yet reaped by its parent, looks alive too.
+
+The taker acts on the latest epoch as read in the same step, and takes it as any taker does
+(add the next epoch, read it back), so two takers still race only for one epoch.
 
 Assumptions: the machines' clocks differ by less than ``clock_skew_s``, and a write begun
 after a passing check lands within ``clock_skew_s`` (one document's chunks and its commit).
@@ -66,6 +86,7 @@ __all__ = [
     "LeaseRecord",
     "ServerLease",
     "make_ingest_lock",
+    "process_space",
 ]
 
 _LEASE_SUFFIX = "lease"
@@ -134,6 +155,7 @@ class LeaseRecord:
     token: str
     expires_at: float  # seconds since the epoch, on the holder's clock
     released: bool
+    space: str = ""  # where ``pid`` names the holder (:func:`process_space`); "" unknown
 
     def as_metadata(self) -> dict[str, Any]:
         return {
@@ -143,6 +165,7 @@ class LeaseRecord:
             "token": self.token,
             "expires_at": self.expires_at,
             "released": self.released,
+            "space": self.space,
         }
 
     @classmethod
@@ -154,6 +177,7 @@ class LeaseRecord:
             token=str(meta["token"]),
             expires_at=float(meta["expires_at"]),
             released=bool(meta["released"]),
+            space=str(meta.get("space", "")),  # records of earlier versions have none
         )
 
     def holder(self) -> str:
@@ -165,6 +189,36 @@ def _lease_id(epoch: int) -> str:
     return f"{_ID_PREFIX}{epoch:012d}"
 
 
+def process_space() -> str:
+    """Where a pid names one process: this boot of the kernel and this process's pid namespace
+    (Linux); "" where it cannot be told, and then no holder is ever judged dead by its pid."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii").strip()
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return ""
+    return f"{boot}/{namespace}"
+
+
+def _process_gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: nothing is sent, the process is only looked up
+    except ProcessLookupError:
+        return True
+    except OSError:  # PermissionError: another user's process, alive
+        return False
+    return False
+
+
+@dataclass(frozen=True)
+class _Gone:
+    """A lease epoch whose holder was seen dead, and since when (monotonic)."""
+
+    epoch: int
+    token: str
+    since: float
+
+
 class ServerLease:
     """The ingest lease kept in the Chroma server (see the module docstring for the argument)."""
 
@@ -174,6 +228,7 @@ class ServerLease:
         self._settings = settings
         self._host = socket.gethostname()
         self._pid = os.getpid()
+        self._space = process_space()
         self._token = ""
         self._epoch = 0
         self._valid_until = 0.0  # monotonic
@@ -200,9 +255,12 @@ class ServerLease:
     def __enter__(self) -> ServerLease:
         s = self._settings
         deadline = time.monotonic() + s.lease_wait_s
+        gone: _Gone | None = None
         while True:
             current = self.current()
-            if current is None or self._free(current):
+            gone = self._gone(current, gone)
+            dead_long_enough = gone is not None and time.monotonic() >= gone.since + s.clock_skew_s
+            if current is None or self._free(current) or dead_long_enough:
                 if self._try_take((current.epoch if current else 0) + 1):
                     return self
                 continue  # another process took that epoch first: look again
@@ -217,11 +275,31 @@ class ServerLease:
     def _free(self, record: LeaseRecord) -> bool:
         return record.released or time.time() >= (record.expires_at + self._settings.clock_skew_s)
 
+    def _gone(self, record: LeaseRecord | None, seen: _Gone | None) -> _Gone | None:
+        """``record``'s epoch if its holder is known dead (see the module docstring), with
+        when it was first seen so: ``seen``'s time where that was the same epoch."""
+        if (
+            record is None
+            or not record.space
+            or record.space != self._space
+            or not _process_gone(record.pid)
+        ):
+            return None
+        if seen is not None and (seen.epoch, seen.token) == (record.epoch, record.token):
+            return seen
+        return _Gone(record.epoch, record.token, time.monotonic())
+
     def _try_take(self, epoch: int) -> bool:
         token = secrets.token_hex(8)
         started = time.monotonic()
         mine = LeaseRecord(
-            epoch, self._host, self._pid, token, time.time() + self._settings.lease_s, False
+            epoch,
+            self._host,
+            self._pid,
+            token,
+            time.time() + self._settings.lease_s,
+            False,
+            self._space,
         )
         # add keeps an existing record: of all processes adding this epoch, the first wins.
         self._collection.add(
@@ -270,7 +348,13 @@ class ServerLease:
             self._lose()
             return
         mine = LeaseRecord(
-            epoch, self._host, self._pid, token, time.time() + self._settings.lease_s, False
+            epoch,
+            self._host,
+            self._pid,
+            token,
+            time.time() + self._settings.lease_s,
+            False,
+            self._space,
         )
         self._collection.upsert(
             ids=[_lease_id(epoch)], embeddings=[[0.0]], metadatas=[mine.as_metadata()]
@@ -316,7 +400,7 @@ class ServerLease:
             return
         latest = self.current()
         if latest is not None and latest.epoch == epoch and latest.token == token:
-            done = LeaseRecord(epoch, self._host, self._pid, token, time.time(), True)
+            done = LeaseRecord(epoch, self._host, self._pid, token, time.time(), True, self._space)
             self._collection.upsert(
                 ids=[_lease_id(epoch)], embeddings=[[0.0]], metadatas=[done.as_metadata()]
             )
