@@ -151,6 +151,22 @@ def test_a_provision_is_marked_apart_from_a_stated_answer() -> None:
     assert "qa-provision" not in ui_rendering.render_answer(replace(provision, provision=False), 1)
 
 
+def test_a_document_cited_twice_is_named_once_in_the_sources() -> None:
+    text = "Câu một về thôn. Câu hai về hộ nghèo."
+    cited = (
+        _citation(text, "Câu một về thôn.", 1),
+        _citation(text, "Câu hai về hộ nghèo.", 2),
+        _citation(text, "Câu hai về hộ nghèo.", 3, source="khac.txt"),
+    )
+    answer = Answer(
+        "q", "Theo tài liệu:\n- Câu một [1].\n- Câu hai [2].\n- Câu ba [3].", False, cited
+    )
+    rendered = ui_rendering.render_answer(answer, turn=1)
+    # Named for [1] and again for [3], another document; [2] shows only its place.
+    assert rendered.count("</b>Tiêu đề &lt;b&gt;đậm&lt;/b&gt;") == 2
+    assert "<b>[2]</b> — Chương I › Điều 2" in rendered
+
+
 def test_a_draft_is_escaped_text_with_no_links() -> None:
     draft = ui_rendering.render_draft(f"{EVIL} [1]\n\nĐoạn hai")
     _no_raw_markup(draft)

@@ -109,11 +109,17 @@ def _render_sources(answer: Answer, turn: int) -> str:
     if not answer.citations:
         return ""
     links = []
+    named: set[str] = set()
     for c in answer.citations:
         where = f" — {escape(c.heading)}" if c.heading else ""
-        when = f" ({c.date.strftime('%d/%m/%Y')})" if c.date else ""
         page = f", {c.page_label}" if c.page else ""
-        label = f"<b>[{c.marker}]</b>{escape(c.title)}{when}{page}{where}"
+        # A document cited twice is named once: its further quotes show their place in it.
+        if c.source in named:
+            label = f"<b>[{c.marker}]</b>{page.lstrip(', ')}{where}"
+        else:
+            when = f" ({c.date.strftime('%d/%m/%Y')})" if c.date else ""
+            label = f"<b>[{c.marker}]</b>{escape(c.title)}{when}{page}{where}"
+            named.add(c.source)
         links.append(cite_link(turn, c, label))
     label = '<span class="qa-sources-label">Nguồn:</span>'
     return f'<div class="qa-sources">{label}{"".join(links)}</div>'
