@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from qa_assistant._answering.common import ABSTAIN_MESSAGE
-from qa_assistant._answering.extractive import ExtractiveAnswerer
+from qa_assistant._answering.extractive import RELATED_OPENER, ExtractiveAnswerer, _as_clause
 from qa_assistant._answering.factory import make_answerer
 from qa_assistant._answering.llm import LLMAnswerer
 from qa_assistant._evidence import score_sentences
@@ -190,8 +190,50 @@ def test_near_miss_questions_abstain(question: str) -> None:
     answer = ExtractiveAnswerer().answer(question, TET_HITS)
 
     assert answer.abstained, answer.text
-    assert answer.text == ABSTAIN_MESSAGE
-    assert answer.citations == ()
+    assert answer.text.startswith(ABSTAIN_MESSAGE)
+    assert answer.reason.startswith("abstained")
+    # The nearest sentence on the topic may be offered, as related and not as the answer.
+    assert len(answer.citations) <= 1 and not answer.answer_span
+    if answer.citations:
+        assert f"{RELATED_OPENER}: “" in answer.text
+
+
+def test_a_near_miss_offers_the_nearest_passage_as_related_not_as_the_answer() -> None:
+    answer = ExtractiveAnswerer().answer("Hà Nội hỗ trợ mỗi thôn bao nhiêu tiền đón Tết?", TET_HITS)
+    assert answer.abstained
+    assert answer.text.startswith(f"{ABSTAIN_MESSAGE} {RELATED_OPENER}: “")
+    (citation,) = answer.citations
+    assert citation.quote in {
+        h.chunk.text[citation.start - h.chunk.start : citation.end - h.chunk.start]
+        for h in TET_HITS
+    }
+
+
+def test_off_topic_question_abstains_without_related_passage() -> None:
+    answer = ExtractiveAnswerer().answer("Giá vàng hôm nay bao nhiêu?", TET_HITS)
+    assert answer.abstained and answer.text == ABSTAIN_MESSAGE and answer.citations == ()
+
+
+def test_the_answer_reads_as_a_sentence_and_says_why() -> None:
+    answer = ExtractiveAnswerer().answer(TET_QUESTION, TET_HITS)
+    assert not answer.abstained
+    # "Theo tài liệu, " runs on into the quote: a name keeps its capitals.
+    assert answer.text.startswith("Theo tài liệu, Quảng Ninh hỗ trợ 10 triệu đồng")
+    assert answer.reason.startswith("rules")
+
+
+@pytest.mark.parametrize(
+    ("quote", "lead", "shown"),
+    [
+        ("Mỗi thôn được hỗ trợ 10 triệu đồng.", True, "mỗi thôn được hỗ trợ 10 triệu đồng"),
+        ("UBND tỉnh quyết định hỗ trợ.", True, "UBND tỉnh quyết định hỗ trợ"),
+        ("b) thương binh có tỷ lệ từ 81% trở lên;", False, "Thương binh có tỷ lệ từ 81% trở lên"),
+        ("2. Hỗ trợ gạo: 15 kg/tháng.", True, "hỗ trợ gạo: 15 kg/tháng"),
+        ("1.250.000 đồng/tháng là mức hỗ trợ.", True, "1.250.000 đồng/tháng là mức hỗ trợ"),
+    ],
+)
+def test_quotes_read_right_inside_the_answer(quote: str, lead: bool, shown: str) -> None:
+    assert _as_clause(quote, lead=lead) == shown
 
 
 def test_amount_question_needs_a_number_in_the_quote() -> None:

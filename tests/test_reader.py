@@ -108,6 +108,15 @@ def test_the_reader_chooses_the_sentence_and_its_span_is_the_short_answer() -> N
     assert answer.to_dict()["answer_span"] == "10 triệu đồng"
 
 
+def test_a_short_answer_is_of_the_kind_asked_and_inside_one_sentence() -> None:
+    who = "Ai hỗ trợ mỗi thôn 10 triệu đồng để đón Tết?"
+    named = ExtractiveAnswerer(reader=FakeReader(["Tỉnh"]), reading=_reading()).answer(who, _hits())
+    assert named.answer_span == ""  # who, what, how: no short answer
+    across = FakeReader(["10 triệu đồng cho mỗi thôn để đón Tết. Kinh phí"])
+    answer = ExtractiveAnswerer(reader=across, reading=_reading()).answer(QUESTION, _hits())
+    assert answer.answer_span == ""  # it runs into the next sentence
+
+
 def test_a_span_below_the_margin_leaves_the_rules_choice() -> None:
     # The reader points at the first sentence, but not surely enough to overrule the rules.
     reader = FakeReader(["nhiều hoạt động"], margin=-1.0)
@@ -126,7 +135,8 @@ def test_with_add_sentence_the_readers_sentence_is_quoted_after_the_rules_choice
     )
     assert "ngân sách" not in rules.text
     assert answer.text.index("10 triệu đồng") < answer.text.index("ngân sách tỉnh")
-    assert answer.answer_span == "ngân sách tỉnh"
+    # Asked how much, a span that holds no amount is no short answer.
+    assert answer.answer_span == ""
     # Where the reader points at the rules' own sentence, nothing is added.
     same = FakeReader(["10 triệu đồng"])
     again = ExtractiveAnswerer(reader=same, reading=_reading(add_sentence=True)).answer(
@@ -194,7 +204,8 @@ def test_a_reader_that_finds_no_answer_withdraws_the_rules_answer_below_its_marg
     withdrawn = ExtractiveAnswerer(reader=unsure, reading=_reading(abstain_margin=-3.0)).answer(
         QUESTION, _hits()
     )
-    assert withdrawn.abstained and withdrawn.citations == ()
+    assert withdrawn.abstained and not withdrawn.answer_span
+    assert withdrawn.reason.startswith("abstained: reader")
     sure = FakeReader(["10 triệu đồng"], margin=-1.0)
     above = ExtractiveAnswerer(reader=sure, reading=_reading(abstain_margin=-3.0))
     assert not above.answer(QUESTION, _hits()).abstained

@@ -71,6 +71,8 @@ _AMOUNT_FRAMES = tuple(
     tuple(f.split())
     for f in ("bao nhieu tien", "bao nhieu dong", "so tien", "so luong", "ty le", "ti le")
 )
+# Frames asking for a share: "bao nhiêu phần trăm", "tỷ lệ", "mấy %".
+_SHARE_CUES = ("phan tram", "ty le", "ti le")
 # Signs that the question asks about several things.
 _MULTI_CUES = (" va ", " cung nhu ", " nhung gi ", " bao gom ", " gom nhung ", " hoac ")
 
@@ -133,6 +135,7 @@ class QuestionTerms:
     asks_left: bool = False  # "còn bao nhiêu…": "không còn" is an answer
     wants_time: bool = False  # "khi nào"…: "đầu mỗi học kỳ" answers too
     statement: bool = False  # "…, đúng hay sai?": a case to check against a provision
+    wants_share: bool = False  # "bao nhiêu phần trăm", "tỷ lệ": the answer is a share
 
 
 def _words_and_openers(text: str) -> tuple[list[str], list[bool]]:
@@ -188,6 +191,7 @@ def analyse_question(question: str) -> QuestionTerms:
         left,
         time,
         _is_statement(joined),
+        wants_number and any(f" {cue} " in joined for cue in _SHARE_CUES),
     )
 
 

@@ -156,9 +156,9 @@ class ScoringSettings(BaseModel):
 
 
 class AnswerSettings(BaseModel):
-    """The extractive answerer's fast-path rules (``QA_ANSWER__…``): how much of the question a
-    sentence must cover to be quoted, and how many sentences are quoted. Tuned on the dev split
-    of eval/questions.jsonl (eval/README.md); the learned stage decides instead when it is on."""
+    """The extractive answerer's rules (``QA_ANSWER__…``): how much of the question a sentence
+    must cover to be quoted, how many sentences are quoted, and the related passage offered
+    where it abstains. Chosen by leave-one-corpus-out, wrong answers first (eval/README.md)."""
 
     min_coverage: float = Field(
         0.7, ge=0, description="Weighted share of the question's terms a quoted sentence covers."
@@ -190,6 +190,12 @@ class AnswerSettings(BaseModel):
     )
     list_items: int = Field(
         8, ge=0, description="List items quoted after a sentence that opens a list."
+    )
+    related_coverage: float = Field(
+        0.35,
+        ge=0,
+        description="Where it abstains, the top passage's best sentence is offered as related "
+        "information (not as the answer) when it covers this share of the question's terms.",
     )
     statement_coverage: float = Field(
         0.4,
@@ -281,9 +287,10 @@ class ReaderSettings(BaseModel):
         0.0, description="Show the reader's span as the short answer from this margin on."
     )
     answer_margin: float | None = Field(
-        -1.0,
+        None,
         description="Where the rules abstain on a question (not a statement), quote the "
-        "reader's sentence when its margin reaches this; unset: the rules' abstention stands.",
+        "reader's sentence when its margin reaches this; unset (the default: chosen by "
+        "leave-one-corpus-out, it answered near misses), the rules' abstention stands.",
     )
     answer_checks: bool = Field(
         True,

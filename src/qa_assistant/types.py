@@ -231,6 +231,10 @@ class Answer:
     # The short answer inside the quotes (the span the reader found: "10 triệu đồng"); the
     # text holds it verbatim. Empty when none was found.
     answer_span: str = ""
+    # Why it answered or abstained, for the operator and `ask --json`: the check that decided
+    # and its figures ("rules: coverage 0.74, sentence 0.52"; "abstained: no sentence passes
+    # the rules; related: coverage 0.41").
+    reason: str = ""
     # For the visitor, in Vietnamese: why the answer is not the LLM's reply, or not all of it
     # (the server failed, the reply was cut, a sentence no passage holds was left out).
     note: str = ""
@@ -274,6 +278,7 @@ class Answer:
             "warnings": list(self.warnings),
             "note": self.note or None,
             "provision": self.provision,
+            "reason": self.reason,
             "latency_ms": round(self.latency_ms, 2),
         }
 

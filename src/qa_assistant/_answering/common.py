@@ -35,7 +35,9 @@ def cite(marker: int, hit: Hit, start: int, end: int) -> Citation:
     )
 
 
-def abstain_answer(question: str, hits: Sequence[Hit], warnings: Sequence[str] = ()) -> Answer:
+def abstain_answer(
+    question: str, hits: Sequence[Hit], warnings: Sequence[str] = (), reason: str = "abstained"
+) -> Answer:
     """The answer that says the documents do not answer the question."""
     return Answer(
         question=question,
@@ -43,4 +45,5 @@ def abstain_answer(question: str, hits: Sequence[Hit], warnings: Sequence[str] =
         abstained=True,
         hits=tuple(hits),
         warnings=tuple(warnings),
+        reason=reason,
     )

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 from .._evidence import SentenceScore, score_sentences
 from .._question import QuestionTerms, analyse_question
-from .._vietnamese import restore_diacritics
+from .._vietnamese import restore_diacritics, sentence_spans
 from ..protocols import SpanReader
 from ..settings import AnswerSettings, ReaderSettings, ScoringSettings
 from ..types import Answer, Citation, Hit, Span
-from .common import abstain_answer, cite
+from .common import ABSTAIN_MESSAGE, abstain_answer, cite
 
 __all__ = ["ExtractiveAnswerer"]
 
@@ -110,18 +110,24 @@ class ExtractiveAnswerer:
                 else:
                     chosen = held or chosen
             if self._withdrawn(q, span):
-                return abstain_answer(question, hits)
-            return _answered(question, chosen, hits, q.statement, self._shown(span))
+                margin = "none" if span is None else f"{span[1].margin:.2f}"
+                why = f"reader: best margin {margin} < {self.reading.abstain_margin}"
+                return self._abstained(question, hits, scored, why)
+            rule = "rules" if self.supports(best, q) else "rules, top passage"
+            why = f"{rule}: coverage {best.coverage:.2f}, sentence {best.sentence_coverage:.2f}"
+            return _answered(question, chosen, hits, q, why, self._shown(span, q, hits))
         # The learned stage, when it ran, may still answer: see _answer_by_relevance.
         rated = [(p, i) for i, h in enumerate(hits) if (p := h.leg("relevance")) is not None]
         if rated:
             probability, top = max(rated, key=lambda r: r[0])
             if probability >= self.relevance_threshold:
-                return self._answer_by_relevance(question, hits, top, q)
+                why = f"relevance model: {probability:.2f} >= {self.relevance_threshold:.2f}"
+                return self._answer_by_relevance(question, hits, top, q, why)
         if q.statement:
             provision = self._provision(scored, q)
             if provision is not None:
-                return _answered(question, self._quote(provision, scored, hits, q), hits, True)
+                why = f"provision: coverage {provision.coverage:.2f}"
+                return _answered(question, self._quote(provision, scored, hits, q), hits, q, why)
         elif self.reading.answer_margin is not None:
             span = self._read(question, hits)
             if span is not None and span[1].margin >= self.reading.answer_margin:
@@ -130,8 +136,35 @@ class ExtractiveAnswerer:
                     self.names_the_case(c, q) for c in chosen
                 )
                 if chosen and checked:
-                    return _answered(question, chosen, hits, False, self._shown(span))
-        return abstain_answer(question, hits)
+                    why = f"reader: margin {span[1].margin:.2f} >= {self.reading.answer_margin}"
+                    return _answered(question, chosen, hits, q, why, self._shown(span, q, hits))
+        return self._abstained(question, hits, scored, "no sentence passes the rules")
+
+    def _abstained(
+        self, question: str, hits: Sequence[Hit], scored: Sequence[SentenceScore], why: str
+    ) -> Answer:
+        """The honest "not found", with the nearest sentence of the top passage offered as
+        related (not as the answer) when it speaks of the question's topic."""
+        related = next(
+            (
+                s
+                for s in scored
+                if s.rank <= self.tuning.top_rank and s.coverage >= self.tuning.related_coverage
+            ),
+            None,
+        )
+        if related is None:
+            return abstain_answer(question, hits, reason=f"abstained: {why}")
+        citation = cite(1, hits[related.hit_index], related.start, related.end)
+        text = f"{ABSTAIN_MESSAGE} {RELATED_OPENER}: “{_as_clause(citation.quote)}” [1]."
+        return Answer(
+            question=question,
+            text=text,
+            abstained=True,
+            citations=(citation,),
+            hits=tuple(hits),
+            reason=f"abstained: {why}; related: coverage {related.coverage:.2f}",
+        )
 
     def sentences(self, question: str, hits: Sequence[Hit]) -> list[SentenceScore]:
         """The sentences of the top passages it weighs, best-scored first; a heading names what
@@ -141,9 +174,19 @@ class ExtractiveAnswerer:
         )
         return [s for s in scored if not s.heading]
 
-    def _shown(self, span: tuple[int, Span] | None) -> tuple[int, Span] | None:
-        """The span, if the reader is sure enough of it to show it as the short answer."""
-        return span if span is not None and span[1].margin >= self.reading.span_margin else None
+    def _shown(
+        self, span: tuple[int, Span] | None, q: QuestionTerms, hits: Sequence[Hit]
+    ) -> tuple[int, Span] | None:
+        """The span, if it may be shown as the short answer: the reader is sure enough of it,
+        it lies inside one sentence (never across two, nor into a heading) and it is of the
+        kind the question asks for (an amount, a share, a date)."""
+        if span is None or span[1].margin < self.reading.span_margin:
+            return None
+        index, s = span
+        text = hits[index].chunk.text
+        if not any(a <= s.start and s.end <= b for a, b in sentence_spans(text)):
+            return None
+        return span if _of_kind(text[s.start : s.end], q) else None
 
     def _withdrawn(self, q: QuestionTerms, span: tuple[int, Span] | None) -> bool:
         """The reader, asked to, finds no answer where the rules found one."""
@@ -183,7 +226,7 @@ class ExtractiveAnswerer:
         return best
 
     def _answer_by_relevance(
-        self, question: str, hits: Sequence[Hit], top: int, q: QuestionTerms
+        self, question: str, hits: Sequence[Hit], top: int, q: QuestionTerms, why: str
     ) -> Answer:
         """The learned stage's answer where the word rules turned every sentence down: the
         relevance model is confident that passage ``top`` answers (a statement to check is
@@ -198,8 +241,10 @@ class ExtractiveAnswerer:
         # A statement's case holds names and sums no provision repeats.
         best = next((s for s in scored if q.statement or self.has_what_is_asked(s, q)), None)
         if best is None:
-            return abstain_answer(question, hits)
-        return _answered(question, self._quote(best, scored, hits, q), hits, q.statement)
+            return self._abstained(
+                question, hits, scored, f"{why}, no sentence holds what is asked"
+            )
+        return _answered(question, self._quote(best, scored, hits, q), hits, q, why)
 
     def _quote(
         self,
@@ -307,9 +352,11 @@ def _answered(
     question: str,
     chosen: Sequence[SentenceScore],
     hits: Sequence[Hit],
-    provision: bool = False,
+    q: QuestionTerms,
+    reason: str,
     span: tuple[int, Span] | None = None,
 ) -> Answer:
+    provision = q.statement
     text, citations = _compose(chosen, hits, provision)
     short = ""
     if span is not None:
@@ -326,7 +373,37 @@ def _answered(
         hits=tuple(hits),
         provision=provision,
         answer_span=short if short and short in text else "",
+        reason=reason,
     )
+
+
+# What a short answer of each kind holds: digits (or a number in words for counts), a share,
+# a moment of the calendar.
+_DIGIT = re.compile(r"\d")
+_DIGITS = re.compile(r"\d+")
+_SHARE = re.compile(r"%|phần trăm", re.IGNORECASE)
+_NUMBER_WORD = re.compile(
+    r"\b(?:một|hai|ba|bốn|năm|sáu|bảy|tám|chín|mười|mươi|trăm|nghìn|ngàn|triệu|tỷ)\b",
+    re.IGNORECASE,
+)
+_CALENDAR = re.compile(r"\b(?:ngày|tháng|năm|quý|tuần|học kỳ|học kì|trước|sau|từ)\b", re.IGNORECASE)
+
+
+def _of_kind(span: str, q: QuestionTerms) -> bool:
+    """Whether a short answer is of the kind the question asks for: asked a share, it holds
+    one; a sum of money, digits; a time, a number or a moment of the calendar; an amount, a
+    number. A number the question itself names ("thương binh 81%") answers nothing, and a
+    question of who, what or how gets no short answer: the reader's phrase for those was
+    the asked one in under half the cases (eval/README.md)."""
+    if not q.wants_number or set(_DIGITS.findall(span)) <= set(q.numbers):
+        return False
+    if q.wants_share:
+        return bool(_SHARE.search(span))
+    if q.wants_money:
+        return bool(_DIGIT.search(span))
+    if q.wants_time:
+        return bool(_DIGIT.search(span) or _CALENDAR.search(span))
+    return bool(_DIGIT.search(span) or _NUMBER_WORD.search(span))
 
 
 # A line that is an item of a list: "a) …", "1. …", "- …".
@@ -381,6 +458,9 @@ def _inside(s: SentenceScore, g: _Group) -> bool:
     return s.hit_index == g.hit_index and g.start <= s.start and s.end <= g.end
 
 
+# An abstention offers the nearest sentence as related information, never as the answer.
+RELATED_OPENER = "Thông tin liên quan"
+
 # A statement gets the provision to check it against: the documents state rules, not verdicts.
 PROVISION_OPENER = "Quy định để đối chiếu nhận định này"
 
@@ -393,8 +473,9 @@ def _compose(
         citations.append(cite(marker, hits[g.hit_index], g.start, g.end))
     if len(citations) == 1:
         c = citations[0]
-        opener = f"{PROVISION_OPENER}:" if provision else "Theo tài liệu,"
-        return f"{opener} {_as_clause(c.quote)} [{c.marker}].", citations
+        if provision:
+            return f"{PROVISION_OPENER}: {_as_clause(c.quote)} [{c.marker}].", citations
+        return f"Theo tài liệu, {_as_clause(c.quote, lead=True)} [{c.marker}].", citations
     lines = [f"- {_as_clause(c.quote)} [{c.marker}]." for c in citations]
     opener = f"{PROVISION_OPENER}:" if provision else "Theo tài liệu:"
     return opener + "\n" + "\n".join(lines), citations
@@ -408,11 +489,31 @@ _CONNECTIVE = re.compile(
 )
 
 
-def _as_clause(quote: str) -> str:
-    """The quote as it reads inside the answer: one line, no linking opener, no final stop.
+def _as_clause(quote: str, *, lead: bool = False) -> str:
+    """The quote as it reads inside the answer: one line, no linking opener, no list number,
+    no final stop; after "Theo tài liệu," (``lead``) its first letter lowered unless it starts a
+    name or an acronym, else capitalised as a list item.
 
     The citation keeps the verbatim sentence; the answer text only drops what would not read.
     """
     clause = " ".join(quote.split()).rstrip(" .;:")
-    stripped = _CONNECTIVE.sub("", clause, count=1)
-    return stripped[:1].upper() + stripped[1:] if stripped else clause
+    stripped = _ITEM_MARK.sub("", _CONNECTIVE.sub("", clause, count=1), count=1) or clause
+    if lead and not _starts_a_name(stripped):
+        return stripped[:1].lower() + stripped[1:]
+    return stripped[:1].upper() + stripped[1:]
+
+
+# A list item's mark at the start of a quote: "1. ", "a) ", "- ".
+_ITEM_MARK = re.compile(r"^(?:[a-zđA-ZĐ]\)|\d{1,2}[.)]|[-•+*–])\s+")
+
+
+def _starts_a_name(clause: str) -> bool:
+    """Whether the clause opens with a name ("Quảng Ninh", "Sở Y tế") or an acronym ("UBND"):
+    its first word is written in capitals, or the word after it is capitalised too."""
+    words = clause.split(maxsplit=2)
+    if not words:
+        return False
+    first = words[0].strip("“”\"'(")
+    if len(first) > 1 and first.isupper():
+        return True
+    return len(words) > 1 and words[1][:1].isupper()

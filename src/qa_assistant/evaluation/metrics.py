@@ -307,8 +307,10 @@ def question_metrics(question: Question, answer: Answer) -> dict[str, float | No
         passages = [h.chunk.text for h in answer.hits[:RETRIEVAL_DEPTH]]
         values.update(retrieval_metrics(passages, question.evidence))
     if question.answers:
-        values["containment"] = containment(answer.text, question.answers)
-        values["token_f1"] = best_token_f1(answer.text, question.answers)
+        # An abstention answers nothing, whatever related passage it offers.
+        replied = "" if answer.abstained else answer.text
+        values["containment"] = containment(replied, question.answers)
+        values["token_f1"] = best_token_f1(replied, question.answers)
     if not answer.abstained:
         values["citation_validity"] = citation_validity(answer.text, answer.citations)
         if question.evidence:
@@ -333,8 +335,9 @@ def risk_metrics(question: Question, answer: Answer) -> dict[str, float | None]:
         return values
     if not question.answers:
         return values
-    right = containment(answer.text, question.answers)
-    values["wrong_answer"] = 0.0 if answer.abstained else 1.0 - right
+    values["wrong_answer"] = (
+        0.0 if answer.abstained else 1.0 - containment(answer.text, question.answers)
+    )
     if answer.answer_span:
         values["short_answer_precision"] = short_answer_match(answer.answer_span, question.answers)
     return values

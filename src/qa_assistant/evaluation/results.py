@@ -40,6 +40,7 @@ class QuestionResult:
             "citations": shown["citations"],
             "retrieved": shown["retrieved"],
             "warnings": shown["warnings"],
+            "reason": shown["reason"],
             "latency_ms": round(self.latency_ms, 2),
             "metrics": dict(self.metrics),
             "error": self.error,
