@@ -73,6 +73,8 @@ _AMOUNT_FRAMES = tuple(
 )
 # Frames asking for a share: "bao nhiêu phần trăm", "tỷ lệ", "mấy %".
 _SHARE_CUES = ("phan tram", "ty le", "ti le")
+# Words of a payment: asked "bao nhiêu" beside them, the answer is a sum of money.
+_PAYMENT_CUES = ("tien", "tro cap", "ho tro", "phu cap", "dong", "qua", "muc huong", "kinh phi")
 # Signs that the question asks about several things.
 _MULTI_CUES = (" va ", " cung nhu ", " nhung gi ", " bao gom ", " gom nhung ", " hoac ")
 
@@ -136,6 +138,9 @@ class QuestionTerms:
     wants_time: bool = False  # "khi nào"…: "đầu mỗi học kỳ" answers too
     statement: bool = False  # "…, đúng hay sai?": a case to check against a provision
     wants_share: bool = False  # "bao nhiêu phần trăm", "tỷ lệ": the answer is a share
+    # An amount of a benefit, fee or gift ("trợ cấp bao nhiêu", "đóng bao nhiêu"): a sum of
+    # money, though the question need not say "tiền".
+    asks_money: bool = False
 
 
 def _words_and_openers(text: str) -> tuple[list[str], list[bool]]:
@@ -192,6 +197,7 @@ def analyse_question(question: str) -> QuestionTerms:
         time,
         _is_statement(joined),
         wants_number and any(f" {cue} " in joined for cue in _SHARE_CUES),
+        wants_number and not time and any(f" {cue} " in joined for cue in _PAYMENT_CUES),
     )
 
 
