@@ -44,3 +44,11 @@ def test_importing_the_package_loads_no_heavy_library() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
     )
     assert out.stdout.strip() == ""
+
+
+def test_the_version_is_the_one_the_package_was_built_with() -> None:
+    import tomllib
+    from pathlib import Path
+
+    pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    assert qa_assistant.__version__ == tomllib.loads(pyproject.read_text())["project"]["version"]

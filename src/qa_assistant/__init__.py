@@ -61,7 +61,7 @@ from .types import (
 if TYPE_CHECKING:
     from .assistant import Assistant
 
-__version__ = "0.1.0"
+__version__ = "0.1.3"  # as pyproject.toml; CHANGELOG.md names what each version changed
 
 __all__ = [
     "Answer",
