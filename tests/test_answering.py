@@ -230,6 +230,8 @@ def test_the_answer_reads_as_a_sentence_and_says_why() -> None:
         ("b) thương binh có tỷ lệ từ 81% trở lên;", False, "Thương binh có tỷ lệ từ 81% trở lên"),
         ("2. Hỗ trợ gạo: 15 kg/tháng.", True, "hỗ trợ gạo: 15 kg/tháng"),
         ("1.250.000 đồng/tháng là mức hỗ trợ.", True, "1.250.000 đồng/tháng là mức hỗ trợ"),
+        ("Điều 2. Đối tượng được hỗ trợ.", True, "Điều 2. Đối tượng được hỗ trợ"),
+        ("mức trợ cấp hằng tháng 600.000 đồng.”", True, "mức trợ cấp hằng tháng 600.000 đồng"),
     ],
 )
 def test_quotes_read_right_inside_the_answer(quote: str, lead: bool, shown: str) -> None:

@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ._amendments import amending, asked_before, in_force
 from ._answering.factory import make_answerer
 from ._chunking import chunk_token_budget
 from ._embedding import make_embedder
@@ -288,14 +289,37 @@ class Assistant:
             answer = yield from _streamed(self.answerer, question, hits[:k])
         else:
             answer = self.answerer.answer(question, hits[:k])
+        snapshot: Retriever = inputs.get("snapshot") or self.retriever()
         if answer.abstained and self.answerer.second_look:
-            snapshot: Retriever = inputs.get("snapshot") or self.retriever()
             rescored = snapshot.second_look(question, hits, inputs.get("history", ()))
             if rescored is not None:
                 hits = rescored
                 answer = self.answerer.answer(question, hits[:k])
+        if not answer.abstained and not answer.provision and answer.citations:
+            answer = self._in_force(inputs, snapshot, answer)
         # The answerer sees the top k; the caller sees everything retrieval ranked.
         yield replace(answer, hits=tuple(hits))
+
+    def _in_force(self, inputs: dict[str, Any], snapshot: Retriever, answer: Answer) -> Answer:
+        """The answer from the document that amends the one it quotes, where that document
+        answers too and the question asks about no time before it (:mod:`._amendments`)."""
+        if isinstance(self.answerer, StreamingAnswerer):
+            return answer  # an LLM's reply is not asked twice
+        question = inputs["question"]
+        newer = amending(self.documents(), answer.citations[0].source)
+        if newer is None or (newer.date is not None and asked_before(question, newer.date)):
+            return answer
+        hits = snapshot.retrieve(
+            question,
+            inputs["k"],
+            mode=inputs["retriever"],
+            filters=Filters(sources=(newer.source,)),
+            history=inputs.get("history", ()),
+        )
+        amended = self.answerer.answer(question, hits[: inputs["k"]])
+        if amended.abstained or not amended.citations:
+            return answer
+        return in_force(amended, answer, newer.title)
 
     def ask(
         self,

@@ -501,12 +501,15 @@ def _as_clause(quote: str, *, lead: bool = False) -> str:
     The citation keeps the verbatim sentence; the answer text only drops what would not read.
     """
     clause = " ".join(quote.split()).rstrip(" .;:")
+    if clause.endswith("”") and "“" not in clause:  # the close of a quotation it cut into
+        clause = clause[:-1].rstrip(" .;:")
     stripped = _ITEM_MARK.sub("", _CONNECTIVE.sub("", clause, count=1), count=1) or clause
     if lead and not _starts_a_name(stripped):
         return stripped[:1].lower() + stripped[1:]
     return stripped[:1].upper() + stripped[1:]
 
 
+_STRUCTURE = frozenset({"Điều", "Khoản", "Điểm", "Mục", "Chương", "Phần"})
 # A list item's mark at the start of a quote: "1. ", "a) ", "- ".
 _ITEM_MARK = re.compile(r"^(?:[a-zđA-ZĐ]\)|\d{1,2}[.)]|[-•+*–])\s+")
 
@@ -520,4 +523,6 @@ def _starts_a_name(clause: str) -> bool:
     first = words[0].strip("“”\"'(")
     if len(first) > 1 and first.isupper():
         return True
+    if first in _STRUCTURE and len(words) > 1 and words[1][:1].isdigit():
+        return True  # "Điều 2. …", "Khoản 3": the document's own parts keep their capital
     return len(words) > 1 and words[1][:1].isupper()
