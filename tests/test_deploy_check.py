@@ -25,6 +25,7 @@ from qa_assistant.deploy.check import (
     _differences,
     _mismatches,
     _policy_text,
+    _reads_staff_documents,
     run_deploy_check,
 )
 from qa_assistant.deploy.questions import FOLLOW_UPS, Ask, deal, question_pool
@@ -109,8 +110,8 @@ def test_the_report_fails_on_any_error_difference_or_late_kill() -> None:
     assert replace(passed, killed_mid_ingest=None, restart_s=None).ok
 
 
-def _asked(question: Ask, answer: str) -> _Asked:
-    return _Asked(question, 5.0, 5.0, 4.0, answer, finished=0.0)
+def _asked(question: Ask, answer: str, staff: bool = False) -> _Asked:
+    return _Asked(question, 5.0, 5.0, 4.0, answer, staff, finished=0.0)
 
 
 def test_the_pool_holds_many_different_questions_as_citizens_type_them() -> None:
@@ -152,18 +153,28 @@ def test_cache_counts_are_the_loads_own_a_restarted_replica_counted_from_its_res
 
 def test_answers_under_load_are_held_to_the_same_question_asked_alone() -> None:
     kept, moved = Ask("Ai được miễn học phí?"), Ask("Còn bảo hiểm y tế thì sao?", ("Ai …?",))
-    follow_up = Ask(_policy_text(0)[1])
-    before = {kept: "A", moved: "B", follow_up: "không tìm thấy"}
-    after = {kept: "A", moved: "B2", follow_up: "3 triệu đồng"}
+    deleted = Ask(_policy_text(1)[1])  # about an upload staff deleted again
+    before = {kept: "A", moved: "B", deleted: "không tìm thấy"}
+    after = {kept: "A", moved: "B2", deleted: "không tìm thấy"}
     asked = [
         _asked(kept, "A"),
         _asked(kept, "A-under-load"),
+        _asked(kept, "A-with-an-upload", staff=True),  # read an upload: depends on when
         _asked(moved, "B-or-B2"),  # the staff's uploads changed its lone answer: not compared
-        _asked(follow_up, "3 triệu đồng"),  # about an upload: depends on when it is asked
+        _asked(deleted, "4 triệu đồng", staff=True),  # asked while the upload was there
+        _asked(deleted, "không tìm thấy"),
     ]
-    compared, differ = _mismatches(asked, before, after, about_uploads=[follow_up])
-    assert compared == 2
+    compared, differ = _mismatches(asked, before, after)
+    assert compared == 3
     assert len(differ) == 1 and "A-under-load" in differ[0]
+
+
+def test_an_answer_that_read_an_upload_is_told_apart() -> None:
+    seed = {"quang-ninh-an-sinh-xa-hoi-2026.txt"}
+    seeded = {"retrieved": [{"source": "quang-ninh-an-sinh-xa-hoi-2026.txt"}]}
+    assert not _reads_staff_documents(seeded, seed)
+    upload = {"source": "xa-0-ho-tro-sua-nha.txt"}
+    assert _reads_staff_documents({"retrieved": [*seeded["retrieved"], upload]}, seed)
 
 
 @pytest.mark.slow
