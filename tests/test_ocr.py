@@ -267,7 +267,7 @@ def test_a_photo_uploaded_through_the_page_is_read_and_a_bomb_refused(
     (uploads / "bom.png").write_bytes(_bomb_png(9_500, 9_500))
     paths = [str(p) for p in sorted(uploads.iterdir())]
     status = handlers.upload(paths, "", fake_request(), progress=None)
-    assert "1 mới" in status and "bom.png" in status and "9500×9500 pixels" in status
+    assert "1 mới" in status and "bom.png" in status and "9500×9500 điểm ảnh" in status
     assert (f.docs / "Ảnh quyết định.jpg").exists()
     answer = f.ask(AMOUNT_QUESTION)
     assert any(c.source == "Ảnh quyết định.jpg" and c.ocr for c in answer.citations)

@@ -46,7 +46,9 @@ class FailedDocument:
     reason: str
 
 
-def _reason(path: Path, source: str, indexed: Mapping[str, str], *, attempted: bool) -> str:
+def _reason(
+    path: Path, source: str, indexed: Mapping[str, str], max_pixels: int, *, attempted: bool
+) -> str:
     """Why ``path`` is not indexed; ``attempted`` when an ingest just failed on it."""
     try:
         if not path.is_file():
@@ -60,12 +62,33 @@ def _reason(path: Path, source: str, indexed: Mapping[str, str], *, attempted: b
                 f"Trùng nội dung với tài liệu {twin!r} đã nạp; mỗi nội dung chỉ nạp một lần để "
                 "câu trả lời không trích cùng một đoạn hai lần. Hãy xoá một trong hai tệp."
             )
+        kind = FORMATS.get(path.suffix.lower(), "")
+        oversized = _oversized(path, max_pixels) if kind == "image" else None
     except OSError:
         return "Máy chủ không đọc được tệp này (quyền truy cập); hãy báo quản trị viên."
-    hint = _HINTS.get(FORMATS.get(path.suffix.lower(), ""), "hãy kiểm tra tệp.")
+    hint = oversized or _HINTS.get(kind, "hãy kiểm tra tệp.")
     if attempted:
         return f"Không nạp được: {hint}{_DETAILS}"
     return f"Chưa có trong chỉ mục. {_RETRY}{hint}{_DETAILS}"
+
+
+def _oversized(path: Path, max_pixels: int) -> str | None:
+    """The hint for an image of more pixels than one may have (read from its header only)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except (UnidentifiedImageError, Image.DecompressionBombError, ValueError):
+        return None
+    if width * height <= max_pixels:
+        return None
+    limit = f"{max_pixels:,}".replace(",", ".")
+    return (
+        f"ảnh {width}×{height} điểm ảnh, nhiều hơn {limit} điểm ảnh một ảnh được phép (một "
+        "trang quét 300 dpi cần khoảng 9 triệu): hãy quét lại ở độ phân giải thấp hơn rồi tải "
+        "lên lại."
+    )
 
 
 def _by_hash(indexed: Sequence[DocumentInfo]) -> dict[str, str]:
@@ -73,7 +96,7 @@ def _by_hash(indexed: Sequence[DocumentInfo]) -> dict[str, str]:
 
 
 def unindexed_documents(
-    documents_dir: Path, indexed: Sequence[DocumentInfo]
+    documents_dir: Path, indexed: Sequence[DocumentInfo], max_pixels: int
 ) -> list[FailedDocument]:
     """The files in ``documents_dir`` that ingest would read but the index lacks."""
     if not documents_dir.is_dir():
@@ -81,14 +104,17 @@ def unindexed_documents(
     known = {d.source for d in indexed}
     hashes = _by_hash(indexed)
     return [
-        FailedDocument(source, _reason(path, source, hashes, attempted=False))
+        FailedDocument(source, _reason(path, source, hashes, max_pixels, attempted=False))
         for path, source in discover([documents_dir])
         if source not in known
     ]
 
 
 def reported_failures(
-    failed: Sequence[FailedFile], documents_dir: Path, indexed: Sequence[DocumentInfo]
+    failed: Sequence[FailedFile],
+    documents_dir: Path,
+    indexed: Sequence[DocumentInfo],
+    max_pixels: int,
 ) -> list[FailedDocument]:
     """An ingest's failures, named as in the documents folder instead of by server path."""
     root = documents_dir.resolve()
@@ -99,5 +125,6 @@ def reported_failures(
         resolved = path.resolve()
         inside = resolved != root and resolved.is_relative_to(root)
         source = resolved.relative_to(root).as_posix() if inside else path.name
-        found.append(FailedDocument(source, _reason(path, source, hashes, attempted=True)))
+        reason = _reason(path, source, hashes, max_pixels, attempted=True)
+        found.append(FailedDocument(source, reason))
     return found

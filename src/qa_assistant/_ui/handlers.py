@@ -315,7 +315,9 @@ class Handlers:
                 gr.Warning(str(exc))
         # Only staff see the files the index lacks: they can be anything someone uploaded.
         failed = (
-            unindexed_documents(self.settings.documents_dir, documents)
+            unindexed_documents(
+                self.settings.documents_dir, documents, self.settings.ingest.max_image_pixels
+            )
             if allowed and documents is not None
             else []
         )
@@ -399,7 +401,12 @@ class Handlers:
         except QAError as exc:
             log.error("%s", exc)
             documents = []
-        return reported_failures(report.failed, self.settings.documents_dir, documents)
+        return reported_failures(
+            report.failed,
+            self.settings.documents_dir,
+            documents,
+            self.settings.ingest.max_image_pixels,
+        )
 
     def _ingest(
         self, paths: Sequence[Path] | None, *, rebuild: bool, progress: gr.Progress | None
