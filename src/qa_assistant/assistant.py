@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ._amendments import amending, asked_before, in_force
+from ._amendments import amending, asked_before, document_number, in_force
 from ._answering.factory import make_answerer
 from ._chunking import chunk_token_budget
 from ._embedding import make_embedder
@@ -305,6 +305,8 @@ class Assistant:
         answers too and the question asks about no time before it (:mod:`._amendments`)."""
         if isinstance(self.answerer, StreamingAnswerer):
             return answer  # an LLM's reply is not asked twice
+        if document_number(answer.citations[0].title) is None:
+            return answer  # only a numbered document can be named as amended
         question = inputs["question"]
         newer = amending(self.documents(), answer.citations[0].source)
         if newer is None or (newer.date is not None and asked_before(question, newer.date)):
