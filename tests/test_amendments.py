@@ -103,3 +103,19 @@ def test_asked_about_a_time_before_the_change_the_older_figure_stands(
     answer = assistant.ask("Tháng 11 năm 2025, " + QUESTION[0].lower() + QUESTION[1:])
     assert not answer.abstained, answer.text
     assert "600.000" not in answer.text
+
+
+def test_the_registry_is_read_once_while_the_store_stays_the_same(
+    assistant: Assistant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads: list[int] = []
+    documents = assistant.documents
+
+    def counted() -> list[DocumentInfo]:
+        reads.append(1)
+        return documents()
+
+    monkeypatch.setattr(assistant, "documents", counted)
+    for _ in range(3):
+        assert not assistant.ask(QUESTION).abstained
+    assert len(reads) == 1

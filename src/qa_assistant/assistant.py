@@ -86,6 +86,8 @@ class Assistant:
             settings.index_dir, collection=settings.collection, chroma_url=settings.chroma_url
         )
         self._retriever: Retriever | None = None
+        # The document registry as of a retriever: read again only once the store moved on.
+        self._registry: tuple[Retriever, list[DocumentInfo]] | None = None
         self._checked_at = 0.0
         self._lock = threading.Lock()
         self._sync = threading.Lock()  # one catch-up with the store at a time
@@ -308,7 +310,10 @@ class Assistant:
         if document_number(answer.citations[0].title) is None:
             return answer  # only a numbered document can be named as amended
         question = inputs["question"]
-        newer = amending(self.documents(), answer.citations[0].source)
+        registry = self._registry
+        if registry is None or registry[0] is not snapshot:
+            registry = self._registry = (snapshot, self.documents())
+        newer = amending(registry[1], answer.citations[0].source)
         if newer is None or (newer.date is not None and asked_before(question, newer.date)):
             return answer
         hits = snapshot.retrieve(
