@@ -209,6 +209,23 @@ def test_a_near_miss_offers_the_nearest_passage_as_related_not_as_the_answer() -
     }
 
 
+CARE = make_chunk(
+    AN_SINH,
+    "Hằng năm, tỉnh dành nguồn lực lớn",
+    "đúng đối tượng, đúng chế độ.",
+    ordinal=2,
+)
+DISABILITY = "Tôi là người khuyết tật ở Quảng Ninh, tôi được hỗ trợ bao nhiêu tiền mỗi tháng?"
+
+
+def test_a_group_the_documents_name_elsewhere_is_not_answered_by_another_groups_figure() -> None:
+    # The village's Tết money is on the topic; the documents name "người khuyết tật" in another
+    # passage, with no amount: this one speaks of another group.
+    answer = ExtractiveAnswerer().answer(DISABILITY, hits(TET_CAPTION, CARE))
+    assert answer.abstained, answer.text
+    assert not answer.answer_span and answer.text.startswith(ABSTAIN_MESSAGE)
+
+
 def test_off_topic_question_abstains_without_related_passage() -> None:
     answer = ExtractiveAnswerer().answer("Giá vàng hôm nay bao nhiêu?", TET_HITS)
     assert answer.abstained and answer.text == ABSTAIN_MESSAGE and answer.citations == ()

@@ -7,12 +7,13 @@ followed by its citation marker ``[n]``.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .._evidence import SentenceScore, score_sentences
-from .._question import QuestionTerms, analyse_question
+from .._question import QuestionTerms, analyse_question, folded_syllables
 from .._vietnamese import restore_diacritics, sentence_spans
 from ..protocols import SpanReader
 from ..settings import AnswerSettings, ReaderSettings, ScoringSettings
@@ -99,7 +100,7 @@ class ExtractiveAnswerer:
     def answer(self, question: str, hits: Sequence[Hit]) -> Answer:
         scored = self.sentences(question, hits)
         q = analyse_question(question)
-        best = self._best(scored, q)
+        best = self._best(scored, q, _named_elsewhere(q, hits[: self.tuning.max_passages]))
         if best is not None:
             chosen = self._quote(best, scored, hits, q)
             span = None if q.statement else self._read(question, hits)
@@ -260,8 +261,15 @@ class ExtractiveAnswerer:
         items = _list_items(best, scored, text, q, self.tuning.list_items)
         return chosen + [s for s in items if s not in chosen]
 
-    def _best(self, scored: Sequence[SentenceScore], q: QuestionTerms) -> SentenceScore | None:
-        """The best-scored sentence that supports an answer, or None: abstain."""
+    def _best(
+        self,
+        scored: Sequence[SentenceScore],
+        q: QuestionTerms,
+        elsewhere: Sequence[frozenset[tuple[str, str]]] = (),
+    ) -> SentenceScore | None:
+        """The best-scored sentence that supports an answer, or None: abstain. ``elsewhere``:
+        for each passage, the question's words (two syllables) that other passages hold and it
+        lacks (:func:`_named_elsewhere`); the top passage's weaker evidence needs none."""
         turned_down = False
         for s in scored:
             if self.supports(s, q):
@@ -269,7 +277,8 @@ class ExtractiveAnswerer:
             # Weaker evidence is quoted only as the best candidate of the top passage, and only
             # while no better sentence was turned down for lacking what the question names: a
             # weaker one would then answer another question too.
-            if not turned_down and self.supports_as_top(s, q):
+            lacks = s.hit_index < len(elsewhere) and bool(elsewhere[s.hit_index])
+            if not turned_down and self.supports_as_top(s, q) and not lacks:
                 return s
             turned_down = turned_down or not self.admissible(s, q)
         return None
@@ -460,6 +469,25 @@ def _groups(chosen: Sequence[SentenceScore], hits: Sequence[Hit]) -> list[_Group
 
 def _inside(s: SentenceScore, g: _Group) -> bool:
     return s.hit_index == g.hit_index and g.start <= s.start and s.end <= g.end
+
+
+# The words that open a group of people: "người khuyết tật", "hộ cận nghèo".
+_GROUP_HEADS = frozenset({"nguoi", "ho"})
+
+
+def _named_elsewhere(q: QuestionTerms, hits: Sequence[Hit]) -> list[frozenset[tuple[str, str]]]:
+    """For each passage, the groups of people the question names ("người khuyết tật", "hộ
+    cận nghèo": a group word and the one after it) that another passage names and it does
+    not: asked what people with disabilities get, a passage on each village's Tết money is on
+    the topic, yet the documents name that group elsewhere, so it speaks of another one. A
+    group no passage names asks nothing of any."""
+    groups = {p for p in q.pairs if p[0] in _GROUP_HEADS}
+    held = []
+    for hit in hits:
+        syllables = folded_syllables(f"{hit.chunk.title}\n{hit.chunk.indexed_text}")
+        held.append(set(itertools.pairwise(syllables)) & groups)
+    named = set().union(*held) if held else set()
+    return [frozenset(named - h) for h in held]
 
 
 # An abstention offers the nearest sentence as related information, never as the answer.
