@@ -153,6 +153,25 @@ def test_a_figure_no_passage_holds_is_dropped_and_the_visitor_told(
     assert_quotes_hold(answer)
 
 
+def test_a_reply_that_never_names_the_group_asked_about_gives_the_fallback_answer(
+    server: FakeOpenAIServer,
+) -> None:
+    # Held by its passage, yet about villages: asked about people with disabilities.
+    server.reply = (
+        "Tỉnh hỗ trợ 10 triệu đồng cho mỗi thôn, khu phố để tổ chức hoạt động đón Tết [2]."
+    )
+    fallback = QuotingFallback(abstains=True)
+    question = "Người khuyết tật được hỗ trợ bao nhiêu tiền mỗi tháng?"
+    answer = llm(server, fallback=fallback).answer(question, PASSAGES)
+
+    assert fallback.calls == 1 and answer.abstained
+    assert any("never names the group" in w for w in answer.warnings)
+    # Naming the group it asks about, the same kind of reply stands.
+    server.reply = "Hộ nghèo được tặng một suất quà trị giá 500 nghìn đồng [1]."
+    kept = llm(server).answer("Hộ nghèo được tặng quà bao nhiêu tiền?", PASSAGES)
+    assert not kept.abstained and "500 nghìn đồng" in kept.text
+
+
 @pytest.mark.parametrize(
     "reply",
     [

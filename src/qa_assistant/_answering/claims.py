@@ -151,6 +151,11 @@ def _groups(folded: list[str]) -> frozenset[tuple[str, ...]]:
     return frozenset(found)
 
 
+def groups_of(text: str) -> frozenset[tuple[str, ...]]:
+    """The groups of people ``text`` names ("người khuyết tật"), folded."""
+    return _groups(folded_syllables(text))
+
+
 def claim_of(sentence: str) -> Claim:
     """The claim of a sentence whose markers were taken out."""
     text = _ENUMERATOR.sub("", sentence).strip()

@@ -33,7 +33,7 @@ from .._vietnamese import sentence_spans
 from ..errors import ConfigError
 from ..protocols import Answerer
 from ..types import Answer, Citation, Hit
-from .claims import Claim, claim_of, figures_held, is_refusal, support
+from .claims import Claim, claim_of, figures_held, groups_of, is_refusal, support
 from .common import abstain_answer, cite
 from .prompts import HUMAN_PROMPT, SYSTEM_PROMPT, format_passages, neutralise_delimiters
 
@@ -327,12 +327,18 @@ class LLMAnswerer:
         self, question: str, reply: str, passages: Sequence[Hit], hits: Sequence[Hit]
     ) -> Answer:
         checked = _check_reply(reply.strip(), passages, self.min_overlap)
-        if checked.refused or not checked.kept:
-            why = (
-                "the model said the passages do not answer"
-                if checked.refused
-                else "no sentence of the model's reply is backed by the passage it cites"
-            )
+        # Asked about a group of people, a reply that never names it speaks of another one
+        # (asked what people with disabilities get, the workers' Tết tickets).
+        asked = groups_of(question)
+        off_group = bool(asked) and not any(asked & s.claim.groups for s in checked.kept)
+        if checked.refused or not checked.kept or off_group:
+            if checked.refused:
+                why = "the model said the passages do not answer"
+            elif not checked.kept:
+                why = "no sentence of the model's reply is backed by the passage it cites"
+            else:
+                named = ", ".join(" ".join(g) for g in sorted(asked))
+                why = f"the model's reply never names the group asked about ({named})"
             log.info("LLM reply not shown: %s", why)
             answer = self._fallback_answer(question, hits)
             return replace(answer, warnings=(*checked.warnings, f"{why}: the fallback answers"))
