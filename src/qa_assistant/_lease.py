@@ -292,15 +292,7 @@ class ServerLease:
     def _try_take(self, epoch: int) -> bool:
         token = secrets.token_hex(8)
         started = time.monotonic()
-        mine = LeaseRecord(
-            epoch,
-            self._host,
-            self._pid,
-            token,
-            time.time() + self._settings.lease_s,
-            False,
-            self._space,
-        )
+        mine = self._held(epoch, token)
         # add keeps an existing record: of all processes adding this epoch, the first wins.
         self._collection.add(
             ids=[_lease_id(epoch)], embeddings=[[0.0]], metadatas=[mine.as_metadata()]
@@ -325,6 +317,18 @@ class ServerLease:
         self._renewer.start()
         return True
 
+    def _held(self, epoch: int, token: str) -> LeaseRecord:
+        """This process's record of holding ``epoch``, good for a lease period from now."""
+        return LeaseRecord(
+            epoch,
+            self._host,
+            self._pid,
+            token,
+            time.time() + self._settings.lease_s,
+            False,
+            self._space,
+        )
+
     def _validity(self) -> float:
         return self._settings.lease_s - 2 * self._settings.clock_skew_s
 
@@ -347,15 +351,7 @@ class ServerLease:
         if self._lost or started >= valid_until:
             self._lose()
             return
-        mine = LeaseRecord(
-            epoch,
-            self._host,
-            self._pid,
-            token,
-            time.time() + self._settings.lease_s,
-            False,
-            self._space,
-        )
+        mine = self._held(epoch, token)
         self._collection.upsert(
             ids=[_lease_id(epoch)], embeddings=[[0.0]], metadatas=[mine.as_metadata()]
         )
