@@ -531,15 +531,14 @@ def _as_clause(quote: str, *, lead: bool = False) -> str:
     clause = " ".join(quote.split()).rstrip(" .;:")
     if clause.endswith("”") and "“" not in clause:  # the close of a quotation it cut into
         clause = clause[:-1].rstrip(" .;:")
-    stripped = _ITEM_MARK.sub("", _CONNECTIVE.sub("", clause, count=1), count=1) or clause
+    # The clause is on one line, its spaces single: the list item's mark and its one space go.
+    stripped = _LIST_ITEM.sub("", _CONNECTIVE.sub("", clause, count=1), count=1) or clause
     if lead and not _starts_a_name(stripped):
         return stripped[:1].lower() + stripped[1:]
     return stripped[:1].upper() + stripped[1:]
 
 
 _STRUCTURE = frozenset({"Điều", "Khoản", "Điểm", "Mục", "Chương", "Phần"})
-# A list item's mark at the start of a quote: "1. ", "a) ", "- ".
-_ITEM_MARK = re.compile(r"^(?:[a-zđA-ZĐ]\)|\d{1,2}[.)]|[-•+*–])\s+")
 
 
 def _starts_a_name(clause: str) -> bool:
