@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from qa_assistant._amendments import amending, asked_before, document_number
+from qa_assistant._amendments import amendments, asked_before, document_number
 from qa_assistant.assistant import Assistant
 from qa_assistant.settings import Settings
 from qa_assistant.testing import FakeEmbedder
@@ -57,10 +57,11 @@ def test_the_amending_document_is_found_by_the_number_its_title_names() -> None:
         _info("52.pdf", "Quyết định số 52/2025/QĐ-UBND căn cứ Quyết định số 45/2025/QĐ-UBND"),
     ]
     assert document_number(docs[0].title) == "45/2025/QĐ-UBND"
-    found = amending(docs, "45.docx")
+    amended = amendments(docs)
+    found = amended.get("45.docx")
     assert found is not None and found.source == "08.txt"
-    assert amending(docs, "08.txt") is None  # nothing amends the newer one
-    assert amending(docs, "52.pdf") is None
+    assert amended.get("08.txt") is None  # nothing amends the newer one
+    assert amended.get("52.pdf") is None
 
 
 def test_a_question_about_an_earlier_time_is_told_apart() -> None:

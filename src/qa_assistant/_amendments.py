@@ -17,7 +17,7 @@ from datetime import date
 
 from .types import Answer, DocumentInfo
 
-__all__ = ["amending", "asked_before", "document_number", "in_force"]
+__all__ = ["amendments", "asked_before", "document_number", "in_force"]
 
 # "45/2025/QĐ-UBND", "12/2025/NQ-HĐND", "318/KH-UBND": a number, an optional year, the kind.
 _NUMBER = re.compile(r"\b\d{1,5}/(?:\d{4}/)?[A-ZĐ][A-ZĐa-z0-9]*(?:-[A-ZĐa-z0-9]+)*")
@@ -32,18 +32,22 @@ def document_number(title: str) -> str | None:
     return found.group(0) if found else None
 
 
-def amending(documents: Sequence[DocumentInfo], source: str) -> DocumentInfo | None:
-    """The newest document whose title says it amends ``source`` (by its number)."""
-    cited = next((d for d in documents if d.source == source), None)
-    number = document_number(cited.title) if cited else None
-    if number is None:
-        return None
-    newer = [
-        d
-        for d in documents
-        if d.source != source and _AMENDS.search(d.title) and number in _NUMBER.findall(d.title)[1:]
-    ]
-    return max(newer, key=lambda d: d.date or date.min, default=None)
+def amendments(documents: Sequence[DocumentInfo]) -> dict[str, DocumentInfo]:
+    """Each amended document's source and the newest document whose title says it amends it
+    (by its number)."""
+    by_number = {n: d.source for d in documents if (n := document_number(d.title))}
+    newest: dict[str, DocumentInfo] = {}
+    for d in documents:
+        if not _AMENDS.search(d.title):
+            continue
+        for number in _NUMBER.findall(d.title)[1:]:
+            source = by_number.get(number)
+            if source is None or source == d.source:
+                continue
+            known = newest.get(source)
+            if known is None or (d.date or date.min) > (known.date or date.min):
+                newest[source] = d
+    return newest
 
 
 def asked_before(question: str, when: date) -> bool:

@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ._amendments import amending, asked_before, document_number, in_force
+from ._amendments import amendments, asked_before, document_number, in_force
 from ._answering.factory import make_answerer
 from ._chunking import chunk_token_budget
 from ._embedding import make_embedder
@@ -86,8 +86,9 @@ class Assistant:
             settings.index_dir, collection=settings.collection, chroma_url=settings.chroma_url
         )
         self._retriever: Retriever | None = None
-        # The document registry as of a retriever: read again only once the store moved on.
-        self._registry: tuple[Retriever, list[DocumentInfo]] | None = None
+        # Which documents amend which, as of a retriever: worked out again only once the store
+        # moved on (it reads the whole document registry).
+        self._amendments: tuple[Retriever, dict[str, DocumentInfo]] | None = None
         self._checked_at = 0.0
         self._lock = threading.Lock()
         self._sync = threading.Lock()  # one catch-up with the store at a time
@@ -310,10 +311,10 @@ class Assistant:
         if document_number(answer.citations[0].title) is None:
             return answer  # only a numbered document can be named as amended
         question = inputs["question"]
-        registry = self._registry
-        if registry is None or registry[0] is not snapshot:
-            registry = self._registry = (snapshot, self.documents())
-        newer = amending(registry[1], answer.citations[0].source)
+        known = self._amendments
+        if known is None or known[0] is not snapshot:
+            known = self._amendments = (snapshot, amendments(self.documents()))
+        newer = known[1].get(answer.citations[0].source)
         if newer is None or (newer.date is not None and asked_before(question, newer.date)):
             return answer
         hits = snapshot.retrieve(
