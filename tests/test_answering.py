@@ -682,6 +682,26 @@ def test_a_heading_line_ranks_its_passage_but_is_never_quoted_as_the_answer() ->
     assert [c.quote for c in answer.citations] == [text.split("\n\n")[1]]
 
 
+def test_the_line_a_plan_opens_with_is_never_quoted_as_the_answer() -> None:
+    text = (
+        "Thực hiện Chỉ thị số 15-CT/TU ngày 20 tháng 11 năm 2025 của Ban Thường vụ Tỉnh ủy về "
+        "tổ chức Tết Nguyên đán Bính Ngọ năm 2026, Ủy ban nhân dân tỉnh ban hành Kế hoạch thăm "
+        "hỏi, tặng quà như sau:\n\n"
+        "Hộ nghèo được tặng quà mức 500.000 đồng/hộ."
+    )
+    plan = Chunk(id="k1", source="kh.txt", title="Kế hoạch", text=text, start=0, end=len(text))
+    asked = "Tết Bính Ngọ 2026 Ủy ban nhân dân tỉnh tặng quà ngày nào?"
+    scored = score_sentences(asked, hits(plan))
+    assert scored[0].heading and scored[0].text.startswith("Thực hiện Chỉ thị")
+    assert ExtractiveAnswerer().answer(asked, hits(plan)).abstained
+    # A news sentence that opens the same way but states a fact is quoted as ever.
+    news = "Thực hiện Nghị quyết số 12, năm 2025 tỉnh đã tặng quà Tết cho 1.200 hộ nghèo."
+    article = Chunk(id="n1", source="n.txt", title="Tin", text=news, start=0, end=len(news))
+    asked = "Năm 2025 tỉnh tặng quà Tết cho bao nhiêu hộ nghèo?"
+    (sentence,) = score_sentences(asked, hits(article))
+    assert not sentence.heading
+
+
 def regulation(i: int, heading: str, text: str) -> Chunk:
     return Chunk(
         id=f"r{i}",

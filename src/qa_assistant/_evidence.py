@@ -184,9 +184,21 @@ def _candidates(hits: Sequence[Hit]) -> list[_Candidate]:
             seen.setdefault(size, []).append(bag.folded)
             rank = hit.rank if hit.rank > 0 else index + 1
             line = text[start:end]
-            heading = _heading_key(line) in headings
+            heading = _heading_key(line) in headings or bool(_ENACTING.fullmatch(line))
             out.append(_Candidate(index, start, end, line, bag, order, pairs, rank, heading))
     return out
+
+
+# The line a plan, letter or decision opens with, naming the document it carries out and
+# announcing what follows ("Thực hiện Quyết định số …, Sở Nội vụ hướng dẫn như sau:", "Căn cứ
+# Luật …;"): it holds the question's words and answers nothing, like a heading. Only a line
+# that ends so: a news sentence may open "Thực hiện Nghị quyết …, năm 2025 tỉnh đã …".
+_ENACTING = re.compile(
+    r"[*_\s]*(?:Căn cứ|Thực hiện|Theo đề nghị của|Xét)\s+(?:các\s+)?"
+    r"(?:Bộ luật|Luật|Nghị định|Nghị quyết|Quyết định|Chỉ thị|Kế hoạch|Thông tư|Công văn|"
+    r"Hướng dẫn|Thông báo|Văn bản|Tờ trình|Pháp lệnh)\b.*[:;]\s*",
+    re.DOTALL,
+)
 
 
 def _heading_key(line: str) -> str:
