@@ -15,7 +15,8 @@ from qa_assistant._retrieval import model_rerank
 from qa_assistant.settings import RelevanceSettings, Settings, default_cache_dir
 from qa_assistant.testing import FakeReranker
 from qa_assistant.training.data import HELDOUT_SHARE, Group, Pair, is_heldout
-from qa_assistant.training.relevance import _trainable, calibrate_threshold
+from qa_assistant.training.loop import trainable
+from qa_assistant.training.relevance import calibrate_threshold
 from qa_assistant.types import Chunk, Hit
 
 
@@ -105,6 +106,18 @@ def test_answerer_quotes_the_most_relevant_passage_even_with_few_shared_words() 
     assert "2 năm" in answer.citations[0].quote
 
 
+def test_a_confident_relevance_model_does_not_answer_for_another_year() -> None:
+    # The model reads "năm 2023" and "năm 2024" alike; the year asked must be in the passage.
+    livelihood = chunk(
+        4, "Năm 2024, toàn tỉnh hỗ trợ sinh kế cho 978 hộ, mức hỗ trợ tối đa 20 triệu đồng/hộ."
+    )
+    answerer = ExtractiveAnswerer(relevance_threshold=0.5)
+    hits = with_relevance(ranked(livelihood), [0.9])
+    asked = "Năm {} mỗi hộ được hỗ trợ sinh kế tối đa bao nhiêu tiền?"
+    assert not answerer.answer(asked.format(2024), hits).abstained
+    assert answerer.answer(asked.format(2023), hits).abstained
+
+
 @pytest.mark.parametrize("relevance", [None, 0.9])
 def test_answerer_quotes_the_items_of_a_list_the_question_asks_for(
     relevance: float | None,
@@ -144,10 +157,12 @@ def test_heldout_share_is_fixed_by_question_id() -> None:
 
 
 def test_only_the_top_layers_and_the_head_are_trained() -> None:
-    assert _trainable("classifier.out_proj.weight", 12, 6)
-    assert _trainable("roberta.encoder.layer.6.attention.self.query.weight", 12, 6)
-    assert not _trainable("roberta.encoder.layer.5.output.dense.weight", 12, 6)
-    assert not _trainable("roberta.embeddings.word_embeddings.weight", 12, 6)
+    head = ("classifier.",)
+    assert trainable("classifier.out_proj.weight", 12, 6, head)
+    assert trainable("roberta.encoder.layer.6.attention.self.query.weight", 12, 6, head)
+    assert not trainable("roberta.encoder.layer.5.output.dense.weight", 12, 6, head)
+    assert not trainable("roberta.embeddings.word_embeddings.weight", 12, 6, head)
+    assert not trainable("qa_head.weight", 12, 6, head)
 
 
 def test_calibrated_threshold_lets_through_the_chosen_share_of_misses() -> None:
@@ -216,7 +231,7 @@ def _fake_builds(monkeypatch: pytest.MonkeyPatch, models: Path) -> list[Path]:
         built.append(folder)
 
     monkeypatch.setattr(reranker, "ensure_default_model", lambda _cache: models / "base")
-    monkeypatch.setattr(reranker, "build_relevance_onnx", build)
+    monkeypatch.setattr(reranker, "build_cross_encoder_onnx", build)
     return built
 
 

@@ -56,7 +56,7 @@ class ExtractiveAnswerer:
 
     When the learned stage ran (the hits carry a "relevance" score) and the rules abstain, the
     passage the model gives at least ``relevance_threshold`` is quoted all the same, if a
-    sentence of it holds what the model cannot check (:meth:`has_what_is_asked`).
+    sentence of it holds what the model cannot check (:meth:`names_the_case`).
 
     With an answer ``reader`` (a model trained on answer spans; its settings are ``reading``,
     :class:`~qa_assistant.settings.ReaderSettings`), where the rules answer a question that is
@@ -240,7 +240,7 @@ class ExtractiveAnswerer:
             if s.hit_index == top and not s.heading
         ]
         # A statement's case holds names and sums no provision repeats.
-        best = next((s for s in scored if q.statement or self.has_what_is_asked(s, q)), None)
+        best = next((s for s in scored if q.statement or self.names_the_case(s, q)), None)
         if best is None:
             return self._abstained(
                 question, hits, scored, f"{why}, no sentence holds what is asked"
