@@ -25,7 +25,7 @@ from conftest import TET_QUESTION
 from qa_assistant import _ui as ui
 from qa_assistant import cli
 from qa_assistant._answering.llm import NOTE_FAILED
-from qa_assistant._ui import handlers as ui_handlers
+from qa_assistant._ui import staff as ui_staff
 from qa_assistant._ui.handlers import Handlers
 from qa_assistant.assistant import Assistant
 from qa_assistant.errors import UploadError
@@ -139,7 +139,7 @@ def test_a_wrong_password_does_not_log_in(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(
-        ui_handlers, "LOGIN_FAILURE_DELAY_S", 0
+        ui_staff, "LOGIN_FAILURE_DELAY_S", 0
     )  # the delay is for guessers, not tests
     handlers = _guarded(
         settings, admin_password=SecretStr("đúng"), staff=StaffSettings(login_max_failures=100)

@@ -24,7 +24,7 @@ from qa_assistant import cli
 from qa_assistant._audit import AuditStore, export_audit, open_audit_store
 from qa_assistant._feedback import feedback_path
 from qa_assistant._staff import LoginLimiter, StaffGuard, is_local_request
-from qa_assistant._ui import handlers as ui_handlers
+from qa_assistant._ui import staff as ui_staff
 from qa_assistant.assistant import Assistant
 from qa_assistant.errors import AuditError
 from qa_assistant.settings import Settings, StaffSettings
@@ -185,7 +185,7 @@ def _free_port() -> int:
 def serve(ingested: Assistant, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """Serves the page on a loopback port with the given setting changes; closes it after."""
     # The delay is for guessers, not tests.
-    monkeypatch.setattr(ui_handlers, "LOGIN_FAILURE_DELAY_S", 0)
+    monkeypatch.setattr(ui_staff, "LOGIN_FAILURE_DELAY_S", 0)
     apps: list[Any] = []
 
     def start(**changes: Any) -> str:

@@ -18,9 +18,10 @@ from pydantic import SecretStr
 from qa_assistant import _ui as ui
 from qa_assistant._feedback import FeedbackStore, feedback_path
 from qa_assistant._staff import StaffGuard
-from qa_assistant._ui import handlers as ui_handlers
 from qa_assistant._ui import rendering as ui_rendering
-from qa_assistant._ui.handlers import ANSWERER_DOWN, Handlers
+from qa_assistant._ui import staff as ui_staff
+from qa_assistant._ui.chat import ANSWERER_DOWN
+from qa_assistant._ui.handlers import Handlers
 from qa_assistant.assistant import Assistant
 from qa_assistant.errors import AnswererError, IndexStoreError, UploadError
 from qa_assistant.settings import Settings, StaffSettings
@@ -416,7 +417,7 @@ def test_staff_view_is_decided_per_request(
 def test_login_and_staff_handlers_need_the_password(
     fake: FakeAssistant, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(ui_handlers, "LOGIN_FAILURE_DELAY_S", 0)
+    monkeypatch.setattr(ui_staff, "LOGIN_FAILURE_DELAY_S", 0)
     guarded = _with(settings, admin_password=SecretStr("đúng"))
     handlers = Handlers(fake, guarded)  # type: ignore[arg-type]
     with pytest.raises(gr.Error):

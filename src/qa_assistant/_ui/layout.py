@@ -16,10 +16,11 @@ import gradio as gr
 
 from .._staff import STAFF_OFF, StaffView
 from ..settings import Settings
-from .handlers import AUDIT_ROWS_SHOWN, Handlers
+from .handlers import Handlers
 from .i18n import I18N
 from .inputs import ALLOWED_UPLOAD_SUFFIXES
 from .rendering import AUDIT_COLUMNS, DOCUMENT_COLUMNS, PANEL_PLACEHOLDER
+from .staff import AUDIT_ROWS_SHOWN
 
 if TYPE_CHECKING:
     from ..assistant import Assistant
