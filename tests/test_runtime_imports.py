@@ -1,5 +1,5 @@
 """The runtime imports nothing of the tooling: asking, serving and building the page load no
-benchmark, deploy, training or driver module, nor the test fakes.
+benchmark, deploy, training, tuning or driver module, nor the test fakes.
 
 Each check runs in a fresh interpreter, so what this test process imported does not count.
 """
@@ -14,7 +14,7 @@ import textwrap
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parent.parent / "src"
-TOOLING = ("bench", "deploy", "drivers", "training", "testing")
+TOOLING = ("bench", "deploy", "drivers", "training", "tuning", "testing")
 
 # Prints the tooling modules loaded once the snippet before it has run.
 _REPORT = f"""
