@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import SEED_DOCUMENTS
-from qa_assistant.bench.benchmark import parse_sizes, size_label
+from qa_assistant.bench.config import parse_sizes, size_label
 from qa_assistant.cli import main
 
 
@@ -68,7 +68,7 @@ def test_a_serving_process_reports_its_own_peak_memory_not_its_parents() -> None
 
     ballast = bytearray(400 * 1024 * 1024)
     ballast[::4096] = b"\1" * len(ballast[::4096])  # touch every page so it is resident
-    code = "from qa_assistant.bench.benchmark import _peak_rss_mb; print(_peak_rss_mb())"
+    code = "from qa_assistant.bench.worker import _peak_rss_mb; print(_peak_rss_mb())"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert float(out.stdout) < 300
     del ballast

@@ -123,6 +123,11 @@ class ChromaIndex:
         if hnsw.get("sync_threshold") != _REGISTRY_HNSW["sync_threshold"]:
             self._docs.modify(configuration={"hnsw": dict(_REGISTRY_HNSW)})
 
+    @property
+    def chunk_collection(self) -> Any:
+        """Chroma's collection of the chunks, for the bench's plain-search baseline."""
+        return self._chunks
+
     def side_collection(self, suffix: str) -> Any:
         """The small collection ``<name>__<suffix>`` (records of one-number vectors)."""
         return self._client.get_or_create_collection(

@@ -18,8 +18,6 @@ The new document is removed again afterwards, so the collection stays as it was 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,15 +26,10 @@ from typing import Any
 from ..drivers.chroma_server import local_chroma_server
 from ..protocols import Embedder
 from ..settings import Settings
-from .worker import spec_assistant, start_worker
+from .worker import FIRST_ANSWER, FOLLOW_FLAG, FOLLOW_TIMEOUT_S, SEEN, worker_process
 
-__all__ = ["NEW_DOCUMENT", "NEW_QUESTION", "measure_replica"]
+__all__ = ["NEW_DOCUMENT", "NEW_QUESTION", "NEW_SOURCE", "measure_replica"]
 
-_WORKER_FLAG = "--follow-worker"
-_FIRST_ANSWER = "FIRST-ANSWER"
-_SEEN = "SEEN "
-_FOLLOW_TIMEOUT_S = 300.0  # the replica gives up on the new document after this long
-_POLL_S = 0.02  # the replica asks again this often: small beside the figure it measures
 NEW_SOURCE = "bench-follow/xa-hoa-binh-sua-nha.txt"
 NEW_DOCUMENT = (
     "Xã Hòa Bình hỗ trợ hộ nghèo sửa nhà\n\n"
@@ -53,42 +46,34 @@ def measure_replica(
     with local_chroma_server(folder) as url:
         served = settings.model_copy(update={"chroma_url": url})
         replica_dir = Path(tempfile.mkdtemp(prefix="replica-", dir=folder))
-        spec = {"fake": fake, "question": first_question, "index_dir": str(replica_dir)}
-        with (replica_dir / "stderr.txt").open("w") as err:
-            started = time.perf_counter()
-            proc = start_worker(
-                "qa_assistant.bench.replicas",
-                _WORKER_FLAG,
-                replica_dir / "spec.json",
-                served,
-                spec,
-                err,
-            )
+        spec = {
+            "fake": fake,
+            "question": first_question,
+            "new_question": NEW_QUESTION,
+            "new_source": NEW_SOURCE,
+            "index_dir": str(replica_dir),
+        }
+        with worker_process(FOLLOW_FLAG, replica_dir, served, spec) as worker:
+            proc = worker.proc
             assert proc.stdout is not None
             try:
                 line = proc.stdout.readline()
-                if not line.startswith(_FIRST_ANSWER):
-                    raise RuntimeError(_failed(proc, replica_dir))
-                cold = time.perf_counter() - started
+                if not line.startswith(FIRST_ANSWER):
+                    raise RuntimeError(worker.failure("replica"))
+                cold = time.perf_counter() - worker.started
                 committed = _ingest_new_document(served, embedder, replica_dir)
-                seen = json.loads(proc.stdout.readline()[len(_SEEN) :] or "{}")
+                seen = json.loads(proc.stdout.readline()[len(SEEN) :] or "{}")
             finally:
                 if proc.poll() is None:
-                    proc.wait(timeout=_FOLLOW_TIMEOUT_S + 10)
+                    proc.wait(timeout=FOLLOW_TIMEOUT_S + 10)
             if "at" not in seen:
-                raise RuntimeError(_failed(proc, replica_dir))
+                raise RuntimeError(worker.failure("replica"))
         _remove_new_document(served, replica_dir)
     return {
         "replica_cold_start_s": round(cold, 2),
         "follow_s": round(float(seen["at"]) - committed, 3),
         "follow_catch_up_ms": round(float(seen["catch_up_ms"]), 1),
     }
-
-
-def _failed(proc: subprocess.Popen[str], replica_dir: Path) -> str:
-    code = proc.wait()
-    tail = (replica_dir / "stderr.txt").read_text(errors="replace")[-2000:]
-    return f"The replica process failed (exit {code}):\n{tail}"
 
 
 def _ingest_new_document(settings: Settings, embedder: Embedder, workdir: Path) -> float:
@@ -131,26 +116,3 @@ def _remove_new_document(settings: Settings, workdir: Path) -> None:
     with make_ingest_lock(index, settings.replicas) as lock:
         lock.check()
         index.remove_document(NEW_SOURCE)
-
-
-def _worker(spec_path: Path) -> int:
-    """The replica: a first answer, then the new question until the new document answers it."""
-    spec = json.loads(spec_path.read_text(encoding="utf-8"))
-    assistant = spec_assistant(spec)
-    settings = assistant.settings
-    assistant.ask(spec["question"])
-    print(_FIRST_ANSWER, flush=True)
-    deadline = time.monotonic() + _FOLLOW_TIMEOUT_S
-    while time.monotonic() < deadline:
-        t0 = time.perf_counter()
-        answer = assistant.ask(NEW_QUESTION)
-        took_ms = (time.perf_counter() - t0) * 1000
-        if NEW_SOURCE in {h.chunk.source for h in answer.hits[: settings.k]}:
-            print(_SEEN + json.dumps({"at": time.time(), "catch_up_ms": took_ms}), flush=True)
-            return 0
-        time.sleep(_POLL_S)
-    return 1
-
-
-if __name__ == "__main__" and len(sys.argv) == 3 and sys.argv[1] == _WORKER_FLAG:
-    sys.exit(_worker(Path(sys.argv[2])))
