@@ -307,7 +307,7 @@ def test_a_notice_without_articles_is_not_taken_for_its_preamble() -> None:
     rules = [c for c in chunks if "40.000.000" in c.text]
     assert len(rules) == 1 and not rules[0].boilerplate
     assert "2. Hồ sơ nộp tại xã" in rules[0].text
-    assert chunks[0].boilerplate and chunks[0].text.endswith("của Ủy ban nhân dân tỉnh;")
+    assert chunks[0].boilerplate and chunks[0].text.endswith("thông báo như sau:")
 
 
 def test_an_article_line_is_a_title_in_a_law_and_a_rule_in_the_constitution() -> None:
@@ -341,14 +341,38 @@ def test_the_parts_of_a_plan_name_their_sections() -> None:
     doc = _doc(text)
     chunks = chunk_document(doc, max_tokens=200, count_tokens=COUNT)
     _check(doc, chunks, 200, COUNT)
-    # The header is set apart; the plan's own opening is not.
+    # The header is set apart with the line that opens the plan: it names the plan's words
+    # ("quà Tết", "hộ nghèo") and answers nothing.
     assert chunks[0].boilerplate and chunks[0].heading[-1] == "Phần mở đầu"
-    assert chunks[0].text.endswith("KẾ HOẠCH\nTặng quà Tết")
-    assert chunks[1].text.startswith("Thực hiện") and not chunks[1].boilerplate
+    assert chunks[0].text.endswith("trên địa bàn như sau:")
+    assert chunks[1].text.startswith("I. MỤC ĐÍCH") and not chunks[1].boilerplate
     gifts = next(c for c in chunks if "500.000" in c.text)
     assert gifts.heading[-1] == "II. ĐỐI TƯỢNG, MỨC QUÀ"
     # Not in capitals: a sentence that happens to start with a numeral, not a part.
     assert "III. Tổ chức thực hiện" in gifts.text
+
+
+def test_a_letters_recipients_and_opening_are_set_apart_but_not_a_news_articles() -> None:
+    letter = (
+        "SỞ NỘI VỤ\nSố: 3045/SNV-LĐVL\nV/v hỗ trợ người lao động mất việc làm\n\n"
+        "Nghệ An, ngày 22 tháng 10 năm 2025\n\nKính gửi:\n\n- Ủy ban nhân dân các xã, phường;\n"
+        "- Các doanh nghiệp trên địa bàn tỉnh.\n\nThực hiện Quyết định số 2760/QĐ-UBND của Ủy "
+        "ban nhân dân tỉnh, Sở Nội vụ hướng dẫn như sau:\n\n## 1. Mức hỗ trợ\n\n"
+        "Người lao động được hỗ trợ một lần 3.000.000 đồng/người.\n"
+    )
+    doc = _doc(letter)
+    chunks = chunk_document(doc, max_tokens=200, count_tokens=COUNT)
+    _check(doc, chunks, 200, COUNT)
+    assert chunks[0].boilerplate and chunks[0].heading[-1] == "Phần mở đầu"
+    assert chunks[0].text.endswith("hướng dẫn như sau:")
+    assert [c.boilerplate for c in chunks[1:]] == [False]
+    news = (
+        "Tỉnh hỗ trợ người lao động mất việc làm\n\nThực hiện chính sách của tỉnh, mức hỗ trợ "
+        "được quy định như sau:\n\nMỗi người lao động được hỗ trợ 3.000.000 đồng.\n"
+    )
+    doc = _doc(news)
+    chunks = chunk_document(doc, max_tokens=200, count_tokens=COUNT)
+    assert not any(c.boilerplate for c in chunks)
 
 
 def test_a_decisions_table_stays_with_its_article() -> None:

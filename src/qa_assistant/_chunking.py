@@ -31,8 +31,9 @@ __all__ = ["CHUNKER_VERSION", "HEADING_ROOM_TOKENS", "chunk_document", "chunk_to
 
 # 2: an empty Markdown heading ends a section; 3: a one-letter word ("nhà ở.") ends a sentence;
 # 4: one-line articles quotable; numbered parts and titles; header, preamble and signature set
-# apart as boilerplate
-CHUNKER_VERSION = "structure-4"
+# apart as boilerplate; 5: a letter's, plan's or notice's opening ("Kính gửi:", "… như sau:")
+# set apart with its header
+CHUNKER_VERSION = "structure-5"
 # The models read a chunk with its heading path in front (Chunk.indexed_text): this many of
 # the embedder's tokens are left for it, so that the chunk's own text is not cut off.
 HEADING_ROOM_TOKENS = 48

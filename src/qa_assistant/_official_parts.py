@@ -10,12 +10,26 @@ from collections.abc import Iterator
 
 from ._headings import Span, is_caps_name, line_bounds
 
-__all__ = ["HEADER", "PREAMBLE", "SIGNATURE", "header_span", "preamble_span", "signature_span"]
+__all__ = [
+    "HEADER",
+    "PREAMBLE",
+    "SIGNATURE",
+    "header_span",
+    "preamble_label",
+    "preamble_span",
+    "signature_span",
+]
 
 # The preamble of a decision or resolution: its "Căn cứ …", "Xét …", "Theo đề nghị …" lines
 # (a PDF may wrap one onto the next line) and the enacting line after them ("QUYẾT ĐỊNH:").
 _PREAMBLE_START = re.compile(r"[*_ \t]*Căn cứ\b")
 _PREAMBLE_LINE = re.compile(r"[*_ \t]*(?:Căn cứ|Xét|Theo đề nghị|Thực hiện)\b")
+# A letter's, plan's or notice's opening under its header: "Kính gửi:" with the recipients
+# listed, and the line announcing what follows ("Thực hiện Quyết định số …, Sở … hướng dẫn
+# như sau:", "Ủy ban nhân dân xã … thông báo … như sau:").
+_OPENING_START = re.compile(r"[*_ \t]*Kính gửi\b")
+_ANNOUNCES = re.compile(r".*\bnhư sau\s*:[*_ \t]*")
+_LIST_LINE = re.compile(r"[*_ \t]*[-+•]\s")
 # Where the recipients and the signature start: "Nơi nhận:", "TM. ỦY BAN NHÂN DÂN", "KT. CHỦ TỊCH".
 _TAIL_START = re.compile(r"[*_ \t]*(?:Nơi nhận\s*:|(?:TM|KT|TL|TUQ|Q|T/M)\.\s*[A-ZĐ])")
 _HEADER_LINES = 20
@@ -74,8 +88,11 @@ def _is_enacting(line: str) -> bool:
 
 
 def preamble_span(text: str, first_heading: int) -> Span | None:
-    """The "Căn cứ …" lines before the first heading, with the enacting line after them."""
+    """The "Căn cứ …" lines before the first heading, with the enacting line after them; in
+    a document with an official header, also its "Kính gửi:" recipients and the line that
+    announces what follows."""
     begin = end = None
+    official: bool | None = None  # whether it has a header: asked only when needed
     for a, b in _line_spans(text, 0, first_heading):
         line = text[a:b].strip()
         if not line:
@@ -83,13 +100,23 @@ def preamble_span(text: str, first_heading: int) -> Span | None:
         if begin is None:
             if _PREAMBLE_START.match(line):
                 begin, end = a, b
+                continue
+            if _OPENING_START.match(line) or _ANNOUNCES.fullmatch(line):
+                if official is None:
+                    official = header_span(text, first_heading) is not None
+                if official:
+                    begin, end = a, b
+                    if _ANNOUNCES.fullmatch(line):
+                        break
             continue
         assert end is not None
         wrapped = not text[:end].rstrip().endswith((";", ".", ":"))
-        if _PREAMBLE_LINE.match(line) or wrapped:
+        if _PREAMBLE_LINE.match(line) or _LIST_LINE.match(line) or wrapped:
             end = b
+            if _ANNOUNCES.fullmatch(line):
+                break
             continue
-        if _is_enacting(line):
+        if _is_enacting(line) or _ANNOUNCES.fullmatch(line):
             end = b
         break
     if begin is None or end is None:
@@ -98,6 +125,13 @@ def preamble_span(text: str, first_heading: int) -> Span | None:
     # which its title already does: set apart with it, not carried into the first article.
     header = [line for line in text[:begin].split("\n") if line.strip()]
     return (0 if len(header) <= _HEADER_LINES else begin), end
+
+
+def preamble_label(text: str, span: Span) -> str:
+    """ "Căn cứ" for a preamble that cites its grounds; a letter's or plan's opening is part of
+    its header."""
+    lines = text[span[0] : span[1]].split("\n")
+    return PREAMBLE if any(_PREAMBLE_START.match(line) for line in lines) else HEADER
 
 
 def signature_span(text: str, last_heading: int) -> Span | None:

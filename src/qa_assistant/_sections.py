@@ -11,6 +11,7 @@ from ._official_parts import (
     PREAMBLE,
     SIGNATURE,
     header_span,
+    preamble_label,
     preamble_span,
     signature_span,
 )
@@ -55,7 +56,7 @@ def document_sections(doc: Document) -> list[Section]:
     header = header_span(text, first_heading) if preamble is None or preamble[0] > 0 else None
     for span, label in (
         (header, HEADER),
-        (preamble, PREAMBLE),
+        (preamble, preamble_label(text, preamble) if preamble else PREAMBLE),
         (signature_span(text, last_heading), SIGNATURE),
     ):
         if span is not None:
