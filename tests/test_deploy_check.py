@@ -16,19 +16,14 @@ import pytest
 from conftest import ROOT, SEED_DOCUMENTS
 from qa_assistant._onnx_runtime import CacheCounts
 from qa_assistant.assistant import Assistant
-from qa_assistant.deploy.check import (
-    DeployCheckConfig,
-    DeployCheckReport,
-    _Asked,
-    _cached_during,
-    _Counted,
-    _differences,
-    _mismatches,
-    _policy_text,
-    _reads_staff_documents,
-    run_deploy_check,
-)
+from qa_assistant.deploy.answers import answer_mismatches
+from qa_assistant.deploy.check import DeployCheckConfig, run_deploy_check
+from qa_assistant.deploy.load import Asked, reads_staff_documents
 from qa_assistant.deploy.questions import FOLLOW_UPS, Ask, deal, question_pool
+from qa_assistant.deploy.replicas import Counted, cached_during
+from qa_assistant.deploy.report import DeployCheckReport
+from qa_assistant.deploy.staff import policy_text
+from qa_assistant.deploy.store_diff import store_differences
 from qa_assistant.drivers.chroma_server import chroma_command
 from qa_assistant.drivers.page_client import Timing
 from qa_assistant.settings import Settings
@@ -47,14 +42,14 @@ def test_the_comparison_finds_what_a_clean_ingest_would_not_hold(
     try:
         served.ingest()
         reference.ingest()
-        assert _differences(served.index, reference.index) == []
+        assert store_differences(served.index, reference.index) == []
 
         extra = tmp_path / "extra"
         extra.mkdir()
-        text, _ = _policy_text(3)
+        text, _ = policy_text(3)
         (extra / "xa-3.txt").write_text(text, encoding="utf-8")
         served.ingest([extra])
-        found = _differences(served.index, reference.index)
+        found = store_differences(served.index, reference.index)
         assert any("xa-3.txt: in the store, not in a clean ingest" in d for d in found)
         assert any("chunk ids not made by a clean ingest" in d for d in found)
 
@@ -62,7 +57,7 @@ def test_the_comparison_finds_what_a_clean_ingest_would_not_hold(
         source = reference.index.documents()[0].source
         served.index.remove_document("xa-3.txt")
         served.index._docs.delete(ids=[source])
-        found = _differences(served.index, reference.index)
+        found = store_differences(served.index, reference.index)
         assert f"{source}: missing from the store" in found
     finally:
         served.close()
@@ -110,8 +105,8 @@ def test_the_report_fails_on_any_error_difference_or_late_kill() -> None:
     assert replace(passed, killed_mid_ingest=None, restart_s=None).ok
 
 
-def _asked(question: Ask, answer: str, staff: bool = False) -> _Asked:
-    return _Asked(question, 5.0, 5.0, 4.0, answer, staff, finished=0.0)
+def _asked(question: Ask, answer: str, staff: bool = False) -> Asked:
+    return Asked(question, 5.0, 5.0, 4.0, answer, staff, finished=0.0)
 
 
 def test_the_pool_holds_many_different_questions_as_citizens_type_them() -> None:
@@ -135,25 +130,25 @@ def test_citizens_are_dealt_every_question_once_before_any_comes_again() -> None
 
 def test_cache_counts_are_the_loads_own_a_restarted_replica_counted_from_its_restart() -> None:
     before = [
-        _Counted(1, {"relevance": CacheCounts(2, 10), "reader": CacheCounts(1, 5)}),
-        _Counted(1, {"relevance": CacheCounts(0, 3)}),
+        Counted(1, {"relevance": CacheCounts(2, 10), "reader": CacheCounts(1, 5)}),
+        Counted(1, {"relevance": CacheCounts(0, 3)}),
         None,  # did not answer the signal: counted whole afterwards
     ]
     after = [
-        _Counted(1, {"relevance": CacheCounts(12, 40), "reader": CacheCounts(4, 9)}),
-        _Counted(2, {"relevance": CacheCounts(1, 6)}),  # killed and restarted in between
-        _Counted(1, {"relevance": CacheCounts(0, 1)}),
+        Counted(1, {"relevance": CacheCounts(12, 40), "reader": CacheCounts(4, 9)}),
+        Counted(2, {"relevance": CacheCounts(1, 6)}),  # killed and restarted in between
+        Counted(1, {"relevance": CacheCounts(0, 1)}),
     ]
-    assert _cached_during(before, after) == {
+    assert cached_during(before, after) == {
         "relevance": CacheCounts(10 + 1 + 0, 30 + 6 + 1),
         "reader": CacheCounts(3, 4),
     }
-    assert _cached_during(before, [None, None, None]) == {}
+    assert cached_during(before, [None, None, None]) == {}
 
 
 def test_answers_under_load_are_held_to_the_same_question_asked_alone() -> None:
     kept, moved = Ask("Ai được miễn học phí?"), Ask("Còn bảo hiểm y tế thì sao?", ("Ai …?",))
-    deleted = Ask(_policy_text(1)[1])  # about an upload staff deleted again
+    deleted = Ask(policy_text(1)[1])  # about an upload staff deleted again
     before = {kept: "A", moved: "B", deleted: "không tìm thấy"}
     after = {kept: "A", moved: "B2", deleted: "không tìm thấy"}
     asked = [
@@ -164,7 +159,7 @@ def test_answers_under_load_are_held_to_the_same_question_asked_alone() -> None:
         _asked(deleted, "4 triệu đồng", staff=True),  # asked while the upload was there
         _asked(deleted, "không tìm thấy"),
     ]
-    compared, differ = _mismatches(asked, before, after)
+    compared, differ = answer_mismatches(asked, before, after)
     assert compared == 3
     assert len(differ) == 1 and "A-under-load" in differ[0]
 
@@ -172,9 +167,9 @@ def test_answers_under_load_are_held_to_the_same_question_asked_alone() -> None:
 def test_an_answer_that_read_an_upload_is_told_apart() -> None:
     seed = {"quang-ninh-an-sinh-xa-hoi-2026.txt"}
     seeded = {"retrieved": [{"source": "quang-ninh-an-sinh-xa-hoi-2026.txt"}]}
-    assert not _reads_staff_documents(seeded, seed)
+    assert not reads_staff_documents(seeded, seed)
     upload = {"source": "xa-0-ho-tro-sua-nha.txt"}
-    assert _reads_staff_documents({"retrieved": [*seeded["retrieved"], upload]}, seed)
+    assert reads_staff_documents({"retrieved": [*seeded["retrieved"], upload]}, seed)
 
 
 @pytest.mark.slow
