@@ -39,7 +39,8 @@ if TYPE_CHECKING:
 __all__ = [
     "SCORED_BATCHES",
     "OnnxCrossEncoder",
-    "build_relevance_onnx",
+    "build_cross_encoder_onnx",
+    "ensure_cross_encoder",
     "ensure_relevance_model",
     "load_cross_encoder",
     "make_reranker",
@@ -52,6 +53,7 @@ SCORED_BATCHES = 1024  # question-and-passages batches whose scores are kept, ab
 
 _WEIGHTS = "relevance-e5-small.safetensors"
 _ONNX_FILE = "model_int8.onnx"
+_FAILURE = "The relevance model failed; set QA_RELEVANCE__ENABLED=false to answer without it"
 
 
 def relevance_weights() -> Path:
@@ -68,37 +70,53 @@ def relevance_threshold(settings: Settings) -> float:
 
 
 def ensure_relevance_model(cache_dir: Path, weights: Path | None = None) -> Path:
-    """Build the int8 ONNX relevance model once (under a lock) and return its folder.
+    """Build the int8 ONNX relevance model once (under a lock) and return its folder."""
+    return ensure_cross_encoder(
+        cache_dir,
+        weights or relevance_weights(),
+        relevance_weights(),
+        name="relevance",
+        retrain="qa-assistant train",
+        switch_off="QA_RELEVANCE__ENABLED=false",
+    )
 
-    A build is named by its weights' digest. Building one removes the others, except the
-    packaged weights' build: each is about 130 MB, and retraining or upgrading leaves them
-    behind.
+
+def ensure_cross_encoder(
+    cache_dir: Path, weights: Path, packaged: Path, *, name: str, retrain: str, switch_off: str
+) -> Path:
+    """Build the int8 ONNX cross-encoder of ``weights`` once (under a lock) and return its
+    folder: the relevance model's, or another trained the same way (``name`` in its folder's
+    and its errors' words; ``retrain``: the command that trains it; ``switch_off``: the setting
+    that does without it).
+
+    A build is named by its weights' digest. Building one removes the others of the same
+    ``name``, except the ``packaged`` weights' build: each is about 130 MB, and retraining or
+    upgrading leaves them behind.
     """
-    weights = weights or relevance_weights()
     if not weights.is_file():
         raise EmbeddingError(
-            f"The relevance model's weights are missing ({weights}). Reinstall qa-assistant, "
-            "retrain them with `qa-assistant train`, or set QA_RELEVANCE__ENABLED=false."
+            f"The {name} model's weights are missing ({weights}). Reinstall qa-assistant, "
+            f"retrain them with `{retrain}`, or set {switch_off}."
         )
     base = ensure_default_model(cache_dir)
-    target = base.parent / _build_name(weights)
-    keep = {target.name, _build_name(relevance_weights())}
+    target = base.parent / _build_name(weights, name)
+    keep = {target.name, _build_name(packaged, name)}
     build_in_cache(
         target,
-        lambda tmp: build_relevance_onnx(base, weights, tmp),
-        lambda: remove_builds(base.parent, "relevance-*", keep),
+        lambda tmp: build_cross_encoder_onnx(base, weights, tmp),
+        lambda: remove_builds(base.parent, f"{name}-*", keep),
         "300 MB",
         complete=(_ONNX_FILE,),
-        otherwise=", or set QA_RELEVANCE__ENABLED=false to answer without it",
+        otherwise=f", or set {switch_off} to answer without it",
     )
     return target
 
 
-def _build_name(weights: Path) -> str:
-    return f"relevance-{weights_digest(weights)}" if weights.is_file() else ""
+def _build_name(weights: Path, name: str = "relevance") -> str:
+    return f"{name}-{weights_digest(weights)}" if weights.is_file() else ""
 
 
-def build_relevance_onnx(base: Path, weights: Path, folder: Path) -> None:
+def build_cross_encoder_onnx(base: Path, weights: Path, folder: Path) -> None:
     """Put the trained layers in ``weights`` on the ``base`` model and export it to int8 ONNX
     in ``folder``, with its tokenizer and the training metadata."""
     import torch
@@ -115,7 +133,7 @@ def build_relevance_onnx(base: Path, weights: Path, folder: Path) -> None:
     if result.unexpected_keys:
         raise EmbeddingError(
             f"{weights} does not fit the default model ({result.unexpected_keys[:3]}); "
-            "retrain it with `qa-assistant train`."
+            "retrain it with its training command (docs/MODEL.md)."
         )
 
     class _Logit(torch.nn.Module):
@@ -129,7 +147,7 @@ def build_relevance_onnx(base: Path, weights: Path, folder: Path) -> None:
     export_int8_onnx(_Logit(model), folder / _ONNX_FILE, "logit", per_token=False)
     shutil.copy(base / "tokenizer.json", folder / "tokenizer.json")
     meta = weights_metadata(weights)
-    (folder / "relevance.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+    (folder / "training.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
 
 
 def pair_ids(question: Sequence[int], passage: Sequence[int], max_tokens: int) -> list[int]:
@@ -151,8 +169,11 @@ class OnnxCrossEncoder:
     may come out a little different, and an answer must not depend on what was asked before.
     """
 
-    def __init__(self, session: Any, tokenizer: Any, *, max_tokens: int) -> None:
+    def __init__(
+        self, session: Any, tokenizer: Any, *, max_tokens: int, failure: str = _FAILURE
+    ) -> None:
         self._session = session
+        self._failure = failure
         self._tokenizer = tokenizer
         self._tokenizer.no_padding()
         self._tokenizer.no_truncation()
@@ -176,18 +197,22 @@ class OnnxCrossEncoder:
         logits, _ = run_batch(
             self._session,
             self._rows(question, passages),
-            "The relevance model failed; set QA_RELEVANCE__ENABLED=false to answer without it",
+            self._failure,
         )
         probabilities = 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64)))
         return tuple(float(p) for p in probabilities)
 
 
-def load_cross_encoder(folder: Path, max_tokens: int, threads: int = 0) -> OnnxCrossEncoder:
+def load_cross_encoder(
+    folder: Path, max_tokens: int, threads: int = 0, failure: str = _FAILURE
+) -> OnnxCrossEncoder:
+    """A cross-encoder built by :func:`ensure_cross_encoder`; ``failure`` opens the error of a
+    failed call (what the model is and how to do without it)."""
     from tokenizers import Tokenizer
 
     tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
     session = cpu_session(folder / _ONNX_FILE, threads)
-    return OnnxCrossEncoder(session, tokenizer, max_tokens=max_tokens)
+    return OnnxCrossEncoder(session, tokenizer, max_tokens=max_tokens, failure=failure)
 
 
 def make_reranker(settings: Settings) -> Reranker | None:

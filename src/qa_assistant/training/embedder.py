@@ -38,7 +38,7 @@ from .data import (
     passage_tokens,
     rows,
 )
-from .loop import run_steps
+from .loop import run_steps, trainable
 
 __all__ = [
     "EmbedderExample",
@@ -225,10 +225,6 @@ def heldout_figures(
     return figures
 
 
-def _trainable(name: str) -> bool:
-    return name.startswith("encoder.")
-
-
 def train_embedder(
     shared: Path,
     base: Path,
@@ -253,8 +249,10 @@ def train_embedder(
         examples = build_examples(shared, passage_tokens(tokenizer), cfg, log=log)
     train, heldout = examples
     model = AutoModel.from_pretrained(str(base), local_files_only=True)
+    layers = model.config.num_hidden_layers
     for name, param in model.named_parameters():
-        param.requires_grad = _trainable(name)
+        # Every encoder layer trains; the embeddings stay as bundled.
+        param.requires_grad = trainable(name, layers, layers, ())
     before = heldout_figures(model, tokenizer, heldout, cfg)
     log(f"held-out before: {json.dumps(before)}")
     body = [p for p in model.parameters() if p.requires_grad]

@@ -1,4 +1,5 @@
-"""The optimiser loop both training commands share: step, clip, log, stop on the time budget."""
+"""What the training commands share: which parameters train, and the optimiser loop (step,
+clip, log, stop on the time budget)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,19 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["run_steps"]
+__all__ = ["run_steps", "trainable"]
+
+
+def trainable(name: str, layers: int, train_layers: int, heads: tuple[str, ...]) -> bool:
+    """Is parameter ``name`` trained: a head's (its name starts with one of ``heads``) or one
+    of the top ``train_layers`` of ``layers`` encoder layers? Embeddings and lower layers stay
+    as the bundled weights, so only what trained needs shipping."""
+    if name.startswith(heads):
+        return True
+    parts = name.split(".")
+    if "layer" in parts:
+        return int(parts[parts.index("layer") + 1]) >= layers - train_layers
+    return False
 
 
 def run_steps(

@@ -25,7 +25,7 @@ from .._reader import HEAD_PREFIX, load_trained, read_spans, span_model
 from .._tuned_delta import pack_delta
 from ..evaluation import auc, normalize_for_match, token_f1
 from .data import passage_tokens
-from .loop import run_steps
+from .loop import run_steps, trainable
 from .spans import HeldoutSpan, ReaderExample, SpanData, build_span_data
 
 __all__ = ["ReaderTrainConfig", "heldout_figures", "train_reader"]
@@ -49,15 +49,6 @@ class ReaderTrainConfig:
     max_answer: int = 64
     max_minutes: float = 80.0  # stop early rather than overrun the 90-minute budget
     leave_out: tuple[str, ...] = ()
-
-
-def _trainable(name: str, layers: int, train_layers: int) -> bool:
-    if name.startswith("qa_head."):
-        return True
-    parts = name.split(".")
-    if "layer" in parts:
-        return int(parts[parts.index("layer") + 1]) >= layers - train_layers
-    return False
 
 
 def _loss(model: Any, batch: Sequence[ReaderExample]) -> Any:
@@ -161,7 +152,7 @@ def train_reader(
     body: list[Any] = []
     head: list[Any] = []
     for name, param in model.named_parameters():
-        param.requires_grad = _trainable(name, layers, cfg.train_layers)
+        param.requires_grad = trainable(name, layers, cfg.train_layers, (HEAD_PREFIX,))
         if param.requires_grad:
             (head if name.startswith("qa_head.") else body).append(param)
     optimizer = torch.optim.AdamW(

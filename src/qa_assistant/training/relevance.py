@@ -12,11 +12,8 @@ that a threshold can be calibrated on.
 
 from __future__ import annotations
 
-import itertools
 import math
 import random
-import tempfile
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,11 +21,15 @@ from typing import Any
 
 import numpy as np
 
-from .._model_build import metadata_entry, weights_metadata
-from .._onnx_runtime import pad
-from .._reranker import build_relevance_onnx, load_cross_encoder, pair_ids
+from .cross_encoder import (
+    FitConfig,
+    cross_encoder,
+    fit_groups,
+    group_pairs,
+    onnx_scores,
+    save_trained,
+)
 from .data import Group, TrainingData, build_training_data, passage_tokens
-from .loop import run_steps
 
 __all__ = [
     "TrainConfig",
@@ -56,62 +57,6 @@ class TrainConfig:
     leave_out: tuple[str, ...] = ()  # training sets not to read, by name (licences differ)
 
 
-def _pairs(groups: Sequence[Group]) -> tuple[list[str], list[str], list[float]]:
-    qs = [p.question for g in groups for p in g.pairs]
-    ps = [p.passage for g in groups for p in g.pairs]
-    ys = [p.label for g in groups for p in g.pairs]
-    return qs, ps, ys
-
-
-def _model(base: Path, cfg: TrainConfig) -> Any:
-    from transformers import AutoModelForSequenceClassification
-
-    model = AutoModelForSequenceClassification.from_pretrained(
-        str(base), num_labels=1, local_files_only=True
-    )
-    layers = model.config.num_hidden_layers
-    for name, param in model.named_parameters():
-        param.requires_grad = _trainable(name, layers, cfg.train_layers)
-    return model
-
-
-def _trainable(name: str, layers: int, train_layers: int) -> bool:
-    if name.startswith("classifier."):
-        return True
-    parts = name.split(".")
-    if "layer" in parts:
-        return int(parts[parts.index("layer") + 1]) >= layers - train_layers
-    return False
-
-
-def _logits(model: Any, tokenizer: Any, qs: list[str], ps: list[str], max_tokens: int) -> Any:
-    import torch
-
-    q_ids = tokenizer(qs, add_special_tokens=False)["input_ids"]
-    p_ids = tokenizer(ps, add_special_tokens=False)["input_ids"]
-    ids, mask = pad([pair_ids(q, p, max_tokens) for q, p in zip(q_ids, p_ids, strict=True)])
-    out = model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask))
-    return out.logits.squeeze(-1)
-
-
-def _loss(logits: Any, groups: Sequence[Group]) -> Any:
-    import torch
-    import torch.nn.functional as F
-
-    labels = torch.tensor([p.label for g in groups for p in g.pairs], dtype=torch.float32)
-    loss = F.binary_cross_entropy_with_logits(logits, labels)
-    start = 0
-    ranked = []
-    for g in groups:
-        n = len(g.pairs)
-        if g.ranked:
-            ranked.append(F.cross_entropy(logits[start : start + n][None], torch.tensor([0])))
-        start += n
-    if ranked:
-        loss = loss + torch.stack(ranked).mean()
-    return loss
-
-
 def evaluate_groups(
     score: Callable[[list[str], list[str]], list[float]],
     groups: Sequence[Group],
@@ -119,7 +64,7 @@ def evaluate_groups(
 ) -> dict[str, float]:
     """Held-out figures: gold ranked first among its hard negatives, pairwise AUC, and the
     answer threshold calibrated on these groups (:func:`calibrate_threshold`)."""
-    qs, ps, ys = _pairs(groups)
+    qs, ps, ys = group_pairs(groups)
     scores = np.asarray(score(qs, ps), dtype=np.float64)
     labels = np.asarray(ys)
     firsts: list[float] = []
@@ -173,17 +118,7 @@ def calibrate_weights(
     """Held-out figures of a weights file as it runs: exported to int8 ONNX, one call per
     question, as the assistant scores passages. (Quantisation lowers the probabilities a
     little, so a threshold calibrated on the float weights would be too strict.)"""
-    max_tokens = int(weights_metadata(weights)["config"]["max_tokens"])
-    with tempfile.TemporaryDirectory(prefix="qa-relevance-") as folder:
-        build_relevance_onnx(base, weights, Path(folder))
-        encoder = load_cross_encoder(Path(folder), max_tokens)
-
-        def score(qs: list[str], ps: list[str]) -> list[float]:
-            out: list[float] = []
-            for question, run in itertools.groupby(zip(qs, ps, strict=True), key=lambda p: p[0]):
-                out += encoder.score(question, [passage for _, passage in run])
-            return out
-
+    with onnx_scores(weights, base) as score:
         return evaluate_groups(score, heldout, miss_share)
 
 
@@ -198,7 +133,6 @@ def train_relevance_model(
 ) -> dict[str, Any]:
     """Train on ``shared/training``, write the trained weights to ``output`` and return figures."""
     import torch
-    from safetensors.torch import save_file
     from transformers import AutoTokenizer
 
     torch.manual_seed(cfg.seed)
@@ -212,54 +146,23 @@ def train_relevance_model(
             log=log,
             leave_out=cfg.leave_out,
         )
-    model = _model(base, cfg)
-    head = [p for n, p in model.named_parameters() if p.requires_grad and "classifier" in n]
-    body = [p for n, p in model.named_parameters() if p.requires_grad and "classifier" not in n]
-    optimizer = torch.optim.AdamW(
-        [{"params": body, "lr": cfg.lr}, {"params": head, "lr": cfg.head_lr}], weight_decay=0.01
-    )
+    model = cross_encoder(base, cfg.train_layers)
     groups = list(data.train)
-    steps = int(len(groups) * cfg.epochs) // cfg.groups_per_step
-    warmup = max(1, int(steps * cfg.warmup_share))
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / (steps - warmup)))
-    )
-    rng = random.Random(cfg.seed)
-    order: list[Group] = []
-    while len(order) < steps * cfg.groups_per_step:
-        epoch = groups[:]
-        rng.shuffle(epoch)
-        order += epoch
-    started = time.monotonic()
-    model.train()
-
-    def loss_at(step: int) -> Any:
-        batch = order[step * cfg.groups_per_step : (step + 1) * cfg.groups_per_step]
-        qs, ps, _ = _pairs(batch)
-        return _loss(_logits(model, tokenizer, qs, ps, cfg.max_tokens), batch)
-
-    done = run_steps(
-        steps,
-        loss_at,
-        [*body, *head],
-        optimizer,
-        schedule,
-        started=started,
+    fit = FitConfig(
+        seed=cfg.seed,
+        steps=int(len(groups) * cfg.epochs) // cfg.groups_per_step,
+        groups_per_step=cfg.groups_per_step,
+        lr=cfg.lr,
+        head_lr=cfg.head_lr,
+        warmup_share=cfg.warmup_share,
+        max_tokens=cfg.max_tokens,
         max_minutes=cfg.max_minutes,
-        log=log,
-        log_every=25,
-        decay=0.98,
     )
-    trained = {
-        n: p.detach().to(torch.float16).contiguous()
-        for n, p in model.named_parameters()
-        if p.requires_grad
-    }
-    output.parent.mkdir(parents=True, exist_ok=True)
+    done = fit_groups(model, tokenizer, groups, fit, log)
     meta: dict[str, Any] = {"config": asdict(cfg), "steps": done}
     # Saved before the held-out pass too: a failure there must not lose the training.
-    save_file(trained, str(output), metadata=metadata_entry(meta))
+    save_trained(model, output, meta)
     meta["heldout"] = calibrate_weights(output, base, data.heldout, cfg.miss_share)
     log(f"held-out: {meta['heldout']}")
-    save_file(trained, str(output), metadata=metadata_entry(meta))
+    save_trained(model, output, meta)
     return meta
