@@ -236,13 +236,7 @@ def _build_staff(handlers: Handlers, token: gr.State) -> dict[str, Any]:
             "Tài liệu đã nạp vào chỉ mục. Tải tệp mới lên để nạp thêm (chỉ nạp phần thay đổi).",
             elem_classes="qa-staff-note",
         )
-        table = gr.Dataframe(
-            headers=DOCUMENT_COLUMNS,
-            value=[],
-            interactive=False,
-            wrap=True,
-            elem_id="qa-documents",
-        )
+        table = _listing(DOCUMENT_COLUMNS, "qa-documents")
         with gr.Row():
             with gr.Column():
                 files = gr.File(
@@ -264,13 +258,7 @@ def _build_staff(handlers: Handlers, token: gr.State) -> dict[str, Any]:
                 reingest = gr.Button("Nạp lại toàn bộ", elem_id="qa-reingest")
         status = gr.Markdown(elem_id="qa-staff-status")
         with gr.Accordion(f"Nhật ký thao tác ({AUDIT_ROWS_SHOWN} mục mới nhất)", open=True):
-            audit = gr.Dataframe(
-                headers=AUDIT_COLUMNS,
-                value=[],
-                interactive=False,
-                wrap=True,
-                elem_id="qa-audit",
-            )
+            audit = _listing(AUDIT_COLUMNS, "qa-audit")
         logout = gr.Button("Đăng xuất", size="sm", visible=False, elem_id="qa-logout")
 
     private: dict[str, Any] = {"api_visibility": "private"}
@@ -298,6 +286,11 @@ def _build_staff(handlers: Handlers, token: gr.State) -> dict[str, Any]:
         "audit": audit,
         "changed": changed,
     }
+
+
+def _listing(headers: list[str], elem_id: str) -> gr.Dataframe:
+    """A table staff read but do not edit; the handlers fill it."""
+    return gr.Dataframe(headers=headers, value=[], interactive=False, wrap=True, elem_id=elem_id)
 
 
 def launch_options(settings: Settings) -> dict[str, Any]:
