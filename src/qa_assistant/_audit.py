@@ -12,13 +12,13 @@ import json
 from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
-from sqlalchemy import Column, Integer, Table, Text, insert, select
+from sqlalchemy import Column, Text, insert, select
 
 from ._state_db import (
-    METADATA,
     TableStore,
     clean_text,
     open_state_database,
+    state_table,
     transaction,
     utc_now,
 )
@@ -32,20 +32,14 @@ AuditAction = Literal["upload", "delete", "reingest", "login"]
 AuditResult = Literal["ok", "failed", "refused", "wrong-password", "locked"]
 AuditFormat = Literal["jsonl", "csv"]
 
-# The shape of the audit rows, the same as the SQLite files written before PostgreSQL was
-# supported, so those files open unchanged.
-AUDIT_TABLE = Table(
+AUDIT_TABLE = state_table(
     "audit",
-    METADATA,
-    # No NOT NULL, as in the files written before; the key is never null in either database.
-    Column("id", Integer, primary_key=True, nullable=True),
     Column("at", Text, nullable=False),
     Column("action", Text, nullable=False),
     Column("target", Text, nullable=False, server_default=""),
     Column("result", Text, nullable=False),
     Column("detail", Text, nullable=False, server_default=""),
     Column("client", Text, nullable=False),
-    sqlite_autoincrement=True,
 )
 
 

@@ -16,16 +16,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
-from sqlalchemy import CheckConstraint, Column, Integer, Row, Table, Text, delete, insert, select
+from sqlalchemy import CheckConstraint, Column, Integer, Row, Text, delete, insert, select
 from sqlalchemy import update as sql_update
 
 from ._state_db import (
-    METADATA,
     STATE_FILENAME,
     TableStore,
     clean_text,
     open_state_database,
     state_path,
+    state_table,
     transaction,
     utc_now,
 )
@@ -41,13 +41,8 @@ ExportFormat = Literal["jsonl", "csv", "questions"]
 FEEDBACK_FILENAME = STATE_FILENAME
 RATINGS: tuple[Rating, ...] = ("up", "down")
 
-# The shape of the feedback rows, the same as the SQLite files written before PostgreSQL was
-# supported, so those files open unchanged.
-FEEDBACK_TABLE = Table(
+FEEDBACK_TABLE = state_table(
     "feedback",
-    METADATA,
-    # No NOT NULL, as in the files written before; the key is never null in either database.
-    Column("id", Integer, primary_key=True, nullable=True),
     Column("created_at", Text, nullable=False),
     Column("updated_at", Text, nullable=False),
     Column("rating", Text, CheckConstraint("rating IN ('up', 'down')"), nullable=False),
@@ -58,7 +53,6 @@ FEEDBACK_TABLE = Table(
     Column("citations", Text, nullable=False),
     Column("history", Text, nullable=False, server_default="[]"),
     Column("filters", Text, nullable=False, server_default="{}"),
-    sqlite_autoincrement=True,  # ids are never reused, even after a delete
 )
 
 _COLUMNS = tuple(FEEDBACK_TABLE.columns.keys())

@@ -17,9 +17,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from sqlalchemy import Connection, Engine, MetaData, Table, create_engine, inspect, text
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    Integer,
+    MetaData,
+    Table,
+    create_engine,
+    inspect,
+    text,
+)
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
@@ -32,7 +42,7 @@ if TYPE_CHECKING:
 
 STATE_FILENAME = "feedback.sqlite3"
 # Both tables hang off one MetaData so that a database holds one consistent set of shapes.
-METADATA = MetaData()
+_METADATA = MetaData()
 
 # How long a write waits for another writer's lock on the SQLite file before failing.
 SQLITE_BUSY_TIMEOUT_S = 10.0
@@ -44,6 +54,19 @@ _URL_HINT = (
     "Check QA_FEEDBACK__URL (postgresql://user:password@host:5432/database), "
     "that the server is reachable from this machine and that the database exists."
 )
+
+
+def state_table(name: str, *columns: Column[Any]) -> Table:
+    """A table of the state database keyed by ``id``, in the shape of the SQLite files written
+    before PostgreSQL was supported, so that those files open unchanged."""
+    return Table(
+        name,
+        _METADATA,
+        # No NOT NULL, as in the files written before; the key is never null in either database.
+        Column("id", Integer, primary_key=True, nullable=True),
+        *columns,
+        sqlite_autoincrement=True,  # ids are never reused, even after a delete
+    )
 
 
 def state_path(index_dir: Path) -> Path:
@@ -206,7 +229,6 @@ def ensure_table(db: StateDatabase, table: Table, error: type[QAError]) -> None:
 
 
 __all__ = [
-    "METADATA",
     "SQLITE_BUSY_TIMEOUT_S",
     "STATE_FILENAME",
     "StateDatabase",
@@ -217,6 +239,7 @@ __all__ = [
     "server_database",
     "sqlite_database",
     "state_path",
+    "state_table",
     "transaction",
     "utc_now",
 ]
