@@ -66,10 +66,9 @@ import secrets
 import socket
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from filelock import FileLock, Timeout
@@ -98,12 +97,7 @@ class IngestLock(Protocol):
 
     def __enter__(self) -> IngestLock: ...
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
+    def __exit__(self, *exc: object) -> None: ...
 
     def check(self) -> None:
         """Raise :class:`IngestLeaseLostError` when this holder may no longer write."""
@@ -135,12 +129,7 @@ class FileIngestLock:
             ) from None
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._lock.release()
 
     def check(self) -> None:
@@ -158,15 +147,7 @@ class LeaseRecord:
     space: str = ""  # where ``pid`` names the holder (:func:`process_space`); "" unknown
 
     def as_metadata(self) -> dict[str, Any]:
-        return {
-            "epoch": self.epoch,
-            "host": self.host,
-            "pid": self.pid,
-            "token": self.token,
-            "expires_at": self.expires_at,
-            "released": self.released,
-            "space": self.space,
-        }
+        return asdict(self)
 
     @classmethod
     def from_metadata(cls, meta: Any) -> LeaseRecord:
@@ -380,12 +361,7 @@ class ServerLease:
                 "written; run the ingest again."
             )
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._stop.set()
         if self._renewer is not None:
             self._renewer.join()
