@@ -15,6 +15,7 @@ from ._evidence import clear_caches as clear_evidence_caches
 from ._evidence import score_sentences
 from ._index import ChromaIndex
 from ._lexical import LexicalIndex
+from ._question import analyse_question
 from ._vietnamese import (
     is_partly_unaccented,
     is_unaccented,
@@ -313,6 +314,7 @@ def clear_caches() -> None:
     """Forget every analysed passage (here and in the evidence scorer) and question: the next
     questions are timed as if they and their passages were new."""
     _prepare.cache_clear()
+    analyse_question.cache_clear()
     _shingles.cache_clear()
     clear_evidence_caches()
 
