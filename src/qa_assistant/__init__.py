@@ -54,6 +54,7 @@ from .types import (
     Filters,
     Hit,
     IngestReport,
+    Question,
     Span,
     StoreVersion,
 )
@@ -93,6 +94,7 @@ __all__ = [
     "LLMSettings",
     "LoadError",
     "QAError",
+    "Question",
     "QuestionSetError",
     "ReaderSettings",
     "RelevanceSettings",

@@ -1,22 +1,22 @@
 """The assistant: wires loading, the index, retrieval and answering together.
 
-A question runs one pipeline: retrieve → answer → a second look where the answerer abstains
-and takes one. :meth:`Assistant.ask` returns its answer; :meth:`Assistant.ask_stream` also
-yields a streaming answerer's text as it is written. Callers that already speak LangChain can
-compose the same steps as a runnable chain (``Assistant.chain``).
+A question runs one pipeline, :attr:`Assistant.chain` (a LangChain runnable: retrieve → answer
+→ a second look where the answerer abstains and takes one → the document in force):
+:meth:`Assistant.ask` invokes it, :meth:`Assistant.ask_stream` streams it, and a LangChain
+user can batch it or run it async. :meth:`Assistant.as_retriever` gives its retrieval to a
+chain of one's own.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Generator, Iterable, Iterator, Sequence
-from dataclasses import replace
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, TypedDict, Unpack, cast
 
-from ._amendments import amendments, asked_before, document_number, in_force
 from ._answering.factory import make_answerer
+from ._asking import EMPTY_QUESTION_MESSAGE, HELP_MESSAGE, MAX_QUESTION_CHARS
 from ._chunking import chunk_token_budget
 from ._embedding import make_embedder
 from ._follow import sync_lexical
@@ -26,38 +26,37 @@ from ._lease import IngestLock, make_ingest_lock
 from ._lexical import LexicalIndex
 from ._loading import discover
 from ._model_build import tuned_weights_of
-from ._question import is_small_talk
 from ._reader import make_reader
 from ._reranker import make_reranker
 from ._retrieval import Retriever
-from .errors import AnswererError, IndexStoreError
-from .protocols import Answerer, Embedder, Reranker, StreamingAnswerer
+from .errors import IndexStoreError
+from .protocols import Answerer, Embedder, Reranker
 from .settings import Settings
-from .types import Answer, DocumentInfo, Filters, Hit, IngestReport
+from .types import Answer, DocumentInfo, Filters, IngestReport, Question
+
+if TYPE_CHECKING:
+    from langchain_core.runnables import Runnable
+
+    from ._hybrid_retriever import HybridRetriever
+    from ._pipeline import Pipeline
 
 __all__ = [
     "EMPTY_QUESTION_MESSAGE",
     "HELP_MESSAGE",
     "MAX_QUESTION_CHARS",
+    "AskOptions",
     "Assistant",
 ]
 
-MAX_QUESTION_CHARS = 2000
-EMPTY_QUESTION_MESSAGE = "Hãy nhập câu hỏi của bạn về nội dung tài liệu."
-# The reply to a greeting, thanks or anything else that asks nothing of the documents.
-HELP_MESSAGE = (
-    "Xin chào! Tôi trả lời câu hỏi về nội dung các tài liệu chính sách đã được đưa lên, "
-    "trích dẫn đúng đoạn văn bản làm căn cứ. Bạn có thể hỏi, ví dụ:\n"
-    "- Hộ nghèo được hỗ trợ những gì?\n"
-    "- Mức trợ cấp hằng tháng cho người cao tuổi là bao nhiêu?\n"
-    "- Hồ sơ xin hỗ trợ gồm những giấy tờ gì, nộp ở đâu?"
-)
 
+class AskOptions(TypedDict, total=False):
+    """How :meth:`Assistant.ask` answers: the fields of :class:`~qa_assistant.types.Question`
+    after its text, each left out taking its setting."""
 
-def _well_formed(text: str) -> str:
-    # A lone surrogate (a JSON "\ud800", a command-line byte that is not UTF-8) is not text:
-    # the word segmenter crashes on it and no answer quoting it could be encoded.
-    return text.encode("utf-8", "replace").decode("utf-8")
+    k: int | None
+    retriever: str | None
+    filters: Filters | None
+    history: Sequence[str]
 
 
 class Assistant:
@@ -86,13 +85,10 @@ class Assistant:
             settings.index_dir, collection=settings.collection, chroma_url=settings.chroma_url
         )
         self._retriever: Retriever | None = None
-        # Which documents amend which, as of a retriever: worked out again only once the store
-        # moved on (it reads the whole document registry).
-        self._amendments: tuple[Retriever, dict[str, DocumentInfo]] | None = None
         self._checked_at = 0.0
         self._lock = threading.Lock()
         self._sync = threading.Lock()  # one catch-up with the store at a time
-        self._chain: Any = None
+        self._pipeline: Pipeline | None = None
 
     # -- lazily built parts -----------------------------------------------------------------
 
@@ -249,166 +245,58 @@ class Assistant:
     # -- questions --------------------------------------------------------------------------
 
     @property
-    def chain(self) -> Any:
-        """The LangChain runnable: {"question", "k", "retriever", "filters", "history"} → Answer.
+    def chain(self) -> Runnable[Question, Answer]:
+        """The question pipeline as a LangChain runnable: a :class:`~qa_assistant.types.Question`
+        in, its :class:`Answer` out (``invoke``, ``batch`` and their async forms). ``stream``
+        yields a streaming answerer's text in pieces (``str``) first, then the answer."""
+        pipeline = self._pipeline
+        if pipeline is None:
+            # Built at the first question: LangChain takes a second to import, which ingesting
+            # or listing documents need not wait for.
+            from ._pipeline import Pipeline
 
-        The same retrieve and answer steps as :meth:`ask`, for callers that compose LangChain.
-        """
-        if self._chain is None:
-            from langchain_core.runnables import RunnableLambda
+            with self._lock:
+                if self._pipeline is None:
+                    self._pipeline = Pipeline(
+                        self.settings,
+                        self.answerer,
+                        self.retriever,
+                        self.documents,
+                        str(self.index.location),
+                    )
+                pipeline = self._pipeline
+        return pipeline.chain
 
-            # Not RunnablePassthrough.assign: it runs its step through a thread pool made
-            # afresh for every question (a new thread per call, ~5 ms on a busy 2-core box).
-            self._chain = RunnableLambda(self._with_hits) | RunnableLambda(self._answer_step)
-        return self._chain
+    def as_retriever(
+        self, *, k: int | None = None, retriever: str | None = None, filters: Filters | None = None
+    ) -> HybridRetriever:
+        """The assistant's retrieval as a LangChain ``BaseRetriever``, for a chain of one's own:
+        a question in, its ``k`` best passages out as LangChain documents (each one's metadata:
+        the passage's source, title, heading, place and scores), from the store as it is at
+        each question."""
+        from ._hybrid_retriever import HybridRetriever
 
-    def _with_hits(self, inputs: dict[str, Any]) -> dict[str, Any]:
-        return {**inputs, "hits": self._retrieve_step(inputs)}
-
-    def _retrieve_step(self, inputs: dict[str, Any]) -> list[Hit]:
-        # "snapshot": the retriever ask() already took, so one question looks at the store once.
-        snapshot: Retriever = inputs.get("snapshot") or self.retriever()
-        return snapshot.retrieve(
-            inputs["question"],
-            inputs["k"],
-            mode=inputs["retriever"],
-            filters=inputs.get("filters"),
-            history=inputs.get("history", ()),
+        return HybridRetriever(
+            store=self.retriever,
+            k=k or self.settings.k,
+            mode=retriever or self.settings.retriever,
+            filters=filters,
         )
 
-    def _answer_step(self, inputs: dict[str, Any]) -> Answer:
-        return _answer_of(self._answer_events(inputs, inputs["hits"], stream=False))
+    def ask(self, question: str, **options: Unpack[AskOptions]) -> Answer:
+        """The answer to ``question``: :attr:`chain` invoked."""
+        return self.chain.invoke(Question(question, **options))
 
-    def _answer_events(
-        self, inputs: dict[str, Any], hits: list[Hit], *, stream: bool
-    ) -> Iterator[str | Answer]:
-        """The answer from ``hits``, last; with ``stream`` and a streaming answerer, the reply's
-        text before it as the model writes it. Where an answerer that takes a second look
-        (:attr:`~qa_assistant.protocols.Answerer.second_look`: the extractive one) abstains, it
-        is asked again with the relevance model's scores (:meth:`Retriever.second_look`) when
-        the learned stage is on."""
-        question, k = inputs["question"], inputs["k"]
-        if stream and isinstance(self.answerer, StreamingAnswerer):
-            answer = yield from _streamed(self.answerer, question, hits[:k])
-        else:
-            answer = self.answerer.answer(question, hits[:k])
-        snapshot: Retriever = inputs.get("snapshot") or self.retriever()
-        if answer.abstained and self.answerer.second_look:
-            rescored = snapshot.second_look(question, hits, inputs.get("history", ()))
-            if rescored is not None:
-                hits = rescored
-                answer = self.answerer.answer(question, hits[:k])
-        if not answer.abstained and not answer.provision and answer.citations:
-            answer = self._in_force(inputs, snapshot, answer)
-        # The answerer sees the top k; the caller sees everything retrieval ranked.
-        yield replace(answer, hits=tuple(hits))
-
-    def _in_force(self, inputs: dict[str, Any], snapshot: Retriever, answer: Answer) -> Answer:
-        """The answer from the document that amends the one it quotes, where that document
-        answers too and the question asks about no time before it (:mod:`._amendments`)."""
-        if isinstance(self.answerer, StreamingAnswerer):
-            return answer  # an LLM's reply is not asked twice
-        if document_number(answer.citations[0].title) is None:
-            return answer  # only a numbered document can be named as amended
-        question = inputs["question"]
-        known = self._amendments
-        if known is None or known[0] is not snapshot:
-            known = self._amendments = (snapshot, amendments(self.documents()))
-        newer = known[1].get(answer.citations[0].source)
-        if newer is None or (newer.date is not None and asked_before(question, newer.date)):
-            return answer
-        hits = snapshot.retrieve(
-            question,
-            inputs["k"],
-            mode=inputs["retriever"],
-            filters=Filters(sources=(newer.source,)),
-            history=inputs.get("history", ()),
-        )
-        amended = self.answerer.answer(question, hits[: inputs["k"]])
-        if amended.abstained or not amended.citations:
-            return answer
-        return in_force(amended, answer, newer.title)
-
-    def ask(
-        self,
-        question: str,
-        *,
-        k: int | None = None,
-        retriever: str | None = None,
-        filters: Filters | None = None,
-        history: Sequence[str] = (),
-    ) -> Answer:
-        return _answer_of(self._events(question, k, retriever, filters, history, stream=False))
-
-    def ask_stream(
-        self,
-        question: str,
-        *,
-        k: int | None = None,
-        retriever: str | None = None,
-        filters: Filters | None = None,
-        history: Sequence[str] = (),
-    ) -> Iterator[str | Answer]:
-        """:meth:`ask`, showing the reply while it is written.
+    def ask_stream(self, question: str, **options: Unpack[AskOptions]) -> Iterator[str | Answer]:
+        """:meth:`ask`, showing the reply while it is written: :attr:`chain` streamed.
 
         With a :class:`~qa_assistant.protocols.StreamingAnswerer` (the LLM answerers) it
         yields the model's text in pieces as they arrive; every answerer ends with the checked
         :class:`Answer`, last, exactly as :meth:`ask` returns it. The extractive answerer
         writes nothing to stream: its answer is the only item.
         """
-        return self._events(question, k, retriever, filters, history, stream=True)
-
-    def _events(
-        self,
-        question: str,
-        k: int | None,
-        retriever: str | None,
-        filters: Filters | None,
-        history: Sequence[str],
-        *,
-        stream: bool,
-    ) -> Iterator[str | Answer]:
-        """A question's one pipeline, that :meth:`ask` and :meth:`ask_stream` both run:
-        retrieve, answer (streamed or at once), the second look; the timed answer last."""
-        started = time.perf_counter()
-        inputs = self._question_inputs(question, k, retriever, filters, history)
-        if isinstance(inputs, Answer):
-            yield inputs
-            return
-        hits = self._retrieve_step(inputs)
-        for event in self._answer_events(inputs, hits, stream=stream):
-            if isinstance(event, Answer):
-                event = replace(event, latency_ms=(time.perf_counter() - started) * 1000)
-            yield event
-
-    def _question_inputs(
-        self,
-        question: str,
-        k: int | None,
-        retriever: str | None,
-        filters: Filters | None,
-        history: Sequence[str],
-    ) -> dict[str, Any] | Answer:
-        """The chain's inputs for a question, or the answer to an empty one."""
-        question = _well_formed(question[:MAX_QUESTION_CHARS])
-        if not question.strip():
-            return Answer(question=question, text=EMPTY_QUESTION_MESSAGE, abstained=True)
-        if is_small_talk(question):
-            return Answer(question=question, text=HELP_MESSAGE, abstained=True)
-        snapshot = self.retriever()
-        if len(snapshot.lexical) == 0:
-            raise IndexStoreError(
-                f"The index at {self.index.location} is empty. Add documents with "
-                "`qa-assistant ingest` (or `make run`)."
-            )
-        return {
-            "question": question,
-            "k": k or self.settings.k,
-            "retriever": retriever or self.settings.retriever,
-            "filters": filters,
-            "history": tuple(_well_formed(h) for h in history),
-            "snapshot": snapshot,
-        }
+        # The runnable's type names what invoke returns; its stream puts the pieces first.
+        return cast(Iterator[str | Answer], self.chain.stream(Question(question, **options)))
 
     # -- documents --------------------------------------------------------------------------
 
@@ -442,29 +330,6 @@ class Assistant:
 
     def close(self) -> None:
         self._retriever = None
-
-
-def _streamed(
-    answerer: StreamingAnswerer, question: str, hits: Sequence[Hit]
-) -> Generator[str, None, Answer]:
-    """Yields the reply's text as the answerer writes it; returns the answer it ends with."""
-    answer: Answer | None = None
-    for step in answerer.stream(question, hits):
-        if isinstance(step, Answer):
-            answer = step
-        else:
-            yield step
-    if answer is None:
-        raise AnswererError(
-            f"{type(answerer).__name__}.stream ended without an answer: "
-            "check that the answerer yields its Answer last."
-        )
-    return answer
-
-
-def _answer_of(events: Iterable[str | Answer]) -> Answer:
-    """The answer a question's events end with (the draft's pieces before it passed over)."""
-    return [event for event in events if isinstance(event, Answer)][-1]
 
 
 def _load_word_segmenter() -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -25,6 +25,7 @@ __all__ = [
     "Filters",
     "Hit",
     "IngestReport",
+    "Question",
     "Span",
     "StoreVersion",
     "date_number",
@@ -175,6 +176,12 @@ class Hit:
         """The score one stage gave this hit ("dense", "bm25", "relevance"), if it scored it."""
         return next((v for n, v in self.scores if n == name), None)
 
+    @property
+    def relevance(self) -> float | None:
+        """The relevance model's probability that this passage answers the question, if the
+        learned stage scored it: the verdict an answerer that takes a second look reads."""
+        return self.leg("relevance")
+
 
 @dataclass(frozen=True)
 class Citation:
@@ -300,6 +307,18 @@ class Filters:
         if self.date_from is not None and (chunk.date is None or chunk.date < self.date_from):
             return False
         return not (self.date_to is not None and (chunk.date is None or chunk.date > self.date_to))
+
+
+@dataclass(frozen=True)
+class Question:
+    """What :attr:`Assistant.chain <qa_assistant.Assistant.chain>` is asked: the question and
+    how to answer it; each option left None takes its setting (``QA_K``, ``QA_RETRIEVER``)."""
+
+    text: str
+    k: int | None = None  # passages given to the answerer
+    retriever: str | None = None  # "hybrid", "dense" or "bm25"
+    filters: Filters | None = None
+    history: Sequence[str] = ()  # earlier questions of the conversation, oldest first
 
 
 @dataclass(frozen=True)
