@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 __all__ = [
+    "EmbedderIdentity",
     "OnnxEmbedder",
     "Precision",
     "SentenceTransformerEmbedder",
@@ -88,7 +89,30 @@ def _is_ffn_output(name: str) -> bool:
     return name.endswith("output.dense") and not name.endswith("attention.output.dense")
 
 
-class _PrefixedEmbedder:
+class EmbedderIdentity:
+    """An embedder's name, vector size and longest passage, read-only as
+    :class:`~qa_assistant.protocols.Embedder` has them; :class:`~qa_assistant.testing.FakeEmbedder`
+    shares them too."""
+
+    def __init__(self, name: str, dimension: int, max_tokens: int) -> None:
+        self._name = name
+        self._dimension = dimension
+        self._max_tokens = max_tokens
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    @property
+    def max_tokens(self) -> int:
+        return self._max_tokens
+
+
+class _PrefixedEmbedder(EmbedderIdentity):
     """What both embedders share: their identity, the e5 prefixes and the public methods.
 
     Subclasses implement ``_encode`` (prefixed texts in, unit-length float32 rows out) and
@@ -106,25 +130,11 @@ class _PrefixedEmbedder:
         passage_prefix: str,
         batch_size: int,
     ) -> None:
-        self._name = name
-        self._dimension = dimension
-        self._max_tokens = max_tokens
+        super().__init__(name, dimension, max_tokens)
         self._query_prefix = query_prefix
         self._passage_prefix = passage_prefix
         self._batch_size = batch_size
         self._lock = threading.Lock()
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def dimension(self) -> int:
-        return self._dimension
-
-    @property
-    def max_tokens(self) -> int:
-        return self._max_tokens
 
     def embed_passages(self, texts: Sequence[str]) -> list[list[float]]:
         return self.embed_passages_array(texts).tolist()  # type: ignore[no-any-return]

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from ._embedding import EmbedderIdentity
 from ._vietnamese import fold
 from .types import Span
 
@@ -35,26 +36,12 @@ __all__ = [
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
-class FakeEmbedder:
+class FakeEmbedder(EmbedderIdentity):
     """Implements :class:`qa_assistant.protocols.Embedder` without any model."""
 
     def __init__(self, dimension: int = 64, max_tokens: int = 120, name: str = "fake-embedder"):
-        self._dimension = dimension
-        self._max_tokens = max_tokens
-        self._name = name
+        super().__init__(name, dimension, max_tokens)
         self.calls = 0  # how many embed calls were made: lets tests check for waste
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def dimension(self) -> int:
-        return self._dimension
-
-    @property
-    def max_tokens(self) -> int:
-        return self._max_tokens
 
     def count_tokens(self, text: str) -> int:
         # Roughly like a subword model on Vietnamese: one token per syllable, plus the prefix.
