@@ -702,6 +702,19 @@ def test_the_line_a_plan_opens_with_is_never_quoted_as_the_answer() -> None:
     assert not sentence.heading
 
 
+def test_asked_how_much_money_a_sentence_with_only_a_year_does_not_answer() -> None:
+    text = (
+        "Quà của Chủ tịch nước thực hiện theo Quyết định của Chủ tịch nước về việc tặng quà Tết "
+        "Bính Ngọ năm 2026 cho thương binh."
+    )
+    gifts = Chunk(id="g1", source="kh.txt", title="Kế hoạch", text=text, start=0, end=len(text))
+    asked = "Quà Tết Bính Ngọ 2026 của Chủ tịch nước cho thương binh là bao nhiêu tiền?"
+    assert ExtractiveAnswerer().answer(asked, hits(gifts)).abstained
+    paid = text.replace("cho thương binh.", "cho thương binh: 300.000 đồng/người.")
+    gifts = replace(gifts, text=paid, end=len(paid))
+    assert not ExtractiveAnswerer().answer(asked, hits(gifts)).abstained
+
+
 def regulation(i: int, heading: str, text: str) -> Chunk:
     return Chunk(
         id=f"r{i}",

@@ -52,6 +52,13 @@ _TIME_WORDS = re.compile(
 )
 # "không còn hộ nghèo" (none left) answers how many are left ("còn bao nhiêu"), nothing else.
 _NONE_LEFT = re.compile(r"\bkhông còn\b", re.IGNORECASE)
+# A sum of money: digits with a unit of money, a number written in thousands, or a share of a
+# wage or fee ("40% mức lương cơ sở"). A year or an article's number is none.
+MONEY = re.compile(
+    r"\d[\d.,]*\s*(?:đồng|đ\b|triệu|tỷ|nghìn|ngàn)|\d{1,3}(?:\.\d{3})+"
+    r"|\d[\d,]*\s*%\s*(?:\w+\s+){0,3}?(?:lương|học phí|phí|mức đóng)",
+    re.IGNORECASE,
+)
 # Names of programmes and campaigns are usually quoted: “Tết sum vầy”, "Ngày vì người nghèo".
 _QUOTED = re.compile(r"[“\"«]([^”\"»\n]{2,80})[”\"»]")
 
@@ -72,7 +79,7 @@ class SentenceScore:
     coverage: float  # weighted share of question terms in the sentence (context: part credit)
     sentence_coverage: float  # the same, counting the sentence alone
     phrase: float  # share of the question's adjacent pairs found adjacent in the sentence
-    has_number: bool  # the kind the question asks for: digits for money, else words too
+    has_number: bool  # the kind asked: a sum of money (MONEY) for money, else words too
     quoted_match: bool  # a quoted name in the sentence shares words with the question
     rank: int
     matched: tuple[str, ...]  # folded question terms found in the sentence
@@ -81,7 +88,6 @@ class SentenceScore:
     missing_words: tuple[str, ...] = ()  # two-syllable names of the question (capitalised in
     # some passage, however the question typed them) that neither the sentence (no syllable)
     # nor its passage has
-    has_digits: bool = False  # has_number counts amounts in words too; sums of money need digits
     # A title or heading line ("## Điểm bảo lưu", "Điều 23. …"): evidence of what the passage
     # is about, for ranking passages, but it names what follows and answers nothing itself.
     heading: bool = False
@@ -300,10 +306,9 @@ def _score(
         elif around == 0:
             missing.append(term)
     phrase = _phrase_share(q.pairs, c.pairs)
-    has_digits = bool(_DIGIT.search(c.text))
-    has_number = has_digits or bool(_QUANTITY_WORDS.search(c.text))
+    has_number = bool(_DIGIT.search(c.text) or _QUANTITY_WORDS.search(c.text))
     if q.wants_money:
-        has_number = has_digits
+        has_number = bool(MONEY.search(c.text))
     elif q.asks_left:
         has_number = has_number or bool(_NONE_LEFT.search(c.text))
     elif q.wants_time:
@@ -333,7 +338,6 @@ def _score(
         missing=tuple(t.folded for t in missing),
         missing_names=tuple(t.folded for t in missing if t.name),
         missing_words=_missing_words(words, c, ctx),
-        has_digits=has_digits,
         heading=c.heading,
         missing_years=tuple(
             t.folded for t in missing if _YEAR.fullmatch(t.folded) and t.folded not in ctx.years

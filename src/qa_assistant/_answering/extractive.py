@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .._evidence import SentenceScore, score_sentences
+from .._evidence import MONEY, SentenceScore, score_sentences
 from .._question import QuestionTerms, analyse_question, folded_syllables
 from .._vietnamese import restore_diacritics, sentence_spans
 from ..protocols import SpanReader
@@ -391,9 +391,6 @@ def _answered(
 _DIGIT = re.compile(r"\d")
 _DIGITS = re.compile(r"\d+")
 _SHARE = re.compile(r"%|phần trăm", re.IGNORECASE)
-_MONEY = re.compile(
-    r"\d[\d.,]*\s*(?:đồng|đ\b|triệu|tỷ|nghìn|ngàn)|\d{1,3}(?:\.\d{3})+", re.IGNORECASE
-)
 _NUMBER_WORD = re.compile(
     r"\b(?:một|hai|ba|bốn|năm|sáu|bảy|tám|chín|mười|mươi|trăm|nghìn|ngàn|triệu|tỷ)\b",
     re.IGNORECASE,
@@ -413,7 +410,7 @@ def _of_kind(span: str, q: QuestionTerms) -> bool:
     if q.wants_share:
         return bool(_SHARE.search(span))
     if q.wants_money or q.asks_money:
-        return bool(_MONEY.search(span))
+        return bool(MONEY.search(span))
     if q.wants_time:
         return bool(_DIGIT.search(span) or _CALENDAR.search(span))
     return bool(_DIGIT.search(span) or _NUMBER_WORD.search(span))
