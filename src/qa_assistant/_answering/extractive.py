@@ -118,7 +118,7 @@ class ExtractiveAnswerer:
             why = f"{rule}: coverage {best.coverage:.2f}, sentence {best.sentence_coverage:.2f}"
             return _answered(question, chosen, hits, q, why, self._shown(span, q, hits))
         # The learned stage, when it ran, may still answer: see _answer_by_relevance.
-        rated = [(p, i) for i, h in enumerate(hits) if (p := h.leg("relevance")) is not None]
+        rated = [(p, i) for i, h in enumerate(hits) if (p := h.relevance) is not None]
         if rated:
             probability, top = max(rated, key=lambda r: r[0])
             if probability >= self.relevance_threshold:
