@@ -23,6 +23,8 @@ os.environ.setdefault("QA_RELEVANCE__ENABLED", "false")
 # Likewise the answer reader (about a minute to build): its tests pass a fake reader or turn
 # the real one on.
 os.environ.setdefault("QA_READER__ENABLED", "false")
+# And the answerability model (built as the relevance model is): its tests pass a fake.
+os.environ.setdefault("QA_ANSWERABILITY__ENABLED", "false")
 
 from qa_assistant.assistant import Assistant
 from qa_assistant.settings import Settings

@@ -162,7 +162,16 @@ def test_the_help_lists_the_tooling_commands_and_a_typo_is_told_the_nearest() ->
     # The tooling's commands are registered by their subpackages, yet read as the runtime's do.
     result = CliRunner().invoke(cli.main, ["--help"])
     assert result.exit_code == 0, result.output
-    for name in ("ask", "ingest", "serve", "bench", "deploy-check", "train", "train-embedder"):
+    for name in (
+        "ask",
+        "ingest",
+        "serve",
+        "bench",
+        "deploy-check",
+        "train",
+        "train-embedder",
+        "train-answerability",
+    ):
         assert f"\n  {name} " in result.output, name
     typo = CliRunner().invoke(cli.main, ["benc"])
     assert typo.exit_code == 2 and "Did you mean 'bench'?" in typo.output

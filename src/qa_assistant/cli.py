@@ -1,6 +1,6 @@
 """The command line: the runtime's ``qa-assistant ingest | ask | eval | serve``, plus the
-``feedback`` and ``audit`` exports; and the tooling's ``bench``, ``deploy-check``, ``train`` and
-``train-embedder``, which their subpackages add as llm's plugins do (:data:`TOOLING`).
+``feedback`` and ``audit`` exports; and the tooling's ``bench``, ``deploy-check`` and ``train*``
+commands, which their subpackages add as llm's plugins do (:data:`TOOLING`).
 
 Settings are read here (``QA_*`` environment variables) and overridden by options; every
 ``QAError`` becomes a one-line message and exit status 1, never a traceback.
@@ -123,6 +123,8 @@ TOOLING = {
     "deploy-check": "qa_assistant.deploy.commands",
     "train": "qa_assistant.training.commands",
     "train-embedder": "qa_assistant.training.commands",
+    "train-reader": "qa_assistant.training.commands",
+    "train-answerability": "qa_assistant.training.commands",
 }
 
 

@@ -8,6 +8,7 @@ from typing import Protocol, runtime_checkable
 from .types import Answer, Hit, Span
 
 __all__ = [
+    "AnswerabilityModel",
     "Answerer",
     "Embedder",
     "Reranker",
@@ -81,6 +82,19 @@ class Reranker(Protocol):
     """
 
     def score(self, question: str, passages: Sequence[str]) -> list[float]: ...
+
+
+@runtime_checkable
+class AnswerabilityModel(Protocol):
+    """The probability, in [0, 1], that each sentence answers a question: low for a sentence
+    on the topic that does not answer, and for one that answers a near miss of the question
+    (another group of people, year, place, kind of quantity or benefit).
+
+    Made by :func:`qa_assistant._answerability.make_answerability`. One call scores all the
+    sentences of a question together.
+    """
+
+    def score(self, question: str, sentences: Sequence[str]) -> list[float]: ...
 
 
 @runtime_checkable

@@ -255,6 +255,22 @@ class RelevanceSettings(BaseModel):
         return "on, re-ranking every question" if self.rerank else "on, where the rules abstain"
 
 
+class AnswerabilitySettings(BaseModel):
+    """The answerability model (``QA_ANSWERABILITY__…``): a cross-encoder trained on answers
+    and their near misses gives the probability that a quoted sentence answers the question
+    (docs/MODEL.md). On by default; off: no such probability is computed."""
+
+    enabled: bool = Field(True, description="On: the model is loaded; off: it is not.")
+    weights: Path | None = Field(
+        None,
+        description="Trained layers to load instead of the packaged ones "
+        "(`qa-assistant train-answerability --output`).",
+    )
+    max_tokens: int = Field(
+        128, ge=32, le=510, description="Question and sentence tokens read per pair."
+    )
+
+
 class ReaderSettings(BaseModel):
     """The answer reader (``QA_READER__…``): a model trained on answer spans reads the top
     passage of a question the rules answer and says where in it the answer lies; the answerer
@@ -647,6 +663,10 @@ class Settings(BaseSettings):
     reader: ReaderSettings = Field(
         default_factory=lambda: ReaderSettings.model_validate({}),
         description="The answer reader (QA_READER__ENABLED, __PASSAGES, ...).",
+    )
+    answerability: AnswerabilitySettings = Field(
+        default_factory=lambda: AnswerabilitySettings.model_validate({}),
+        description="The answerability model (QA_ANSWERABILITY__ENABLED, __WEIGHTS, ...).",
     )
     replicas: ReplicaSettings = Field(
         default_factory=lambda: ReplicaSettings.model_validate({}),

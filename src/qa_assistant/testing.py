@@ -26,6 +26,7 @@ from ._vietnamese import fold
 from .types import Span
 
 __all__ = [
+    "FakeAnswerability",
     "FakeEmbedder",
     "FakeOpenAIServer",
     "FakeReader",
@@ -83,6 +84,22 @@ class FakeReranker:
         self.calls.append((question, len(passages)))
         wanted = set(_WORD.findall(fold(question)))
         return [len(wanted & set(_WORD.findall(fold(p)))) / max(len(wanted), 1) for p in passages]
+
+
+class FakeAnswerability:
+    """Implements :class:`qa_assistant.protocols.AnswerabilityModel` without any model: a
+    sentence holding one of ``answers`` scores ``high``, any other ``low``, so the tests say
+    which sentences answer."""
+
+    def __init__(self, answers: Sequence[str], high: float = 0.9, low: float = 0.1) -> None:
+        self.answers = list(answers)
+        self.high = high
+        self.low = low
+        self.calls: list[tuple[str, int]] = []
+
+    def score(self, question: str, sentences: Sequence[str]) -> list[float]:
+        self.calls.append((question, len(sentences)))
+        return [self.high if any(a in s for a in self.answers) else self.low for s in sentences]
 
 
 class FakeReader:

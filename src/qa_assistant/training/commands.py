@@ -1,5 +1,5 @@
-"""``qa-assistant train``, ``train-embedder`` and ``train-reader``: the command line's hook
-into this package (:func:`register_commands`).
+"""``qa-assistant train``, ``train-embedder``, ``train-reader`` and ``train-answerability``: the
+command line's hook into this package (:func:`register_commands`).
 
 Only click is imported here; torch and the training code load when a command runs.
 """
@@ -22,6 +22,7 @@ def register_commands(cli: click.Group) -> None:
     cli.add_command(train)
     cli.add_command(train_embedder)
     cli.add_command(train_reader)
+    cli.add_command(train_answerability)
 
 
 # The training commands' shared options.
@@ -149,6 +150,56 @@ def train_reader(
         leave_out=leave_out,
     )
     _run(output, reader_weights, lambda base, target: train_spans(data, base, target, config))
+
+
+@click.command("train-answerability")
+@_TRAINING_DATA
+@_output("the trained layers")
+@_SEED
+@click.option("--max-steps", type=click.IntRange(1), default=None, help=_DEFAULT)
+@click.option("--max-minutes", type=float, default=None, help=_DEFAULT)
+@click.option(
+    "--max-per-set",
+    type=click.IntRange(1),
+    default=None,
+    help="Questions read per set, drawn by the seed. " + _DEFAULT,
+)
+@click.option(
+    "--near-miss-weight",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="A near miss's weight in the loss. " + _DEFAULT,
+)
+@_LEAVE_OUT
+def train_answerability(
+    data: Path,
+    output: Path | None,
+    seed: int | None,
+    max_steps: int | None,
+    max_minutes: float | None,
+    max_per_set: int | None,
+    near_miss_weight: float | None,
+    leave_out: tuple[str, ...],
+) -> None:
+    """Train the answerability model on answers and their near misses (see docs/MODEL.md)."""
+    from .._answerability import answerability_weights
+    from .answerability_train import AnswerabilityConfig
+    from .answerability_train import train_answerability as train_pairs
+
+    config = _configured(
+        AnswerabilityConfig,
+        seed=seed,
+        max_steps=max_steps,
+        max_minutes=max_minutes,
+        max_per_set=max_per_set,
+        near_miss_weight=near_miss_weight,
+        leave_out=leave_out,
+    )
+    _run(
+        output,
+        answerability_weights,
+        lambda base, target: train_pairs(data, base, target, config),
+    )
 
 
 C = TypeVar("C")

@@ -86,13 +86,17 @@ def pair_logits(model: Any, tokenizer: Any, qs: list[str], ps: list[str], max_to
 
 
 def group_loss(logits: Any, groups: Sequence[Group], pos_weight: float = 1.0) -> Any:
-    """Pointwise binary cross-entropy on every pair, plus a listwise cross-entropy (the first
+    """Pointwise binary cross-entropy on every pair (each with its weight, a positive's also
+    times ``pos_weight``), plus a listwise cross-entropy (the first
     pair against the others) for each ranked group."""
     import torch
     import torch.nn.functional as F
 
     labels = torch.tensor([p.label for g in groups for p in g.pairs], dtype=torch.float32)
-    loss = F.binary_cross_entropy_with_logits(logits, labels, pos_weight=torch.tensor(pos_weight))
+    weights = torch.tensor([p.weight for g in groups for p in g.pairs], dtype=torch.float32)
+    loss = F.binary_cross_entropy_with_logits(
+        logits, labels, weight=weights, pos_weight=torch.tensor(pos_weight)
+    )
     start = 0
     ranked = []
     for g in groups:

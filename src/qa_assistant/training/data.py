@@ -111,6 +111,7 @@ class Pair:
     question: str
     passage: str
     label: float  # 1.0: the passage answers the question
+    weight: float = 1.0  # the pair's weight in the pointwise loss
 
 
 @dataclass(frozen=True)
