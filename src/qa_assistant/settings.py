@@ -275,8 +275,7 @@ class ReaderSettings(BaseModel):
     """The answer reader (``QA_READER__…``): a model trained on answer spans reads the top
     passage of a question the rules answer and says where in it the answer lies; the answerer
     quotes the sentence holding it beside the rules' choice and, where the reader is sure,
-    shows the span as the short answer. Where the rules abstain, its sentence answers if it
-    holds what the question names. On by default (docs/MODEL.md); off: the word rules
+    shows the span as the short answer. On by default (docs/MODEL.md); off: the word rules
     alone choose what to quote. The margins are the reader's span score over its "no answer"
     score; each default was chosen by leave-one-corpus-out (eval/README.md)."""
 
@@ -301,24 +300,6 @@ class ReaderSettings(BaseModel):
     )
     span_margin: float = Field(
         0.0, description="Show the reader's span as the short answer from this margin on."
-    )
-    answer_margin: float | None = Field(
-        None,
-        description="Where the rules abstain on a question (not a statement), quote the "
-        "reader's sentence when its margin reaches this; unset (the default: chosen by "
-        "leave-one-corpus-out, it answered near misses), the rules' abstention stands.",
-    )
-    answer_checks: bool = Field(
-        True,
-        description="Where the reader answers in the rules' stead (answer_margin), its sentence "
-        "must still hold the question's names, a number when it asks an amount and the year "
-        "it names, as the rules ask of theirs; off: the margin alone, which answers the near "
-        "misses of news articles.",
-    )
-    abstain_margin: float | None = Field(
-        None,
-        description="Where the rules answer a question (not a statement), abstain when the "
-        "reader's best margin stays below this; unset: the rules' answer stands.",
     )
     max_tokens: int = Field(384, ge=64, le=512, description="Tokens of a window read at once.")
     max_question_tokens: int = Field(48, ge=8, le=128, description="Question tokens read.")

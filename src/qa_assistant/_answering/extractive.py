@@ -63,14 +63,8 @@ class ExtractiveAnswerer:
     not a statement, the reader reads the top ``passages`` and, when its best span's margin
     reaches ``select_margin``, the sentences holding that span are quoted beside the rules'
     choice (``add_sentence``; or instead of it). The span, when the quote holds it and its
-    margin reaches ``span_margin``, is the answer's short answer (:attr:`Answer.answer_span`).
-    Where every rule abstains on such a question, a span whose margin reaches
-    ``answer_margin`` (None: never) is quoted all the same: the reader has read what the rules'
-    word counts missed. With ``answer_checks`` its sentence must still hold the question's
-    names, number and year (:meth:`names_the_case`): a near miss is a passage on the topic that
-    answers for another place, group or year, which a reader's span does not tell apart. Where
-    the rules answer and the reader's best margin stays below ``abstain_margin`` (None: never),
-    the answer is withdrawn: the passages name the question's words without answering it.
+    margin reaches ``span_margin``, is the answer's short answer (:attr:`Answer.answer_span`)
+    when the question asks a sum of money (:func:`_of_kind`).
     """
 
     # Where the rules abstain, the relevance model's scores may still answer (see above).
@@ -110,10 +104,6 @@ class ExtractiveAnswerer:
                     chosen = [*chosen, *(c for c in held if c not in chosen)]
                 else:
                     chosen = held or chosen
-            if self._withdrawn(q, span):
-                margin = "none" if span is None else f"{span[1].margin:.2f}"
-                why = f"reader: best margin {margin} < {self.reading.abstain_margin}"
-                return self._abstained(question, hits, scored, why)
             rule = "rules" if self.supports(best, q) else "rules, top passage"
             why = f"{rule}: coverage {best.coverage:.2f}, sentence {best.sentence_coverage:.2f}"
             return _answered(question, chosen, hits, q, why, self._shown(span, q, hits))
@@ -129,16 +119,6 @@ class ExtractiveAnswerer:
             if provision is not None:
                 why = f"provision: coverage {provision.coverage:.2f}"
                 return _answered(question, self._quote(provision, scored, hits, q), hits, q, why)
-        elif self.reading.answer_margin is not None:
-            span = self._read(question, hits)
-            if span is not None and span[1].margin >= self.reading.answer_margin:
-                chosen = _holding(span, scored)
-                checked = not self.reading.answer_checks or any(
-                    self.names_the_case(c, q) for c in chosen
-                )
-                if chosen and checked:
-                    why = f"reader: margin {span[1].margin:.2f} >= {self.reading.answer_margin}"
-                    return _answered(question, chosen, hits, q, why, self._shown(span, q, hits))
         return self._abstained(question, hits, scored, "no sentence passes the rules")
 
     def _abstained(
@@ -188,12 +168,6 @@ class ExtractiveAnswerer:
         if not any(a <= s.start and s.end <= b for a, b in sentence_spans(text)):
             return None
         return span if _of_kind(text[s.start : s.end], q) else None
-
-    def _withdrawn(self, q: QuestionTerms, span: tuple[int, Span] | None) -> bool:
-        """The reader, asked to, finds no answer where the rules found one."""
-        if self.reader is None or self.reading.abstain_margin is None or q.statement:
-            return False
-        return span is None or span[1].margin < self.reading.abstain_margin
 
     def _read(self, question: str, hits: Sequence[Hit]) -> tuple[int, Span] | None:
         """The reader's most sure span among the top passages, with its passage's index, its
@@ -388,32 +362,18 @@ def _answered(
 
 # What a short answer of each kind holds: digits (or a number in words for counts), a share,
 # a moment of the calendar.
-_DIGIT = re.compile(r"\d")
 _DIGITS = re.compile(r"\d+")
-_SHARE = re.compile(r"%|phần trăm", re.IGNORECASE)
-_NUMBER_WORD = re.compile(
-    r"\b(?:một|hai|ba|bốn|năm|sáu|bảy|tám|chín|mười|mươi|trăm|nghìn|ngàn|triệu|tỷ)\b",
-    re.IGNORECASE,
-)
-_CALENDAR = re.compile(r"\b(?:ngày|tháng|năm|quý|tuần|học kỳ|học kì|trước|sau|từ)\b", re.IGNORECASE)
 
 
 def _of_kind(span: str, q: QuestionTerms) -> bool:
-    """Whether a short answer is of the kind the question asks for: asked a share, it holds
-    one; a sum of money (a benefit, a fee, a gift), a sum in đồng; a time, a number or a
-    moment of the calendar; an amount, a number. A number the question itself names
-    ("thương binh 81%") answers nothing, and a question of who, what or how gets no short
-    answer: the reader's phrase for those was the asked one in 10 of 26 cases on the seed
-    articles and the staffdocs dev set."""
-    if not q.wants_number or set(_DIGITS.findall(span)) <= set(q.numbers):
+    """Whether a short answer may be shown: only where the question asks a sum of money in
+    so many words ("bao nhiêu tiền", "trị giá") and the span is one. Short answers of every
+    other kind (a benefit's amount, a share, a time, a count) were right 0.44-0.73 of the time
+    on the dev sets, too often to be shown in bold (docs/decisions.md). A number the question
+    itself names answers nothing."""
+    if not q.wants_money or set(_DIGITS.findall(span)) <= set(q.numbers):
         return False
-    if q.wants_share:
-        return bool(_SHARE.search(span))
-    if q.wants_money or q.asks_money:
-        return bool(MONEY.search(span))
-    if q.wants_time:
-        return bool(_DIGIT.search(span) or _CALENDAR.search(span))
-    return bool(_DIGIT.search(span) or _NUMBER_WORD.search(span))
+    return bool(MONEY.search(span))
 
 
 # A line that is an item of a list: "a) …", "1. …", "- …".

@@ -4,8 +4,7 @@ For each corpus an index is built once (default settings) and, for every questio
 retrieval returns and the relevance model's re-scored hits (what the second look would read)
 are recorded, kept in the work folder for the next run. Every candidate setting (the reader
 off; the passages it reads, the margin from which its sentence is quoted instead of or beside
-the rules', and the margins from which it answers where the rules abstain, with or without the
-rules' checks of names, number and year, or abstains where they answer) is then replayed over
+the rules') is then replayed over
 those records with the project's own extractive answerer and scored by ``qa-assistant eval``'s
 metrics, so a setting's figures here are what ``qa-assistant eval`` measures with it. Each
 passage is read once per question, with the int8 ONNX reader as it runs.
@@ -20,7 +19,6 @@ shipped setting is chosen by the same rule over all corpora. Nothing here trains
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
 import pickle
@@ -64,9 +62,6 @@ class Setting:
     passages: int = 1
     margin: float = 0.0
     add: bool = False
-    answer_margin: float | None = None
-    abstain_margin: float | None = None
-    checks: bool = False  # the reader's answer where the rules abstain names the case
 
     def reading(self, base: ReaderSettings) -> ReaderSettings:
         """``base`` with this setting's reader values."""
@@ -75,23 +70,15 @@ class Setting:
                 "passages": self.passages,
                 "select_margin": self.margin,
                 "add_sentence": self.add,
-                "answer_margin": self.answer_margin,
-                "answer_checks": self.checks,
-                "abstain_margin": self.abstain_margin,
             }
         )
 
     def label(self) -> str:
         if not self.reader:
             return "reader off"
-        answers = "off" if self.answer_margin is None else f"{self.answer_margin:g}"
-        if self.checks:
-            answers += " naming the case"
-        abstains = "off" if self.abstain_margin is None else f"{self.abstain_margin:g}"
         return (
             f"reader on {self.passages} passage(s), {'add' if self.add else 'select'} margin "
-            f"{self.margin:g}, "
-            f"answer margin {answers}, abstain margin {abstains}"
+            f"{self.margin:g}"
         )
 
 
@@ -189,23 +176,9 @@ def grid() -> list[Setting]:
     # Quoting the reader's sentence instead of the rules' lost on every corpus in a first run
     # (docs/decisions.md): a few such settings stay to show it.
     instead = [Setting(True, 1, m) for m in (0.0, 2.0, 4.0)]
-    # Answering where the rules abstain, with and without the rules' checks of names, number
-    # and year. Two passages and the abstain margin lost everywhere in earlier runs (84
-    # settings, docs/decisions.md): a few such settings stay to show it.
+    # Two passages lost everywhere in earlier runs (docs/decisions.md): one stays to show it.
     beside = [Setting(True, 1, m, True) for m in (-4.0, -2.0, 0.0, 2.0)]
-    answering = [
-        Setting(True, 1, m, True, a, checks=c)
-        for m, a, c in itertools.product(
-            (-4.0, -2.0, 0.0, 2.0), (-2.0, -1.0, 0.0, 1.0, 2.0, 3.0), (False, True)
-        )
-    ]
-    others = [
-        Setting(True, 2, -4.0, True),
-        Setting(True, 2, -4.0, True, 0.0, checks=True),
-        Setting(True, 1, -4.0, True, None, -3.0),
-        Setting(True, 1, -4.0, True, 0.0, -3.0, checks=True),
-    ]
-    return [READER_OFF, *instead, *beside, *answering, *others]
+    return [READER_OFF, *instead, *beside, Setting(True, 2, -4.0, True)]
 
 
 def choose(table: Mapping[Setting, Mapping[str, float]], corpora: Sequence[str]) -> Setting:
