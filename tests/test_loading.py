@@ -306,7 +306,7 @@ def test_a_file_name_title_is_spelled_as_the_text_spells_it(tmp_path: Path) -> N
 
 
 def test_a_pdf_line_wrapped_before_a_date_is_joined_but_list_items_stay_apart() -> None:
-    from qa_assistant._pdf import reflow
+    from qa_assistant._loading.pdf import reflow
 
     text = (
         "Nộp hồ sơ trước ngày\n30 tháng 9 năm 2025.\n2. Hỗ trợ gạo\n3. Mức hỗ trợ là\n"

@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from qa_assistant import _ocr
-from qa_assistant._convert import CATDOC_HINT
 from qa_assistant._loading import load_document
+from qa_assistant._loading import ocr as _ocr
+from qa_assistant._loading.convert import CATDOC_HINT
 from qa_assistant._ui.handlers import Handlers
 from qa_assistant._ui.rendering import render_answer, render_citation_panel
 from qa_assistant.assistant import Assistant

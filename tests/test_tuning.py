@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from qa_assistant import _ocr
+from qa_assistant._loading import ocr as _ocr
 from qa_assistant.testing import FakeEmbedder, FakeReader
 from qa_assistant.tuning import fusion, ocr, reader, statements
 from qa_assistant.tuning.loco import TIE, change, choose, folds

@@ -25,8 +25,8 @@ from ._chunking import CHUNKER_VERSION, chunk_document
 from ._index import ChromaIndex
 from ._lease import IngestLock
 from ._loading import discover, load_document
+from ._loading.ocr import PageProgress
 from ._manifest import Manifest
-from ._ocr import PageProgress
 from ._vietnamese import word_tokens
 from .errors import IndexLockedError, QAError
 from .protocols import Embedder

@@ -7,7 +7,6 @@ import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
-from .._ocr import PageProgress
 from .._vietnamese import normalize_text
 from ..errors import LoadError
 from ..settings import IngestSettings
@@ -17,6 +16,7 @@ from .decoding import extract_plain, mostly_unprintable, not_text
 from .discovery import FORMATS, SUPPORTED_SUFFIXES
 from .extracted import Extracted, Reading
 from .html import extract_html
+from .ocr import PageProgress
 from .pages import PAGE_MARK, extract_image, extract_pdf, join_pages, split_pages
 from .titles import pick_title
 from .word import extract_doc, extract_docx

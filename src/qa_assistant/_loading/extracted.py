@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .._ocr import PageProgress
 from ..settings import IngestSettings
+from .ocr import PageProgress
 
 
 @dataclass

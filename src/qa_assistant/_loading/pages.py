@@ -1,15 +1,15 @@
-"""The formats with printed pages: PDFs (read by :mod:`qa_assistant._pdf`) and scans or photos
-(read by OCR), and the marks that keep each page's start through normalising and cleaning."""
+"""The formats with printed pages: PDFs (read by :mod:`.pdf`) and scans or photos (read by
+:mod:`.ocr`), and the marks that keep each page's start through normalising and cleaning."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
 
-from .._ocr import INSTALL_HINT, Deadline, image_frames, ocr_page, tesseract_missing
-from .._pdf import read_pdf, reflow
 from ..errors import LoadError
 from .extracted import Extracted, Reading
+from .ocr import INSTALL_HINT, Deadline, image_frames, ocr_page, tesseract_missing
+from .pdf import read_pdf, reflow
 
 
 def extract_pdf(raw: bytes, source: str, reading: Reading) -> Extracted:

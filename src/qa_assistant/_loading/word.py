@@ -1,15 +1,15 @@
 """Word files → text: .docx through python-docx (paragraphs as they read, tables as named
-rows), Word 97-2003 .doc through catdoc (:mod:`qa_assistant._convert`)."""
+rows), Word 97-2003 .doc through catdoc (:mod:`qa_assistant._loading.convert`)."""
 
 from __future__ import annotations
 
 import io
 from typing import Any
 
-from .._convert import read_doc
-from .._tables import table_lines
 from ..errors import LoadError
+from .convert import read_doc
 from .extracted import Extracted, Reading, tidy_lines
+from .tables import table_lines
 
 
 def extract_docx(raw: bytes, source: str, reading: Reading) -> Extracted:

@@ -1,5 +1,5 @@
 """PDF → one text per printed page: the text layer (pypdf), ruled tables as rows with their
-header (pdfplumber), and OCR (``_ocr.py``) for pages that have no text layer.
+header (pdfplumber), and OCR (``_loading/ocr.py``) for pages that have no text layer.
 
 pypdf reads the text of pages without tables, as it always has; pdfplumber is asked only for
 the tables, since its layout analysis is what finds a table's rows and columns.
@@ -12,7 +12,8 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ._ocr import (
+from ..errors import LoadError
+from .ocr import (
     INSTALL_HINT,
     Deadline,
     PageProgress,
@@ -21,11 +22,10 @@ from ._ocr import (
     pdf_page_image,
     tesseract_missing,
 )
-from ._tables import table_lines
-from .errors import LoadError
+from .tables import table_lines
 
 if TYPE_CHECKING:
-    from .settings import IngestSettings
+    from ..settings import IngestSettings
 
 __all__ = ["PdfPages", "read_pdf", "reflow"]
 

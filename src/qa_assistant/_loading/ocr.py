@@ -21,12 +21,12 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from .errors import LoadError
+from ..errors import LoadError
 
 if TYPE_CHECKING:
     from PIL import Image
 
-    from .settings import IngestSettings
+    from ..settings import IngestSettings
 
 __all__ = [
     "INSTALL_HINT",

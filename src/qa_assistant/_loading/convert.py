@@ -15,8 +15,8 @@ import shutil
 import subprocess
 import tempfile
 
-from ._tables import table_lines
-from .errors import LoadError
+from ..errors import LoadError
+from .tables import table_lines
 
 __all__ = ["CATDOC_HINT", "read_doc"]
 
