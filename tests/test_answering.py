@@ -20,7 +20,7 @@ from qa_assistant._question import analyse_question
 from qa_assistant.errors import ConfigError
 from qa_assistant.protocols import Answerer
 from qa_assistant.settings import AnswerSettings, Settings
-from qa_assistant.testing import FakeOpenAIServer
+from qa_assistant.testing import FakeAnswerability, FakeOpenAIServer
 from qa_assistant.types import Answer, Chunk, Hit
 
 DOCUMENTS = Path(__file__).resolve().parent.parent / "documents"
@@ -774,6 +774,29 @@ def test_the_top_passage_answers_when_a_lower_one_only_scored_better() -> None:
     answer = answerer.answer(question, hits(top, other))
     assert not answer.abstained, answer.text
     assert answer.citations[0].chunk_id == "r1"
+
+
+def test_the_top_passages_weaker_evidence_must_be_found_to_answer_by_the_answerability_model() -> (
+    None
+):
+    top = regulation(
+        1,
+        "Cấp bảng điểm",
+        "Trong quá trình học tập, sinh viên có thể đề nghị Trường cấp bảng điểm.",
+    )
+    question = "Trong thời gian học, sinh viên lấy bảng điểm được không?"
+    rules = {"tuning": AnswerSettings(min_coverage=0.9), "abstain_on_missing_word": False}
+    doubts = FakeAnswerability([], low=0.1)
+    answer = ExtractiveAnswerer(**rules, answerability=doubts).answer(question, hits(top))
+    assert answer.abstained and "answerability 0.10 < 0.15" in answer.reason
+    sure = FakeAnswerability(["cấp bảng điểm"])
+    answer = ExtractiveAnswerer(**rules, answerability=sure).answer(question, hits(top))
+    assert not answer.abstained and "answerability 0.90" in answer.reason
+    # Evidence the strict rule accepts is not asked of the model.
+    strict = FakeAnswerability([], low=0.0)
+    loose = {"tuning": AnswerSettings(min_coverage=0.3), "abstain_on_missing_word": False}
+    answer = ExtractiveAnswerer(**loose, answerability=strict).answer(question, hits(top))
+    assert not answer.abstained and strict.calls == []
 
 
 def test_a_year_the_question_names_must_be_in_the_passage() -> None:

@@ -28,7 +28,14 @@ from .errors import (
     StaffAccessError,
     UploadError,
 )
-from .protocols import Answerer, Embedder, Reranker, SpanReader, StreamingAnswerer
+from .protocols import (
+    AnswerabilityModel,
+    Answerer,
+    Embedder,
+    Reranker,
+    SpanReader,
+    StreamingAnswerer,
+)
 from .settings import (
     AnswerSettings,
     EmbedderSettings,
@@ -67,6 +74,7 @@ __version__ = "0.1.3"  # as pyproject.toml; CHANGELOG.md names what each version
 __all__ = [
     "Answer",
     "AnswerSettings",
+    "AnswerabilityModel",
     "Answerer",
     "AnswererError",
     "Assistant",

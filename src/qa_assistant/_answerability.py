@@ -9,6 +9,8 @@ the model is switched off.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -42,14 +44,30 @@ def ensure_answerability_model(cache_dir: Path, weights: Path | None = None) -> 
     )
 
 
+class _LazyAnswerability:
+    """The ONNX model, built and loaded at its first question (the first use builds it into
+    the cache), so that a process whose answers never ask it pays nothing."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._model: AnswerabilityModel | None = None
+        self._lock = threading.Lock()
+
+    def score(self, question: str, sentences: Sequence[str]) -> list[float]:
+        with self._lock:
+            if self._model is None:
+                s = self._settings
+                self._model = load_cross_encoder(
+                    ensure_answerability_model(s.cache_dir, s.answerability.weights),
+                    s.answerability.max_tokens,
+                    s.serving.onnx_threads,
+                    failure=f"The answerability model failed; set {_SWITCH_OFF} to answer "
+                    "without it",
+                )
+        return self._model.score(question, sentences)
+
+
 def make_answerability(settings: Settings) -> AnswerabilityModel | None:
-    """The answerability model the settings ask for, or None when it is off."""
-    if not settings.answerability.enabled:
-        return None
-    folder = ensure_answerability_model(settings.cache_dir, settings.answerability.weights)
-    return load_cross_encoder(
-        folder,
-        settings.answerability.max_tokens,
-        settings.serving.onnx_threads,
-        failure=f"The answerability model failed; set {_SWITCH_OFF} to answer without it",
-    )
+    """The answerability model the settings ask for (loaded at its first question), or None
+    when it is off."""
+    return _LazyAnswerability(settings) if settings.answerability.enabled else None

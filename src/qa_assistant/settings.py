@@ -258,9 +258,19 @@ class RelevanceSettings(BaseModel):
 class AnswerabilitySettings(BaseModel):
     """The answerability model (``QA_ANSWERABILITY__…``): a cross-encoder trained on answers
     and their near misses gives the probability that a quoted sentence answers the question
-    (docs/MODEL.md). On by default; off: no such probability is computed."""
+    (docs/MODEL.md). Where the rules would quote the top passage's weaker evidence, the
+    sentence must reach ``threshold``. On by default; off: the rules alone decide."""
 
-    enabled: bool = Field(True, description="On: the model is loaded; off: it is not.")
+    enabled: bool = Field(
+        True, description="On: the model checks the top passage's weaker evidence; off: not."
+    )
+    threshold: float = Field(
+        0.15,
+        ge=0.0,
+        le=1.0,
+        description="Probability the top passage's weaker evidence must reach to be quoted "
+        "(chosen by leave-one-corpus-out, eval/README.md).",
+    )
     weights: Path | None = Field(
         None,
         description="Trained layers to load instead of the packaged ones "

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from .._evidence import MONEY, SentenceScore, score_sentences
 from .._question import QuestionTerms, analyse_question, folded_syllables
 from .._vietnamese import restore_diacritics, sentence_spans
-from ..protocols import SpanReader
+from ..protocols import AnswerabilityModel, SpanReader
 from ..settings import AnswerSettings, ReaderSettings, ScoringSettings
 from ..types import Answer, Citation, Hit, Span
 from .common import ABSTAIN_MESSAGE, abstain_answer, cite
@@ -47,6 +47,10 @@ class ExtractiveAnswerer:
     (eval/README.md). Tuned on the dev split of
     ``eval/questions.jsonl``: the near-miss questions fail those rules or fall below
     ``top_coverage``, while paraphrases sit at coverage 0.35–0.7 in the top passage.
+
+    That weaker evidence must also be found to answer by the ``answerability`` model (a
+    cross-encoder trained on answers against near misses): below ``answerability_threshold``
+    the answerer abstains.
 
     The thresholds come from :class:`~qa_assistant.settings.AnswerSettings` (``tuning``). Up to
     ``max_sentences`` sentences are quoted: further ones only when they add question
@@ -81,6 +85,8 @@ class ExtractiveAnswerer:
         relevance_threshold: float = 0.5,
         reader: SpanReader | None = None,
         reading: ReaderSettings | None = None,
+        answerability: AnswerabilityModel | None = None,
+        answerability_threshold: float = 0.15,
     ) -> None:
         self.tuning = tuning or AnswerSettings.model_validate({})
         self.reading = reading or ReaderSettings.model_validate({})
@@ -90,12 +96,23 @@ class ExtractiveAnswerer:
         self.weights = weights  # None: the scorer's defaults
         self.relevance_threshold = relevance_threshold
         self.reader = reader
+        self.answerability = answerability
+        self.answerability_threshold = answerability_threshold
 
     def answer(self, question: str, hits: Sequence[Hit]) -> Answer:
         scored = self.sentences(question, hits)
         q = analyse_question(question)
         best = self._best(scored, q, _named_elsewhere(q, hits[: self.tuning.max_passages]))
         if best is not None:
+            why = f"coverage {best.coverage:.2f}, sentence {best.sentence_coverage:.2f}"
+            strict = self.supports(best, q)
+            # The top passage's weaker evidence: the answerability model must find it answers.
+            if not strict and self.answerability is not None:
+                (answers,) = self.answerability.score(question, [best.text])
+                why = f"{why}, answerability {answers:.2f}"
+                if answers < self.answerability_threshold:
+                    why = f"top passage: {why} < {self.answerability_threshold}"
+                    return self._abstained(question, hits, scored, why)
             chosen = self._quote(best, scored, hits, q)
             span = None if q.statement else self._read(question, hits)
             if span is not None and span[1].margin >= self.reading.select_margin:
@@ -104,8 +121,7 @@ class ExtractiveAnswerer:
                     chosen = [*chosen, *(c for c in held if c not in chosen)]
                 else:
                     chosen = held or chosen
-            rule = "rules" if self.supports(best, q) else "rules, top passage"
-            why = f"{rule}: coverage {best.coverage:.2f}, sentence {best.sentence_coverage:.2f}"
+            why = f"{'rules' if strict else 'rules, top passage'}: {why}"
             return _answered(question, chosen, hits, q, why, self._shown(span, q, hits))
         # The learned stage, when it ran, may still answer: see _answer_by_relevance.
         rated = [(p, i) for i, h in enumerate(hits) if (p := h.relevance) is not None]

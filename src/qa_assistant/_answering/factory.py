@@ -57,6 +57,7 @@ def make_answerer(settings: Settings, reader: SpanReader | None = None) -> Answe
 
 
 def _extractive(settings: Settings, reader: SpanReader | None) -> Answerer:
+    from .._answerability import make_answerability
     from .extractive import ExtractiveAnswerer
 
     make = functools.partial(
@@ -65,6 +66,8 @@ def _extractive(settings: Settings, reader: SpanReader | None) -> Answerer:
         weights=settings.scoring,
         reader=reader,
         reading=settings.reader,
+        answerability=make_answerability(settings),
+        answerability_threshold=settings.answerability.threshold,
     )
     if not settings.relevance.enabled:
         return make()
