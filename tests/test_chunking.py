@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qa_assistant._chunking import CHUNKER_VERSION, chunk_document
+from qa_assistant._chunking.chunker import CHUNKER_VERSION, chunk_document
 from qa_assistant._loading import load_document
 from qa_assistant.assistant import Assistant
 from qa_assistant.settings import Settings

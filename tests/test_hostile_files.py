@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import SEED_DOCUMENTS, TET_QUESTION
-from qa_assistant._chunking import chunk_token_budget
+from qa_assistant._chunking.chunker import chunk_token_budget
 from qa_assistant.assistant import Assistant
 from qa_assistant.settings import Settings
 from qa_assistant.testing import FakeEmbedder

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from qa_assistant._chunking import chunk_document
+from qa_assistant._chunking.chunker import chunk_document
 from qa_assistant._lexical import LexicalIndex
 from qa_assistant._loading import discover, load_document
 from qa_assistant._vietnamese import word_tokens

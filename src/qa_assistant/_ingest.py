@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ._chunking import CHUNKER_VERSION, chunk_document
+from ._chunking.chunker import CHUNKER_VERSION, chunk_document
 from ._index import ChromaIndex
 from ._lease import IngestLock
 from ._loading import discover, load_document

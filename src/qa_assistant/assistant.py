@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, TypedDict, Unpack, cast
 
 from ._answering.factory import make_answerer
 from ._asking import EMPTY_QUESTION_MESSAGE, HELP_MESSAGE, MAX_QUESTION_CHARS
-from ._chunking import chunk_token_budget
+from ._chunking.chunker import chunk_token_budget
 from ._embedding import make_embedder
 from ._follow import sync_lexical
 from ._index import ChromaIndex

@@ -22,10 +22,10 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
-from ._headings import Span
-from ._packing import FINE_SPLITTERS, LEGAL_SPLITTERS, PLAIN_SPLITTERS, Packer, strip_span
-from ._sections import Section, document_sections
-from .types import Chunk, Document
+from ..types import Chunk, Document
+from .headings import Span
+from .packing import FINE_SPLITTERS, LEGAL_SPLITTERS, PLAIN_SPLITTERS, Packer, strip_span
+from .sections import Section, document_sections
 
 __all__ = ["CHUNKER_VERSION", "HEADING_ROOM_TOKENS", "chunk_document", "chunk_token_budget"]
 

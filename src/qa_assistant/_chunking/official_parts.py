@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from ._headings import Span, is_caps_name, line_bounds
+from .headings import Span, is_caps_name, line_bounds
 
 __all__ = [
     "HEADER",

@@ -8,8 +8,8 @@ import itertools
 import re
 from collections.abc import Callable
 
-from ._headings import CLAUSE, POINT, Span
-from ._vietnamese import sentence_spans
+from .._vietnamese import sentence_spans
+from .headings import CLAUSE, POINT, Span
 
 __all__ = [
     "FINE_SPLITTERS",

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ._headings import Span, find_headings, plain_headings
-from ._official_parts import (
+from ..types import Document
+from .headings import Span, find_headings, plain_headings
+from .official_parts import (
     HEADER,
     PREAMBLE,
     SIGNATURE,
@@ -15,7 +16,6 @@ from ._official_parts import (
     preamble_span,
     signature_span,
 )
-from .types import Document
 
 __all__ = ["Section", "document_sections"]
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .._chunking import chunk_token_budget
+from .._chunking.chunker import chunk_token_budget
 from .._manifest import Manifest
 from ..protocols import Embedder
 from ..types import Chunk
@@ -37,7 +37,7 @@ class Ingested:
 
 def _pick_files(docs: Path, target: int, embedder: Embedder, max_tokens: int) -> list[Path]:
     """Smallest laws first, skipping any that would overshoot: many laws, about ``target``."""
-    from .._chunking import chunk_document
+    from .._chunking.chunker import chunk_document
     from .._loading import discover, load_document
 
     counted: list[tuple[int, Path]] = []

@@ -79,7 +79,7 @@ def measure_replica(
 def _ingest_new_document(settings: Settings, embedder: Embedder, workdir: Path) -> float:
     """Ingest the new document through the server, as another replica would; the wall-clock
     time its commit returned."""
-    from .._chunking import chunk_token_budget
+    from .._chunking.chunker import chunk_token_budget
     from .._index import ChromaIndex
     from .._ingest import ingest
     from .._lease import make_ingest_lock

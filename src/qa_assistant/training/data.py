@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .._chunking import chunk_document
+from .._chunking.chunker import chunk_document
 from .._lexical import LexicalIndex
 from .._loading import load_document
 from .._model_build import PASSAGE_PREFIX
