@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from qa_assistant._amendments import amendments, asked_before, document_number
+from qa_assistant._amendments import amendments, asked_before, document_number, restates
 from qa_assistant.assistant import Assistant
 from qa_assistant.settings import Settings
 from qa_assistant.testing import FakeEmbedder
@@ -70,6 +70,16 @@ def test_a_question_about_an_earlier_time_is_told_apart() -> None:
     assert asked_before("Năm 2025 mức trợ cấp là bao nhiêu?", when)
     assert not asked_before("Tháng 3/2026 mức trợ cấp là bao nhiêu?", when)
     assert not asked_before("Giờ mỗi tháng được bao nhiêu?", when)
+
+
+def test_only_a_clause_that_restates_the_older_one_replaces_it() -> None:
+    older = "Người từ đủ 80 tuổi trở lên không có lương hưu được trợ cấp hằng tháng 500.000 đồng."
+    newer = older.replace("500.000", "600.000")
+    assert restates(newer, older)
+    # The amending decision answers the question with another clause: the standard rate it
+    # never changed is not "replaced" by another group's figure.
+    standard = "Mức chuẩn trợ giúp xã hội áp dụng trên địa bàn tỉnh là 500.000 đồng/tháng."
+    assert not restates(newer, standard)
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from typing import Any, Generic, TypeVar, cast
 from langchain_core.callbacks import CallbackManagerForChainRun
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 
-from ._amendments import amendments, asked_before, document_number, in_force
+from ._amendments import amendments, asked_before, document_number, in_force, restates
 from ._asking import Asked, prepare
 from ._hybrid_retriever import HybridRetriever, retrieve_hits
 from ._retrieval import Retriever
@@ -211,6 +211,8 @@ class Pipeline:
         amended = self.answerer.answer(asked.text, retrieve_hits(retriever, asked.text, config))
         if amended.abstained or not amended.citations:
             return answered
+        if not restates(amended.citations[0].quote, answer.citations[0].quote):
+            return answered  # the newer document answers about something else
         return replace(answered, answer=in_force(amended, answer, newer.title))
 
 
