@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from qa_assistant._index import ChromaIndex
+from qa_assistant._store.index import ChromaIndex
 from qa_assistant.types import Chunk, DocumentInfo
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from qa_assistant._change_log import ChangeLog
-from qa_assistant._index import ChromaIndex
-from qa_assistant._ingest import sweep_orphans
-from qa_assistant._lease import FileIngestLock
+from qa_assistant._store.change_log import ChangeLog
+from qa_assistant._store.index import ChromaIndex
+from qa_assistant._store.ingest import sweep_orphans
+from qa_assistant._store.lease import FileIngestLock
 from qa_assistant.assistant import Assistant
 from qa_assistant.errors import IndexLockedError, IndexMismatchError, IngestLeaseLostError
 from qa_assistant.settings import Settings
@@ -121,7 +121,7 @@ def test_an_interrupted_re_embed_is_refused_until_an_ingest_completes_it(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first = Assistant(settings, embedder=FakeEmbedder()).ingest()
-    monkeypatch.setattr("qa_assistant._ingest._EMBED_BATCH", 2)
+    monkeypatch.setattr("qa_assistant._store.ingest._EMBED_BATCH", 2)
     replace_vectors = ChromaIndex.replace_vectors
     calls: list[int] = []
 

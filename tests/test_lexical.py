@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from qa_assistant._chunking.chunker import chunk_document
-from qa_assistant._lexical import LexicalIndex
 from qa_assistant._loading import discover, load_document
+from qa_assistant._store.lexical import LexicalIndex
 from qa_assistant._vietnamese import word_tokens
 from qa_assistant.testing import FakeEmbedder
 from qa_assistant.types import Chunk, Filters, StoreVersion

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from qa_assistant._index import ChromaIndex
-from qa_assistant._lease import ServerLease, _lease_id, process_space
+from qa_assistant._store.index import ChromaIndex
+from qa_assistant._store.lease import ServerLease, _lease_id, process_space
 from qa_assistant.assistant import Assistant
 from qa_assistant.errors import IngestLeaseHeldError, IngestLeaseLostError
 from qa_assistant.settings import ReplicaSettings, Settings

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 from ._evidence import clear_caches as clear_evidence_caches
 from ._evidence import score_sentences
-from ._index import ChromaIndex
-from ._lexical import LexicalIndex
 from ._question import analyse_question
+from ._store.index import ChromaIndex
+from ._store.lexical import LexicalIndex
 from ._vietnamese import (
     is_partly_unaccented,
     is_unaccented,

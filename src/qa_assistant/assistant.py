@@ -19,16 +19,16 @@ from ._answering.factory import make_answerer
 from ._asking import EMPTY_QUESTION_MESSAGE, HELP_MESSAGE, MAX_QUESTION_CHARS
 from ._chunking.chunker import chunk_token_budget
 from ._embedding import make_embedder
-from ._follow import sync_lexical
-from ._index import ChromaIndex
-from ._ingest import Progress, file_hash, ingest, manifest_for
-from ._lease import IngestLock, make_ingest_lock
-from ._lexical import LexicalIndex
 from ._loading import discover
 from ._model_build import tuned_weights_of
 from ._reader import make_reader
 from ._reranker import make_reranker
 from ._retrieval import Retriever
+from ._store.follow import sync_lexical
+from ._store.index import ChromaIndex
+from ._store.ingest import Progress, file_hash, ingest, manifest_for
+from ._store.lease import IngestLock, make_ingest_lock
+from ._store.lexical import LexicalIndex
 from .errors import IndexStoreError
 from .protocols import Answerer, Embedder, Reranker
 from .settings import Settings

@@ -10,8 +10,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from qa_assistant._index import ChromaIndex
-from qa_assistant._lexical import LexicalIndex
+from qa_assistant._store.index import ChromaIndex
+from qa_assistant._store.lexical import LexicalIndex
 from qa_assistant.types import Answer, StoreVersion
 
 COLLECTION = "qa_assistant"

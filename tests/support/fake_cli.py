@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from qa_assistant import cli
-from qa_assistant._index import ChromaIndex
+from qa_assistant._store.index import ChromaIndex
 from qa_assistant.assistant import Assistant
 from qa_assistant.settings import Settings
 from qa_assistant.testing import FakeEmbedder

@@ -13,9 +13,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .._ingest import file_hash
 from .._loading import discover
 from .._loading.discovery import FORMATS
+from .._store.ingest import file_hash
 from ..types import DocumentInfo, FailedFile
 from .content import content_problem
 

@@ -80,9 +80,9 @@ def _ingest_new_document(settings: Settings, embedder: Embedder, workdir: Path) 
     """Ingest the new document through the server, as another replica would; the wall-clock
     time its commit returned."""
     from .._chunking.chunker import chunk_token_budget
-    from .._index import ChromaIndex
-    from .._ingest import ingest
-    from .._lease import make_ingest_lock
+    from .._store.index import ChromaIndex
+    from .._store.ingest import ingest
+    from .._store.lease import make_ingest_lock
 
     folder = workdir / "new" / NEW_SOURCE.split("/")[0]
     folder.mkdir(parents=True)
@@ -109,8 +109,8 @@ def _ingest_new_document(settings: Settings, embedder: Embedder, workdir: Path) 
 
 
 def _remove_new_document(settings: Settings, workdir: Path) -> None:
-    from .._index import ChromaIndex
-    from .._lease import make_ingest_lock
+    from .._store.index import ChromaIndex
+    from .._store.lease import make_ingest_lock
 
     index = ChromaIndex(workdir, collection=settings.collection, chroma_url=settings.chroma_url)
     with make_ingest_lock(index, settings.replicas) as lock:

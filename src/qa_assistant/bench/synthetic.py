@@ -73,8 +73,8 @@ def _copies(base: Ingested, size: int) -> Iterator[tuple[int, list[int]]]:
 
 def build_collection(config: BenchConfig, base: Ingested, size: int, folder: Path) -> float:
     """Write a ``size``-chunk collection into ``folder``; returns the seconds it took."""
-    from .._follow import sync_lexical
-    from .._index import ChromaIndex
+    from .._store.follow import sync_lexical
+    from .._store.index import ChromaIndex
 
     started = time.perf_counter()
     settings = settings_for(config, folder)

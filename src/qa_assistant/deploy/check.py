@@ -42,7 +42,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from .._index import ChromaIndex
+from .._store.index import ChromaIndex
 from ..drivers.chroma_server import local_chroma_server
 from ..drivers.page_client import Timing
 from ..settings import Settings

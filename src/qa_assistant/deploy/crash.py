@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from .._index import ChromaIndex
+from .._store.index import ChromaIndex
 from .load import Tally
 from .replicas import STOP_TIMEOUT_S, DeployCheckError, Replica
 from .staff import committed_sources, policy_text, upload

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from .._index import ChromaIndex
+from .._store.index import ChromaIndex
 from ..drivers.page_client import PageSession
 from .load import Tally
 from .replicas import DeployCheckError, Replica

@@ -4,7 +4,7 @@ orphans)."""
 
 from __future__ import annotations
 
-from .._index import ChromaIndex
+from .._store.index import ChromaIndex
 
 __all__ = ["store_differences"]
 

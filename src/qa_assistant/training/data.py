@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from .._chunking.chunker import chunk_document
-from .._lexical import LexicalIndex
 from .._loading import load_document
 from .._model_build import PASSAGE_PREFIX
+from .._store.lexical import LexicalIndex
 from .._vietnamese import normalize_text, restore_diacritics, strip_diacritics, word_tokens
 from ..errors import QAError
 from ..evaluation import normalize_for_match, relevant_to_any

@@ -8,7 +8,7 @@ generation (:meth:`ChangeLog.sources_between`), never the whole registry; :mod:`
 that reader. The head also holds a random store id, new after ``--rebuild``, so a process can
 tell a rebuilt store from a changed one.
 
-Writers hold the ingest lock (``_lease.py``), so generations are handed out one at a time. The
+Writers hold the ingest lock (``_store/lease.py``), so generations are handed out one at a time. The
 log is never pruned: a record is three small values, one per committed document version. A
 writer killed after its change record but before moving the head leaves a record past the head;
 the next writer numbers after it and moves the head past it, so no change is ever skipped.
@@ -21,7 +21,7 @@ import secrets
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .types import StoreVersion
+from ..types import StoreVersion
 
 __all__ = ["ChangeLog"]
 

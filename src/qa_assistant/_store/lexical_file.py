@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from ._lexical_segment import ChunkTable, Field, Segment, Texts, Vocab, blob, blob_text, json_blob
-from .types import StoreVersion
+from ..types import StoreVersion
+from .lexical_segment import ChunkTable, Field, Segment, Texts, Vocab, blob, blob_text, json_blob
 
 _FORMAT = 5  # 5: term frequencies and lengths, BM25 applied at query time; store version
 _FILE = "lexical.npz"

@@ -12,7 +12,7 @@ This is the only module that imports chromadb. Three collections live side by si
   texts in it, listing 1,200 documents read 80 MB and took 0.8 s, on every store check.
 * ``<name>__changes``: the change log, a generation per commit or removal of a document and
   its head (:mod:`._change_log`). Every registry write happens inside
-  :meth:`~qa_assistant._change_log.ChangeLog.logged`; :meth:`ChromaIndex.version` and
+  :meth:`~qa_assistant._store.change_log.ChangeLog.logged`; :meth:`ChromaIndex.version` and
   :meth:`ChromaIndex.changes_since` read it for the processes that follow the store.
 
 Both the embedded store (``index/``) and a Chroma server (``QA_CHROMA_URL``) work the same.
@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from ._change_log import ChangeLog
-from ._manifest import Manifest
-from .errors import IndexMismatchError, IndexStoreError
-from .types import Chunk, DocumentInfo, Filters, StoreVersion, date_number, number_date
+from ..errors import IndexMismatchError, IndexStoreError
+from ..types import Chunk, DocumentInfo, Filters, StoreVersion, date_number, number_date
+from .change_log import ChangeLog
+from .manifest import Manifest
 
 __all__ = [
     "ChromaIndex",
@@ -279,7 +279,7 @@ class ChromaIndex:
 
     def publish_changes(self) -> None:
         """Move the head past change records a killed writer left beyond it (holding the
-        ingest lock): :meth:`~qa_assistant._change_log.ChangeLog.publish`."""
+        ingest lock): :meth:`~qa_assistant._store.change_log.ChangeLog.publish`."""
         self._log.publish()
 
     # -- chunks ----------------------------------------------------------------------------

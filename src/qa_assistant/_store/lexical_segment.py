@@ -1,7 +1,7 @@
 """A lexical index's segments: the chunks of one build or update as columns, their words, and
 each field's term frequencies.
 
-A segment is immutable; :class:`~qa_assistant._lexical.LexicalIndex` masks its deleted rows and
+A segment is immutable; :class:`~.lexical.LexicalIndex` masks its deleted rows and
 applies BM25 over the live rows of all its segments. Chunks are held as columns (ids, source and
 date codes for filters) and as one UTF-8 blob of JSON records, each decoded only when a question
 returns it (a question needs a few dozen of 100k).
@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from ._vietnamese import strip_diacritics
-from .types import Chunk, Filters
+from .._vietnamese import strip_diacritics
+from ..types import Chunk, Filters
 
 
 def field_terms(

@@ -1,6 +1,6 @@
 """Keeping a process's lexical index in step with the store, however many processes write it.
 
-A process holds a :class:`~qa_assistant._lexical.LexicalIndex` labelled with the store version
+A process holds a :class:`~qa_assistant._store.lexical.LexicalIndex` labelled with the store version
 it reflects. :func:`sync_lexical` reads the change log (``ChromaIndex.changes_since``) past
 that version and, for each changed document, drops its rows and adds the chunks of its
 committed version: the cost is the changed documents', not the corpus'. Only a process that
@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._index import ChromaIndex, StoredChunk
-from ._lexical import DEFAULT_MERGE_SHARE, LexicalIndex
-from .types import Chunk
+from ..types import Chunk
+from .index import ChromaIndex, StoredChunk
+from .lexical import DEFAULT_MERGE_SHARE, LexicalIndex
 
 __all__ = ["build_lexical", "sync_lexical"]
 

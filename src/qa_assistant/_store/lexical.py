@@ -17,8 +17,8 @@ folded into one (from the words held in memory, not from the store).
 The index is a cache derived from the chunks stored in Chroma (which keep their tokens): it
 records the :class:`~qa_assistant.types.StoreVersion` it reflects, and is saved (always as one
 folded segment, written to a temporary file and renamed) only in that consistent state.
-:mod:`qa_assistant._lexical_segment` holds what a segment is made of and
-:mod:`qa_assistant._lexical_file` its file.
+:mod:`qa_assistant._store.lexical_segment` holds what a segment is made of and
+:mod:`qa_assistant._store.lexical_file` its file.
 """
 
 from __future__ import annotations
@@ -30,11 +30,11 @@ from pathlib import Path
 import numpy as np
 from scipy import sparse
 
-from ._lexical_file import read_segment, write_segment
-from ._lexical_segment import ChunkTable, Field, Segment, Texts, Vocab, field_terms, table_mask
-from ._vietnamese import strip_diacritics
-from .settings import RetrievalSettings
-from .types import Chunk, Filters, StoreVersion
+from .._vietnamese import strip_diacritics
+from ..settings import RetrievalSettings
+from ..types import Chunk, Filters, StoreVersion
+from .lexical_file import read_segment, write_segment
+from .lexical_segment import ChunkTable, Field, Segment, Texts, Vocab, field_terms, table_mask
 
 __all__ = [
     "BM25_B",
@@ -326,7 +326,7 @@ class LexicalIndex:
     # -- persistence ---------------------------------------------------------------------------
 
     def save(self, folder: Path) -> None:
-        """Write the index, folded, as one ``lexical.npz`` (:mod:`qa_assistant._lexical_file`)."""
+        """Write the index, folded, as one ``lexical.npz`` (:mod:`.lexical_file`)."""
         index = self.folded()
         write_segment(folder, index._segments[0], index._vocabs, index.version)
 

@@ -73,11 +73,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from filelock import FileLock, Timeout
 
-from .errors import IndexLockedError, IngestLeaseHeldError, IngestLeaseLostError
+from ..errors import IndexLockedError, IngestLeaseHeldError, IngestLeaseLostError
 
 if TYPE_CHECKING:
-    from ._index import ChromaIndex
-    from .settings import ReplicaSettings
+    from ..settings import ReplicaSettings
+    from .index import ChromaIndex
 
 __all__ = [
     "FileIngestLock",

@@ -21,17 +21,17 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ._chunking.chunker import CHUNKER_VERSION, chunk_document
-from ._index import ChromaIndex
-from ._lease import IngestLock
-from ._loading import discover, load_document
-from ._loading.ocr import PageProgress
-from ._manifest import Manifest
-from ._vietnamese import word_tokens
-from .errors import IndexLockedError, QAError
-from .protocols import Embedder
-from .settings import IngestSettings
-from .types import Chunk, DocumentInfo, FailedFile, IngestReport
+from .._chunking.chunker import CHUNKER_VERSION, chunk_document
+from .._loading import discover, load_document
+from .._loading.ocr import PageProgress
+from .._vietnamese import word_tokens
+from ..errors import IndexLockedError, QAError
+from ..protocols import Embedder
+from ..settings import IngestSettings
+from ..types import Chunk, DocumentInfo, FailedFile, IngestReport
+from .index import ChromaIndex
+from .lease import IngestLock
+from .manifest import Manifest
 
 __all__ = [
     "TOKENS_VERSION",
