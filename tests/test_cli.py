@@ -78,7 +78,7 @@ def test_bad_date_filter_is_a_usage_error(runner: CliRunner) -> None:
 
 
 def test_feedback_export_writes_rows(runner: CliRunner, settings: Settings) -> None:
-    from qa_assistant._feedback import FeedbackStore, feedback_path
+    from qa_assistant._state.feedback import FeedbackStore, feedback_path
     from qa_assistant.types import Answer
 
     store = FeedbackStore(feedback_path(settings.index_dir))

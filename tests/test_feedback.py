@@ -16,8 +16,8 @@ from click.testing import CliRunner
 from pydantic import SecretStr
 
 from qa_assistant import cli
-from qa_assistant._audit import open_audit_store
-from qa_assistant._feedback import (
+from qa_assistant._state.audit import open_audit_store
+from qa_assistant._state.feedback import (
     FeedbackError,
     FeedbackStore,
     export_eval_questions,

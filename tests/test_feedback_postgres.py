@@ -16,12 +16,12 @@ import pytest
 from click.testing import CliRunner
 from pydantic import SecretStr
 
-from qa_assistant import _audit as audit_module
-from qa_assistant import _feedback as feedback_module
 from qa_assistant import _ui as ui
 from qa_assistant import cli
-from qa_assistant._audit import open_audit_store
-from qa_assistant._feedback import feedback_path, open_feedback_store
+from qa_assistant._state import audit as audit_module
+from qa_assistant._state import feedback as feedback_module
+from qa_assistant._state.audit import open_audit_store
+from qa_assistant._state.feedback import feedback_path, open_feedback_store
 from qa_assistant.assistant import Assistant
 from qa_assistant.errors import AuditError, FeedbackError
 from qa_assistant.settings import FeedbackSettings, Settings

@@ -21,9 +21,9 @@ from pydantic import SecretStr
 
 from qa_assistant import _ui as ui
 from qa_assistant import cli
-from qa_assistant._audit import AuditStore, export_audit, open_audit_store
-from qa_assistant._feedback import feedback_path
-from qa_assistant._staff import LoginLimiter, StaffGuard, is_local_request
+from qa_assistant._state.audit import AuditStore, export_audit, open_audit_store
+from qa_assistant._state.feedback import feedback_path
+from qa_assistant._state.staff import LoginLimiter, StaffGuard, is_local_request
 from qa_assistant._ui import staff as ui_staff
 from qa_assistant.assistant import Assistant
 from qa_assistant.errors import AuditError

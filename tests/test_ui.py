@@ -16,8 +16,8 @@ import pytest
 from pydantic import SecretStr
 
 from qa_assistant import _ui as ui
-from qa_assistant._feedback import FeedbackStore, feedback_path
-from qa_assistant._staff import StaffGuard
+from qa_assistant._state.feedback import FeedbackStore, feedback_path
+from qa_assistant._state.staff import StaffGuard
 from qa_assistant._ui import rendering as ui_rendering
 from qa_assistant._ui import staff as ui_staff
 from qa_assistant._ui.chat import ANSWERER_DOWN

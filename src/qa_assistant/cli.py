@@ -329,8 +329,8 @@ def serve(host: str | None, port: int | None, index: Path | None, ingest_first: 
         if settings.feedback.url is not None:
             # A shared database is part of the deployment: a wrong URL stops the start with what
             # to check, rather than failing every rating later. This also creates the tables.
-            from ._audit import open_audit_store
-            from ._feedback import open_feedback_store
+            from ._state.audit import open_audit_store
+            from ._state.feedback import open_feedback_store
 
             open_feedback_store(settings)
             open_audit_store(settings)
@@ -368,7 +368,7 @@ def feedback() -> None:
 @click.option("-o", "--output", type=click.File("w", encoding="utf-8"), default="-")
 def feedback_export(index: Path | None, fmt: str, rating: str | None, output: Any) -> None:
     """Write the stored feedback (question, answer, citations, rating, comment)."""
-    from ._feedback import export_feedback, open_feedback_store
+    from ._state.feedback import export_feedback, open_feedback_store
 
     settings = settings_from_options(index)
     with one_line_errors():
@@ -390,7 +390,7 @@ def audit() -> None:
 @click.option("-o", "--output", type=click.File("w", encoding="utf-8"), default="-")
 def audit_export(index: Path | None, fmt: str, output: Any) -> None:
     """Write the audit log (time, action, file, result, detail, client), oldest first."""
-    from ._audit import export_audit, open_audit_store
+    from ._state.audit import export_audit, open_audit_store
 
     settings = settings_from_options(index)
     with one_line_errors():

@@ -1,6 +1,6 @@
 """The staff actions' guard and log: each staff handler checks the request and the session's
 login again, because every event handler is also reachable over HTTP, and each one, refused or
-done, is written to the audit log (:mod:`qa_assistant._audit`)."""
+done, is written to the audit log (:mod:`qa_assistant._state.audit`)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from functools import cached_property
 
 import gradio as gr
 
-from .._audit import AuditAction, AuditResult, AuditStore, open_audit_store
-from .._staff import StaffGuard, client_address
+from .._state.audit import AuditAction, AuditResult, AuditStore, open_audit_store
+from .._state.staff import StaffGuard, client_address
 from ..errors import AuditError, StaffAccessError
 from ..settings import Settings
 

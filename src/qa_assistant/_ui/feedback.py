@@ -7,7 +7,7 @@ from typing import Any
 
 import gradio as gr
 
-from .._feedback import FeedbackStore, open_feedback_store
+from .._state.feedback import FeedbackStore, open_feedback_store
 from ..errors import QAError
 from ..settings import Settings
 from .chat import Turn

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .._loading import SUPPORTED_SUFFIXES
-from .._staff import StaffGuard
+from .._state.staff import StaffGuard
 from ..errors import QAError, UploadError
 from ..settings import Settings
 from ..types import Filters

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
-from .._staff import STAFF_OFF, StaffView
+from .._state.staff import STAFF_OFF, StaffView
 from ..settings import Settings
 from .handlers import Handlers
 from .i18n import I18N

@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from .._audit import AuditRecord
+from .._state.audit import AuditRecord
 from ..types import CITATION_MARKER, OCR_NOTICE, Answer, Citation, DocumentInfo, IngestReport
 
 if TYPE_CHECKING:

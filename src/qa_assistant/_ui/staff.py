@@ -1,7 +1,7 @@
 """The Documents tab's handlers: log in and out, list the documents and the log, upload,
 re-ingest and delete.
 
-The tab is guarded inside the page (see :mod:`qa_assistant._staff`) rather than by Gradio's
+The tab is guarded inside the page (see :mod:`qa_assistant._state.staff`) rather than by Gradio's
 ``auth``: ``auth`` locks the whole app, and citizens must be able to ask questions without an
 account. Each handler is authorised and written to the audit log (:mod:`.audit`), and so is
 each failed login.
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
-from .._staff import StaffView, client_address
+from .._state.staff import StaffView, client_address
 from ..errors import AuditError, QAError, UploadError
 from ..types import IngestReport
 from .audit import AuditedActions

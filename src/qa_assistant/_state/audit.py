@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 from sqlalchemy import Column, Text, insert, select
 
-from ._state_db import (
+from ..errors import AuditError
+from .database import (
     TableStore,
     clean_text,
     open_state_database,
@@ -22,10 +23,9 @@ from ._state_db import (
     transaction,
     utc_now,
 )
-from .errors import AuditError
 
 if TYPE_CHECKING:
-    from .settings import Settings
+    from ..settings import Settings
 
 AuditAction = Literal["upload", "delete", "reingest", "login"]
 # ok: done; failed: tried and went wrong; refused: not allowed; wrong-password; locked: too many.
@@ -58,7 +58,7 @@ _COLUMNS = tuple(f.name for f in fields(AuditRecord))
 
 
 class AuditStore(TableStore):
-    """Audit rows in the state database (:class:`~._state_db.TableStore`)."""
+    """Audit rows in the state database (:class:`~.database.TableStore`)."""
 
     table = AUDIT_TABLE
     error = AuditError

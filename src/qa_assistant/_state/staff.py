@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from .errors import StaffAccessError
+from ..errors import StaffAccessError
 
 PROXY_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip")
 UNKNOWN_CLIENT = "unknown"

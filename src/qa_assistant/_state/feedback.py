@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING, Any, Literal, TextIO
 from sqlalchemy import CheckConstraint, Column, Integer, Row, Text, delete, insert, select
 from sqlalchemy import update as sql_update
 
-from ._state_db import (
+from ..errors import FeedbackError
+from ..types import Answer, Filters
+from .database import (
     STATE_FILENAME,
     TableStore,
     clean_text,
@@ -29,11 +31,9 @@ from ._state_db import (
     transaction,
     utc_now,
 )
-from .errors import FeedbackError
-from .types import Answer, Filters
 
 if TYPE_CHECKING:
-    from .settings import Settings
+    from ..settings import Settings
 
 Rating = Literal["up", "down"]
 ExportFormat = Literal["jsonl", "csv", "questions"]
@@ -110,7 +110,7 @@ def _filters_dict(filters: Filters | None) -> dict[str, Any]:
 
 
 class FeedbackStore(TableStore):
-    """Feedback rows in the state database (:class:`~._state_db.TableStore`)."""
+    """Feedback rows in the state database (:class:`~.database.TableStore`)."""
 
     table = FEEDBACK_TABLE
     error = FeedbackError

@@ -35,10 +35,10 @@ from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError, SQ
 from sqlalchemy.pool import NullPool
 from sqlalchemy.schema import CreateTable
 
-from .errors import QAError
+from ..errors import QAError
 
 if TYPE_CHECKING:
-    from .settings import Settings
+    from ..settings import Settings
 
 STATE_FILENAME = "feedback.sqlite3"
 # Both tables hang off one MetaData so that a database holds one consistent set of shapes.
