@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from qa_assistant._answering.common import ABSTAIN_MESSAGE
-from qa_assistant._answering.extractive import RELATED_OPENER, ExtractiveAnswerer, _as_clause
+from qa_assistant._answering.composing import RELATED_OPENER, as_clause
+from qa_assistant._answering.extractive import ExtractiveAnswerer
 from qa_assistant._answering.factory import make_answerer
 from qa_assistant._answering.llm import LLMAnswerer
 from qa_assistant._evidence import score_sentences
@@ -252,7 +253,7 @@ def test_the_answer_reads_as_a_sentence_and_says_why() -> None:
     ],
 )
 def test_quotes_read_right_inside_the_answer(quote: str, lead: bool, shown: str) -> None:
-    assert _as_clause(quote, lead=lead) == shown
+    assert as_clause(quote, lead=lead) == shown
 
 
 def test_amount_question_needs_a_number_in_the_quote() -> None:
