@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from qa_assistant._answerability import (
+from qa_assistant._models.answerability import (
     answerability_weights,
     ensure_answerability_model,
     make_answerability,
@@ -214,7 +214,7 @@ def test_missing_weights_say_how_to_do_without_them(tmp_path: Path) -> None:
 def test_answerability_builds_leave_the_relevance_builds_alone(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import qa_assistant._reranker as reranker
+    import qa_assistant._models.relevance as reranker
 
     models = tmp_path / "models"
     models.mkdir()

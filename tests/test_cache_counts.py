@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from qa_assistant import cli
-from qa_assistant._onnx_runtime import CacheCounted, CacheCounts
-from qa_assistant._reader import make_reader
-from qa_assistant._reranker import OnnxCrossEncoder
+from qa_assistant._models.onnx_runtime import CacheCounted, CacheCounts
+from qa_assistant._models.relevance import OnnxCrossEncoder
+from qa_assistant._models.span import make_reader
 from qa_assistant.settings import ReaderSettings, Settings
 
 

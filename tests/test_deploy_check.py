@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, SEED_DOCUMENTS
-from qa_assistant._onnx_runtime import CacheCounts
+from qa_assistant._models.onnx_runtime import CacheCounts
 from qa_assistant.assistant import Assistant
 from qa_assistant.deploy.answers import answer_mismatches
 from qa_assistant.deploy.check import DeployCheckConfig, run_deploy_check

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa_assistant._tuned_delta import apply_delta, pack_delta
+from qa_assistant._models.tuned_delta import apply_delta, pack_delta
 from qa_assistant.errors import EmbeddingError, QAError
 from qa_assistant.testing import FakeEmbedder
 from qa_assistant.training.data import TRAINING_SETS, is_heldout
@@ -107,7 +107,7 @@ def test_examples_skip_the_untouched_split_and_hold_out_a_fixed_share(tmp_path: 
 def test_training_ships_only_the_encoders_change_with_held_out_figures(tmp_path: Path) -> None:
     from safetensors.numpy import load_file
 
-    from qa_assistant._model_build import ensure_default_model, weights_metadata
+    from qa_assistant._models.build import ensure_default_model, weights_metadata
     from qa_assistant.settings import default_cache_dir
     from qa_assistant.training.embedder import train_embedder
 
@@ -141,7 +141,7 @@ def test_training_ships_only_the_encoders_change_with_held_out_figures(tmp_path:
 
 
 def test_the_tuned_embedder_is_chosen_by_a_nested_setting(monkeypatch: pytest.MonkeyPatch) -> None:
-    from qa_assistant._model_build import tuned_weights, tuned_weights_of
+    from qa_assistant._models.build import tuned_weights, tuned_weights_of
     from qa_assistant.settings import Settings
 
     assert tuned_weights().is_file()

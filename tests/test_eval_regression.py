@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from qa_assistant._model_build import default_model_dir, ensure_default_model
+from qa_assistant._models.build import default_model_dir, ensure_default_model
 from qa_assistant.assistant import Assistant
 from qa_assistant.evaluation import EvalSummary, evaluate, load_question_set
 from qa_assistant.settings import RelevanceSettings, Settings, default_cache_dir

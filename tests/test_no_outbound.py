@@ -27,7 +27,7 @@ import httpx
 import pytest
 
 from conftest import TET_QUESTION
-from qa_assistant._model_build import default_model_dir
+from qa_assistant._models.build import default_model_dir
 from qa_assistant.settings import default_cache_dir
 
 CLI = Path(sys.executable).with_name("qa-assistant")

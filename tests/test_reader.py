@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from qa_assistant._answering.extractive import ExtractiveAnswerer
-from qa_assistant._reader import best_span, ensure_reader_model, read_spans, windows
+from qa_assistant._models.span import best_span, ensure_reader_model, read_spans, windows
 from qa_assistant._ui.rendering import render_answer
 from qa_assistant.errors import EmbeddingError, QAError
 from qa_assistant.settings import ReaderSettings, Settings, default_cache_dir
@@ -320,7 +320,7 @@ def test_train_reader_keeps_as_many_questions_a_set_as_asked(
 ) -> None:
     from click.testing import CliRunner
 
-    import qa_assistant._model_build as model_build
+    import qa_assistant._models.build as model_build
     import qa_assistant.training.reader as training
     from qa_assistant.cli import main
 
@@ -351,8 +351,8 @@ def test_train_reader_keeps_as_many_questions_a_set_as_asked(
 def test_training_ships_the_change_and_head_and_the_build_reads_spans(tmp_path: Path) -> None:
     from safetensors.numpy import load_file
 
-    from qa_assistant._model_build import ensure_default_model, weights_metadata
-    from qa_assistant._reader import load_span_reader
+    from qa_assistant._models.build import ensure_default_model, weights_metadata
+    from qa_assistant._models.span import load_span_reader
     from qa_assistant.training.reader import ReaderTrainConfig, train_reader
     from qa_assistant.training.spans import HeldoutSpan, SpanData
 
@@ -381,7 +381,7 @@ def test_training_ships_the_change_and_head_and_the_build_reads_spans(tmp_path: 
 
 @pytest.mark.integration
 def test_the_packaged_reader_finds_the_sum_and_quotes_it() -> None:
-    from qa_assistant._reader import make_reader
+    from qa_assistant._models.span import make_reader
 
     settings = Settings(
         cache_dir=default_cache_dir(),

@@ -187,7 +187,7 @@ def _word_tokenizer() -> object:
 
 
 def test_relevance_model_failure_says_how_to_answer_without_it() -> None:
-    from qa_assistant._reranker import OnnxCrossEncoder
+    from qa_assistant._models.relevance import OnnxCrossEncoder
     from qa_assistant.errors import EmbeddingError
 
     class Broken:
@@ -200,7 +200,7 @@ def test_relevance_model_failure_says_how_to_answer_without_it() -> None:
 
 
 def test_a_batch_asked_again_is_read_once_and_scores_the_same() -> None:
-    from qa_assistant._reranker import OnnxCrossEncoder
+    from qa_assistant._models.relevance import OnnxCrossEncoder
 
     class Counting:
         def __init__(self) -> None:
@@ -222,7 +222,7 @@ def test_a_batch_asked_again_is_read_once_and_scores_the_same() -> None:
 
 
 def _fake_builds(monkeypatch: pytest.MonkeyPatch, models: Path) -> list[Path]:
-    import qa_assistant._reranker as reranker
+    import qa_assistant._models.relevance as reranker
 
     built: list[Path] = []
 
@@ -238,7 +238,11 @@ def _fake_builds(monkeypatch: pytest.MonkeyPatch, models: Path) -> list[Path]:
 def test_relevance_model_is_built_once_and_replaces_builds_of_other_weights(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from qa_assistant._reranker import _build_name, ensure_relevance_model, relevance_weights
+    from qa_assistant._models.relevance import (
+        _build_name,
+        ensure_relevance_model,
+        relevance_weights,
+    )
 
     models = tmp_path / "models"
     models.mkdir()
@@ -265,7 +269,7 @@ def test_relevance_model_is_built_once_and_replaces_builds_of_other_weights(
 def test_relevance_model_in_an_unwritable_cache_says_what_to_check(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from qa_assistant._reranker import ensure_relevance_model
+    from qa_assistant._models.relevance import ensure_relevance_model
     from qa_assistant.errors import EmbeddingError
 
     models = tmp_path / "models"
@@ -293,7 +297,7 @@ def test_the_learned_stage_is_on_by_default(monkeypatch: pytest.MonkeyPatch) -> 
 
 @pytest.mark.integration
 def test_packaged_model_scores_the_answering_passage_higher(tmp_path: Path) -> None:
-    from qa_assistant._reranker import make_reranker, relevance_threshold
+    from qa_assistant._models.relevance import make_reranker, relevance_threshold
 
     settings = Settings(
         cache_dir=default_cache_dir(),
@@ -312,8 +316,8 @@ def test_packaged_model_scores_the_answering_passage_higher(tmp_path: Path) -> N
 def test_pairs_are_laid_out_as_in_training() -> None:
     from transformers import AutoTokenizer
 
-    from qa_assistant._model_build import ensure_default_model
-    from qa_assistant._reranker import ensure_relevance_model, load_cross_encoder
+    from qa_assistant._models.build import ensure_default_model
+    from qa_assistant._models.relevance import ensure_relevance_model, load_cross_encoder
 
     cache = default_cache_dir()
     folder = ensure_relevance_model(cache)
@@ -347,7 +351,7 @@ def test_assistant_reranks_every_question_with_rerank_on(settings: Settings) -> 
 def test_training_writes_trained_layers_and_a_threshold_calibrated_as_it_runs(
     tmp_path: Path,
 ) -> None:
-    from qa_assistant._model_build import ensure_default_model, weights_metadata
+    from qa_assistant._models.build import ensure_default_model, weights_metadata
     from qa_assistant.training.data import TrainingData
     from qa_assistant.training.relevance import TrainConfig, train_relevance_model
 

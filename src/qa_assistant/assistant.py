@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, TypedDict, Unpack, cast
 from ._answering.factory import make_answerer
 from ._asking import EMPTY_QUESTION_MESSAGE, HELP_MESSAGE, MAX_QUESTION_CHARS
 from ._chunking.chunker import chunk_token_budget
-from ._embedding import make_embedder
 from ._loading import discover
-from ._model_build import tuned_weights_of
-from ._reader import make_reader
-from ._reranker import make_reranker
+from ._models.build import tuned_weights_of
+from ._models.embedding import make_embedder
+from ._models.relevance import make_reranker
+from ._models.span import make_reader
 from ._retrieval import Retriever
 from ._store.follow import sync_lexical
 from ._store.index import ChromaIndex
@@ -121,7 +121,7 @@ class Assistant:
     @property
     def relevance_threshold(self) -> float | None:
         """The learned stage's abstention threshold, None on the fast path."""
-        from ._reranker import relevance_threshold
+        from ._models.relevance import relevance_threshold
 
         return relevance_threshold(self.settings) if self.settings.relevance.enabled else None
 

@@ -52,7 +52,7 @@ CACHE_COUNTS_LINE = "Model caches: "
 
 
 def _print_cache_counts_on_signal(assistant: Any) -> None:
-    from ._onnx_runtime import CacheCounted
+    from ._models.onnx_runtime import CacheCounted
 
     def report(signum: int, frame: object) -> None:
         models = {"relevance": assistant.reranker, "reader": assistant.reader}

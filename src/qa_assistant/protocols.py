@@ -19,7 +19,7 @@ __all__ = [
 
 @runtime_checkable
 class Embedder(Protocol):
-    """Turns text into unit-length vectors. Made by `qa_assistant._embedding.make_embedder`."""
+    """Turns text into unit-length vectors. Made by ``_models.embedding.make_embedder``."""
 
     @property
     def name(self) -> str: ...
@@ -77,8 +77,8 @@ class StreamingAnswerer(Answerer, Protocol):
 class Reranker(Protocol):
     """Scores how likely each passage is to answer a question, in [0, 1].
 
-    Made by :func:`qa_assistant._reranker.make_reranker`. One call scores all the passages of a
-    question together.
+    Made by :func:`qa_assistant._models.relevance.make_reranker`. One call scores all the
+    passages of a question together.
     """
 
     def score(self, question: str, passages: Sequence[str]) -> list[float]: ...
@@ -90,7 +90,7 @@ class AnswerabilityModel(Protocol):
     on the topic that does not answer, and for one that answers a near miss of the question
     (another group of people, year, place, kind of quantity or benefit).
 
-    Made by :func:`qa_assistant._answerability.make_answerability`. One call scores all the
+    Made by :func:`qa_assistant._models.answerability.make_answerability`. One call scores all the
     sentences of a question together.
     """
 
@@ -102,7 +102,7 @@ class SpanReader(Protocol):
     """Finds where each passage answers a question: the best span of each (character offsets
     in the passage text as given), or None where a passage has no text to read.
 
-    Made by :func:`qa_assistant._reader.make_reader`. One call reads all the passages of a
+    Made by :func:`qa_assistant._models.span.make_reader`. One call reads all the passages of a
     question together.
     """
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from ._embedding import EmbedderIdentity
+from ._models.embedding import EmbedderIdentity
 from ._vietnamese import fold
 from .types import Span
 

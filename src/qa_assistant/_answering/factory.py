@@ -19,7 +19,7 @@ def make_answerer(settings: Settings, reader: SpanReader | None = None) -> Answe
     """The configured answerer: ``settings.answerer`` is extractive, openai or ollama.
 
     ``reader``: the answer reader the extractive answerer quotes by (the assistant makes it
-    once, :func:`~qa_assistant._reader.make_reader`, and warms it up); None: the rules alone.
+    once, :func:`~qa_assistant._models.span.make_reader`, and warms it up); None: the rules alone.
     """
     # Imported once asked for: a process loads only the answerer it runs.
     if settings.answerer == "extractive":
@@ -57,7 +57,7 @@ def make_answerer(settings: Settings, reader: SpanReader | None = None) -> Answe
 
 
 def _extractive(settings: Settings, reader: SpanReader | None) -> Answerer:
-    from .._answerability import make_answerability
+    from .._models.answerability import make_answerability
     from .extractive import ExtractiveAnswerer
 
     make = functools.partial(
@@ -71,7 +71,7 @@ def _extractive(settings: Settings, reader: SpanReader | None) -> Answerer:
     )
     if not settings.relevance.enabled:
         return make()
-    from .._reranker import relevance_threshold
+    from .._models.relevance import relevance_threshold
 
     return make(relevance_threshold=relevance_threshold(settings))
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .._embedding import OnnxEmbedder, SentenceTransformerEmbedder, make_embedder
-from .._model_build import ensure_default_model
+from .._models.build import ensure_default_model
+from .._models.embedding import OnnxEmbedder, SentenceTransformerEmbedder, make_embedder
 from ..settings import DEFAULT_MODEL, default_cache_dir
 
 SENTENCES = [

@@ -52,8 +52,8 @@ def embedder_for(config: BenchConfig) -> Embedder:
         from ..testing import FakeEmbedder
 
         return FakeEmbedder()
-    from .._embedding import make_embedder
-    from .._model_build import tuned_weights_of
+    from .._models.build import tuned_weights_of
+    from .._models.embedding import make_embedder
 
     s = config.settings
     return make_embedder(
@@ -71,7 +71,7 @@ def _plain_model(settings: Settings) -> Any:
     from sentence_transformers import SentenceTransformer
 
     if settings.model_is_default:
-        from .._model_build import ensure_default_model
+        from .._models.build import ensure_default_model
 
         path = str(ensure_default_model(settings.cache_dir))
     else:

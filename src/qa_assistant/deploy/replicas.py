@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from .._onnx_runtime import CacheCounts
+from .._models.onnx_runtime import CacheCounts
 from ..cli import CACHE_COUNTS_LINE
 from ..drivers.chroma_server import free_port
 from ..errors import QAError

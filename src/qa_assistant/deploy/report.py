@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .._onnx_runtime import CacheCounts
+from .._models.onnx_runtime import CacheCounts
 from ..drivers.page_client import Timing
 
 __all__ = ["DeployCheckReport"]

@@ -5,7 +5,7 @@ the sentence's) from an answer.
 
 It starts from the shipped relevance model's layers (a cross-encoder already, so a few hundred
 steps do) and trains the same top layers and head, so its weights file has the relevance
-file's layout and the same runtime rebuilds it (:mod:`.._answerability`). Loss: the pointwise
+file's layout and the same runtime rebuilds it (:mod:`.._models.answerability`). Loss: the pointwise
 binary cross-entropy with positives weighted up to even the classes (the probability reads the
 same whatever the share of negatives a caller sends), plus the listwise term within a
 question's pairs. Seeded, single-process on the CPU.
@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .._reranker import relevance_weights
+from .._models.relevance import relevance_weights
 from ..evaluation import auc
 from .answerability import AnswerabilityData, Question, build_answerability_data
 from .cross_encoder import (

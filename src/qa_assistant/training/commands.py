@@ -70,7 +70,7 @@ def train(
     leave_out: tuple[str, ...],
 ) -> None:
     """Retrain the relevance model on the public QA data (see docs/MODEL.md)."""
-    from .._reranker import relevance_weights
+    from .._models.relevance import relevance_weights
     from .relevance import TrainConfig, train_relevance_model
 
     config = _configured(
@@ -99,7 +99,7 @@ def train_embedder(
     leave_out: tuple[str, ...],
 ) -> None:
     """Fine-tune the dense leg's embedder on the public QA data (see docs/MODEL.md)."""
-    from .._model_build import tuned_weights
+    from .._models.build import tuned_weights
     from .embedder import EmbedderTrainConfig
     from .embedder import train_embedder as train_dense
 
@@ -137,7 +137,7 @@ def train_reader(
     leave_out: tuple[str, ...],
 ) -> None:
     """Train the answer reader on the public QA sets' answer spans (see docs/MODEL.md)."""
-    from .._reader import reader_weights
+    from .._models.span import reader_weights
     from .reader import ReaderTrainConfig
     from .reader import train_reader as train_spans
 
@@ -182,7 +182,7 @@ def train_answerability(
     leave_out: tuple[str, ...],
 ) -> None:
     """Train the answerability model on answers and their near misses (see docs/MODEL.md)."""
-    from .._answerability import answerability_weights
+    from .._models.answerability import answerability_weights
     from .answerability_train import AnswerabilityConfig
     from .answerability_train import train_answerability as train_pairs
 
@@ -218,7 +218,7 @@ def _run(
 ) -> None:
     """Every command: build the base model, train into ``output`` (default: the packaged
     file), print the figures the training returns."""
-    from .._model_build import ensure_default_model
+    from .._models.build import ensure_default_model
 
     settings = settings_from_options()
     with one_line_errors():

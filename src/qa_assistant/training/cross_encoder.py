@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .._model_build import metadata_entry, weights_metadata
-from .._onnx_runtime import pad
-from .._reranker import build_cross_encoder_onnx, load_cross_encoder, pair_ids
+from .._models.build import metadata_entry, weights_metadata
+from .._models.onnx_runtime import pad
+from .._models.relevance import build_cross_encoder_onnx, load_cross_encoder, pair_ids
 from .data import Group
 from .loop import run_steps, trainable
 

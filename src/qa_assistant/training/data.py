@@ -22,7 +22,7 @@ from typing import Any
 
 from .._chunking.chunker import chunk_document
 from .._loading import load_document
-from .._model_build import PASSAGE_PREFIX
+from .._models.build import PASSAGE_PREFIX
 from .._store.lexical import LexicalIndex
 from .._vietnamese import normalize_text, restore_diacritics, strip_diacritics, word_tokens
 from ..errors import QAError

@@ -6,7 +6,7 @@ long article, the chunk holding the answer span), and with the best passage the 
 lexical retrieval ranks that is not gold (a hard negative). The loss is InfoNCE over the batch:
 a question against every positive and hard negative in it, the other questions' passages being
 the in-batch negatives. The word embeddings stay frozen, so only the encoder layers change;
-what ships is their change over the rebuilt base (:mod:`.._tuned_delta`).
+what ships is their change over the rebuilt base (:mod:`.._models.tuned_delta`).
 
 Held-out shares and corpora are those of the relevance model (:mod:`.data`); any set
 can be left out by name. Seeded and single-process on the CPU.
@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from .._model_build import PASSAGE_PREFIX, QUERY_PREFIX, metadata_entry
-from .._tuned_delta import apply_delta, pack_delta
+from .._models.build import PASSAGE_PREFIX, QUERY_PREFIX, metadata_entry
+from .._models.tuned_delta import apply_delta, pack_delta
 from ..errors import QAError
 from ..types import Chunk
 from .data import (

@@ -4,7 +4,7 @@ answer span in a passage, or to say the passage holds none (SQuAD 2.0 style).
 The windows come from :mod:`.spans`. The loss is the cross-entropy of the start token and of
 the end token over the window (the first token for "no answer"). The embeddings and lower
 layers stay as the rebuilt base; what ships is the trained layers' change over it as int8
-(:mod:`.._tuned_delta`) and the head in float32. Seeded and single-process on the CPU.
+(:mod:`.._models.tuned_delta`) and the head in float32. Seeded and single-process on the CPU.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from .._model_build import metadata_entry
-from .._onnx_runtime import pad
-from .._reader import HEAD_PREFIX, load_trained, read_spans, span_model
-from .._tuned_delta import pack_delta
+from .._models.build import metadata_entry
+from .._models.onnx_runtime import pad
+from .._models.span import HEAD_PREFIX, load_trained, read_spans, span_model
+from .._models.tuned_delta import pack_delta
 from ..evaluation import auc, normalize_for_match, token_f1
 from .data import passage_tokens
 from .loop import run_steps, trainable

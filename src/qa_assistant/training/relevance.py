@@ -2,8 +2,8 @@
 cross-encoder that scores (question, passage) pairs.
 
 The embeddings and lower layers stay as the bundled e5 weights, so what ships is only the
-trained top layers and the scoring head (fp16, well under 25 MB); :mod:`.._reranker` puts them
-back on the rebuilt base model. Training is seeded and single-process on the CPU.
+trained top layers and the scoring head (fp16, well under 25 MB); :mod:`.._models.relevance` puts
+them back on the rebuilt base model. Training is seeded and single-process on the CPU.
 
 Loss per group: a listwise cross-entropy (the gold passage against its hard negatives) plus a
 pointwise binary cross-entropy on every pair, so the score is both a ranking and a probability

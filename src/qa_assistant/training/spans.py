@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .._onnx_runtime import pair_row
+from .._models.onnx_runtime import pair_row
 from .._vietnamese import normalize_text
 from ..errors import QAError
 from ..types import Chunk

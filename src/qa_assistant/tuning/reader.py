@@ -30,7 +30,7 @@ from typing import Any
 
 from .. import Assistant, Settings
 from .._answering.factory import make_answerer
-from .._reader import make_reader
+from .._models.span import make_reader
 from ..evaluation import best_token_f1, evaluate
 from ..protocols import Answerer, Embedder, SpanReader
 from ..settings import ReaderSettings

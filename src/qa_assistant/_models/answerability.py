@@ -1,7 +1,7 @@
 """The answerability model at run time: the probability that a sentence answers a question.
 
-A cross-encoder like the relevance model (:mod:`._reranker`), trained further on answers
-against near misses (:mod:`.training.answerability_train`); only its trained layers ship
+A cross-encoder like the relevance model (:mod:`.relevance`), trained further on answers
+against near misses (:mod:`..training.answerability_train`); only its trained layers ship
 (``models/answerability-e5-small.safetensors``), rebuilt once into int8 ONNX in the cache as
 the relevance model is. :func:`make_answerability` is the one factory; it returns None when
 the model is switched off.
@@ -15,11 +15,11 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ._reranker import ensure_cross_encoder, load_cross_encoder
-from .protocols import AnswerabilityModel
+from ..protocols import AnswerabilityModel
+from .relevance import ensure_cross_encoder, load_cross_encoder
 
 if TYPE_CHECKING:
-    from .settings import Settings
+    from ..settings import Settings
 
 __all__ = ["answerability_weights", "ensure_answerability_model", "make_answerability"]
 

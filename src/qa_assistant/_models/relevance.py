@@ -21,20 +21,20 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._model_build import (
+from ..errors import EmbeddingError
+from ..protocols import Reranker
+from .build import (
     build_in_cache,
     ensure_default_model,
     remove_builds,
     weights_digest,
     weights_metadata,
 )
-from ._onnx_export import export_int8_onnx
-from ._onnx_runtime import CacheCounts, cpu_session, pair_row, run_batch
-from .errors import EmbeddingError
-from .protocols import Reranker
+from .onnx_export import export_int8_onnx
+from .onnx_runtime import CacheCounts, cpu_session, pair_row, run_batch
 
 if TYPE_CHECKING:
-    from .settings import Settings
+    from ..settings import Settings
 
 __all__ = [
     "SCORED_BATCHES",
