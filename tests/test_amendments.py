@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from qa_assistant._amendments import amendments, asked_before, document_number, restates
+from qa_assistant._pipeline.amendments import amendments, asked_before, document_number, restates
 from qa_assistant.assistant import Assistant
 from qa_assistant.settings import Settings
 from qa_assistant.testing import FakeEmbedder

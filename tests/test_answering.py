@@ -16,8 +16,8 @@ from qa_assistant._answering.composing import RELATED_OPENER, as_clause
 from qa_assistant._answering.extractive import ExtractiveAnswerer
 from qa_assistant._answering.factory import make_answerer
 from qa_assistant._answering.llm import LLMAnswerer
-from qa_assistant._evidence import score_sentences
-from qa_assistant._question import analyse_question
+from qa_assistant._retrieval.evidence import score_sentences
+from qa_assistant._retrieval.question import analyse_question
 from qa_assistant.errors import ConfigError
 from qa_assistant.protocols import Answerer
 from qa_assistant.settings import AnswerSettings, Settings

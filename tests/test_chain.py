@@ -13,10 +13,10 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.documents import Document
 from langchain_core.runnables import RunnableLambda
 
-import qa_assistant._question as question_module
+import qa_assistant._retrieval.question as question_module
 from conftest import TET_QUESTION
 from qa_assistant._answering.llm import LLMAnswerer
-from qa_assistant._hybrid_retriever import as_document, as_hit
+from qa_assistant._retrieval.hybrid_retriever import as_document, as_hit
 from qa_assistant.assistant import HELP_MESSAGE, Assistant
 from qa_assistant.settings import Settings
 from qa_assistant.testing import FakeEmbedder, FakeOpenAIServer

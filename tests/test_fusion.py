@@ -4,7 +4,13 @@ from dataclasses import replace
 
 import pytest
 
-from qa_assistant._retrieval import RRF_K, demote_boilerplate, diversify, rrf_fuse, weighted_fuse
+from qa_assistant._retrieval.retriever import (
+    RRF_K,
+    demote_boilerplate,
+    diversify,
+    rrf_fuse,
+    weighted_fuse,
+)
 from qa_assistant.types import Chunk, Hit
 
 
@@ -59,7 +65,7 @@ def test_diversify_keeps_distinct_passages() -> None:
 
 
 def test_rerank_lifts_the_passage_whose_sentence_answers() -> None:
-    from qa_assistant._retrieval import evidence_rerank
+    from qa_assistant._retrieval.retriever import evidence_rerank
 
     vague = _hit("vague", "Tỉnh quan tâm nhiều chính sách an sinh xã hội cho người dân.")
     exact = _hit("exact", "Trẻ em đang đi học được hỗ trợ uống sữa miễn phí đến hết năm 2030.")
@@ -74,14 +80,14 @@ def test_rerank_lifts_the_passage_whose_sentence_answers() -> None:
 
 
 def test_rerank_with_one_candidate_changes_nothing() -> None:
-    from qa_assistant._retrieval import evidence_rerank
+    from qa_assistant._retrieval.retriever import evidence_rerank
 
     hits = [_hit("a", "Một đoạn.")]
     assert evidence_rerank("câu hỏi", hits, depth=10, weight=1.0) == hits
 
 
 def test_rerank_prefers_the_question_words_in_their_order() -> None:
-    from qa_assistant._retrieval import evidence_rerank
+    from qa_assistant._retrieval.retriever import evidence_rerank
 
     # Both passages hold every content word of the question; only one writes "điểm bảo lưu"
     # as the question does, so only that one speaks of the thing asked about.

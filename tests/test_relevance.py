@@ -11,7 +11,7 @@ import pytest
 
 from qa_assistant._answering.common import ABSTAIN_MESSAGE
 from qa_assistant._answering.extractive import ExtractiveAnswerer
-from qa_assistant._retrieval import model_rerank
+from qa_assistant._retrieval.retriever import model_rerank
 from qa_assistant.settings import RelevanceSettings, Settings, default_cache_dir
 from qa_assistant.testing import FakeReranker
 from qa_assistant.training.data import HELDOUT_SHARE, Group, Pair, is_heldout

@@ -16,14 +16,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict, Unpack, cast
 
 from ._answering.factory import make_answerer
-from ._asking import EMPTY_QUESTION_MESSAGE, HELP_MESSAGE, MAX_QUESTION_CHARS
 from ._chunking.chunker import chunk_token_budget
 from ._loading import discover
 from ._models.build import tuned_weights_of
 from ._models.embedding import make_embedder
 from ._models.relevance import make_reranker
 from ._models.span import make_reader
-from ._retrieval import Retriever
+from ._pipeline.asking import EMPTY_QUESTION_MESSAGE, HELP_MESSAGE, MAX_QUESTION_CHARS
+from ._retrieval.retriever import Retriever
 from ._store.follow import sync_lexical
 from ._store.index import ChromaIndex
 from ._store.ingest import Progress, file_hash, ingest, manifest_for
@@ -37,8 +37,8 @@ from .types import Answer, DocumentInfo, Filters, IngestReport, Question
 if TYPE_CHECKING:
     from langchain_core.runnables import Runnable
 
-    from ._hybrid_retriever import HybridRetriever
-    from ._pipeline import Pipeline
+    from ._pipeline.chain import Pipeline
+    from ._retrieval.hybrid_retriever import HybridRetriever
 
 __all__ = [
     "EMPTY_QUESTION_MESSAGE",
@@ -253,7 +253,7 @@ class Assistant:
         if pipeline is None:
             # Built at the first question: LangChain takes a second to import, which ingesting
             # or listing documents need not wait for.
-            from ._pipeline import Pipeline
+            from ._pipeline.chain import Pipeline
 
             with self._lock:
                 if self._pipeline is None:
@@ -274,7 +274,7 @@ class Assistant:
         a question in, its ``k`` best passages out as LangChain documents (each one's metadata:
         the passage's source, title, heading, place and scores), from the store as it is at
         each question."""
-        from ._hybrid_retriever import HybridRetriever
+        from ._retrieval.hybrid_retriever import HybridRetriever
 
         return HybridRetriever(
             store=self.retriever,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .._question import analyse_question, folded_syllables, name_syllables
+from .._retrieval.question import analyse_question, folded_syllables, name_syllables
 from ..types import Hit
 
 __all__ = ["Claim", "Support", "claim_of", "figures_held", "is_refusal", "support"]

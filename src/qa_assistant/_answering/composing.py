@@ -8,7 +8,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .._evidence import SentenceScore
+from .._retrieval.evidence import SentenceScore
 from ..types import Citation, Hit
 from .common import cite
 

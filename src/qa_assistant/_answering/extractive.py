@@ -1,6 +1,6 @@
 """The default answerer: quotes the passage sentences that best match the question, or abstains.
 
-Offline and deterministic. The sentences are scored by :mod:`qa_assistant._evidence`; this
+Offline and deterministic. The sentences are scored by :mod:`qa_assistant._retrieval.evidence`; this
 module decides whether the evidence is strong enough and composes the answer text, each quote
 followed by its citation marker ``[n]``.
 """
@@ -11,8 +11,8 @@ import itertools
 import re
 from collections.abc import Sequence
 
-from .._evidence import MONEY, SentenceScore, score_sentences
-from .._question import QuestionTerms, analyse_question, folded_syllables
+from .._retrieval.evidence import MONEY, SentenceScore, score_sentences
+from .._retrieval.question import QuestionTerms, analyse_question, folded_syllables
 from .._vietnamese import restore_diacritics, sentence_spans
 from ..protocols import AnswerabilityModel, SpanReader
 from ..settings import AnswerSettings, ReaderSettings, ScoringSettings

@@ -10,7 +10,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .._question import folded_syllables
+from .._retrieval.question import folded_syllables
 from .._vietnamese import sentence_spans
 from ..types import Citation, Hit
 from .claims import Claim, claim_of, figures_held, is_refusal, support

@@ -163,7 +163,7 @@ def _peak_rss_mb() -> float:
 
 def _serve(spec_path: Path) -> int:
     """The serving process: first answer, then latencies, then the plain baseline."""
-    from .._retrieval import clear_caches
+    from .._retrieval.retriever import clear_caches
     from .models import plain_query_embedder
 
     spec = json.loads(spec_path.read_text(encoding="utf-8"))

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .._question import analyse_question
+from .._retrieval.question import analyse_question
 from ..types import CITATION_MARKER, Answer, Citation
 from .questions import Question, nfc
 

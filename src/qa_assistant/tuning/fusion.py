@@ -29,9 +29,9 @@ from pathlib import Path
 from unittest.mock import patch
 
 from .. import Assistant, Settings
-from .. import _retrieval as retrieval
-from .._evidence import SentenceScore, score_sentences
-from .._retrieval import Query, diversify, evidence_rerank, rrf_fuse, weighted_fuse
+from .._retrieval import retriever as retrieval
+from .._retrieval.evidence import SentenceScore, score_sentences
+from .._retrieval.retriever import Query, diversify, evidence_rerank, rrf_fuse, weighted_fuse
 from ..evaluation import relevant_to_any
 from ..evaluation.metrics import RETRIEVAL_DEPTH
 from ..protocols import Embedder

@@ -16,8 +16,8 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import RunnableConfig
 
-from ._retrieval import Retriever
-from .types import Chunk, Filters, Hit
+from ..types import Chunk, Filters, Hit
+from .retriever import Retriever
 
 __all__ = ["HybridRetriever", "as_document", "as_hit", "retrieve_hits"]
 

@@ -8,11 +8,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ._question import is_small_talk
-from ._retrieval import Retriever
-from .errors import IndexStoreError
-from .settings import Settings
-from .types import Answer, Filters, Question
+from .._retrieval.question import is_small_talk
+from .._retrieval.retriever import Retriever
+from ..errors import IndexStoreError
+from ..settings import Settings
+from ..types import Answer, Filters, Question
 
 __all__ = [
     "EMPTY_QUESTION_MESSAGE",

@@ -11,12 +11,9 @@ import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from ._evidence import clear_caches as clear_evidence_caches
-from ._evidence import score_sentences
-from ._question import analyse_question
-from ._store.index import ChromaIndex
-from ._store.lexical import LexicalIndex
-from ._vietnamese import (
+from .._store.index import ChromaIndex
+from .._store.lexical import LexicalIndex
+from .._vietnamese import (
     is_partly_unaccented,
     is_unaccented,
     normalize_text,
@@ -24,10 +21,13 @@ from ._vietnamese import (
     strip_diacritics,
     word_tokens,
 )
-from .errors import ConfigError
-from .protocols import Embedder, Reranker
-from .settings import RETRIEVER_NAMES, RelevanceSettings, RetrievalSettings, ScoringSettings
-from .types import Filters, Hit
+from ..errors import ConfigError
+from ..protocols import Embedder, Reranker
+from ..settings import RETRIEVER_NAMES, RelevanceSettings, RetrievalSettings, ScoringSettings
+from ..types import Filters, Hit
+from .evidence import clear_caches as clear_evidence_caches
+from .evidence import score_sentences
+from .question import analyse_question
 
 __all__ = [
     "DIVERSITY_THRESHOLD",

@@ -11,7 +11,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ._vietnamese import canonical_spelling, fold, sentence_spans, strip_diacritics, word_set
+from .._vietnamese import canonical_spelling, fold, sentence_spans, strip_diacritics, word_set
 
 __all__ = [
     "QuestionTerms",

@@ -1,7 +1,7 @@
 """Evidence scoring shared by the second retrieval stage and the answerers.
 
 :func:`score_sentences` scores every distinct sentence of the retrieved passages against the
-question as :func:`~qa_assistant._question.analyse_question` reads it. Passages come back
+question as :func:`~qa_assistant._retrieval.question.analyse_question` reads it. Passages come back
 question after question, so their analysis is cached (:func:`clear_caches` forgets it).
 """
 
@@ -14,7 +14,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ._question import (
+from .._vietnamese import (
+    sentence_spans,
+)
+from ..settings import ScoringSettings
+from ..types import Hit
+from .question import (
     QuestionTerms,
     Term,
     analyse_question,
@@ -23,11 +28,6 @@ from ._question import (
     name_syllables,
     syllables_of,
 )
-from ._vietnamese import (
-    sentence_spans,
-)
-from .settings import ScoringSettings
-from .types import Hit
 
 __all__ = [
     "SentenceScore",

@@ -25,14 +25,14 @@ from typing import Any, Generic, TypeVar, cast
 from langchain_core.callbacks import CallbackManagerForChainRun
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 
-from ._amendments import amendments, asked_before, document_number, in_force, restates
-from ._asking import Asked, prepare
-from ._hybrid_retriever import HybridRetriever, retrieve_hits
-from ._retrieval import Retriever
-from .errors import AnswererError
-from .protocols import Answerer, StreamingAnswerer
-from .settings import Settings
-from .types import Answer, DocumentInfo, Filters, Hit, Question
+from .._retrieval.hybrid_retriever import HybridRetriever, retrieve_hits
+from .._retrieval.retriever import Retriever
+from ..errors import AnswererError
+from ..protocols import Answerer, StreamingAnswerer
+from ..settings import Settings
+from ..types import Answer, DocumentInfo, Filters, Hit, Question
+from .amendments import amendments, asked_before, document_number, in_force, restates
+from .asking import Asked, prepare
 
 __all__ = ["Answered", "Pipeline", "Retrieved"]
 
@@ -192,7 +192,7 @@ class Pipeline:
 
     def _in_force(self, answered: Answered, config: RunnableConfig) -> Answered:
         """The answer from the document that amends the one it quotes, where that document
-        answers too and the question asks about no time before it (:mod:`._amendments`)."""
+        answers too and the question asks about no time before it (:mod:`.amendments`)."""
         answer, asked = answered.answer, answered.asked
         if answer.abstained or answer.provision or not answer.citations:
             return answered

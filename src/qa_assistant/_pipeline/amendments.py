@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date
 
-from ._question import folded_syllables
-from .types import Answer, DocumentInfo
+from .._retrieval.question import folded_syllables
+from ..types import Answer, DocumentInfo
 
 __all__ = ["amendments", "asked_before", "document_number", "in_force", "restates"]
 
