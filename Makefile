@@ -65,7 +65,7 @@ lint: setup
 
 # docs/SETTINGS.md is rendered from settings.py; a test fails when it is out of date.
 settings-doc: setup
-	$(PY) -m qa_assistant._settings_doc > docs/SETTINGS.md
+	$(PY) -m qa_assistant.tuning.settings_doc > docs/SETTINGS.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-output out

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from qa_assistant._settings_doc import render
 from qa_assistant.settings import Settings
+from qa_assistant.tuning.settings_doc import render
 
 SETTINGS_MD = Path(__file__).resolve().parent.parent / "docs" / "SETTINGS.md"
 
@@ -86,5 +86,5 @@ def test_every_setting_says_what_it_does() -> None:
 
 
 def test_the_settings_reference_is_what_the_model_renders() -> None:
-    # Regenerate with: python -m qa_assistant._settings_doc > docs/SETTINGS.md
+    # Regenerate with: python -m qa_assistant.tuning.settings_doc > docs/SETTINGS.md
     assert SETTINGS_MD.read_text(encoding="utf-8") == render()

@@ -1,6 +1,6 @@
 """docs/SETTINGS.md, rendered from the :class:`~qa_assistant.settings.Settings` model.
 
-``python -m qa_assistant._settings_doc > docs/SETTINGS.md`` (``make settings-doc``) writes it;
+``python -m qa_assistant.tuning.settings_doc > docs/SETTINGS.md`` (``make settings-doc``) writes it;
 a test fails when the committed file is not what this renders, so the reference cannot drift
 from the settings. Nothing at run time imports this module.
 """
@@ -16,7 +16,7 @@ import annotated_types
 from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 
-from .settings import _RENAMED, Settings
+from ..settings import _RENAMED, Settings
 
 __all__ = ["render"]
 
@@ -29,7 +29,7 @@ the folder the command runs in. A group's settings join the group's name and the
 (secrets masked).
 
 This file is generated from `src/qa_assistant/settings.py` by
-`python -m qa_assistant._settings_doc > docs/SETTINGS.md` (`make settings-doc`); edit the
+`python -m qa_assistant.tuning.settings_doc > docs/SETTINGS.md` (`make settings-doc`); edit the
 settings' descriptions there, not this file. A test fails when the two differ.
 """
 
