@@ -4,7 +4,7 @@ The log is the ``<name>__changes`` collection beside the chunks. Every commit an
 document adds a record (generation number, source, content hash; none when removed) and then
 moves the ``head`` record to that generation. A serving process reads only ``head`` to learn
 whether anything changed (:meth:`ChangeLog.version`) and then the records past its own
-generation (:meth:`ChangeLog.sources_between`), never the whole registry; :mod:`._follow` is
+generation (:meth:`ChangeLog.sources_between`), never the whole registry; :mod:`.follow` is
 that reader. The head also holds a random store id, new after ``--rebuild``, so a process can
 tell a rebuilt store from a changed one.
 

@@ -11,7 +11,7 @@ This is the only module that imports chromadb. Three collections live side by si
   out of the registry because Chroma reads a record's text along with its metadata: with the
   texts in it, listing 1,200 documents read 80 MB and took 0.8 s, on every store check.
 * ``<name>__changes``: the change log, a generation per commit or removal of a document and
-  its head (:mod:`._change_log`). Every registry write happens inside
+  its head (:mod:`.change_log`). Every registry write happens inside
   :meth:`~qa_assistant._store.change_log.ChangeLog.logged`; :meth:`ChromaIndex.version` and
   :meth:`ChromaIndex.changes_since` read it for the processes that follow the store.
 
