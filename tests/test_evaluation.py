@@ -670,6 +670,11 @@ def test_citation_validity_ignores_brackets_inside_a_quote() -> None:
     assert citation_validity(f"Theo tài liệu, {quote} [1]", [cite]) == 1.0
     # The answer may write the quote without its closing full stop.
     assert citation_validity(f"Theo tài liệu, {quote[:-1]} [1].", [cite]) == 1.0
+    # The answer lowers the quote's first letter after "Theo tài liệu," and writes it on one line.
+    lowered = "Chi tiết thang điểm:\nVới Anh văn 1 (TOEIC[400])."
+    scale = Citation(1, "s.md", "t", "h", lowered, lowered, 0, len(lowered))
+    answer = "Theo tài liệu, chi tiết thang điểm: Với Anh văn 1 (TOEIC[400]) [1]."
+    assert citation_validity(answer, [scale]) == 1.0
     # A real stray marker outside the quote still fails.
     assert citation_validity(f"Theo tài liệu, {quote} [1] [400].", [cite]) == 0.0
 

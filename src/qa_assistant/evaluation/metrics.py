@@ -267,12 +267,14 @@ def citation_validity(answer_text: str, citations: Sequence[Citation]) -> float:
 
     Bracketed numbers inside a quoted passage ("TOEIC[400]") are the document's own text, not
     markers: the quotes are taken out of the answer before markers are read."""
+    # The answer quotes on one line and may lower the first letter after "Theo tài liệu,".
+    text = " ".join(answer_text.split()).casefold()
     for c in citations:
         # Answers may drop the quote's closing punctuation before the marker.
-        quoted = c.quote.rstrip(" .;:!?…")
+        quoted = " ".join(c.quote.split()).casefold().rstrip(" .;:!?…")
         if quoted:
-            answer_text = answer_text.replace(quoted, " ")
-    markers = {int(m) for m in CITATION_MARKER.findall(answer_text)}
+            text = text.replace(quoted, " ")
+    markers = {int(m) for m in CITATION_MARKER.findall(text)}
     if not markers:
         return 0.0
     known = {c.marker for c in citations}
