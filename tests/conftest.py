@@ -16,9 +16,9 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-# The tests on the fake embedder run the fast path: the learned stage needs the real relevance
-# model, built from the default one (about 40 s). Tests of the learned stage pass a
-# FakeReranker or, marked integration, turn the real model on; subprocesses inherit this.
+# The tests on the fake embedder run the fast path: the relevance model is a real
+# model, built from the default one (about 40 s). Tests of the relevance model pass a
+# FakeRelevanceModel or, marked integration, turn the real model on; subprocesses inherit this.
 os.environ.setdefault("QA_RELEVANCE__ENABLED", "false")
 # Likewise the answer reader (about a minute to build): its tests pass a fake reader or turn
 # the real one on.

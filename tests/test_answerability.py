@@ -214,14 +214,14 @@ def test_missing_weights_say_how_to_do_without_them(tmp_path: Path) -> None:
 def test_answerability_builds_leave_the_relevance_builds_alone(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import qa_assistant._models.relevance as reranker
+    import qa_assistant._models.relevance as relevance_model
 
     models = tmp_path / "models"
     models.mkdir()
     (models / "relevance-abc").mkdir()
-    monkeypatch.setattr(reranker, "ensure_default_model", lambda _cache: models / "base")
+    monkeypatch.setattr(relevance_model, "ensure_default_model", lambda _cache: models / "base")
     monkeypatch.setattr(
-        reranker,
+        relevance_model,
         "build_cross_encoder_onnx",
         lambda _base, _weights, folder: (folder / "model_int8.onnx").write_bytes(b"onnx"),
     )

@@ -23,7 +23,7 @@ def test_parse_sizes_accepts_thousands_and_sorts() -> None:
 
 def test_bench_reports_every_figure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # One small run through the command (a fresh serving process takes seconds to start), with
-    # the default settings: the learned stage on, its model a fake too.
+    # the default settings: the relevance model on, a fake too.
     monkeypatch.setenv("QA_RELEVANCE__ENABLED", "true")
     args = ["bench", "--fake", "--docs", str(SEED_DOCUMENTS), "--sizes", "300", "--queries", "4"]
     args += ["--clients", "3"]
@@ -55,7 +55,7 @@ def test_bench_reports_every_figure(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert figures["concurrent_clients_300"] == 3
     assert figures["concurrent_p50_ms_300"] >= figures["concurrent_queued_p50_ms_300"]
     assert any("vectors reused" in n for n in figures["notes"])
-    assert any("learned stage on, where the rules abstain" in n for n in figures["notes"])
+    assert any("relevance model on, where the rules abstain" in n for n in figures["notes"])
     # The workdir keeps the collection, so it can be inspected or served again.
     assert (tmp_path / "bench" / "collection-300" / "chroma.sqlite3").is_file()
 

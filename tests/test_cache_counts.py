@@ -1,4 +1,4 @@
-"""The learned stage's cache counts: kept by each model, printed by ``serve`` on SIGUSR1 for
+"""The models' cache counts: kept by each model, printed by ``serve`` on SIGUSR1 for
 ``deploy-check`` to read."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ class _Logits:
         return [feeds["input_ids"].sum(axis=1).astype(np.float32) / 100]
 
 
-def _reranker() -> OnnxCrossEncoder:
+def _relevance_model() -> OnnxCrossEncoder:
     from tokenizers import Tokenizer, models, pre_tokenizers
 
     tokenizer = Tokenizer(models.WordLevel({"<unk>": 3, "a": 4, "b": 5}, unk_token="<unk>"))
@@ -32,13 +32,13 @@ def _reranker() -> OnnxCrossEncoder:
 
 
 def test_a_model_counts_the_batches_its_cache_answered() -> None:
-    reranker = _reranker()
-    assert reranker.cache_counts() == CacheCounts(0, 0)
-    reranker.score("a", ["a", "b"])
-    reranker.score("a", ["a", "b"])
-    reranker.score("b", ["a", "b"])
-    reranker.score("a", [])  # nothing to score: no call at all
-    assert reranker.cache_counts() == CacheCounts(hits=1, misses=2)
+    relevance_model = _relevance_model()
+    assert relevance_model.cache_counts() == CacheCounts(0, 0)
+    relevance_model.score("a", ["a", "b"])
+    relevance_model.score("a", ["a", "b"])
+    relevance_model.score("b", ["a", "b"])
+    relevance_model.score("a", [])  # nothing to score: no call at all
+    assert relevance_model.cache_counts() == CacheCounts(hits=1, misses=2)
 
 
 def test_an_answer_reader_not_loaded_yet_has_read_nothing(settings: Settings) -> None:
@@ -58,10 +58,10 @@ def _sigusr1() -> Iterator[None]:
 @pytest.mark.usefixtures("_sigusr1")
 def test_serve_prints_the_counts_when_signalled(capsys: pytest.CaptureFixture[str]) -> None:
     class Serving:
-        reranker = _reranker()
+        relevance_model = _relevance_model()
         reader = None  # off: left out of the line
 
-    Serving.reranker.score("a", ["b"])
+    Serving.relevance_model.score("a", ["b"])
     cli._print_cache_counts_on_signal(Serving())
     os.kill(os.getpid(), signal.SIGUSR1)
     (line,) = [x for x in capsys.readouterr().out.splitlines() if x]

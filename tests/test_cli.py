@@ -168,10 +168,24 @@ def test_the_help_lists_the_tooling_commands_and_a_typo_is_told_the_nearest() ->
         "serve",
         "bench",
         "deploy-check",
-        "train",
+        "train-relevance",
         "train-embedder",
         "train-answerability",
     ):
         assert f"\n  {name} " in result.output, name
     typo = CliRunner().invoke(cli.main, ["benc"])
     assert typo.exit_code == 2 and "Did you mean 'bench'?" in typo.output
+
+
+def test_train_is_the_hidden_old_name_of_train_relevance(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from qa_assistant.training import commands
+
+    ran: list[dict[str, object]] = []
+    monkeypatch.setattr(commands.train_relevance, "callback", lambda **options: ran.append(options))
+    result = CliRunner().invoke(cli.main, ["train", "--data", str(tmp_path), "--seed", "7"])
+    assert result.exit_code == 0, result.output
+    assert ran and ran[0]["seed"] == 7
+    assert "renamed train-relevance" in result.output
+    assert "\n  train " not in CliRunner().invoke(cli.main, ["--help"]).output

@@ -6,7 +6,7 @@ figures measured when the thresholds were set, less a small margin. A change to 
 retrieval or answering that costs answers shows up here, not only in a manual ``eval`` run.
 
 Two versions: one on the fake embedder and the fast path (seconds, always run: catches answering
-changes) and one on the default settings, the real model with the learned stage (``integration``:
+changes) and one on the default settings, the real relevance model (``integration``:
 about a minute on an idle machine, offline; it reuses the models built in the user's cache when
 there are and otherwise builds them, about a minute).
 """
@@ -36,7 +36,7 @@ QUESTIONS = Path(__file__).resolve().parent.parent / "eval" / "questions.jsonl"
 # finds a sentence about the poverty line in Quảng Ninh.
 FAKE_FLOORS = {"containment": 0.77, "citation_validity": 1.0, "abstention_recall": 0.88}
 FAKE_CEILINGS = {"false_abstention_rate": 0.17}
-# Default settings (the learned stage on; the fast path measures the same here): containment
+# Default settings (the relevance model on; the fast path measures the same here): containment
 # 0.857, citation validity 1.0, abstention recall 0.889 (16/18; 17/18 until unaccented questions
 # got the top-passage rule), false abstention 0.078.
 REAL_FLOORS = {"containment": 0.83, "citation_validity": 1.0, "abstention_recall": 0.83}

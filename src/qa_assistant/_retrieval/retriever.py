@@ -22,7 +22,7 @@ from .._vietnamese import (
     word_tokens,
 )
 from ..errors import ConfigError
-from ..protocols import Embedder, Reranker
+from ..protocols import Embedder, RelevanceModel
 from ..settings import RETRIEVER_NAMES, RelevanceSettings, RetrievalSettings, ScoringSettings
 from ..types import Filters, Hit
 from .evidence import clear_caches as clear_evidence_caches
@@ -132,7 +132,7 @@ class Retriever:
         candidates: int = 40,
         tuning: RetrievalSettings | None = None,
         scoring: ScoringSettings | None = None,
-        reranker: Reranker | None = None,
+        relevance_model: RelevanceModel | None = None,
         relevance: RelevanceSettings | None = None,
     ):
         self.index = index
@@ -141,7 +141,7 @@ class Retriever:
         self.candidates = candidates
         self.tuning = tuning or RetrievalSettings.model_validate({})
         self.scoring = scoring
-        self.reranker = reranker
+        self.relevance_model = relevance_model
         self.relevance = relevance or RelevanceSettings.model_validate({})
 
     def dense(
@@ -203,8 +203,8 @@ class Retriever:
         hits = diversify(
             hits, k=max(k, tuning.diversity_depth), threshold=tuning.diversity_threshold
         )
-        if self.reranker is not None and self.relevance.rerank:
-            hits = self._relevance(query, hits, self.reranker)
+        if self.relevance_model is not None and self.relevance.rerank:
+            hits = self._relevance(query, hits, self.relevance_model)
         return _ranked(demote_boilerplate(hits, tuning.boilerplate_demotion))
 
     def second_look(
@@ -213,14 +213,20 @@ class Retriever:
         """The hits re-scored by the relevance model, for a question the answerer abstained on;
         None when the model is off or already scored them (``QA_RELEVANCE__RERANK``). Most
         questions never need it, so the model's cost falls on the few the rules turn away."""
-        if self.reranker is None or self.relevance.rerank or not hits:
+        if self.relevance_model is None or self.relevance.rerank or not hits:
             return None
         query = Query.prepare(question, history)
-        return _ranked(self._relevance(query, hits, self.reranker))
+        return _ranked(self._relevance(query, hits, self.relevance_model))
 
-    def _relevance(self, query: Query, hits: Sequence[Hit], reranker: Reranker) -> list[Hit]:
+    def _relevance(
+        self, query: Query, hits: Sequence[Hit], relevance_model: RelevanceModel
+    ) -> list[Hit]:
         return model_rerank(
-            query.dense_text, hits, reranker, self.relevance.depth, self.relevance.fusion_weight
+            query.dense_text,
+            hits,
+            relevance_model,
+            self.relevance.depth,
+            self.relevance.fusion_weight,
         )
 
     def _fuse(self, legs: Mapping[str, list[tuple[str, float]]]) -> list[tuple[str, float]]:
@@ -276,16 +282,20 @@ def evidence_rerank(
 
 
 def model_rerank(
-    question: str, hits: Sequence[Hit], reranker: Reranker, depth: int, fusion_weight: float
+    question: str,
+    hits: Sequence[Hit],
+    relevance_model: RelevanceModel,
+    depth: int,
+    fusion_weight: float,
 ) -> list[Hit]:
-    """The learned stage: the relevance model's probability for each of the top ``depth``
+    """Ordering by the relevance model: its probability for each of the top ``depth``
     hits, plus ``fusion_weight`` times the earlier score (min-max scaled over those hits),
     decides their order. Each keeps its probability as the "relevance" score, which the
     answerer reads to decide whether the documents answer at all."""
     top = list(hits[:depth])
     if not top:
         return list(hits)
-    probabilities = reranker.score(question, [h.chunk.indexed_text for h in top])
+    probabilities = relevance_model.score(question, [h.chunk.indexed_text for h in top])
     return _rescore(hits, depth, fusion_weight, probabilities, "relevance", probabilities)
 
 

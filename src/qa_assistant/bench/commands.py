@@ -42,7 +42,7 @@ def register_commands(cli: click.Group) -> None:
 )
 @common.workdir_option("Keep the collections here.")
 @click.option(
-    "--fake", is_flag=True, help="Use the FakeEmbedder and FakeReranker (quick runs, tests)."
+    "--fake", is_flag=True, help="Use the FakeEmbedder and FakeRelevanceModel (quick runs, tests)."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
 def bench(docs: Path, sizes: str, as_json: bool, **options: Any) -> None:

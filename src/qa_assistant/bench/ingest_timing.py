@@ -19,7 +19,7 @@ from ..protocols import Embedder
 from ..types import Chunk
 from .config import BenchConfig, settings_for
 from .models import RecordingEmbedder, embedder_for, plain_encoder
-from .worker import fake_reranker
+from .worker import fake_relevance_model
 
 __all__ = ["Ingested", "measure_ingest"]
 
@@ -65,10 +65,12 @@ def measure_ingest(config: BenchConfig, workdir: Path) -> tuple[dict[str, Any], 
     embedder = RecordingEmbedder(embedder_for(config))
     shutil.rmtree(workdir / "ingest", ignore_errors=True)  # a kept workdir: ingest afresh
     settings = settings_for(config, workdir / "ingest")
-    reranker = fake_reranker(settings) if config.fake else None
+    relevance_model = fake_relevance_model(settings) if config.fake else None
     # A fake run gives the answerer, so no answer reader is built either.
     answerer = make_answerer(settings) if config.fake else None
-    assistant = Assistant(settings, embedder=embedder, reranker=reranker, answerer=answerer)
+    assistant = Assistant(
+        settings, embedder=embedder, relevance_model=relevance_model, answerer=answerer
+    )
     max_tokens = chunk_token_budget(settings.max_chunk_tokens, embedder.max_tokens)
     files = _pick_files(config.docs, min(config.sizes), embedder, max_tokens)
     if not files:

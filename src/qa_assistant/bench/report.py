@@ -50,7 +50,7 @@ def bench_notes(config: BenchConfig, base: Ingested) -> list[str]:
     model = "FakeEmbedder" if config.fake else config.settings.model
     return [
         f"model {model}, retriever {config.settings.retriever}, k {config.settings.k}, "
-        f"learned stage {config.settings.relevance.mode}, answer reader "
+        f"relevance model {config.settings.relevance.mode}, answer reader "
         f"{'on' if config.settings.reader.enabled and not config.fake else 'off'}; "
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end",
         f"ingest: the real pipeline over the {len(base.content_hash)} smallest laws of "

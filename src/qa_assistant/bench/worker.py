@@ -28,7 +28,7 @@ from ..settings import Settings
 
 if TYPE_CHECKING:
     from ..assistant import Assistant
-    from ..protocols import Reranker
+    from ..protocols import RelevanceModel
 
 __all__ = [
     "FIRST_ANSWER",
@@ -40,7 +40,7 @@ __all__ = [
     "SERVE_FLAG",
     "SERVING",
     "Worker",
-    "fake_reranker",
+    "fake_relevance_model",
     "spec_assistant",
     "worker_process",
 ]
@@ -104,11 +104,11 @@ def worker_process(
         yield Worker(proc, stderr, started)
 
 
-def fake_reranker(settings: Settings) -> Reranker | None:
-    """A ``--fake`` run's stand-in for the relevance model, where the learned stage is on."""
-    from ..testing import FakeReranker
+def fake_relevance_model(settings: Settings) -> RelevanceModel | None:
+    """A ``--fake`` run's stand-in for the relevance model, where it is on."""
+    from ..testing import FakeRelevanceModel
 
-    return FakeReranker() if settings.relevance.enabled else None
+    return FakeRelevanceModel() if settings.relevance.enabled else None
 
 
 def spec_assistant(spec: dict[str, Any]) -> Assistant:
@@ -126,7 +126,7 @@ def spec_assistant(spec: dict[str, Any]) -> Assistant:
     return Assistant(
         settings,
         embedder=FakeEmbedder(),
-        reranker=fake_reranker(settings),
+        relevance_model=fake_relevance_model(settings),
         answerer=make_answerer(settings),
     )
 

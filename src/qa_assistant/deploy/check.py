@@ -24,7 +24,7 @@ before the load and after it gets the same answer, and the answer under load rea
 uploads (:mod:`.answers`).
 
 Each question's time is split as the client sees it: waiting in the page's queue, then the
-handler, of which the assistant's own work is the answer's ``latency_ms``. The learned stage's
+handler, of which the assistant's own work is the answer's ``latency_ms``. The
 models count the calls their caches answered; each replica prints its counts when signalled
 (``SIGUSR1``), before the load and after it. The report is :mod:`.report`'s.
 """
@@ -187,7 +187,7 @@ def run_deploy_check(config: DeployCheckConfig, settings: Settings) -> DeployChe
             mismatches=tuple(mismatches),
             settings={
                 **settings.serving.model_dump(),
-                "learned_stage": settings.relevance.mode,
+                "relevance_model": settings.relevance.mode,
             },
             peak_rss_mb=peak_rss,
             uploads=tally.uploads,

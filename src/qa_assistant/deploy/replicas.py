@@ -1,5 +1,5 @@
 """The deploy check's replicas: each a ``qa-assistant serve`` process on loopback, started,
-awaited, killed and stopped, with its peak memory and the learned stage's cache counts, which
+awaited, killed and stopped, with its peak memory and the models' cache counts, which
 it prints when signalled (``SIGUSR1``)."""
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ class Replica:
         return None
 
     def cache_counts(self) -> dict[str, CacheCounts] | None:
-        """The learned stage's cache counts since this process started, None where the replica
+        """The models' cache counts since this process started, None where the replica
         is down or does not answer the signal in time."""
         if self.proc is None or self.proc.poll() is not None:
             return None

@@ -25,7 +25,7 @@ class DeployCheckReport:
     handled: Timing  # from then until the answer came back
     assistant: Timing  # the assistant's own work (the answer's latency_ms)
     throughput_qps: float  # answers per second while the citizens asked
-    # Per learned-stage model, its calls during the load, summed over the replicas that ran at
+    # Per model, its calls during the load, summed over the replicas that ran at
     # its end (a restarted one's since its restart); empty where no model or no count.
     cached: dict[str, CacheCounts]
     compared: int  # answers under load compared with the same question asked alone
@@ -75,7 +75,7 @@ class DeployCheckReport:
             f"failovers {self.failovers}",
             f"  waiting in the queue {self.queued}; handling {self.handled}, "
             f"of which the assistant {self.assistant}",
-            f"learned stage answered from its caches: {cached or 'no counts'}",
+            f"models answered from their caches: {cached or 'no counts'}",
             f"answers under load: {self.compared} compared with the question asked alone, "
             f"{len(self.mismatches)} differ",
             f"replicas' peak memory: {memory}",

@@ -1,5 +1,5 @@
-"""``qa-assistant train``, ``train-embedder``, ``train-reader`` and ``train-answerability``: the
-command line's hook into this package (:func:`register_commands`).
+"""``qa-assistant train-relevance``, ``train-embedder``, ``train-reader`` and
+``train-answerability``: the command line's hook into this package (:func:`register_commands`).
 
 Only click is imported here; torch and the training code load when a command runs.
 """
@@ -19,7 +19,8 @@ __all__ = ["register_commands"]
 
 
 def register_commands(cli: click.Group) -> None:
-    cli.add_command(train)
+    cli.add_command(train_relevance)
+    cli.add_command(_renamed(train_relevance, "train"))
     cli.add_command(train_embedder)
     cli.add_command(train_reader)
     cli.add_command(train_answerability)
@@ -54,14 +55,14 @@ def _output(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     )
 
 
-@click.command()
+@click.command("train-relevance")
 @_TRAINING_DATA
 @_output("the trained layers")
 @_SEED
 @click.option("--layers", type=click.IntRange(1, 12), default=None, help=_DEFAULT)
 @click.option("--max-minutes", type=float, default=None, help=_DEFAULT)
 @_LEAVE_OUT
-def train(
+def train_relevance(
     data: Path,
     output: Path | None,
     seed: int | None,
@@ -80,6 +81,23 @@ def train(
         output,
         relevance_weights,
         lambda base, target: train_relevance_model(data, base, target, config),
+    )
+
+
+def _renamed(command: click.Command, old: str) -> click.Command:
+    """``command`` under its old name, hidden from the help, with a warning: read for one
+    release (CHANGELOG.md)."""
+
+    def warned(**options: Any) -> None:
+        click.echo(
+            f"qa-assistant {old} is renamed {command.name}; the old name works until the next "
+            f"release: run qa-assistant {command.name} instead.",
+            err=True,
+        )
+        click.get_current_context().invoke(command, **options)
+
+    return click.Command(
+        old, callback=warned, params=command.params, help=command.help, hidden=True
     )
 
 

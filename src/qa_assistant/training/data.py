@@ -2,9 +2,9 @@
 
 Each question becomes a :class:`Group` of (question, passage, label) pairs: its gold passage
 and the passages the project's own lexical retrieval ranks highest that are not gold (the hard
-negatives a reranker meets at run time). Law and Wikipedia questions are chunked and searched
-exactly as ``qa-assistant ingest`` and ``ask`` would; Zalo pairs carry their own paragraph, and
-its 2,328 unanswerable pairs teach when a passage on the topic does *not* answer.
+negatives the relevance model meets at run time). Law and Wikipedia questions are chunked and
+searched exactly as ``qa-assistant ingest`` and ``ask`` would; Zalo pairs carry their own
+paragraph, and its 2,328 unanswerable pairs teach when a passage on the topic does *not* answer.
 
 A fixed share of every set (by a hash of the question id) is held out of training for
 validation; the benchmark dev sets are never read here.
