@@ -205,9 +205,9 @@ def test_the_fake_is_an_answerability_model() -> None:
 
 
 def test_missing_weights_say_how_to_do_without_them(tmp_path: Path) -> None:
-    from qa_assistant.errors import EmbeddingError
+    from qa_assistant.errors import AnswerabilityModelError
 
-    with pytest.raises(EmbeddingError, match=r"train-answerability.*ANSWERABILITY__ENABLED=false"):
+    with pytest.raises(AnswerabilityModelError, match=r"train-answerability.*__ENABLED=false"):
         ensure_answerability_model(tmp_path, tmp_path / "none.safetensors")
 
 
@@ -223,7 +223,7 @@ def test_answerability_builds_leave_the_relevance_builds_alone(
     monkeypatch.setattr(
         relevance_model,
         "build_cross_encoder_onnx",
-        lambda _base, _weights, folder: (folder / "model_int8.onnx").write_bytes(b"onnx"),
+        lambda _base, _weights, folder, _error: (folder / "model_int8.onnx").write_bytes(b"onnx"),
     )
     other = tmp_path / "other.safetensors"
     other.write_bytes(b"other weights")

@@ -247,7 +247,12 @@ def test_a_build_prints_no_loading_bars_and_leaves_them_as_they_were(
 
     hf_logging.enable_progress_bar()
     model_build.build_in_cache(
-        tmp_path / "models" / "m", build, lambda: None, "1 MB", complete=("build-info.json",)
+        tmp_path / "models" / "m",
+        build,
+        lambda: None,
+        "1 MB",
+        error=EmbeddingError,
+        complete=("build-info.json",),
     )
     assert (tmp_path / "models" / "m" / "build-info.json").is_file()
     assert "Loading weights" not in capsys.readouterr().err

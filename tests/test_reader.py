@@ -15,7 +15,7 @@ import pytest
 from qa_assistant._answering.extractive import ExtractiveAnswerer
 from qa_assistant._models.span import best_span, ensure_reader_model, read_spans, windows
 from qa_assistant._ui.rendering import render_answer
-from qa_assistant.errors import EmbeddingError, QAError
+from qa_assistant.errors import QAError, SpanModelError
 from qa_assistant.settings import ReaderSettings, Settings, default_cache_dir
 from qa_assistant.testing import FakeReader
 from qa_assistant.training.spans import READER_SET_NAMES, _Windows, build_span_data, find_span
@@ -196,7 +196,7 @@ def test_the_page_shows_the_short_answer_in_bold() -> None:
 
 
 def test_missing_reader_weights_say_how_to_answer_without_it(tmp_path: Path) -> None:
-    with pytest.raises(EmbeddingError, match=r"train-reader.*QA_READER__ENABLED=false"):
+    with pytest.raises(SpanModelError, match=r"train-reader.*QA_READER__ENABLED=false"):
         ensure_reader_model(tmp_path, tmp_path / "missing.safetensors")
 
 

@@ -188,14 +188,14 @@ def _word_tokenizer() -> object:
 
 def test_relevance_model_failure_says_how_to_answer_without_it() -> None:
     from qa_assistant._models.relevance import OnnxCrossEncoder
-    from qa_assistant.errors import EmbeddingError
+    from qa_assistant.errors import RelevanceModelError
 
     class Broken:
         def run(self, *_args: object) -> list[np.ndarray]:
             raise RuntimeError("bad allocation")
 
     relevance_model = OnnxCrossEncoder(Broken(), _word_tokenizer(), max_tokens=16)
-    with pytest.raises(EmbeddingError, match=r"ENABLED=false.*\(batch of 2: bad allocation\)"):
+    with pytest.raises(RelevanceModelError, match=r"ENABLED=false.*\(batch of 2: bad alloc"):
         relevance_model.score("a", ["a", "a a"])
 
 
@@ -228,7 +228,7 @@ def _fake_builds(monkeypatch: pytest.MonkeyPatch, models: Path) -> list[Path]:
 
     built: list[Path] = []
 
-    def build(_base: Path, _weights: Path, folder: Path) -> None:
+    def build(_base: Path, _weights: Path, folder: Path, _error: object) -> None:
         (folder / "model_int8.onnx").write_bytes(b"onnx")
         built.append(folder)
 
@@ -272,12 +272,12 @@ def test_relevance_model_in_an_unwritable_cache_says_what_to_check(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from qa_assistant._models.relevance import ensure_relevance_model
-    from qa_assistant.errors import EmbeddingError
+    from qa_assistant.errors import RelevanceModelError
 
     models = tmp_path / "models"
     models.write_text("a file where the folder should be")  # root may write anywhere else
     _fake_builds(monkeypatch, models)
-    with pytest.raises(EmbeddingError, match=r"writable.*QA_RELEVANCE__ENABLED=false"):
+    with pytest.raises(RelevanceModelError, match=r"writable.*QA_RELEVANCE__ENABLED=false"):
         ensure_relevance_model(tmp_path)
 
 

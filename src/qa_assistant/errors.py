@@ -19,8 +19,27 @@ class LoadError(QAError):
     """A file could not be read as a document (unsupported, corrupt, encrypted, no text)."""
 
 
-class EmbeddingError(QAError):
+class ModelError(QAError):
+    """A model could not be built, loaded or run; each model raises its own kind below."""
+
+
+class EmbeddingError(ModelError):
     """The embedding model could not be built, loaded or run."""
+
+
+class RelevanceModelError(ModelError):
+    """The relevance model could not be built, loaded or run (``QA_RELEVANCE__ENABLED=false``
+    answers without it)."""
+
+
+class SpanModelError(ModelError):
+    """The span model, the answer reader, could not be built, loaded or run
+    (``QA_READER__ENABLED=false`` answers without it)."""
+
+
+class AnswerabilityModelError(ModelError):
+    """The answerability model could not be built, loaded or run
+    (``QA_ANSWERABILITY__ENABLED=false`` answers without it)."""
 
 
 class IndexStoreError(QAError):
@@ -68,6 +87,7 @@ class AuditError(QAError):
 
 
 __all__ = [
+    "AnswerabilityModelError",
     "AnswererError",
     "AuditError",
     "ConfigError",
@@ -79,8 +99,11 @@ __all__ = [
     "IngestLeaseHeldError",
     "IngestLeaseLostError",
     "LoadError",
+    "ModelError",
     "QAError",
     "QuestionSetError",
+    "RelevanceModelError",
+    "SpanModelError",
     "StaffAccessError",
     "UploadError",
 ]

@@ -15,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..errors import AnswerabilityModelError
 from ..protocols import AnswerabilityModel
 from .relevance import ensure_cross_encoder, load_cross_encoder
 
@@ -41,6 +42,7 @@ def ensure_answerability_model(cache_dir: Path, weights: Path | None = None) -> 
         name="answerability",
         retrain="qa-assistant train-answerability",
         switch_off=_SWITCH_OFF,
+        error=AnswerabilityModelError,
     )
 
 
@@ -63,6 +65,7 @@ class _LazyAnswerability:
                     s.serving.onnx_threads,
                     failure=f"The answerability model failed; set {_SWITCH_OFF} to answer "
                     "without it",
+                    error=AnswerabilityModelError,
                 )
         return self._model.score(question, sentences)
 

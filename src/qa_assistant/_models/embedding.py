@@ -270,6 +270,7 @@ class OnnxEmbedder(_PrefixedEmbedder):
             self._session,
             rows,
             f"The embedding model {self._name} failed; if memory ran out, lower the chunk size",
+            EmbeddingError,
         )
         weights = mask[..., None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / weights.sum(axis=1)

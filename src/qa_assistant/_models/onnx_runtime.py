@@ -16,7 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from ..errors import EmbeddingError
+from ..errors import ModelError
 
 __all__ = [
     "PAD_ID",
@@ -106,16 +106,16 @@ def pad(rows: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def run_batch(
-    session: Any, rows: Sequence[Sequence[int]], failed: str
+    session: Any, rows: Sequence[Sequence[int]], failed: str, error: type[ModelError]
 ) -> tuple[np.ndarray, np.ndarray]:
     """The session's output for a padded batch of ``rows``, and the batch's attention mask.
 
-    ONNX Runtime raises its own exception types; they become an :class:`EmbeddingError` that
+    ONNX Runtime raises its own exception types; they become the model's ``error`` that
     starts with ``failed`` (which model, and what to do about it) and ends with the cause.
     """
     ids, mask = pad(rows)
     try:
         (out,) = session.run(None, {"input_ids": ids, "attention_mask": mask})
     except Exception as exc:
-        raise EmbeddingError(f"{failed} (batch of {len(rows)}: {exc})") from exc
+        raise error(f"{failed} (batch of {len(rows)}: {exc})") from exc
     return out, mask

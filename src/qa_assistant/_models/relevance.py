@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import EmbeddingError
+from ..errors import ModelError, RelevanceModelError
 from ..protocols import RelevanceModel
 from .build import (
     build_in_cache,
@@ -78,23 +78,31 @@ def ensure_relevance_model(cache_dir: Path, weights: Path | None = None) -> Path
         name="relevance",
         retrain="qa-assistant train-relevance",
         switch_off="QA_RELEVANCE__ENABLED=false",
+        error=RelevanceModelError,
     )
 
 
 def ensure_cross_encoder(
-    cache_dir: Path, weights: Path, packaged: Path, *, name: str, retrain: str, switch_off: str
+    cache_dir: Path,
+    weights: Path,
+    packaged: Path,
+    *,
+    name: str,
+    retrain: str,
+    switch_off: str,
+    error: type[ModelError],
 ) -> Path:
     """Build the int8 ONNX cross-encoder of ``weights`` once (under a lock) and return its
     folder: the relevance model's, or another trained the same way (``name`` in its folder's
     and its errors' words; ``retrain``: the command that trains it; ``switch_off``: the setting
-    that does without it).
+    that does without it; ``error``: what its failures raise).
 
     A build is named by its weights' digest. Building one removes the others of the same
     ``name``, except the ``packaged`` weights' build: each is about 130 MB, and retraining or
     upgrading leaves them behind.
     """
     if not weights.is_file():
-        raise EmbeddingError(
+        raise error(
             f"The {name} model's weights are missing ({weights}). Reinstall qa-assistant, "
             f"retrain them with `{retrain}`, or set {switch_off}."
         )
@@ -103,9 +111,10 @@ def ensure_cross_encoder(
     keep = {target.name, _build_name(packaged, name)}
     build_in_cache(
         target,
-        lambda tmp: build_cross_encoder_onnx(base, weights, tmp),
+        lambda tmp: build_cross_encoder_onnx(base, weights, tmp, error),
         lambda: remove_builds(base.parent, f"{name}-*", keep),
         "300 MB",
+        error=error,
         complete=(_ONNX_FILE,),
         otherwise=f", or set {switch_off} to answer without it",
     )
@@ -116,9 +125,12 @@ def _build_name(weights: Path, name: str = "relevance") -> str:
     return f"{name}-{weights_digest(weights)}" if weights.is_file() else ""
 
 
-def build_cross_encoder_onnx(base: Path, weights: Path, folder: Path) -> None:
+def build_cross_encoder_onnx(
+    base: Path, weights: Path, folder: Path, error: type[ModelError] = RelevanceModelError
+) -> None:
     """Put the trained layers in ``weights`` on the ``base`` model and export it to int8 ONNX
-    in ``folder``, with its tokenizer and the training metadata."""
+    in ``folder``, with its tokenizer and the training metadata; weights that do not fit
+    raise ``error``."""
     import torch
     from safetensors.torch import load_file
     from transformers import AutoModelForSequenceClassification
@@ -131,7 +143,7 @@ def build_cross_encoder_onnx(base: Path, weights: Path, folder: Path) -> None:
     trained = {k: v.float() for k, v in load_file(str(weights)).items()}
     result = model.load_state_dict(trained, strict=False)
     if result.unexpected_keys:
-        raise EmbeddingError(
+        raise error(
             f"{weights} does not fit the default model ({result.unexpected_keys[:3]}); "
             "retrain it with its training command (docs/MODEL.md)."
         )
@@ -170,10 +182,17 @@ class OnnxCrossEncoder:
     """
 
     def __init__(
-        self, session: Any, tokenizer: Any, *, max_tokens: int, failure: str = _FAILURE
+        self,
+        session: Any,
+        tokenizer: Any,
+        *,
+        max_tokens: int,
+        failure: str = _FAILURE,
+        error: type[ModelError] = RelevanceModelError,
     ) -> None:
         self._session = session
         self._failure = failure
+        self._error = error
         self._tokenizer = tokenizer
         self._tokenizer.no_padding()
         self._tokenizer.no_truncation()
@@ -198,21 +217,26 @@ class OnnxCrossEncoder:
             self._session,
             self._rows(question, passages),
             self._failure,
+            self._error,
         )
         probabilities = 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64)))
         return tuple(float(p) for p in probabilities)
 
 
 def load_cross_encoder(
-    folder: Path, max_tokens: int, threads: int = 0, failure: str = _FAILURE
+    folder: Path,
+    max_tokens: int,
+    threads: int = 0,
+    failure: str = _FAILURE,
+    error: type[ModelError] = RelevanceModelError,
 ) -> OnnxCrossEncoder:
-    """A cross-encoder built by :func:`ensure_cross_encoder`; ``failure`` opens the error of a
-    failed call (what the model is and how to do without it)."""
+    """A cross-encoder built by :func:`ensure_cross_encoder`; a failed call raises ``error``,
+    opening with ``failure`` (what the model is and how to do without it)."""
     from tokenizers import Tokenizer
 
     tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
     session = cpu_session(folder / _ONNX_FILE, threads)
-    return OnnxCrossEncoder(session, tokenizer, max_tokens=max_tokens, failure=failure)
+    return OnnxCrossEncoder(session, tokenizer, max_tokens=max_tokens, failure=failure, error=error)
 
 
 def make_relevance_model(settings: Settings) -> RelevanceModel | None:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import EmbeddingError
+from ..errors import SpanModelError
 from ..types import Span
 from .build import (
     build_in_cache,
@@ -162,7 +162,7 @@ class OnnxSpanReader:
 
     def _run(self, rows: list[list[int]]) -> NDArray[np.float32]:
         failed = "The answer reader failed; set QA_READER__ENABLED=false to answer without it"
-        logits, _ = run_batch(self._session, rows, failed)
+        logits, _ = run_batch(self._session, rows, failed, SpanModelError)
         return logits
 
     def _spans(self, question: str, passages: tuple[str, ...]) -> tuple[Span | None, ...]:
@@ -204,7 +204,7 @@ def load_trained(model: Any, base: Path, weights: Path) -> None:
     head = {k.removeprefix(HEAD_PREFIX): v for k, v in packed.items() if k.startswith(HEAD_PREFIX)}
     change = {k: v for k, v in packed.items() if not k.startswith(HEAD_PREFIX)}
     if set(head) != {"weight", "bias"}:
-        raise EmbeddingError(
+        raise SpanModelError(
             f"{weights} holds no reader head: it is not an answer reader's weights file. "
             "Retrain it with `qa-assistant train-reader`."
         )
@@ -231,7 +231,7 @@ def ensure_reader_model(cache_dir: Path, weights: Path | None = None) -> Path:
     130 MB) except the packaged weights' build."""
     weights = weights or reader_weights()
     if not weights.is_file():
-        raise EmbeddingError(
+        raise SpanModelError(
             f"The answer reader's weights are missing ({weights}). Reinstall qa-assistant, "
             "retrain them with `qa-assistant train-reader`, or set QA_READER__ENABLED=false."
         )
@@ -243,6 +243,7 @@ def ensure_reader_model(cache_dir: Path, weights: Path | None = None) -> Path:
         lambda tmp: _build_reader_onnx(base, weights, tmp),
         lambda: remove_builds(target.parent, "reader-*", keep),
         "300 MB",
+        error=SpanModelError,
         complete=(_ONNX_FILE, "reader.json"),
         otherwise=", or set QA_READER__ENABLED=false to answer without it",
     )
