@@ -34,8 +34,8 @@ from qa_assistant.evaluation import (
     gold_match_threshold,
     has_common_run,
     hit_at,
-    is_relevant,
     load_question_set,
+    matches_gold,
     mrr_at,
     ndcg_at,
     percentile,
@@ -64,46 +64,46 @@ OTHER = (
 FILLER = "Đoạn văn khác không liên quan nói về thời tiết và giao thông trong dịp cuối tuần. " * 20
 
 
-# --- relevance ----------------------------------------------------------------------------------
+# --- the gold match ------------------------------------------------------------------------------
 
 
 def test_evidence_inside_large_passage_is_relevant() -> None:
-    assert is_relevant(FILLER + EVIDENCE + FILLER, EVIDENCE)
+    assert matches_gold(FILLER + EVIDENCE + FILLER, EVIDENCE)
 
 
 def test_passage_inside_long_evidence_is_relevant() -> None:
     # A chunker may split a long gold paragraph: each substantial piece still counts.
-    assert is_relevant(EVIDENCE[:120], EVIDENCE)
-    assert is_relevant(EVIDENCE[-150:], EVIDENCE)
+    assert matches_gold(EVIDENCE[:120], EVIDENCE)
+    assert matches_gold(EVIDENCE[-150:], EVIDENCE)
 
 
 def test_tiny_passage_inside_evidence_is_not_relevant() -> None:
-    assert not is_relevant("Quảng Ninh", EVIDENCE)
-    assert not is_relevant("hỗ trợ 10 triệu đồng", EVIDENCE)
+    assert not matches_gold("Quảng Ninh", EVIDENCE)
+    assert not matches_gold("hỗ trợ 10 triệu đồng", EVIDENCE)
 
 
 def test_tiny_evidence_inside_passage_is_relevant() -> None:
-    assert is_relevant(FILLER + "10 triệu đồng" + FILLER, "10 triệu đồng")
+    assert matches_gold(FILLER + "10 triệu đồng" + FILLER, "10 triệu đồng")
 
 
 def test_partial_overlap_counts_when_it_covers_half_of_the_shorter_text() -> None:
     cut = len(EVIDENCE) * 6 // 10
-    assert is_relevant(FILLER + EVIDENCE[:cut], EVIDENCE)  # 60 % of the evidence
+    assert matches_gold(FILLER + EVIDENCE[:cut], EVIDENCE)  # 60 % of the evidence
     small = len(EVIDENCE) * 3 // 10
-    assert not is_relevant(FILLER + EVIDENCE[:small], EVIDENCE)  # 30 %, passage much longer
+    assert not matches_gold(FILLER + EVIDENCE[:small], EVIDENCE)  # 30 %, passage much longer
 
 
 def test_whitespace_case_and_unicode_form_do_not_matter() -> None:
     messy = EVIDENCE.replace(" ", "  \n").upper()
-    assert is_relevant(messy, EVIDENCE)
+    assert matches_gold(messy, EVIDENCE)
     decomposed = unicodedata.normalize("NFD", EVIDENCE)
-    assert is_relevant(FILLER + decomposed, EVIDENCE)
+    assert matches_gold(FILLER + decomposed, EVIDENCE)
 
 
 def test_unrelated_and_empty_texts_are_not_relevant() -> None:
-    assert not is_relevant(OTHER, EVIDENCE)
-    assert not is_relevant("", EVIDENCE)
-    assert not is_relevant(EVIDENCE, "   ")
+    assert not matches_gold(OTHER, EVIDENCE)
+    assert not matches_gold("", EVIDENCE)
+    assert not matches_gold(EVIDENCE, "   ")
 
 
 def test_threshold_uses_the_shorter_text_and_a_floor() -> None:
@@ -139,7 +139,7 @@ def test_relevance_is_fast_enough_for_a_full_benchmark() -> None:
         pairs.append((text[i : i + 3000], text[j : j + 800]))
     started = time.perf_counter()
     for passage, evidence in pairs:
-        is_relevant(passage, evidence)
+        matches_gold(passage, evidence)
     # 700 pairs is a tenth of a 700-question run; difflib takes ~15 s for these.
     assert time.perf_counter() - started < 2.0
 

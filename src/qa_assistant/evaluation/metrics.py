@@ -138,8 +138,8 @@ def gold_match_threshold(passage_len: int, evidence_len: int) -> int:
     return max(1, share, min(GOLD_MATCH_MIN_CHARS, evidence_len))
 
 
-def is_relevant(passage: str, evidence: str) -> bool:
-    """The gold match: whether ``passage`` counts as finding ``evidence`` (a relevant passage
+def matches_gold(passage: str, evidence: str) -> bool:
+    """The gold match: whether ``passage`` counts as finding ``evidence`` (a gold passage
     for the retrieval metrics); see the module constants and eval/README.md."""
     p, e = normalize_for_match(passage), normalize_for_match(evidence)
     if not p or not e:
@@ -147,9 +147,9 @@ def is_relevant(passage: str, evidence: str) -> bool:
     return has_common_run(p, e, gold_match_threshold(len(p), len(e)))
 
 
-def relevant_to_any(passage: str, evidence: Sequence[str]) -> bool:
+def matches_any_gold(passage: str, evidence: Sequence[str]) -> bool:
     """Whether ``passage`` is a gold match for some evidence text."""
-    return any(is_relevant(passage, e) for e in evidence)
+    return any(matches_gold(passage, e) for e in evidence)
 
 
 # --- retrieval metrics --------------------------------------------------------------------------
@@ -160,17 +160,17 @@ def hit_at(flags: Sequence[bool], k: int) -> float:
 
 
 def mrr_at(flags: Sequence[bool], k: int = RETRIEVAL_DEPTH) -> float:
-    for rank, relevant in enumerate(flags[:k], start=1):
-        if relevant:
+    for rank, gold in enumerate(flags[:k], start=1):
+        if gold:
             return 1.0 / rank
     return 0.0
 
 
 def ndcg_at(flags: Sequence[bool], k: int = RETRIEVAL_DEPTH, missing: int = 0) -> float:
-    """Binary-relevance nDCG@k.
+    """nDCG@k, a passage's gain 1 where it matches the gold evidence, else 0.
 
-    The collection's true number of relevant passages is unknown, so the ideal ranking holds the
-    relevant passages that were retrieved plus one per evidence text that no retrieved passage
+    The collection's true number of gold passages is unknown, so the ideal ranking holds the
+    gold passages that were retrieved plus one per evidence text that no retrieved passage
     covers (``missing``): a multi-passage question that finds only one of its passages cannot
     score 1, while one passage that holds all the evidence can.
     """
@@ -183,7 +183,7 @@ def ndcg_at(flags: Sequence[bool], k: int = RETRIEVAL_DEPTH, missing: int = 0) -
 def retrieval_metrics(passages: Sequence[str], evidence: Sequence[str]) -> dict[str, float]:
     """hit@1/5/10, MRR@10 and nDCG@10 of passages (in rank order) against gold evidence."""
     top = list(passages[:RETRIEVAL_DEPTH])
-    matrix = [[is_relevant(p, e) for e in evidence] for p in top]
+    matrix = [[matches_gold(p, e) for e in evidence] for p in top]
     flags = [any(row) for row in matrix]
     missing = sum(1 for col in range(len(evidence)) if not any(row[col] for row in matrix))
     figures = {f"hit@{k}": hit_at(flags, k) for k in HIT_RANKS}
@@ -288,7 +288,7 @@ def citation_validity(answer_text: str, citations: Sequence[Citation]) -> float:
 
 def citation_support(citations: Sequence[Citation], evidence: Sequence[str]) -> float:
     """1.0 when some cited passage is a gold match for the gold evidence."""
-    return 1.0 if any(relevant_to_any(c.passage, evidence) for c in citations) else 0.0
+    return 1.0 if any(matches_any_gold(c.passage, evidence) for c in citations) else 0.0
 
 
 # --- per question -------------------------------------------------------------------------------
@@ -319,7 +319,7 @@ def question_metrics(question: Question, answer: Answer) -> dict[str, float | No
             values["citation_support"] = citation_support(answer.citations, question.evidence)
     if is_statement(question) and question.evidence:
         top = answer.hits[:STATEMENT_DEPTH]
-        if any(relevant_to_any(h.chunk.text, question.evidence) for h in top):
+        if any(matches_any_gold(h.chunk.text, question.evidence) for h in top):
             quoted = not answer.abstained and citation_support(answer.citations, question.evidence)
             values["statement_provision"] = 1.0 if quoted else 0.0
     return values

@@ -105,13 +105,13 @@ def render_report(summary: EvalSummary, plots: Sequence[str] = ()) -> str:
 
 
 def hit_rate_curve(results: Sequence[QuestionResult], depth: int = RETRIEVAL_DEPTH) -> list[float]:
-    """Share of questions with evidence that have a relevant passage within rank 1..depth."""
+    """Share of questions with evidence that have a gold passage within rank 1..depth."""
     firsts: list[int | None] = []
     for r in results:
         mrr = r.metrics.get("mrr@10")
         if mrr is None:
             continue
-        # mrr@10 is 1/rank of the first relevant passage, so the rank can be read back from it.
+        # mrr@10 is 1/rank of the first gold passage, so the rank can be read back from it.
         firsts.append(round(1 / mrr) if mrr > 0 else None)
     if not firsts:
         return []
@@ -142,7 +142,7 @@ def _plot(summary: EvalSummary, output_dir: Path) -> list[str]:
         curve = hit_rate_curve(group)
         if curve:
             ax.plot(ranks, curve, marker=".", linewidth=1, alpha=0.8, label=kind)
-    ax.set(xlabel="rank k", ylabel="hit rate (relevant passage in top k)", ylim=(0, 1.02))
+    ax.set(xlabel="rank k", ylabel="hit rate (gold passage in top k)", ylim=(0, 1.02))
     ax.set_xticks(ranks)
     ax.set_title("Retrieval hit rate by rank")
     ax.grid(alpha=0.3)

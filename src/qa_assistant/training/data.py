@@ -26,7 +26,7 @@ from .._models.build import PASSAGE_PREFIX
 from .._store.lexical import LexicalIndex
 from .._vietnamese import normalize_text, restore_diacritics, strip_diacritics, word_tokens
 from ..errors import QAError
-from ..evaluation import normalize_for_match, relevant_to_any
+from ..evaluation import matches_any_gold, normalize_for_match
 from ..types import Chunk
 
 __all__ = [
@@ -207,13 +207,13 @@ class Corpus:
             return None
         hits = self.index.search(word_tokens(question), SEARCH_DEPTH)
         ranked = [c for c in (self.index.chunk(cid) for cid, _ in hits) if c is not None]
-        relevant = [relevant_to_any(c.text, evidence) for c in ranked]
-        gold = [c for c, r in zip(ranked, relevant, strict=True) if r]
+        matched = [matches_any_gold(c.text, evidence) for c in ranked]
+        gold = [c for c, r in zip(ranked, matched, strict=True) if r]
         if not gold:  # retrieval missed it: the gold passage is still the positive
-            gold = [c for c in self._pool(row) if relevant_to_any(c.text, evidence)]
+            gold = [c for c in self._pool(row) if matches_any_gold(c.text, evidence)]
         if not gold:
             return None
-        negatives = [c for c, r in zip(ranked, relevant, strict=True) if not r]
+        negatives = [c for c, r in zip(ranked, matched, strict=True) if not r]
         return Retrieved(question, tuple(gold), tuple(negatives))
 
     def _pool(self, row: dict[str, object]) -> list[Chunk]:
@@ -230,7 +230,7 @@ class Corpus:
             c
             for c in self._pool(row)
             if any(span in normalize_for_match(c.text) for span in spans)
-            and relevant_to_any(c.text, evidence)
+            and matches_any_gold(c.text, evidence)
         ]
 
     def group(self, set_name: str, row: dict[str, object], rng: random.Random) -> Group | None:
@@ -242,7 +242,7 @@ class Corpus:
         negatives = list(found.negatives[:NEGATIVES])
         while len(negatives) < NEGATIVES:
             c = rng.choice(self.chunks)
-            if c not in negatives and not relevant_to_any(c.text, evidence):
+            if c not in negatives and not matches_any_gold(c.text, evidence):
                 negatives.append(c)
         question = asked(str(row["id"]), found.question)
         pairs = [Pair(question, passage_text(gold[0]), 1.0)]

@@ -3,7 +3,7 @@
 For each corpus (its documents and its question set) and each embedder (plain e5 and the
 fine-tuned one), an index is built once, then, for every answerable question with evidence,
 both legs' candidates and their scores are recorded with which candidates hold the gold
-evidence (eval's relevance rule). Every candidate setting (fusion kind and weights, the second
+evidence (eval's gold match). Every candidate setting (fusion kind and weights, the second
 stage's depth and weights, the embedder) is then replayed over those records with the
 retriever's own functions (fusion, second stage, diversity), so a setting's hit@1 here is what
 ``qa-assistant eval`` measures with it.
@@ -32,7 +32,7 @@ from .. import Assistant, Settings
 from .._retrieval import retriever as retrieval
 from .._retrieval.evidence import SentenceScore, score_sentences
 from .._retrieval.retriever import Query, diversify, evidence_rerank, rrf_fuse, weighted_fuse
-from ..evaluation import relevant_to_any
+from ..evaluation import matches_any_gold
 from ..evaluation.metrics import RETRIEVAL_DEPTH
 from ..protocols import Embedder
 from ..settings import ScoringSettings
@@ -135,7 +135,7 @@ def collect(
         gold = set()
         for cid in {cid for cid, _ in (*dense, *bm25)}:
             chunk = retriever.lexical.chunk(cid)
-            if chunk is not None and relevant_to_any(chunk.text, q.evidence):
+            if chunk is not None and matches_any_gold(chunk.text, q.evidence):
                 gold.add(cid)
         records.append(Record(query.text, tuple(dense), tuple(bm25), frozenset(gold)))
     cache.write_bytes(pickle.dumps([astuple(r) for r in records]))

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .. import Assistant, Settings
 from .._answering.factory import make_answerer
-from ..evaluation import Question, load_question_set, relevant_to_any
+from ..evaluation import Question, load_question_set, matches_any_gold
 from ..protocols import Embedder
 from ..types import Hit
 
@@ -48,7 +48,7 @@ def cases(assistant: Assistant, statements: Sequence[Question]) -> list[Case]:
     out = []
     for q in statements:
         hits = retriever.retrieve(q.question, 10)
-        gold_top3 = any(relevant_to_any(h.chunk.text, q.evidence) for h in hits[:3])
+        gold_top3 = any(matches_any_gold(h.chunk.text, q.evidence) for h in hits[:3])
         without = _ranked([h for h in hits if h.chunk.source not in q.sources])
         out.append(Case(q, tuple(hits), without, gold_top3))
     return out
