@@ -122,7 +122,7 @@ def test_eval_summary_records_the_tuned_values_and_masks_secrets(
     runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("QA_RETRIEVAL__FUSION", "rrf")
-    monkeypatch.setenv("QA_RETRIEVAL__RERANK_DEPTH", "7")
+    monkeypatch.setenv("QA_RETRIEVAL__EVIDENCE_DEPTH", "7")
     monkeypatch.setenv("QA_RETRIEVAL__SYLLABLE_WEIGHT", "0.25")
     monkeypatch.setenv("QA_ADMIN_PASSWORD", "mat-khau-quan-tri")
     monkeypatch.setenv("QA_LLM__API_KEY", "sk-khoa-bi-mat")
@@ -136,7 +136,7 @@ def test_eval_summary_records_the_tuned_values_and_masks_secrets(
     text = (out / "summary.json").read_text(encoding="utf-8")
     recorded = json.loads(text)["config"]["settings"]
     expected = RetrievalSettings.model_validate(
-        {"fusion": "rrf", "rerank_depth": 7, "syllable_weight": 0.25}
+        {"fusion": "rrf", "evidence_depth": 7, "syllable_weight": 0.25}
     )
     assert recorded["retrieval"] == expected.model_dump(mode="json")
     assert recorded["relevance"]["depth"] == RelevanceSettings.model_validate({}).depth

@@ -64,8 +64,8 @@ def test_diversify_keeps_distinct_passages() -> None:
     assert len(diversify(hits, k=10)) == 5
 
 
-def test_rerank_lifts_the_passage_whose_sentence_answers() -> None:
-    from qa_assistant._retrieval.retriever import evidence_rerank
+def test_the_evidence_step_lifts_the_passage_whose_sentence_answers() -> None:
+    from qa_assistant._retrieval.retriever import order_by_evidence
 
     vague = _hit("vague", "Tỉnh quan tâm nhiều chính sách an sinh xã hội cho người dân.")
     exact = _hit("exact", "Trẻ em đang đi học được hỗ trợ uống sữa miễn phí đến hết năm 2030.")
@@ -73,21 +73,21 @@ def test_rerank_lifts_the_passage_whose_sentence_answers() -> None:
     below = _hit("below", "Đoạn dưới ngưỡng.").chunk
     hits = [Hit(vague.chunk, 1.0, 1), Hit(exact.chunk, 0.9, 2), Hit(tail, 0.1, 3)]
     hits.append(Hit(below, 0.05, 4))
-    out = evidence_rerank("Trẻ em được uống sữa miễn phí đến năm nào?", hits, depth=3, weight=1.0)
+    out = order_by_evidence("Trẻ em được uống sữa miễn phí đến năm nào?", hits, depth=3, weight=1.0)
     assert [h.chunk.id for h in out] == ["exact", "vague", "tail", "below"]
     scores = [h.score for h in out]
     assert scores == sorted(scores, reverse=True)
 
 
-def test_rerank_with_one_candidate_changes_nothing() -> None:
-    from qa_assistant._retrieval.retriever import evidence_rerank
+def test_the_evidence_step_with_one_candidate_changes_nothing() -> None:
+    from qa_assistant._retrieval.retriever import order_by_evidence
 
     hits = [_hit("a", "Một đoạn.")]
-    assert evidence_rerank("câu hỏi", hits, depth=10, weight=1.0) == hits
+    assert order_by_evidence("câu hỏi", hits, depth=10, weight=1.0) == hits
 
 
-def test_rerank_prefers_the_question_words_in_their_order() -> None:
-    from qa_assistant._retrieval.retriever import evidence_rerank
+def test_the_evidence_step_prefers_the_question_words_in_their_order() -> None:
+    from qa_assistant._retrieval.retriever import order_by_evidence
 
     # Both passages hold every content word of the question; only one writes "điểm bảo lưu"
     # as the question does, so only that one speaks of the thing asked about.
@@ -95,9 +95,9 @@ def test_rerank_prefers_the_question_words_in_their_order() -> None:
     phrased = _hit("phrased", "Điểm bảo lưu được tính vào điểm trung bình của sinh viên.")
     hits = [Hit(scattered.chunk, 1.0, 1), Hit(phrased.chunk, 0.9, 2)]
     question = "Điểm bảo lưu được tính thế nào?"
-    plain = evidence_rerank(question, hits, depth=2, weight=1.0)
+    plain = order_by_evidence(question, hits, depth=2, weight=1.0)
     assert [h.chunk.id for h in plain] == ["scattered", "phrased"]
-    phrase = evidence_rerank(question, hits, depth=2, weight=1.0, phrase_weight=2.0)
+    phrase = order_by_evidence(question, hits, depth=2, weight=1.0, phrase_weight=2.0)
     assert [h.chunk.id for h in phrase] == ["phrased", "scattered"]
 
 

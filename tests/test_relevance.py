@@ -11,7 +11,7 @@ import pytest
 
 from qa_assistant._answering.common import ABSTAIN_MESSAGE
 from qa_assistant._answering.extractive import ExtractiveAnswerer
-from qa_assistant._retrieval.retriever import model_rerank
+from qa_assistant._retrieval.retriever import order_by_relevance
 from qa_assistant.settings import RelevanceSettings, Settings, default_cache_dir
 from qa_assistant.testing import FakeRelevanceModel
 from qa_assistant.training.data import HELDOUT_SHARE, Group, Pair, is_heldout
@@ -53,13 +53,15 @@ def with_relevance(hits: list[Hit], probabilities: list[float]) -> list[Hit]:
     ]
 
 
-# -- reranking ----------------------------------------------------------------------------------
+# -- ordering by relevance ----------------------------------------------------------------------
 
 
-def test_relevance_rerank_puts_the_answering_passage_first_and_keeps_its_probability() -> None:
+def test_ordering_by_relevance_puts_the_answering_passage_first_and_keeps_its_probability() -> None:
     relevance_model = FakeRelevanceModel()
     hits = ranked(FEES, STUDY, SUPPORT)
-    out = model_rerank("bảo lưu kết quả học tập", hits, relevance_model, depth=2, fusion_weight=0.3)
+    out = order_by_relevance(
+        "bảo lưu kết quả học tập", hits, relevance_model, depth=2, fusion_weight=0.3
+    )
     assert [h.chunk.id for h in out] == ["c0", "c1", "c2"]
     assert out[0].leg("relevance") == pytest.approx(1.0)
     assert out[2].leg("relevance") is None  # below the depth: not scored, order kept
@@ -67,13 +69,13 @@ def test_relevance_rerank_puts_the_answering_passage_first_and_keeps_its_probabi
     assert relevance_model.calls == [("bảo lưu kết quả học tập", 2)]  # one call for all the pairs
 
 
-def test_relevance_rerank_weighs_the_first_stage_on_ties() -> None:
-    out = model_rerank("không khớp", ranked(FEES, STUDY), FakeRelevanceModel(), 5, 0.3)
+def test_ordering_by_relevance_weighs_retrievals_score_on_ties() -> None:
+    out = order_by_relevance("không khớp", ranked(FEES, STUDY), FakeRelevanceModel(), 5, 0.3)
     assert [h.chunk.id for h in out] == ["c1", "c0"]
 
 
-def test_relevance_rerank_of_nothing_is_nothing() -> None:
-    assert model_rerank("câu hỏi", [], FakeRelevanceModel(), 5, 0.3) == []
+def test_ordering_by_relevance_of_nothing_is_nothing() -> None:
+    assert order_by_relevance("câu hỏi", [], FakeRelevanceModel(), 5, 0.3) == []
 
 
 # -- answering by relevance ---------------------------------------------------------------------
@@ -291,7 +293,7 @@ def test_relevance_settings_come_from_nested_variables(monkeypatch: pytest.Monke
 def test_the_relevance_model_is_on_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("QA_RELEVANCE__ENABLED", raising=False)  # conftest turns it off
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
-    assert settings.relevance.enabled and not settings.relevance.rerank
+    assert settings.relevance.enabled and not settings.relevance.every_question
 
 
 # -- the real model -----------------------------------------------------------------------------
@@ -330,12 +332,12 @@ def test_pairs_are_laid_out_as_in_training() -> None:
     assert relevance_model._rows(question, [passage]) == [expected["input_ids"]]
 
 
-def test_assistant_reranks_every_question_with_rerank_on(settings: Settings) -> None:
+def test_assistant_orders_every_question_with_every_question_on(settings: Settings) -> None:
     from qa_assistant.assistant import Assistant
     from qa_assistant.testing import FakeEmbedder
 
     relevance_model = FakeRelevanceModel()
-    relevance = settings.relevance.model_copy(update={"rerank": True})
+    relevance = settings.relevance.model_copy(update={"every_question": True})
     settings = settings.model_copy(update={"relevance": relevance})
     assistant = Assistant(settings, embedder=FakeEmbedder(), relevance_model=relevance_model)
     try:

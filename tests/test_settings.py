@@ -1,4 +1,4 @@
-"""Settings: the renamed flat names still read, and docs/SETTINGS.md is what the model renders."""
+"""Settings: the renamed names still read, and docs/SETTINGS.md is what the model renders."""
 
 from __future__ import annotations
 
@@ -44,9 +44,21 @@ def test_grouped_names_reach_their_group(monkeypatch: pytest.MonkeyPatch) -> Non
             "postgresql://db/qa",
             lambda s: s.feedback.url.get_secret_value(),
         ),
+        (
+            "QA_RETRIEVAL__RERANK_DEPTH",
+            "QA_RETRIEVAL__EVIDENCE_DEPTH",
+            "7",
+            lambda s: s.retrieval.evidence_depth,
+        ),
+        (
+            "QA_RELEVANCE__RERANK",
+            "QA_RELEVANCE__EVERY_QUESTION",
+            "true",
+            lambda s: str(s.relevance.every_question).lower(),
+        ),
     ],
 )
-def test_an_old_flat_name_is_read_with_a_warning_that_names_the_new_one(
+def test_an_old_name_is_read_with_a_warning_that_names_the_new_one(
     monkeypatch: pytest.MonkeyPatch, old: str, new: str, value: str, read: object
 ) -> None:
     monkeypatch.setenv(old, value)
@@ -69,6 +81,15 @@ def test_the_grouped_name_wins_over_the_old_one(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("QA_LLM__MODEL", "new")
     with pytest.warns(FutureWarning):
         assert _settings().llm.model == "new"
+
+
+def test_a_renamed_setting_s_new_name_wins_over_its_old_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("QA_RETRIEVAL__RERANK_DEPTH", "3")
+    monkeypatch.setenv("QA_RETRIEVAL__EVIDENCE_DEPTH", "9")
+    with pytest.warns(FutureWarning):
+        assert _settings().retrieval.evidence_depth == 9
 
 
 def test_every_setting_says_what_it_does() -> None:

@@ -54,7 +54,7 @@ def default_cache_dir() -> Path:
 
 class RetrievalSettings(BaseModel):
     """How the legs' candidates become one ranking (``QA_RETRIEVAL__…``). The fusion and the
-    second stage's depth and weights, with the embedder, were chosen together by
+    evidence step's depth and weights, with the embedder, were chosen together by
     leave-one-corpus-out over four corpora (eval/fusion_loco.py; eval/README.md): the setting
     whose worst corpus is best."""
 
@@ -78,13 +78,13 @@ class RetrievalSettings(BaseModel):
         description="Syllable matches beside whole words: forgiving of another word "
         "segmentation, but half as precise.",
     )
-    rerank_depth: int = Field(
+    evidence_depth: int = Field(
         20,
         ge=0,
         le=100,
-        description="Hybrid hits the second stage re-scores by sentence evidence (0 or 1: off).",
+        description="Hybrid hits the evidence step re-scores by sentence evidence (0 or 1: off).",
     )
-    rerank_weight: float = Field(
+    evidence_weight: float = Field(
         0.5,
         ge=0,
         description="Weight of the best sentence's coverage of the question, beside the "
@@ -212,7 +212,7 @@ class AnswerSettings(BaseModel):
 class RelevanceSettings(BaseModel):
     """The relevance model (``QA_RELEVANCE__…``): where the answerer's word rules abstain, a
     cross-encoder re-scores the top passages and a passage it is confident about is quoted all
-    the same; with ``rerank`` it re-orders every question's top passages too. On by default;
+    the same; with ``every_question`` it re-orders every question's top passages too. On by default;
     ``enabled=false`` is the fast path (docs/MODEL.md has the figures of both). Depth and weight
     chosen on the dev sets, the threshold calibrated on held-out training questions."""
 
@@ -222,9 +222,9 @@ class RelevanceSettings(BaseModel):
     weights: Path | None = Field(
         None, description="Trained layers to load instead of the packaged ones."
     )
-    rerank: bool = Field(
+    every_question: bool = Field(
         False,
-        description="Re-rank every question's top passages with the model (several hundred ms "
+        description="Re-order every question's top passages by the model (several hundred ms "
         "a question on 2 cores); off: the model reads them only for a question the word rules "
         "would abstain on, to answer it all the same when it is sure.",
     )
@@ -235,7 +235,7 @@ class RelevanceSettings(BaseModel):
     fusion_weight: float = Field(
         2.0,
         ge=0,
-        description="Weight of the first-stage score beside the probability: the model alone "
+        description="Weight of retrieval's own score beside the probability: the model alone "
         "ranks worse than fusion, so it mostly breaks near ties.",
     )
     threshold: float | None = Field(
@@ -252,7 +252,9 @@ class RelevanceSettings(BaseModel):
         """Which path runs, in words, for eval's and bench's reports."""
         if not self.enabled:
             return "off (fast path)"
-        return "on, re-ranking every question" if self.rerank else "on, where the rules abstain"
+        return (
+            "on, ordering every question" if self.every_question else "on, where the rules abstain"
+        )
 
 
 class AnswerabilitySettings(BaseModel):
@@ -518,8 +520,9 @@ class FeedbackSettings(BaseModel):
     )
 
 
-# Flat names of settings that moved into a group, mapped to (group, field): still read, with a
-# warning, for one release (CHANGELOG.md); the grouped name wins when both are set.
+# Old names of settings that moved into a group or were renamed in theirs, mapped to (group,
+# field): still read, with a warning, for one release (CHANGELOG.md); the new name wins when
+# both are set.
 _RENAMED: dict[str, tuple[str, str]] = {
     "llm_model": ("llm", "model"),
     "llm_base_url": ("llm", "base_url"),
@@ -530,12 +533,16 @@ _RENAMED: dict[str, tuple[str, str]] = {
     "staff_session_idle_minutes": ("staff", "session_idle_minutes"),
     "feedback_url": ("feedback", "url"),
     "feedback_connect_timeout_s": ("feedback", "connect_timeout_s"),
+    # The sentence-evidence step is not a re-ranking, nor is the relevance model's order.
+    "retrieval__rerank_depth": ("retrieval", "evidence_depth"),
+    "retrieval__rerank_weight": ("retrieval", "evidence_weight"),
+    "relevance__rerank": ("relevance", "every_question"),
 }
 
 
 class _RenamedSettingsSource(PydanticBaseSettingsSource):
-    """Reads the old flat names of ``_RENAMED`` from the environment and the ``.env`` file
-    that the other sources loaded, into their groups, with a warning for each one set."""
+    """Reads the old names of ``_RENAMED`` from the environment and the ``.env`` file that the
+    other sources loaded, into their groups, with a warning for each one set."""
 
     def __init__(
         self, settings_cls: type[BaseSettings], sources: tuple[PydanticBaseSettingsSource, ...]
@@ -637,7 +644,7 @@ class Settings(BaseSettings):
 
     retrieval: RetrievalSettings = Field(
         default_factory=lambda: RetrievalSettings.model_validate({}),
-        description="Fusion and the second stage (QA_RETRIEVAL__FUSION, __RERANK_DEPTH, ...).",
+        description="Fusion and the evidence step (QA_RETRIEVAL__FUSION, __EVIDENCE_DEPTH, ...).",
     )
     scoring: ScoringSettings = Field(
         default_factory=lambda: ScoringSettings.model_validate({}),

@@ -1,4 +1,4 @@
-"""Evidence scoring shared by the second retrieval stage and the answerers.
+"""Evidence scoring shared by retrieval's evidence step and the answerers.
 
 :func:`score_sentences` scores every distinct sentence of the retrieved passages against the
 question as :func:`~qa_assistant._retrieval.question.analyse_question` reads it. Passages come back

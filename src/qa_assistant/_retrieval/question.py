@@ -158,7 +158,7 @@ def _words_and_openers(text: str) -> tuple[list[str], list[bool]]:
     return words, openers
 
 
-# The retrieval's second stage, the answerer and its checks each read the question: one
+# The retrieval's evidence step, the answerer and its checks each read the question: one
 # analysis serves them all (and a question asked again).
 @functools.lru_cache(maxsize=1024)
 def analyse_question(question: str) -> QuestionTerms:

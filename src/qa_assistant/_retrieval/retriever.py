@@ -37,9 +37,9 @@ __all__ = [
     "clear_caches",
     "demote_boilerplate",
     "diversify",
-    "evidence_rerank",
     "min_max",
-    "model_rerank",
+    "order_by_evidence",
+    "order_by_relevance",
     "rrf_fuse",
     "weighted_fuse",
 ]
@@ -191,19 +191,19 @@ class Retriever:
             scores = tuple((name, per_leg[name][cid]) for name in legs if cid in per_leg[name])
             hits.append(Hit(chunk=chunk, score=score, scores=scores))
         tuning = self.tuning
-        if mode == "hybrid" and tuning.rerank_depth > 1:
-            hits = evidence_rerank(
+        if mode == "hybrid" and tuning.evidence_depth > 1:
+            hits = order_by_evidence(
                 query.text,
                 hits,
-                tuning.rerank_depth,
-                tuning.rerank_weight,
+                tuning.evidence_depth,
+                tuning.evidence_weight,
                 tuning.phrase_weight,
                 self.scoring,
             )
         hits = diversify(
             hits, k=max(k, tuning.diversity_depth), threshold=tuning.diversity_threshold
         )
-        if self.relevance_model is not None and self.relevance.rerank:
+        if self.relevance_model is not None and self.relevance.every_question:
             hits = self._relevance(query, hits, self.relevance_model)
         return _ranked(demote_boilerplate(hits, tuning.boilerplate_demotion))
 
@@ -211,9 +211,9 @@ class Retriever:
         self, question: str, hits: Sequence[Hit], history: Sequence[str] = ()
     ) -> list[Hit] | None:
         """The hits re-scored by the relevance model, for a question the answerer abstained on;
-        None when the model is off or already scored them (``QA_RELEVANCE__RERANK``). Most
+        None when the model is off or already scored them (``QA_RELEVANCE__EVERY_QUESTION``). Most
         questions never need it, so the model's cost falls on the few the rules turn away."""
-        if self.relevance_model is None or self.relevance.rerank or not hits:
+        if self.relevance_model is None or self.relevance.every_question or not hits:
             return None
         query = Query.prepare(question, history)
         return _ranked(self._relevance(query, hits, self.relevance_model))
@@ -221,7 +221,7 @@ class Retriever:
     def _relevance(
         self, query: Query, hits: Sequence[Hit], relevance_model: RelevanceModel
     ) -> list[Hit]:
-        return model_rerank(
+        return order_by_relevance(
             query.dense_text,
             hits,
             relevance_model,
@@ -252,7 +252,7 @@ def _ranked(hits: Sequence[Hit]) -> list[Hit]:
     return [Hit(h.chunk, h.score, rank, h.scores) for rank, h in enumerate(hits, start=1)]
 
 
-def evidence_rerank(
+def order_by_evidence(
     question: str,
     hits: Sequence[Hit],
     depth: int,
@@ -260,7 +260,7 @@ def evidence_rerank(
     phrase_weight: float = 0.0,
     scoring: ScoringSettings | None = None,
 ) -> list[Hit]:
-    """Second stage: re-score the top ``depth`` hits with sentence-level evidence.
+    """The evidence step: re-score the top ``depth`` hits with sentence-level evidence.
 
     The first pass scores whole passages; this one asks how well the passage's best sentence
     covers the question's content words (the answerer's own scoring, diacritics folded, rare
@@ -281,7 +281,7 @@ def evidence_rerank(
     return _rescore(hits, depth, 1.0, bonus, "fused", [h.score for h in top])
 
 
-def model_rerank(
+def order_by_relevance(
     question: str,
     hits: Sequence[Hit],
     relevance_model: RelevanceModel,

@@ -5,7 +5,7 @@ fine-tuned one), an index is built once, then, for every answerable question wit
 both legs' candidates and their scores are recorded with which candidates hold the gold
 evidence (eval's gold match). Every candidate setting (fusion kind and weights, the second
 stage's depth and weights, the embedder) is then replayed over those records with the
-retriever's own functions (fusion, second stage, diversity), so a setting's hit@1 here is what
+retriever's own functions (fusion, evidence step, diversity), so a setting's hit@1 here is what
 ``qa-assistant eval`` measures with it.
 
 Selection: for each corpus left out, the setting whose *worst* corpus among the others is best
@@ -31,7 +31,7 @@ from unittest.mock import patch
 from .. import Assistant, Settings
 from .._retrieval import retriever as retrieval
 from .._retrieval.evidence import SentenceScore, score_sentences
-from .._retrieval.retriever import Query, diversify, evidence_rerank, rrf_fuse, weighted_fuse
+from .._retrieval.retriever import Query, diversify, order_by_evidence, rrf_fuse, weighted_fuse
 from ..evaluation import matches_any_gold
 from ..evaluation.metrics import RETRIEVAL_DEPTH
 from ..protocols import Embedder
@@ -71,17 +71,17 @@ class Setting:
     tuned: bool
     fusion: str
     dense_weight: float
-    rerank_depth: int
-    rerank_weight: float
+    evidence_depth: int
+    evidence_weight: float
     phrase_weight: float
 
     def label(self) -> str:
         embedder = "tuned" if self.tuned else "plain"
         second = (
-            f"second stage {self.rerank_depth} (coverage {self.rerank_weight:g}, "
+            f"evidence step {self.evidence_depth} (coverage {self.evidence_weight:g}, "
             f"phrases {self.phrase_weight:g})"
-            if self.rerank_depth > 1
-            else "no second stage"
+            if self.evidence_depth > 1
+            else "no evidence step"
         )
         return f"{embedder} e5, {self.fusion} dense {self.dense_weight:g}, {second}"
 
@@ -97,8 +97,8 @@ def default_setting() -> Setting:
         defaults.embedder.tuned,
         r.fusion,
         r.dense_weight,
-        r.rerank_depth,
-        r.rerank_weight,
+        r.evidence_depth,
+        r.evidence_weight,
         r.phrase_weight,
     )
 
@@ -150,7 +150,7 @@ class Replay:
         self.lexical = assistant.retriever().lexical
 
     def fused(self, record: Record, s: Setting) -> list[Hit]:
-        """Both legs' candidates fused as ``s`` fuses them, before the second stage."""
+        """Both legs' candidates fused as ``s`` fuses them, before the evidence step."""
         legs = {"dense": dict(record.dense), "bm25": dict(record.bm25)}
         weights = [s.dense_weight, 1.0]
         if s.dense_weight == 0:
@@ -168,9 +168,9 @@ class Replay:
 
     def ranking(self, record: Record, s: Setting) -> list[str]:
         hits = self.fused(record, s)
-        if s.rerank_depth > 1:
-            hits = evidence_rerank(
-                record.question, hits, s.rerank_depth, s.rerank_weight, s.phrase_weight
+        if s.evidence_depth > 1:
+            hits = order_by_evidence(
+                record.question, hits, s.evidence_depth, s.evidence_weight, s.phrase_weight
             )
         hits = diversify(hits, k=RETRIEVAL_DEPTH)
         return [h.chunk.id for h in hits[:RETRIEVAL_DEPTH]]
@@ -189,7 +189,7 @@ class Replay:
 
 
 def _memoised_sentence_scores() -> AbstractContextManager[object]:
-    """The second stage's sentence scores depend on the question and its top passages only, not
+    """The evidence step's sentence scores depend on the question and its top passages only, not
     on the weights replayed: each such pair is scored once while the grid is replayed."""
     scored: dict[tuple[str, tuple[str, ...]], list[SentenceScore]] = {}
 

@@ -122,8 +122,8 @@ def _default(field: FieldInfo) -> str:
 
 def _renamed() -> str:
     lines = [
-        "These flat names are still read, with a warning, until the next release; the grouped",
-        "name wins when both are set (CHANGELOG.md).",
+        "These old names are still read, with a warning, until the next release; the new name",
+        "wins when both are set (CHANGELOG.md).",
         "",
         "| old name | new name |",
         "|---|---|",
