@@ -268,11 +268,11 @@ def test_amount_question_needs_a_number_in_the_quote() -> None:
 def test_thresholds_are_parameters() -> None:
     question = "Quảng Ninh hỗ trợ mỗi thôn bao nhiêu tiền đón Tết Trung thu?"
     lenient = ExtractiveAnswerer(
-        tuning=AnswerSettings(min_coverage=0.5), abstain_on_missing_name=False
+        rules=AnswerSettings(min_coverage=0.5), abstain_on_missing_name=False
     )
 
     assert not lenient.answer(question, TET_HITS).abstained
-    strict = ExtractiveAnswerer(tuning=AnswerSettings(min_coverage=1.01, top_coverage=1.01))
+    strict = ExtractiveAnswerer(rules=AnswerSettings(min_coverage=1.01, top_coverage=1.01))
     assert strict.answer(TET_QUESTION, TET_HITS).abstained
 
 
@@ -340,7 +340,7 @@ def test_weaker_evidence_is_not_quoted_after_better_evidence_was_turned_down() -
 
     assert scored[0].missing_names
     assert (
-        ExtractiveAnswerer(tuning=AnswerSettings(top_coverage=0.0, top_sentence_coverage=0.0))
+        ExtractiveAnswerer(rules=AnswerSettings(top_coverage=0.0, top_sentence_coverage=0.0))
         .answer("Hà Nội hỗ trợ mỗi thôn bao nhiêu tiền để đón Tết?", TET_HITS)
         .abstained
     )
@@ -767,7 +767,7 @@ def test_the_top_passage_answers_when_a_lower_one_only_scored_better() -> None:
     )
     question = "Trong thời gian học, sinh viên lấy bảng điểm được không?"
     answerer = ExtractiveAnswerer(
-        tuning=AnswerSettings(min_coverage=0.9), abstain_on_missing_word=False
+        rules=AnswerSettings(min_coverage=0.9), abstain_on_missing_word=False
     )
     scored = score_sentences(question, hits(top, other))
     assert scored[0].rank == 2 and scored[0].coverage < 0.9  # scores better, not enough
@@ -786,7 +786,7 @@ def test_the_top_passages_weaker_evidence_must_be_found_to_answer_by_the_answera
         "Trong quá trình học tập, sinh viên có thể đề nghị Trường cấp bảng điểm.",
     )
     question = "Trong thời gian học, sinh viên lấy bảng điểm được không?"
-    rules = {"tuning": AnswerSettings(min_coverage=0.9), "abstain_on_missing_word": False}
+    rules = {"rules": AnswerSettings(min_coverage=0.9), "abstain_on_missing_word": False}
     doubts = FakeAnswerability([], low=0.1)
     answer = ExtractiveAnswerer(**rules, answerability=doubts).answer(question, hits(top))
     assert answer.abstained and "answerability 0.10 < 0.15" in answer.reason
@@ -795,7 +795,7 @@ def test_the_top_passages_weaker_evidence_must_be_found_to_answer_by_the_answera
     assert not answer.abstained and "answerability 0.90" in answer.reason
     # Evidence the strict rule accepts is not asked of the model.
     strict = FakeAnswerability([], low=0.0)
-    loose = {"tuning": AnswerSettings(min_coverage=0.3), "abstain_on_missing_word": False}
+    loose = {"rules": AnswerSettings(min_coverage=0.3), "abstain_on_missing_word": False}
     answer = ExtractiveAnswerer(**loose, answerability=strict).answer(question, hits(top))
     assert not answer.abstained and strict.calls == []
 
@@ -940,7 +940,7 @@ def test_a_statement_the_documents_do_not_speak_of_abstains() -> None:
     assert answer.abstained and not answer.provision
     # The coverage a provision needs is a setting: a stricter one than the calibrated one
     # turns the article down for the statement it decides.
-    strict = ExtractiveAnswerer(tuning=AnswerSettings.model_validate({"statement_coverage": 0.95}))
+    strict = ExtractiveAnswerer(rules=AnswerSettings.model_validate({"statement_coverage": 0.95}))
     assert strict.answer(INCOME_STATEMENT, hits(LAW_CHUNK)).abstained
 
 

@@ -175,7 +175,7 @@ class Assistant:
             lexical,
             self.embedder,
             candidates=self.settings.candidates,
-            tuning=self.settings.retrieval,
+            retrieval=self.settings.retrieval,
             scoring=self.settings.scoring,
             relevance_model=self.relevance_model,
             relevance=self.settings.relevance,

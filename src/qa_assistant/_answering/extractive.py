@@ -52,7 +52,7 @@ class ExtractiveAnswerer:
     cross-encoder trained on answers against near misses): below ``answerability_threshold``
     the answerer abstains.
 
-    The thresholds come from :class:`~qa_assistant.settings.AnswerSettings` (``tuning``). Up to
+    The thresholds come from :class:`~qa_assistant.settings.AnswerSettings` (``rules``). Up to
     ``max_sentences`` sentences are quoted: further ones only when they add question
     terms the earlier ones lack (``min_gain``) and score within ``secondary_ratio`` of the
     best, or come from another passage of a several-part question; then the items of a list
@@ -77,23 +77,23 @@ class ExtractiveAnswerer:
     def __init__(
         self,
         *,
-        tuning: AnswerSettings | None = None,
+        rules: AnswerSettings | None = None,
         require_number: bool = True,
         abstain_on_missing_name: bool = True,
         abstain_on_missing_word: bool = True,
-        weights: ScoringSettings | None = None,
+        scoring: ScoringSettings | None = None,
         relevance_threshold: float = 0.5,
         reader: SpanReader | None = None,
         reading: ReaderSettings | None = None,
         answerability: AnswerabilityModel | None = None,
         answerability_threshold: float = 0.15,
     ) -> None:
-        self.tuning = tuning or AnswerSettings.model_validate({})
+        self.rules = rules or AnswerSettings.model_validate({})
         self.reading = reading or ReaderSettings.model_validate({})
         self.require_number = require_number
         self.abstain_on_missing_name = abstain_on_missing_name
         self.abstain_on_missing_word = abstain_on_missing_word
-        self.weights = weights  # None: the scorer's defaults
+        self.scoring = scoring  # None: the scorer's defaults
         self.relevance_threshold = relevance_threshold
         self.reader = reader
         self.answerability = answerability
@@ -102,7 +102,7 @@ class ExtractiveAnswerer:
     def answer(self, question: str, hits: Sequence[Hit]) -> Answer:
         scored = self.sentences(question, hits)
         q = analyse_question(question)
-        best = self._best(scored, q, _named_elsewhere(q, hits[: self.tuning.max_passages]))
+        best = self._best(scored, q, _named_elsewhere(q, hits[: self.rules.max_passages]))
         if best is not None:
             why = f"coverage {best.coverage:.2f}, sentence {best.sentence_coverage:.2f}"
             strict = self.supports(best, q)
@@ -146,7 +146,7 @@ class ExtractiveAnswerer:
             (
                 s
                 for s in scored
-                if s.rank <= self.tuning.top_rank and s.coverage >= self.tuning.related_coverage
+                if s.rank <= self.rules.top_rank and s.coverage >= self.rules.related_coverage
             ),
             None,
         )
@@ -167,7 +167,7 @@ class ExtractiveAnswerer:
         """The sentences of the top passages it weighs, best-scored first; a heading names what
         follows and answers nothing."""
         scored = score_sentences(
-            question, hits, max_passages=self.tuning.max_passages, weights=self.weights
+            question, hits, max_passages=self.rules.max_passages, scoring=self.scoring
         )
         return [s for s in scored if not s.heading]
 
@@ -210,9 +210,9 @@ class ExtractiveAnswerer:
         asked of it. Its coverage of the statement's other terms must reach
         ``statement_coverage``: below it, the documents do not speak of the case.
         """
-        top = [s for s in scored if s.rank <= self.tuning.top_rank]
+        top = [s for s in scored if s.rank <= self.rules.top_rank]
         best = max(top, key=lambda s: s.coverage, default=None)
-        if best is None or best.coverage < self.tuning.statement_coverage:
+        if best is None or best.coverage < self.rules.statement_coverage:
             return None
         return best
 
@@ -226,7 +226,7 @@ class ExtractiveAnswerer:
         list it opens or the question asks for."""
         scored = [
             s
-            for s in score_sentences(question, hits, max_passages=top + 1, weights=self.weights)
+            for s in score_sentences(question, hits, max_passages=top + 1, scoring=self.scoring)
             if s.hit_index == top and not s.heading
         ]
         # A statement's case holds names and sums no provision repeats.
@@ -248,7 +248,7 @@ class ExtractiveAnswerer:
         of a list that ``best`` opens or the question asks for."""
         chosen = self._select(best, scored, q)
         text = hits[best.hit_index].chunk.text
-        items = _list_items(best, scored, text, q, self.tuning.list_items)
+        items = _list_items(best, scored, text, q, self.rules.list_items)
         return chosen + [s for s in items if s not in chosen]
 
     def _best(
@@ -299,8 +299,8 @@ class ExtractiveAnswerer:
         """The abstention rule: is this sentence strong enough evidence to answer from?"""
         return (
             self.admissible(s, q)
-            and s.coverage >= self.tuning.min_coverage
-            and s.sentence_coverage >= self.tuning.min_sentence_coverage
+            and s.coverage >= self.rules.min_coverage
+            and s.sentence_coverage >= self.rules.min_sentence_coverage
         )
 
     def supports_as_top(self, s: SentenceScore, q: QuestionTerms) -> bool:
@@ -311,12 +311,12 @@ class ExtractiveAnswerer:
         scores better, less coverage is enough.
         """
         # A several-part question's best sentence often sits in its second passage.
-        top_rank = self.tuning.top_rank + 1 if q.multi_part else self.tuning.top_rank
+        top_rank = self.rules.top_rank + 1 if q.multi_part else self.rules.top_rank
         return (
             s.rank <= top_rank
             and self.admissible(s, q)
-            and s.coverage >= self.tuning.top_coverage
-            and s.sentence_coverage >= self.tuning.top_sentence_coverage
+            and s.coverage >= self.rules.top_coverage
+            and s.sentence_coverage >= self.rules.top_sentence_coverage
         )
 
     def _select(
@@ -325,16 +325,16 @@ class ExtractiveAnswerer:
         chosen = [best]
         covered = set(best.matched)
         # Weaker sentences add words but not the asked fact.
-        secondary_coverage = self.tuning.min_coverage * self.tuning.secondary_coverage_share
+        secondary_coverage = self.rules.min_coverage * self.rules.secondary_coverage_share
         for s in scored:
-            if len(chosen) >= self.tuning.max_sentences:
+            if len(chosen) >= self.rules.max_sentences:
                 break
             if s is best or s.coverage < secondary_coverage:
                 continue
             gain = _gain(s, covered, q)
-            close = s.score >= self.tuning.secondary_ratio * best.score
+            close = s.score >= self.rules.secondary_ratio * best.score
             other_passage = all(s.hit_index != c.hit_index for c in chosen)
-            if gain >= self.tuning.min_gain and (close or (q.multi_part and other_passage)):
+            if gain >= self.rules.min_gain and (close or (q.multi_part and other_passage)):
                 chosen.append(s)
                 covered |= set(s.matched)
         return chosen

@@ -62,8 +62,8 @@ def _extractive(settings: Settings, reader: SpanReader | None) -> Answerer:
 
     make = functools.partial(
         ExtractiveAnswerer,
-        tuning=settings.answer,
-        weights=settings.scoring,
+        rules=settings.answer,
+        scoring=settings.scoring,
         reader=reader,
         reading=settings.reader,
         answerability=make_answerability(settings),

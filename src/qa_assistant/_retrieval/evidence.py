@@ -94,8 +94,8 @@ class SentenceScore:
     missing_years: tuple[str, ...] = ()  # years the question names that the passage never does
 
 
-# The weights when none are given: read once, not at every question.
-_DEFAULT_WEIGHTS = ScoringSettings.model_validate({})
+# The scoring settings when none are given: read once, not at every question.
+_DEFAULT_SCORING = ScoringSettings.model_validate({})
 
 
 @dataclass(frozen=True)
@@ -145,7 +145,7 @@ def score_sentences(
     hits: Sequence[Hit],
     *,
     max_passages: int = 5,
-    weights: ScoringSettings | None = None,
+    scoring: ScoringSettings | None = None,
 ) -> list[SentenceScore]:
     """Score every distinct sentence of the top ``max_passages`` hits against ``question``.
 
@@ -153,7 +153,7 @@ def score_sentences(
     candidates contain (or none: the documents may not speak of it) weighs more, so missing
     it lowers coverage more; names weigh ``name_boost`` times more.
     """
-    w = weights or _DEFAULT_WEIGHTS
+    w = scoring or _DEFAULT_SCORING
     q = analyse_question(question)
     top = list(hits[:max_passages])
     candidates = _candidates(top)

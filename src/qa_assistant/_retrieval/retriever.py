@@ -130,7 +130,7 @@ class Retriever:
         embedder: Embedder,
         *,
         candidates: int = 40,
-        tuning: RetrievalSettings | None = None,
+        retrieval: RetrievalSettings | None = None,
         scoring: ScoringSettings | None = None,
         relevance_model: RelevanceModel | None = None,
         relevance: RelevanceSettings | None = None,
@@ -139,7 +139,7 @@ class Retriever:
         self.lexical = lexical
         self.embedder = embedder
         self.candidates = candidates
-        self.tuning = tuning or RetrievalSettings.model_validate({})
+        self.retrieval = retrieval or RetrievalSettings.model_validate({})
         self.scoring = scoring
         self.relevance_model = relevance_model
         self.relevance = relevance or RelevanceSettings.model_validate({})
@@ -157,7 +157,7 @@ class Retriever:
             n,
             folded=query.folded,
             allowed=allowed,
-            syllable_weight=self.tuning.syllable_weight,
+            syllable_weight=self.retrieval.syllable_weight,
         )
 
     def retrieve(
@@ -190,22 +190,22 @@ class Retriever:
                 continue
             scores = tuple((name, per_leg[name][cid]) for name in legs if cid in per_leg[name])
             hits.append(Hit(chunk=chunk, score=score, scores=scores))
-        tuning = self.tuning
-        if mode == "hybrid" and tuning.evidence_depth > 1:
+        retrieval = self.retrieval
+        if mode == "hybrid" and retrieval.evidence_depth > 1:
             hits = order_by_evidence(
                 query.text,
                 hits,
-                tuning.evidence_depth,
-                tuning.evidence_weight,
-                tuning.phrase_weight,
+                retrieval.evidence_depth,
+                retrieval.evidence_weight,
+                retrieval.phrase_weight,
                 self.scoring,
             )
         hits = diversify(
-            hits, k=max(k, tuning.diversity_depth), threshold=tuning.diversity_threshold
+            hits, k=max(k, retrieval.diversity_depth), threshold=retrieval.diversity_threshold
         )
         if self.relevance_model is not None and self.relevance.every_question:
             hits = self._relevance(query, hits, self.relevance_model)
-        return _ranked(demote_boilerplate(hits, tuning.boilerplate_demotion))
+        return _ranked(demote_boilerplate(hits, retrieval.boilerplate_demotion))
 
     def second_look(
         self, question: str, hits: Sequence[Hit], history: Sequence[str] = ()
@@ -230,13 +230,13 @@ class Retriever:
         )
 
     def _fuse(self, legs: Mapping[str, list[tuple[str, float]]]) -> list[tuple[str, float]]:
-        tuning = self.tuning
+        retrieval = self.retrieval
         weights = [
-            tuning.dense_weight if name == "dense" else tuning.lexical_weight for name in legs
+            retrieval.dense_weight if name == "dense" else retrieval.lexical_weight for name in legs
         ]
-        if tuning.fusion == "weighted":
+        if retrieval.fusion == "weighted":
             return weighted_fuse([dict(v) for v in legs.values()], weights)
-        return rrf_fuse([[cid for cid, _ in v] for v in legs.values()], weights, tuning.rrf_k)
+        return rrf_fuse([[cid for cid, _ in v] for v in legs.values()], weights, retrieval.rrf_k)
 
 
 def demote_boilerplate(hits: Sequence[Hit], places: int) -> list[Hit]:
@@ -274,7 +274,7 @@ def order_by_evidence(
     if len(top) < 2:
         return list(hits)
     best: dict[int, float] = {}
-    for s in score_sentences(question, top, max_passages=depth, weights=scoring):
+    for s in score_sentences(question, top, max_passages=depth, scoring=scoring):
         value = weight * s.coverage + phrase_weight * s.phrase
         best[s.hit_index] = max(best.get(s.hit_index, 0.0), value)
     bonus = [best.get(i, 0.0) for i in range(len(top))]

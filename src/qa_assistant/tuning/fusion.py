@@ -3,8 +3,8 @@
 For each corpus (its documents and its question set) and each embedder (plain e5 and the
 fine-tuned one), an index is built once, then, for every answerable question with evidence,
 both legs' candidates and their scores are recorded with which candidates hold the gold
-evidence (eval's gold match). Every candidate setting (fusion kind and weights, the second
-stage's depth and weights, the embedder) is then replayed over those records with the
+evidence (eval's gold match). Every candidate setting (fusion kind and weights, the evidence
+step's depth and weights, the embedder) is then replayed over those records with the
 retriever's own functions (fusion, evidence step, diversity), so a setting's hit@1 here is what
 ``qa-assistant eval`` measures with it.
 
@@ -198,13 +198,13 @@ def _memoised_sentence_scores() -> AbstractContextManager[object]:
         hits: Sequence[Hit],
         *,
         max_passages: int = 5,
-        weights: ScoringSettings | None = None,
+        scoring: ScoringSettings | None = None,
     ) -> list[SentenceScore]:
-        # The replay always scores with the default weights: keyed without them.
+        # The replay always scores with the default scoring settings: keyed without them.
         key = (question, tuple(h.chunk.id for h in hits[:max_passages]))
         if key not in scored:
             scored[key] = score_sentences(
-                question, hits, max_passages=max_passages, weights=weights
+                question, hits, max_passages=max_passages, scoring=scoring
             )
         return scored[key]
 
