@@ -67,22 +67,22 @@ FILLER = "Đoạn văn khác không liên quan nói về thời tiết và giao 
 # --- the gold match ------------------------------------------------------------------------------
 
 
-def test_evidence_inside_large_passage_is_relevant() -> None:
+def test_evidence_inside_large_passage_matches_the_gold() -> None:
     assert matches_gold(FILLER + EVIDENCE + FILLER, EVIDENCE)
 
 
-def test_passage_inside_long_evidence_is_relevant() -> None:
+def test_passage_inside_long_evidence_matches_the_gold() -> None:
     # A chunker may split a long gold paragraph: each substantial piece still counts.
     assert matches_gold(EVIDENCE[:120], EVIDENCE)
     assert matches_gold(EVIDENCE[-150:], EVIDENCE)
 
 
-def test_tiny_passage_inside_evidence_is_not_relevant() -> None:
+def test_tiny_passage_inside_evidence_does_not_match_the_gold() -> None:
     assert not matches_gold("Quảng Ninh", EVIDENCE)
     assert not matches_gold("hỗ trợ 10 triệu đồng", EVIDENCE)
 
 
-def test_tiny_evidence_inside_passage_is_relevant() -> None:
+def test_tiny_evidence_inside_passage_matches_the_gold() -> None:
     assert matches_gold(FILLER + "10 triệu đồng" + FILLER, "10 triệu đồng")
 
 
@@ -100,7 +100,7 @@ def test_whitespace_case_and_unicode_form_do_not_matter() -> None:
     assert matches_gold(FILLER + decomposed, EVIDENCE)
 
 
-def test_unrelated_and_empty_texts_are_not_relevant() -> None:
+def test_unrelated_and_empty_texts_match_no_gold() -> None:
     assert not matches_gold(OTHER, EVIDENCE)
     assert not matches_gold("", EVIDENCE)
     assert not matches_gold(EVIDENCE, "   ")
@@ -130,7 +130,7 @@ def test_common_run_search_agrees_with_difflib() -> None:
             assert has_common_run(a, b, length) == (longest >= length), (a, b, length)
 
 
-def test_relevance_is_fast_enough_for_a_full_benchmark() -> None:
+def test_the_gold_match_is_fast_enough_for_a_full_benchmark() -> None:
     rng = random.Random(1)
     text = (FILLER + EVIDENCE + OTHER) * 10
     pairs = []
