@@ -38,50 +38,60 @@ _TRAINING_DATA = click.option(
 # packaged models were trained with those (docs/MODEL.md).
 _DEFAULT = "Default: the training configuration's (docs/MODEL.md)."
 _SEED = click.option("--seed", type=int, default=None, help=_DEFAULT)
+_MAX_STEPS = click.option("--max-steps", type=click.IntRange(1), default=None, help=_DEFAULT)
+_MAX_MINUTES = click.option("--max-minutes", type=float, default=None, help=_DEFAULT)
 _LEAVE_OUT = click.option(
     "--leave-out",
     multiple=True,
     help="A training set not to train on, by name (repeatable), e.g. virhe4qa.",
 )
 
+_Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
-def _output(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """``--output``: where a command writes ``what`` (by default over the packaged file)."""
+
+def _max_per_set(meaning: str) -> _Decorator:
     return click.option(
+        "--max-per-set", type=click.IntRange(1), default=None, help=meaning + _DEFAULT
+    )
+
+
+def _training_options(what: str, *own: _Decorator) -> _Decorator:
+    """Every training command's options, in this order: ``--data``, ``--output`` (where it
+    writes ``what``, by default over the packaged file), ``--seed``, the command's ``own``,
+    ``--leave-out``."""
+    output = click.option(
         "--output",
         type=click.Path(dir_okay=False, path_type=Path),
         default=None,
         help=f"Where to write {what} (default: the packaged model file).",
     )
 
+    options: tuple[_Decorator, ...] = (_TRAINING_DATA, output, _SEED, *own, _LEAVE_OUT)
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        # Applied last to first, as stacked decorators are, so that click lists them in order.
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
 
 @click.command("train-relevance")
-@_TRAINING_DATA
-@_output("the trained layers")
-@_SEED
-@click.option("--layers", type=click.IntRange(1, 12), default=None, help=_DEFAULT)
-@click.option("--max-minutes", type=float, default=None, help=_DEFAULT)
-@_LEAVE_OUT
-def train_relevance(
-    data: Path,
-    output: Path | None,
-    seed: int | None,
-    layers: int | None,
-    max_minutes: float | None,
-    leave_out: tuple[str, ...],
-) -> None:
+@_training_options(
+    "the trained layers",
+    # Read as the configuration's train_layers.
+    click.option(
+        "--layers", "train_layers", type=click.IntRange(1, 12), default=None, help=_DEFAULT
+    ),
+    _MAX_MINUTES,
+)
+def train_relevance(data: Path, output: Path | None, **options: Any) -> None:
     """Retrain the relevance model on the public QA data (see docs/MODEL.md)."""
     from .._models.relevance import relevance_weights
     from .relevance import TrainConfig, train_relevance_model
 
-    config = _configured(
-        TrainConfig, seed=seed, train_layers=layers, max_minutes=max_minutes, leave_out=leave_out
-    )
-    _run(
-        output,
-        relevance_weights,
-        lambda base, target: train_relevance_model(data, base, target, config),
-    )
+    _run(data, output, options, TrainConfig, train_relevance_model, relevance_weights)
 
 
 def _renamed(command: click.Command, old: str) -> click.Command:
@@ -102,146 +112,75 @@ def _renamed(command: click.Command, old: str) -> click.Command:
 
 
 @click.command("train-embedder")
-@_TRAINING_DATA
-@_output("the trained change")
-@_SEED
-@click.option("--max-steps", type=click.IntRange(1), default=None, help=_DEFAULT)
-@click.option("--max-minutes", type=float, default=None, help=_DEFAULT)
-@_LEAVE_OUT
-def train_embedder(
-    data: Path,
-    output: Path | None,
-    seed: int | None,
-    max_steps: int | None,
-    max_minutes: float | None,
-    leave_out: tuple[str, ...],
-) -> None:
+@_training_options("the trained change", _MAX_STEPS, _MAX_MINUTES)
+def train_embedder(data: Path, output: Path | None, **options: Any) -> None:
     """Fine-tune the dense leg's embedder on the public QA data (see docs/MODEL.md)."""
     from .._models.build import tuned_weights
     from .embedder import EmbedderTrainConfig
     from .embedder import train_embedder as train_dense
 
-    config = _configured(
-        EmbedderTrainConfig,
-        seed=seed,
-        max_steps=max_steps,
-        max_minutes=max_minutes,
-        leave_out=leave_out,
-    )
-    _run(output, tuned_weights, lambda base, target: train_dense(data, base, target, config))
+    _run(data, output, options, EmbedderTrainConfig, train_dense, tuned_weights)
 
 
 @click.command("train-reader")
-@_TRAINING_DATA
-@_output("the trained change and head")
-@_SEED
-@click.option("--max-steps", type=click.IntRange(1), default=None, help=_DEFAULT)
-@click.option("--max-minutes", type=float, default=None, help=_DEFAULT)
-@click.option(
-    "--max-per-set",
-    type=click.IntRange(1),
-    default=None,
-    help="Training questions kept per set; one pass over their windows bounds the steps. "
-    + _DEFAULT,
+@_training_options(
+    "the trained change and head",
+    _MAX_STEPS,
+    _MAX_MINUTES,
+    _max_per_set("Training questions kept per set; one pass over their windows bounds the steps. "),
 )
-@_LEAVE_OUT
-def train_reader(
-    data: Path,
-    output: Path | None,
-    seed: int | None,
-    max_steps: int | None,
-    max_minutes: float | None,
-    max_per_set: int | None,
-    leave_out: tuple[str, ...],
-) -> None:
+def train_reader(data: Path, output: Path | None, **options: Any) -> None:
     """Train the answer reader on the public QA sets' answer spans (see docs/MODEL.md)."""
     from .._models.span import reader_weights
     from .reader import ReaderTrainConfig
     from .reader import train_reader as train_spans
 
-    config = _configured(
-        ReaderTrainConfig,
-        seed=seed,
-        max_steps=max_steps,
-        max_minutes=max_minutes,
-        max_per_set=max_per_set,
-        leave_out=leave_out,
-    )
-    _run(output, reader_weights, lambda base, target: train_spans(data, base, target, config))
+    _run(data, output, options, ReaderTrainConfig, train_spans, reader_weights)
 
 
 @click.command("train-answerability")
-@_TRAINING_DATA
-@_output("the trained layers")
-@_SEED
-@click.option("--max-steps", type=click.IntRange(1), default=None, help=_DEFAULT)
-@click.option("--max-minutes", type=float, default=None, help=_DEFAULT)
-@click.option(
-    "--max-per-set",
-    type=click.IntRange(1),
-    default=None,
-    help="Questions read per set, drawn by the seed. " + _DEFAULT,
+@_training_options(
+    "the trained layers",
+    _MAX_STEPS,
+    _MAX_MINUTES,
+    _max_per_set("Questions read per set, drawn by the seed. "),
+    click.option(
+        "--near-miss-weight",
+        type=click.FloatRange(min=0, min_open=True),
+        default=None,
+        help="A near miss's weight in the loss. " + _DEFAULT,
+    ),
 )
-@click.option(
-    "--near-miss-weight",
-    type=click.FloatRange(min=0, min_open=True),
-    default=None,
-    help="A near miss's weight in the loss. " + _DEFAULT,
-)
-@_LEAVE_OUT
-def train_answerability(
-    data: Path,
-    output: Path | None,
-    seed: int | None,
-    max_steps: int | None,
-    max_minutes: float | None,
-    max_per_set: int | None,
-    near_miss_weight: float | None,
-    leave_out: tuple[str, ...],
-) -> None:
+def train_answerability(data: Path, output: Path | None, **options: Any) -> None:
     """Train the answerability model on answers and their near misses (see docs/MODEL.md)."""
     from .._models.answerability import answerability_weights
     from .answerability_train import AnswerabilityConfig
     from .answerability_train import train_answerability as train_pairs
 
-    config = _configured(
-        AnswerabilityConfig,
-        seed=seed,
-        max_steps=max_steps,
-        max_minutes=max_minutes,
-        max_per_set=max_per_set,
-        near_miss_weight=near_miss_weight,
-        leave_out=leave_out,
-    )
-    _run(
-        output,
-        answerability_weights,
-        lambda base, target: train_pairs(data, base, target, config),
-    )
+    _run(data, output, options, AnswerabilityConfig, train_pairs, answerability_weights)
 
 
 C = TypeVar("C")
 
 
-def _configured(config: Callable[..., C], **given: Any) -> C:
-    """A training configuration with the options given; those left unset (None) keep its
-    defaults."""
-    return config(**{name: value for name, value in given.items() if value is not None})
-
-
 def _run(
+    data: Path,
     output: Path | None,
+    options: dict[str, Any],
+    config: Callable[..., C],
+    train: Callable[[Path, Path, Path, C], dict[str, Any]],
     packaged: Callable[[], Path],
-    train: Callable[[Path, Path], dict[str, Any]],
 ) -> None:
-    """Every command: build the base model, train into ``output`` (default: the packaged
-    file), print the figures the training returns."""
+    """Every command: the training configuration with the ``options`` given (those left unset,
+    None, keep its defaults); build the base model, train on ``data`` into ``output``
+    (default: the packaged file), print the figures the training returns."""
     from .._models.build import ensure_default_model
 
+    cfg = config(**{name: value for name, value in options.items() if value is not None})
     settings = settings_from_options()
     with one_line_errors():
         base = ensure_default_model(settings.cache_dir)
         target = output or packaged()
-        meta = train(base, target)
+        meta = train(data, base, target, cfg)
     click.echo(json.dumps(meta, indent=2, ensure_ascii=False))
     click.echo(f"Wrote {target}")
