@@ -14,7 +14,6 @@ question's pairs. Seeded, single-process on the CPU.
 from __future__ import annotations
 
 import itertools
-import random
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -25,15 +24,9 @@ import numpy as np
 from .._models.relevance import relevance_weights
 from ..evaluation import auc
 from .answerability import AnswerabilityData, Question, build_answerability_data
-from .cross_encoder import (
-    FitConfig,
-    cross_encoder,
-    fit_groups,
-    group_pairs,
-    onnx_scores,
-    save_trained,
-)
+from .cross_encoder import cross_encoder, fit_groups, group_pairs, onnx_scores, save_trained
 from .data import Group
+from .loop import seeded_tokenizer
 
 __all__ = ["AnswerabilityConfig", "heldout_figures", "train_answerability"]
 
@@ -125,13 +118,8 @@ def train_answerability(
     """Train on ``shared/training`` (or ``data``) from ``start`` (default: the packaged
     relevance model), write the trained layers to ``output`` and return the held-out figures
     of the starting and the trained weights, both as they run (int8 ONNX)."""
-    import torch
-    from transformers import AutoTokenizer
-
-    torch.manual_seed(cfg.seed)
-    random.seed(cfg.seed)
+    tokenizer = seeded_tokenizer(cfg.seed, base)
     start = start or relevance_weights()
-    tokenizer = AutoTokenizer.from_pretrained(str(base), local_files_only=True)
     if data is None:
         data = build_answerability_data(
             shared, seed=cfg.seed, max_per_set=cfg.max_per_set, log=log, leave_out=cfg.leave_out
@@ -147,18 +135,10 @@ def train_answerability(
         meta["heldout_before"] = heldout_figures(score, data.heldout, pos_weight)
     log(f"held-out before: {meta['heldout_before']}")
     model = cross_encoder(base, cfg.train_layers, start)
-    fit = FitConfig(
-        seed=cfg.seed,
-        steps=min(cfg.max_steps, len(groups) // cfg.groups_per_step),
-        groups_per_step=cfg.groups_per_step,
-        lr=cfg.lr,
-        head_lr=cfg.head_lr,
-        warmup_share=cfg.warmup_share,
-        max_tokens=cfg.max_tokens,
-        max_minutes=cfg.max_minutes,
-        pos_weight=pos_weight,
+    steps = min(cfg.max_steps, len(groups) // cfg.groups_per_step)
+    meta["steps"] = fit_groups(
+        model, tokenizer, groups, cfg, steps=steps, pos_weight=pos_weight, log=log
     )
-    meta["steps"] = fit_groups(model, tokenizer, groups, fit, log)
     # Saved before the held-out pass too: a failure there must not lose the training.
     save_trained(model, output, meta)
     with onnx_scores(output, base) as score:

@@ -11,18 +11,17 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from .._models.build import metadata_entry, weights_metadata
 from .._models.onnx_runtime import pad
 from .._models.relevance import build_cross_encoder_onnx, load_cross_encoder, pair_ids
 from .data import Group
-from .loop import run_steps, trainable
+from .loop import Schedule, run_steps, trainable
 
 __all__ = [
-    "FitConfig",
+    "GroupFit",
     "cross_encoder",
     "fit_groups",
     "group_loss",
@@ -33,19 +32,24 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class FitConfig:
-    """How :func:`fit_groups` steps through the groups."""
+class GroupFit(Schedule, Protocol):
+    """What :func:`fit_groups` reads of a training configuration (the relevance model's or the
+    answerability model's)."""
 
-    seed: int
-    steps: int
-    groups_per_step: int
-    lr: float
-    head_lr: float
-    warmup_share: float
-    max_tokens: int
-    max_minutes: float
-    pos_weight: float = 1.0  # weight of a positive pair in the pointwise loss
+    @property
+    def seed(self) -> int: ...
+
+    @property
+    def groups_per_step(self) -> int: ...
+
+    @property
+    def lr(self) -> float: ...
+
+    @property
+    def head_lr(self) -> float: ...
+
+    @property
+    def max_tokens(self) -> int: ...
 
 
 def group_pairs(groups: Sequence[Group]) -> tuple[list[str], list[str], list[float]]:
@@ -113,24 +117,17 @@ def fit_groups(
     model: Any,
     tokenizer: Any,
     groups: Sequence[Group],
-    cfg: FitConfig,
+    cfg: GroupFit,
+    *,
+    steps: int,
+    pos_weight: float = 1.0,
     log: Callable[[str], None],
 ) -> int:
-    """Train ``model`` on ``groups`` (shuffled by seed, again each pass) for ``cfg.steps``
-    steps with a warm-up and a linear decay, or until ``cfg.max_minutes``; returns the steps
-    done."""
-    import torch
-
+    """Train ``model`` on ``groups`` (shuffled by seed, again each pass) for ``steps`` steps
+    with a warm-up and a linear decay, or until ``cfg.max_minutes``; a positive pair weighs
+    ``pos_weight`` in the pointwise loss. Returns the steps done."""
     head = [p for n, p in model.named_parameters() if p.requires_grad and "classifier" in n]
     body = [p for n, p in model.named_parameters() if p.requires_grad and "classifier" not in n]
-    optimizer = torch.optim.AdamW(
-        [{"params": body, "lr": cfg.lr}, {"params": head, "lr": cfg.head_lr}], weight_decay=0.01
-    )
-    steps = cfg.steps
-    warmup = max(1, int(steps * cfg.warmup_share))
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / (steps - warmup)))
-    )
     rng = random.Random(cfg.seed)
     order: list[Group] = []
     while len(order) < steps * cfg.groups_per_step:
@@ -144,16 +141,14 @@ def fit_groups(
         batch = order[step * cfg.groups_per_step : (step + 1) * cfg.groups_per_step]
         qs, ps, _ = group_pairs(batch)
         logits = pair_logits(model, tokenizer, qs, ps, cfg.max_tokens)
-        return group_loss(logits, batch, cfg.pos_weight)
+        return group_loss(logits, batch, pos_weight)
 
     return run_steps(
         steps,
         loss_at,
-        [*body, *head],
-        optimizer,
-        schedule,
+        [(body, cfg.lr), (head, cfg.head_lr)],
+        cfg,
         started=started,
-        max_minutes=cfg.max_minutes,
         log=log,
         log_every=25,
         decay=0.98,

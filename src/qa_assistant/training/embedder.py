@@ -38,7 +38,7 @@ from .data import (
     passage_tokens,
     rows,
 )
-from .loop import run_steps, trainable
+from .loop import run_steps, seeded_tokenizer, trainable
 
 __all__ = [
     "EmbedderExample",
@@ -239,12 +239,10 @@ def train_embedder(
     import torch
     from safetensors.numpy import load_file
     from safetensors.numpy import save_file as save_numpy
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoModel
 
     started = time.monotonic()
-    torch.manual_seed(cfg.seed)
-    random.seed(cfg.seed)
-    tokenizer = AutoTokenizer.from_pretrained(str(base), local_files_only=True)
+    tokenizer = seeded_tokenizer(cfg.seed, base)
     if examples is None:
         examples = build_examples(shared, passage_tokens(tokenizer), cfg, log=log)
     train, heldout = examples
@@ -256,23 +254,16 @@ def train_embedder(
     before = heldout_figures(model, tokenizer, heldout, cfg)
     log(f"held-out before: {json.dumps(before)}")
     body = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(body, lr=cfg.lr, weight_decay=0.01)
     batches = _batches(train, cfg.batch_size)
     steps = min(cfg.max_steps, len(batches))
-    warmup = max(1, int(steps * cfg.warmup_share))
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / (steps - warmup)))
-    )
     log(f"{len(train)} training questions, {steps} steps of {cfg.batch_size}")
     model.train()
     done = run_steps(
         steps,
         lambda step: _loss(model, tokenizer, batches[step], cfg),
-        body,
-        optimizer,
-        schedule,
+        [(body, cfg.lr)],
+        cfg,
         started=started,
-        max_minutes=cfg.max_minutes,
         log=log,
         log_every=10,
         decay=0.95,

@@ -1,13 +1,37 @@
-"""What the training commands share: which parameters train, and the optimiser loop (step,
-clip, log, stop on the time budget)."""
+"""What the training commands share: the seeded start, which parameters train, and the optimiser
+loop (AdamW with a warm-up and a linear decay; step, clip, log, stop on the time budget)."""
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
-__all__ = ["run_steps", "trainable"]
+__all__ = ["Schedule", "run_steps", "seeded_tokenizer", "trainable"]
+
+
+class Schedule(Protocol):
+    """What :func:`run_steps` reads of a training configuration. (Properties, as the
+    configurations are frozen dataclasses: read-only fields.)"""
+
+    @property
+    def warmup_share(self) -> float: ...
+
+    @property
+    def max_minutes(self) -> float: ...
+
+
+def seeded_tokenizer(seed: int, base: Path) -> Any:
+    """How every training begins: torch's and Python's random numbers seeded with ``seed``, and
+    the tokenizer of the base model in ``base``."""
+    import torch
+    from transformers import AutoTokenizer
+
+    torch.manual_seed(seed)
+    random.seed(seed)
+    return AutoTokenizer.from_pretrained(str(base), local_files_only=True)
 
 
 def trainable(name: str, layers: int, train_layers: int, heads: tuple[str, ...]) -> bool:
@@ -25,30 +49,38 @@ def trainable(name: str, layers: int, train_layers: int, heads: tuple[str, ...])
 def run_steps(
     steps: int,
     loss_at: Callable[[int], Any],
-    params: Sequence[Any],
-    optimizer: Any,
-    schedule: Any,
+    groups: Sequence[tuple[Sequence[Any], float]],
+    cfg: Schedule,
     *,
     started: float,
-    max_minutes: float,
     log: Callable[[str], None],
     log_every: int,
     decay: float,
 ) -> int:
-    """Runs up to ``steps`` optimiser steps on ``loss_at(step)``, gradients clipped to norm 1.
+    """Runs up to ``steps`` AdamW steps (weight decay 0.01) on ``loss_at(step)``, gradients
+    clipped to norm 1. ``groups``: the trained parameters, each group with its learning rate;
+    the rates warm up over ``cfg.warmup_share`` of the steps, then fall linearly to 0.
 
     Logs the loss (an average decaying by ``decay`` a step) every ``log_every`` steps and at
-    the last; stops early once ``max_minutes`` have passed since ``started`` (a
+    the last; stops early once ``cfg.max_minutes`` have passed since ``started`` (a
     ``time.monotonic()``). Returns the steps done.
     """
     import torch
 
+    params = [p for group, _ in groups for p in group]
+    optimizer = torch.optim.AdamW(
+        [{"params": list(group), "lr": lr} for group, lr in groups], weight_decay=0.01
+    )
+    warmup = max(1, int(steps * cfg.warmup_share))
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / max(1, steps - warmup)))
+    )
     done = 0
     running = 0.0
     for step in range(steps):
         loss = loss_at(step)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(list(params), 1.0)
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
         schedule.step()
         optimizer.zero_grad()
@@ -58,7 +90,7 @@ def run_steps(
         elapsed = (time.monotonic() - started) / 60
         if done % log_every == 0 or done == steps:
             log(f"step {done}/{steps} loss {running:.3f} ({elapsed:.1f} min)")
-        if elapsed > max_minutes:
-            log(f"stopping at step {done}: the {max_minutes:.0f}-minute budget is spent")
+        if elapsed > cfg.max_minutes:
+            log(f"stopping at step {done}: the {cfg.max_minutes:.0f}-minute budget is spent")
             break
     return done

@@ -10,7 +10,6 @@ layers stay as the rebuilt base; what ships is the trained layers' change over i
 from __future__ import annotations
 
 import json
-import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -25,7 +24,7 @@ from .._models.span import HEAD_PREFIX, load_trained, read_spans, span_model
 from .._models.tuned_delta import pack_delta
 from ..evaluation import auc, normalize_for_match, token_f1
 from .data import passage_tokens
-from .loop import run_steps, trainable
+from .loop import run_steps, seeded_tokenizer, trainable
 from .spans import HeldoutSpan, ReaderExample, SpanData, build_span_data
 
 __all__ = ["ReaderTrainConfig", "heldout_figures", "train_reader"]
@@ -125,15 +124,11 @@ def train_reader(
 ) -> dict[str, Any]:
     """Train on ``shared/training`` (or on ``data``), write the shipped change and head to
     ``output`` and return the figures."""
-    import torch
     from safetensors.numpy import load_file
     from safetensors.numpy import save_file as save_numpy
-    from transformers import AutoTokenizer
 
     started = time.monotonic()
-    torch.manual_seed(cfg.seed)
-    random.seed(cfg.seed)
-    tokenizer = AutoTokenizer.from_pretrained(str(base), local_files_only=True)
+    tokenizer = seeded_tokenizer(cfg.seed, base)
     if data is None:
         data = build_span_data(
             shared,
@@ -155,26 +150,17 @@ def train_reader(
         param.requires_grad = trainable(name, layers, cfg.train_layers, (HEAD_PREFIX,))
         if param.requires_grad:
             (head if name.startswith("qa_head.") else body).append(param)
-    optimizer = torch.optim.AdamW(
-        [{"params": body, "lr": cfg.lr}, {"params": head, "lr": cfg.head_lr}], weight_decay=0.01
-    )
     train = data.train
     steps = min(cfg.max_steps, len(train) // cfg.batch_size)
-    warmup = max(1, int(steps * cfg.warmup_share))
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / max(1, steps - warmup)))
-    )
     log(f"{len(train)} training windows, {steps} steps of {cfg.batch_size}")
     model.train()
     size = cfg.batch_size
     done = run_steps(
         steps,
         lambda step: _loss(model, train[step * size : (step + 1) * size]),
-        body + head,
-        optimizer,
-        schedule,
+        [(body, cfg.lr), (head, cfg.head_lr)],
+        cfg,
         started=started,
-        max_minutes=cfg.max_minutes,
         log=log,
         log_every=20,
         decay=0.95,

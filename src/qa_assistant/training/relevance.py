@@ -13,7 +13,6 @@ that a threshold can be calibrated on.
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,15 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from .cross_encoder import (
-    FitConfig,
-    cross_encoder,
-    fit_groups,
-    group_pairs,
-    onnx_scores,
-    save_trained,
-)
+from .cross_encoder import cross_encoder, fit_groups, group_pairs, onnx_scores, save_trained
 from .data import Group, TrainingData, build_training_data, passage_tokens
+from .loop import seeded_tokenizer
 
 __all__ = [
     "TrainConfig",
@@ -132,12 +125,7 @@ def train_relevance_model(
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Train on ``shared/training``, write the trained weights to ``output`` and return figures."""
-    import torch
-    from transformers import AutoTokenizer
-
-    torch.manual_seed(cfg.seed)
-    random.seed(cfg.seed)
-    tokenizer = AutoTokenizer.from_pretrained(str(base), local_files_only=True)
+    tokenizer = seeded_tokenizer(cfg.seed, base)
     if data is None:
         data = build_training_data(
             shared,
@@ -148,17 +136,8 @@ def train_relevance_model(
         )
     model = cross_encoder(base, cfg.train_layers)
     groups = list(data.train)
-    fit = FitConfig(
-        seed=cfg.seed,
-        steps=int(len(groups) * cfg.epochs) // cfg.groups_per_step,
-        groups_per_step=cfg.groups_per_step,
-        lr=cfg.lr,
-        head_lr=cfg.head_lr,
-        warmup_share=cfg.warmup_share,
-        max_tokens=cfg.max_tokens,
-        max_minutes=cfg.max_minutes,
-    )
-    done = fit_groups(model, tokenizer, groups, fit, log)
+    steps = int(len(groups) * cfg.epochs) // cfg.groups_per_step
+    done = fit_groups(model, tokenizer, groups, cfg, steps=steps, log=log)
     meta: dict[str, Any] = {"config": asdict(cfg), "steps": done}
     # Saved before the held-out pass too: a failure there must not lose the training.
     save_trained(model, output, meta)
