@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,7 @@ __all__ = [
     "passage_text",
     "passage_tokens",
     "rows",
+    "sets_with_corpora",
 ]
 
 # One question in ten is kept out of training, chosen by its id so the split never moves.
@@ -266,6 +267,23 @@ def _zalo_groups(rows: Sequence[dict[str, object]], size: int) -> list[Group]:
     ]
 
 
+def sets_with_corpora(
+    shared: Path,
+    count_tokens: Callable[[str], int],
+    names: Collection[str],
+    leave_out: Sequence[str],
+) -> Iterator[tuple[TrainingSet, Corpus]]:
+    """The sets of :data:`TRAINING_SETS` named in ``names`` and not in ``leave_out``, in that
+    order, each with the corpus of its documents (read once for the sets that share them)."""
+    corpora: dict[str, Corpus] = {}
+    for spec in TRAINING_SETS:
+        if spec.name not in names or spec.name in leave_out:
+            continue
+        if spec.documents not in corpora:
+            corpora[spec.documents] = Corpus(shared / spec.documents, count_tokens)
+        yield spec, corpora[spec.documents]
+
+
 def check_leave_out(names: Sequence[str], known: Sequence[str]) -> None:
     """A set named to leave out must be one the command trains on: a typo would otherwise
     train on the very set a licence rules out."""
@@ -297,13 +315,7 @@ def build_training_data(
     rng = random.Random(seed)
     train: list[Group] = []
     heldout: list[Group] = []
-    corpora: dict[str, Corpus] = {}
-    for spec in TRAINING_SETS:
-        if spec.name not in _RELEVANCE_SETS or spec.name in leave_out:
-            continue
-        if spec.documents not in corpora:
-            corpora[spec.documents] = Corpus(shared / spec.documents, count_tokens)
-        corpus = corpora[spec.documents]
+    for spec, corpus in sets_with_corpora(shared, count_tokens, _RELEVANCE_SETS, leave_out):
         set_name = spec.name
         kept = 0
         for row in rows(shared / spec.questions):

@@ -25,7 +25,7 @@ from .._models.onnx_runtime import pair_row
 from .._vietnamese import normalize_text
 from ..errors import QAError
 from ..types import Chunk
-from .data import TRAINING_SETS, Corpus, asked, check_leave_out, is_heldout, passage_text, rows
+from .data import Corpus, asked, check_leave_out, is_heldout, passage_text, rows, sets_with_corpora
 
 __all__ = [
     "READER_SET_NAMES",
@@ -149,11 +149,7 @@ def build_span_data(
     layout = _Windows(tokenizer, max_tokens, max_question, rng)
     train: list[ReaderExample] = []
     heldout: list[HeldoutSpan] = []
-    corpora: dict[str, Corpus] = {}
-    for spec in TRAINING_SETS:
-        if spec.name not in _SPAN_SETS or spec.name in leave_out:
-            continue
-        corpus = corpora.setdefault(spec.documents, Corpus(shared / spec.documents, count_tokens))
+    for spec, corpus in sets_with_corpora(shared, count_tokens, _SPAN_SETS, leave_out):
         data = [r for r in rows(shared / spec.questions) if spec.admits(r)]
         rng.shuffle(data)
         kept = 0
