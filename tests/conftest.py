@@ -20,9 +20,9 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 # model, built from the default one (about 40 s). Tests of the relevance model pass a
 # FakeRelevanceModel or, marked integration, turn the real model on; subprocesses inherit this.
 os.environ.setdefault("QA_RELEVANCE__ENABLED", "false")
-# Likewise the answer reader (about a minute to build): its tests pass a fake reader or turn
+# Likewise the span model (about a minute to build): its tests pass a fake span model or turn
 # the real one on.
-os.environ.setdefault("QA_READER__ENABLED", "false")
+os.environ.setdefault("QA_SPAN__ENABLED", "false")
 # And the answerability model (built as the relevance model is): its tests pass a fake.
 os.environ.setdefault("QA_ANSWERABILITY__ENABLED", "false")
 

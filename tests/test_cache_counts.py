@@ -14,8 +14,8 @@ import pytest
 from qa_assistant import cli
 from qa_assistant._models.onnx_runtime import CacheCounted, CacheCounts
 from qa_assistant._models.relevance import OnnxCrossEncoder
-from qa_assistant._models.span import make_reader
-from qa_assistant.settings import ReaderSettings, Settings
+from qa_assistant._models.span import make_span_model
+from qa_assistant.settings import Settings, SpanSettings
 
 
 class _Logits:
@@ -41,10 +41,10 @@ def test_a_model_counts_the_batches_its_cache_answered() -> None:
     assert relevance_model.cache_counts() == CacheCounts(hits=1, misses=2)
 
 
-def test_an_answer_reader_not_loaded_yet_has_read_nothing(settings: Settings) -> None:
-    reader = make_reader(settings.model_copy(update={"reader": ReaderSettings(enabled=True)}))
-    assert isinstance(reader, CacheCounted)  # as serve finds it
-    assert reader.cache_counts() == CacheCounts(0, 0)
+def test_a_span_model_not_loaded_yet_has_read_nothing(settings: Settings) -> None:
+    model = make_span_model(settings.model_copy(update={"span": SpanSettings(enabled=True)}))
+    assert isinstance(model, CacheCounted)  # as serve finds it
+    assert model.cache_counts() == CacheCounts(0, 0)
     assert not (settings.cache_dir / "models").exists()  # counting loads no model
 
 
@@ -59,7 +59,7 @@ def _sigusr1() -> Iterator[None]:
 def test_serve_prints_the_counts_when_signalled(capsys: pytest.CaptureFixture[str]) -> None:
     class Serving:
         relevance_model = _relevance_model()
-        reader = None  # off: left out of the line
+        span_model = None  # off: left out of the line
 
     Serving.relevance_model.score("a", ["b"])
     cli._print_cache_counts_on_signal(Serving())

@@ -77,7 +77,7 @@ def test_the_report_fails_on_any_error_difference_or_late_kill() -> None:
         handled=Timing(60.0, 200.0),
         assistant=Timing(40.0, 150.0),
         throughput_qps=25.0,
-        cached={"relevance": CacheCounts(hits=30, misses=90), "reader": CacheCounts(0, 0)},
+        cached={"relevance": CacheCounts(hits=30, misses=90), "span": CacheCounts(0, 0)},
         compared=150,
         mismatches=(),
         settings={"ask_concurrency": 4},
@@ -95,7 +95,7 @@ def test_the_report_fails_on_any_error_difference_or_late_kill() -> None:
     assert passed.ok and "PASS" in shown and "mid-ingest" in shown
     assert "throughput 25.0 questions/s" in shown and "ask_concurrency=4" in shown
     assert "questions asked 200 (180 distinct)" in shown
-    assert "relevance model 30 of 120 calls (25%); answer reader 0 of 0 calls (0%)" in shown
+    assert "relevance model 30 of 120 calls (25%); span model 0 of 0 calls (0%)" in shown
     assert "waiting in the queue p50 60 ms" in shown and "the assistant p50 40 ms" in shown
     assert not replace(passed, errors=("user 3: no replica answered",)).ok
     assert not replace(passed, differences=("a.txt: missing from the store",)).ok
@@ -130,18 +130,18 @@ def test_citizens_are_dealt_every_question_once_before_any_comes_again() -> None
 
 def test_cache_counts_are_the_loads_own_a_restarted_replica_counted_from_its_restart() -> None:
     before = [
-        Counted(1, {"relevance": CacheCounts(2, 10), "reader": CacheCounts(1, 5)}),
+        Counted(1, {"relevance": CacheCounts(2, 10), "span": CacheCounts(1, 5)}),
         Counted(1, {"relevance": CacheCounts(0, 3)}),
         None,  # did not answer the signal: counted whole afterwards
     ]
     after = [
-        Counted(1, {"relevance": CacheCounts(12, 40), "reader": CacheCounts(4, 9)}),
+        Counted(1, {"relevance": CacheCounts(12, 40), "span": CacheCounts(4, 9)}),
         Counted(2, {"relevance": CacheCounts(1, 6)}),  # killed and restarted in between
         Counted(1, {"relevance": CacheCounts(0, 1)}),
     ]
     assert cached_during(before, after) == {
         "relevance": CacheCounts(10 + 1 + 0, 30 + 6 + 1),
-        "reader": CacheCounts(3, 4),
+        "span": CacheCounts(3, 4),
     }
     assert cached_during(before, [None, None, None]) == {}
 

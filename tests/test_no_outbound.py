@@ -147,7 +147,7 @@ def _fresh_home_env(home: Path, docs_dir: Path, index_dir: Path) -> dict[str, st
         QA_DOCUMENTS_DIR=str(docs_dir),
         QA_INDEX_DIR=str(index_dir),
         QA_RELEVANCE__ENABLED="false",
-        QA_READER__ENABLED="false",
+        QA_SPAN__ENABLED="false",
     )
     return env
 

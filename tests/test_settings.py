@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from qa_assistant.settings import Settings
+from qa_assistant.settings import _RENAMED, Settings, SpanSettings
 from qa_assistant.tuning.settings_doc import render
 
 SETTINGS_MD = Path(__file__).resolve().parent.parent / "docs" / "SETTINGS.md"
@@ -56,6 +56,12 @@ def test_grouped_names_reach_their_group(monkeypatch: pytest.MonkeyPatch) -> Non
             "true",
             lambda s: str(s.relevance.every_question).lower(),
         ),
+        (
+            "QA_READER__SELECT_MARGIN",
+            "QA_SPAN__SELECT_MARGIN",
+            "1.5",
+            lambda s: s.span.select_margin,
+        ),
     ],
 )
 def test_an_old_name_is_read_with_a_warning_that_names_the_new_one(
@@ -90,6 +96,22 @@ def test_a_renamed_setting_s_new_name_wins_over_its_old_one(
     monkeypatch.setenv("QA_RETRIEVAL__EVIDENCE_DEPTH", "9")
     with pytest.warns(FutureWarning):
         assert _settings().retrieval.evidence_depth == 9
+
+
+def test_every_span_model_setting_is_read_by_its_old_name_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("QA_SPAN__ENABLED", raising=False)  # conftest turns it off
+    old = {"enabled": "false", "passages": "3", "max_answer_tokens": "32", "weights": "w.st"}
+    for name, value in old.items():
+        monkeypatch.setenv(f"QA_READER__{name.upper()}", value)
+    with pytest.warns(FutureWarning) as warned:
+        span = _settings().span
+    assert {str(w.message).split()[0] for w in warned} == {f"QA_READER__{n.upper()}" for n in old}
+    assert (span.enabled, span.passages, span.max_answer_tokens) == (False, 3, 32)
+    assert span.weights == Path("w.st")
+    renamed = {new for (group, new) in _RENAMED.values() if group == "span"}
+    assert renamed == set(SpanSettings.model_fields)
 
 
 def test_every_setting_says_what_it_does() -> None:

@@ -1,6 +1,6 @@
 """The scripts that chose the shipped settings (``qa_assistant.tuning``, run by ``eval/*.py``):
 the leave-one-corpus-out rule on tables whose answer is known, and each script end to end on
-small generated corpora with the fake embedder and reader."""
+small generated corpora with the fake embedder and span model."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from qa_assistant._loading import ocr as _ocr
-from qa_assistant.testing import FakeEmbedder, FakeReader
-from qa_assistant.tuning import fusion, ocr, reader, statements
+from qa_assistant.testing import FakeEmbedder, FakeSpanModel
+from qa_assistant.tuning import fusion, ocr, span_model, statements
 from qa_assistant.tuning.loco import TIE, change, choose, folds
 from support.tuning_corpora import write_corpora, write_statements
 
@@ -60,7 +60,7 @@ def test_eval_scripts_import_no_private_module_and_hack_no_path() -> None:
     assert [p.name for p in EVAL_SCRIPTS] == [
         "fusion_loco.py",
         "ocr_accuracy.py",
-        "reader_loco.py",
+        "span_loco.py",
         "statement_calibration.py",
     ]
     assert found == []
@@ -93,23 +93,23 @@ def test_fusion_reports_the_setting_whose_worst_corpus_is_best(tmp_path: Path) -
     assert all(0.0 <= v <= 1.0 for leg in report["legs_hit@1"].values() for v in leg.values())
 
 
-def test_reader_keeps_what_loses_nowhere_against_the_reader_off(tmp_path: Path) -> None:
+def test_the_span_model_keeps_what_loses_nowhere_against_it_off(tmp_path: Path) -> None:
     root = write_corpora(tmp_path, articles=2)
-    output = tmp_path / "reader.json"
-    gold = FakeReader([f"{n}00 nghìn đồng" for n in (1, 2)])
+    output = tmp_path / "span.json"
+    gold = FakeSpanModel([f"{n}00 nghìn đồng" for n in (1, 2)])
     argv = ["--work", str(tmp_path / "work"), "--output", str(output)]
-    assert reader.main(argv, root=root, embedder=FakeEmbedder(), reader=gold) == 0
+    assert span_model.main(argv, root=root, embedder=FakeEmbedder(), span_model=gold) == 0
     report = json.loads(output.read_text(encoding="utf-8"))
-    assert set(report["folds"]) == set(reader.CORPORA)
+    assert set(report["folds"]) == set(span_model.CORPORA)
     labels = [row["setting"] for row in report["table"]]
-    assert labels == [s.label() for s in reader.grid()]
+    assert labels == [s.label() for s in span_model.grid()]
     assert report["shipped"] in labels
-    off = next(r["figures"] for r in report["table"] if r["setting"] == "reader off")
-    # A setting that loses on every corpus against the reader off is chosen by no fold.
+    off = next(r["figures"] for r in report["table"] if r["setting"] == "span model off")
+    # A setting that loses on every corpus against the span model off is chosen by no fold.
     losing = {
         r["setting"]
         for r in report["table"]
-        if all(r["figures"][c]["right"] < off[c]["right"] for c in reader.CORPORA)
+        if all(r["figures"][c]["right"] < off[c]["right"] for c in span_model.CORPORA)
     }
     assert not losing & {f["chosen"] for f in report["folds"].values()}
     assert report["shipped"] not in losing

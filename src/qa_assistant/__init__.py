@@ -37,7 +37,7 @@ from .protocols import (
     Answerer,
     Embedder,
     RelevanceModel,
-    SpanReader,
+    SpanModel,
     StreamingAnswerer,
 )
 from .settings import (
@@ -46,13 +46,13 @@ from .settings import (
     FeedbackSettings,
     IngestSettings,
     LLMSettings,
-    ReaderSettings,
     RelevanceSettings,
     ReplicaSettings,
     RetrievalSettings,
     ScoringSettings,
     ServingSettings,
     Settings,
+    SpanSettings,
     StaffSettings,
 )
 from .types import (
@@ -110,7 +110,6 @@ __all__ = [
     "QAError",
     "Question",
     "QuestionSetError",
-    "ReaderSettings",
     "RelevanceModel",
     "RelevanceModelError",
     "RelevanceSettings",
@@ -120,8 +119,9 @@ __all__ = [
     "ServingSettings",
     "Settings",
     "Span",
+    "SpanModel",
     "SpanModelError",
-    "SpanReader",
+    "SpanSettings",
     "StaffAccessError",
     "StaffSettings",
     "StoreVersion",

@@ -21,7 +21,7 @@ from ._loading import discover
 from ._models.build import tuned_weights_of
 from ._models.embedding import make_embedder
 from ._models.relevance import make_relevance_model
-from ._models.span import make_reader
+from ._models.span import make_span_model
 from ._pipeline.asking import EMPTY_QUESTION_MESSAGE, HELP_MESSAGE, MAX_QUESTION_CHARS
 from ._retrieval.retriever import Retriever
 from ._store.follow import sync_lexical
@@ -77,10 +77,10 @@ class Assistant:
         self.settings = settings
         self._embedder = embedder
         self._relevance_model = relevance_model
-        # The answer reader, loaded at its first use (None when off or another answerer is
+        # The span model, loaded at its first use (None when off or another answerer is
         # given): made here so that warm_up can load it.
-        self.reader = make_reader(settings) if answerer is None else None
-        self.answerer = answerer or make_answerer(settings, self.reader)
+        self.span_model = make_span_model(settings) if answerer is None else None
+        self.answerer = answerer or make_answerer(settings, self.span_model)
         self.index = ChromaIndex(
             settings.index_dir, collection=settings.collection, chroma_url=settings.chroma_url
         )
@@ -191,8 +191,8 @@ class Assistant:
         self.embedder.embed_query("khởi động")
         if self.relevance_model is not None:
             self.relevance_model.score("khởi động", ["khởi động"])
-        if self.reader is not None:
-            self.reader.read("khởi động", ["khởi động"])
+        if self.span_model is not None:
+            self.span_model.read("khởi động", ["khởi động"])
         restore_diacritics("khoi dong")
         word_tokens("khởi động")
         if self.index.count():

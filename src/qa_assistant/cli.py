@@ -55,7 +55,7 @@ def _print_cache_counts_on_signal(assistant: Any) -> None:
     from ._models.onnx_runtime import CacheCounted
 
     def report(signum: int, frame: object) -> None:
-        models = {"relevance": assistant.relevance_model, "reader": assistant.reader}
+        models = {"relevance": assistant.relevance_model, "span": assistant.span_model}
         counts = {
             name: asdict(model.cache_counts())
             for name, model in models.items()

@@ -33,8 +33,8 @@ class RelevanceModelError(ModelError):
 
 
 class SpanModelError(ModelError):
-    """The span model, the answer reader, could not be built, loaded or run
-    (``QA_READER__ENABLED=false`` answers without it)."""
+    """The span model (the one trained on answer spans) could not be built, loaded or run
+    (``QA_SPAN__ENABLED=false`` answers without it)."""
 
 
 class AnswerabilityModelError(ModelError):

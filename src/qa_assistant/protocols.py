@@ -12,7 +12,7 @@ __all__ = [
     "Answerer",
     "Embedder",
     "RelevanceModel",
-    "SpanReader",
+    "SpanModel",
     "StreamingAnswerer",
 ]
 
@@ -98,12 +98,12 @@ class AnswerabilityModel(Protocol):
 
 
 @runtime_checkable
-class SpanReader(Protocol):
+class SpanModel(Protocol):
     """Finds where each passage answers a question: the best span of each (character offsets
     in the passage text as given), or None where a passage has no text to read.
 
-    Made by :func:`qa_assistant._models.span.make_reader`. One call reads all the passages of a
-    question together.
+    Made by :func:`qa_assistant._models.span.make_span_model`. One call reads all the passages
+    of a question together.
     """
 
     def read(self, question: str, passages: Sequence[str]) -> list[Span | None]: ...

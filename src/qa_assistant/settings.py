@@ -31,7 +31,6 @@ __all__ = [
     "FeedbackSettings",
     "IngestSettings",
     "LLMSettings",
-    "ReaderSettings",
     "RelevanceSettings",
     "ReplicaSettings",
     "RetrievalSettings",
@@ -39,6 +38,7 @@ __all__ = [
     "ScoringSettings",
     "ServingSettings",
     "Settings",
+    "SpanSettings",
     "StaffSettings",
     "default_cache_dir",
 ]
@@ -283,35 +283,35 @@ class AnswerabilitySettings(BaseModel):
     )
 
 
-class ReaderSettings(BaseModel):
-    """The answer reader (``QA_READER__…``): a model trained on answer spans reads the top
-    passage of a question the rules answer and says where in it the answer lies; the answerer
-    quotes the sentence holding it beside the rules' choice and, where the reader is sure,
-    shows the span as the short answer. On by default (docs/MODEL.md); off: the word rules
-    alone choose what to quote. The margins are the reader's span score over its "no answer"
+class SpanSettings(BaseModel):
+    """The span model (``QA_SPAN__…``): a model trained on answer spans reads the top passage
+    of a question the rules answer and says where in it the answer lies; the answerer quotes
+    the sentence holding it beside the rules' choice and, where the span model is sure, shows
+    the span as the short answer. On by default (docs/MODEL.md); off: the word rules alone
+    choose what to quote. The margins are the span model's span score over its "no answer"
     score; each default was chosen by leave-one-corpus-out (eval/README.md)."""
 
     enabled: bool = Field(
-        True, description="On: the reader adds to what is quoted; off: the rules."
+        True, description="On: the span model adds to what is quoted; off: the rules."
     )
     weights: Path | None = Field(
         None,
-        description="A trained reader to load instead of the packaged one "
+        description="A trained span model to load instead of the packaged one "
         "(`qa-assistant train-reader --output`).",
     )
-    passages: int = Field(1, ge=1, le=10, description="Top passages the reader reads.")
+    passages: int = Field(1, ge=1, le=10, description="Top passages the span model reads.")
     select_margin: float = Field(
         -4.0,
-        description="Quote the reader's sentence from this margin on: beside the rules' choice, "
-        "or instead of it with add_sentence off.",
+        description="Quote the span model's sentence from this margin on: beside the rules' "
+        "choice, or instead of it with add_sentence off.",
     )
     add_sentence: bool = Field(
         True,
-        description="Quote the reader's sentence beside the rules' choice rather than instead "
-        "of it (instead lost on every corpus).",
+        description="Quote the span model's sentence beside the rules' choice rather than "
+        "instead of it (instead lost on every corpus).",
     )
     span_margin: float = Field(
-        0.0, description="Show the reader's span as the short answer from this margin on."
+        0.0, description="Show the span model's span as the short answer from this margin on."
     )
     max_tokens: int = Field(384, ge=64, le=512, description="Tokens of a window read at once.")
     max_question_tokens: int = Field(48, ge=8, le=128, description="Question tokens read.")
@@ -537,6 +537,21 @@ _RENAMED: dict[str, tuple[str, str]] = {
     "retrieval__rerank_depth": ("retrieval", "evidence_depth"),
     "retrieval__rerank_weight": ("retrieval", "evidence_weight"),
     "relevance__rerank": ("relevance", "every_question"),
+    # The model trained on answer spans is the span model, not a reader beside the file readers.
+    **{
+        f"reader__{name}": ("span", name)
+        for name in (
+            "enabled",
+            "weights",
+            "passages",
+            "select_margin",
+            "add_sentence",
+            "span_margin",
+            "max_tokens",
+            "max_question_tokens",
+            "max_answer_tokens",
+        )
+    },
 }
 
 
@@ -658,9 +673,9 @@ class Settings(BaseSettings):
         default_factory=lambda: RelevanceSettings.model_validate({}),
         description="The relevance model (QA_RELEVANCE__ENABLED, __DEPTH, ...).",
     )
-    reader: ReaderSettings = Field(
-        default_factory=lambda: ReaderSettings.model_validate({}),
-        description="The answer reader (QA_READER__ENABLED, __PASSAGES, ...).",
+    span: SpanSettings = Field(
+        default_factory=lambda: SpanSettings.model_validate({}),
+        description="The span model (QA_SPAN__ENABLED, __PASSAGES, ...).",
     )
     answerability: AnswerabilitySettings = Field(
         default_factory=lambda: AnswerabilitySettings.model_validate({}),

@@ -29,8 +29,8 @@ __all__ = [
     "FakeAnswerability",
     "FakeEmbedder",
     "FakeOpenAIServer",
-    "FakeReader",
     "FakeRelevanceModel",
+    "FakeSpanModel",
     "RecordedRequest",
 ]
 
@@ -102,8 +102,8 @@ class FakeAnswerability:
         return [self.high if any(a in s for a in self.answers) else self.low for s in sentences]
 
 
-class FakeReader:
-    """Implements :class:`qa_assistant.protocols.SpanReader` without any model: the span is
+class FakeSpanModel:
+    """Implements :class:`qa_assistant.protocols.SpanModel` without any model: the span is
     the first of ``answers`` a passage holds, at margin ``margin``; a passage holding none gets
     a span over its first word at margin -10 (the model's "no answer")."""
 

@@ -212,7 +212,7 @@ class Citation:
 
 @dataclass(frozen=True)
 class Span:
-    """Where a passage answers a question, by the answer reader: characters ``start:end`` of
+    """Where a passage answers a question, by the span model: characters ``start:end`` of
     the passage text it read, and by how much it prefers this span to "no answer" (its
     margin; above 0: more likely an answer than not, on the model's own scale)."""
 
@@ -235,7 +235,7 @@ class Answer:
     # The quotes are the provisions that decide a statement ("…, đúng hay sai?"), for the asker
     # to check the case against, not an answer that the documents state.
     provision: bool = False
-    # The short answer inside the quotes (the span the reader found: "10 triệu đồng"); the
+    # The short answer inside the quotes (what the span model found: "10 triệu đồng"); the
     # text holds it verbatim. Empty when none was found.
     answer_span: str = ""
     # Why it answered or abstained, for the operator and `ask --json`: the check that decided

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from .._retrieval.evidence import MONEY, SentenceScore, score_sentences
 from .._retrieval.question import QuestionTerms, analyse_question, folded_syllables
 from .._vietnamese import restore_diacritics, sentence_spans
-from ..protocols import AnswerabilityModel, SpanReader
-from ..settings import AnswerSettings, ReaderSettings, ScoringSettings
+from ..protocols import AnswerabilityModel, SpanModel
+from ..settings import AnswerSettings, ScoringSettings, SpanSettings
 from ..types import Answer, Hit, Span
 from .common import ABSTAIN_MESSAGE, abstain_answer, cite
 from .composing import LIST_ITEM, RELATED_OPENER, as_clause, compose
@@ -62,9 +62,9 @@ class ExtractiveAnswerer:
     passage the model gives at least ``relevance_threshold`` is quoted all the same, if a
     sentence of it holds what the model cannot check (:meth:`names_the_case`).
 
-    With an answer ``reader`` (a model trained on answer spans; its settings are ``reading``,
-    :class:`~qa_assistant.settings.ReaderSettings`), where the rules answer a question that is
-    not a statement, the reader reads the top ``passages`` and, when its best span's margin
+    With a ``span_model`` (a model trained on answer spans; its settings are ``spanning``,
+    :class:`~qa_assistant.settings.SpanSettings`), where the rules answer a question that is
+    not a statement, the span model reads the top ``passages`` and, when its best span's margin
     reaches ``select_margin``, the sentences holding that span are quoted beside the rules'
     choice (``add_sentence``; or instead of it). The span, when the quote holds it and its
     margin reaches ``span_margin``, is the answer's short answer (:attr:`Answer.answer_span`)
@@ -83,19 +83,19 @@ class ExtractiveAnswerer:
         abstain_on_missing_word: bool = True,
         scoring: ScoringSettings | None = None,
         relevance_threshold: float = 0.5,
-        reader: SpanReader | None = None,
-        reading: ReaderSettings | None = None,
+        span_model: SpanModel | None = None,
+        spanning: SpanSettings | None = None,
         answerability: AnswerabilityModel | None = None,
         answerability_threshold: float = 0.15,
     ) -> None:
         self.rules = rules or AnswerSettings.model_validate({})
-        self.reading = reading or ReaderSettings.model_validate({})
+        self.spanning = spanning or SpanSettings.model_validate({})
         self.require_number = require_number
         self.abstain_on_missing_name = abstain_on_missing_name
         self.abstain_on_missing_word = abstain_on_missing_word
         self.scoring = scoring  # None: the scorer's defaults
         self.relevance_threshold = relevance_threshold
-        self.reader = reader
+        self.span_model = span_model
         self.answerability = answerability
         self.answerability_threshold = answerability_threshold
 
@@ -115,9 +115,9 @@ class ExtractiveAnswerer:
                     return self._abstained(question, hits, scored, why)
             chosen = self._quote(best, scored, hits, q)
             span = None if q.statement else self._read(question, hits)
-            if span is not None and span[1].margin >= self.reading.select_margin:
+            if span is not None and span[1].margin >= self.spanning.select_margin:
                 held = _holding(span, scored)
-                if self.reading.add_sentence:
+                if self.spanning.add_sentence:
                     chosen = [*chosen, *(c for c in held if c not in chosen)]
                 else:
                     chosen = held or chosen
@@ -174,10 +174,10 @@ class ExtractiveAnswerer:
     def _shown(
         self, span: tuple[int, Span] | None, q: QuestionTerms, hits: Sequence[Hit]
     ) -> tuple[int, Span] | None:
-        """The span, if it may be shown as the short answer: the reader is sure enough of it,
+        """The span, if it may be shown as the short answer: the span model is sure enough of it,
         it lies inside one sentence (never across two, nor into a heading) and it is of the
         kind the question asks for (an amount, a share, a date)."""
-        if span is None or span[1].margin < self.reading.span_margin:
+        if span is None or span[1].margin < self.spanning.span_margin:
             return None
         index, s = span
         text = hits[index].chunk.text
@@ -186,17 +186,17 @@ class ExtractiveAnswerer:
         return span if _of_kind(text[s.start : s.end], q) else None
 
     def _read(self, question: str, hits: Sequence[Hit]) -> tuple[int, Span] | None:
-        """The reader's most sure span among the top passages, with its passage's index, its
-        offsets in the passage's text; None without a reader or a span."""
-        if self.reader is None or not hits:
+        """The span model's most sure span among the top passages, with its passage's index,
+        its offsets in the passage's text; None without a span model or a span."""
+        if self.span_model is None or not hits:
             return None
-        top = hits[: self.reading.passages]
+        top = hits[: self.spanning.passages]
         # Trained on questions with their marks (some restored by pyvi), it reads them so.
         asked = restore_diacritics(question)
-        spans = self.reader.read(asked, [h.chunk.indexed_text for h in top])
+        spans = self.span_model.read(asked, [h.chunk.indexed_text for h in top])
         found = []
         for index, (hit, span) in enumerate(zip(top, spans, strict=True)):
-            # The reader reads the heading path before the text: a span there quotes nothing.
+            # The span model reads the heading path before the text: a span there quotes nothing.
             lead = len(hit.chunk.indexed_text) - len(hit.chunk.text)
             if span is not None and span.start >= lead and span.end > span.start:
                 found.append((index, Span(span.start - lead, span.end - lead, span.margin)))

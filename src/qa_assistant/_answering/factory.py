@@ -9,21 +9,22 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ConfigError
 
 if TYPE_CHECKING:
-    from ..protocols import Answerer, SpanReader
+    from ..protocols import Answerer, SpanModel
     from ..settings import Settings
 
 __all__ = ["make_answerer"]
 
 
-def make_answerer(settings: Settings, reader: SpanReader | None = None) -> Answerer:
+def make_answerer(settings: Settings, span_model: SpanModel | None = None) -> Answerer:
     """The configured answerer: ``settings.answerer`` is extractive, openai or ollama.
 
-    ``reader``: the answer reader the extractive answerer quotes by (the assistant makes it
-    once, :func:`~qa_assistant._models.span.make_reader`, and warms it up); None: the rules alone.
+    ``span_model``: the span model the extractive answerer quotes by (the assistant makes it
+    once, :func:`~qa_assistant._models.span.make_span_model`, and warms it up); None: the
+    rules alone.
     """
     # Imported once asked for: a process loads only the answerer it runs.
     if settings.answerer == "extractive":
-        return _extractive(settings, reader)
+        return _extractive(settings, span_model)
     if not settings.llm.base_url:
         raise ConfigError(
             f"QA_ANSWERER={settings.answerer} needs the server's address: set QA_LLM__BASE_URL "
@@ -44,9 +45,9 @@ def make_answerer(settings: Settings, reader: SpanReader | None = None) -> Answe
     builders: dict[str, Callable[[], LLMAnswerer]] = {
         # Where the model's reply cannot be shown, the visitor gets the extractive answer.
         "openai": lambda: LLMAnswerer.openai(
-            api_key=_secret(llm.api_key), fallback=_extractive(settings, reader), **common
+            api_key=_secret(llm.api_key), fallback=_extractive(settings, span_model), **common
         ),
-        "ollama": lambda: LLMAnswerer.ollama(fallback=_extractive(settings, reader), **common),
+        "ollama": lambda: LLMAnswerer.ollama(fallback=_extractive(settings, span_model), **common),
     }
     if settings.answerer not in builders:
         raise ConfigError(
@@ -56,7 +57,7 @@ def make_answerer(settings: Settings, reader: SpanReader | None = None) -> Answe
     return builders[settings.answerer]()
 
 
-def _extractive(settings: Settings, reader: SpanReader | None) -> Answerer:
+def _extractive(settings: Settings, span_model: SpanModel | None) -> Answerer:
     from .._models.answerability import make_answerability
     from .extractive import ExtractiveAnswerer
 
@@ -64,8 +65,8 @@ def _extractive(settings: Settings, reader: SpanReader | None) -> Answerer:
         ExtractiveAnswerer,
         rules=settings.answer,
         scoring=settings.scoring,
-        reader=reader,
-        reading=settings.reader,
+        span_model=span_model,
+        spanning=settings.span,
         answerability=make_answerability(settings),
         answerability_threshold=settings.answerability.threshold,
     )

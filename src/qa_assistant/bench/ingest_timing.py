@@ -66,7 +66,7 @@ def measure_ingest(config: BenchConfig, workdir: Path) -> tuple[dict[str, Any], 
     shutil.rmtree(workdir / "ingest", ignore_errors=True)  # a kept workdir: ingest afresh
     settings = settings_for(config, workdir / "ingest")
     relevance_model = fake_relevance_model(settings) if config.fake else None
-    # A fake run gives the answerer, so no answer reader is built either.
+    # A fake run gives the answerer, so no span model is built either.
     answerer = make_answerer(settings) if config.fake else None
     assistant = Assistant(
         settings, embedder=embedder, relevance_model=relevance_model, answerer=answerer

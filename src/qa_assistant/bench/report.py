@@ -50,8 +50,8 @@ def bench_notes(config: BenchConfig, base: Ingested) -> list[str]:
     model = "FakeEmbedder" if config.fake else config.settings.model
     return [
         f"model {model}, retriever {config.settings.retriever}, k {config.settings.k}, "
-        f"relevance model {config.settings.relevance.mode}, answer reader "
-        f"{'on' if config.settings.reader.enabled and not config.fake else 'off'}; "
+        f"relevance model {config.settings.relevance.mode}, span model "
+        f"{'on' if config.settings.span.enabled and not config.fake else 'off'}; "
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end",
         f"ingest: the real pipeline over the {len(base.content_hash)} smallest laws of "
         f"{config.docs}; plain encode timed on {min(config.plain_sample, len(base.chunks))} "

@@ -122,7 +122,7 @@ def spec_assistant(spec: dict[str, Any]) -> Assistant:
     from .._answering.factory import make_answerer
     from ..testing import FakeEmbedder
 
-    # An answerer given: no answer reader either, so a fake run builds no model.
+    # An answerer given: no span model either, so a fake run builds no model.
     return Assistant(
         settings,
         embedder=FakeEmbedder(),

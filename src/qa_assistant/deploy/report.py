@@ -96,4 +96,4 @@ class DeployCheckReport:
         return "\n".join(lines)
 
 
-_MODEL_NAMES = {"relevance": "relevance model", "reader": "answer reader"}
+_MODEL_NAMES = {"relevance": "relevance model", "span": "span model"}

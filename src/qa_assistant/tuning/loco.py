@@ -1,6 +1,6 @@
 """Leave-one-corpus-out: the corpora the selection scripts replay and the rule that picks.
 
-:mod:`.fusion` (retrieval settings) and :mod:`.reader` (the answer reader's settings) replay a
+:mod:`.fusion` (retrieval settings) and :mod:`.span_model` (the span model's settings) replay a
 grid of settings over the same corpora and keep, for each corpus left out and for the shipped
 default, the setting whose worst corpus is best.
 """

@@ -1,4 +1,4 @@
-"""The answer reader: how passages are read in windows, how the answerer quotes by its span,
+"""The span model: how passages are read in windows, how the answerer quotes by its span,
 its training windows, and the real model (marked integration)."""
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 
 from qa_assistant._answering.extractive import ExtractiveAnswerer
-from qa_assistant._models.span import best_span, ensure_reader_model, read_spans, windows
+from qa_assistant._models.span import best_span, ensure_span_model, read_spans, windows
 from qa_assistant._ui.rendering import render_answer
 from qa_assistant.errors import QAError, SpanModelError
-from qa_assistant.settings import ReaderSettings, Settings, default_cache_dir
-from qa_assistant.testing import FakeReader
+from qa_assistant.settings import Settings, SpanSettings, default_cache_dir
+from qa_assistant.testing import FakeSpanModel
 from qa_assistant.training.spans import READER_SET_NAMES, _Windows, build_span_data, find_span
 from qa_assistant.types import Answer, Chunk, Hit
 from support.training_sets import write_virhe4qa_set
@@ -78,105 +78,107 @@ def test_spans_come_back_as_character_offsets_with_their_margin_over_no_answer()
     assert span.margin == pytest.approx(10.0)
 
 
-# -- quoting by the reader ----------------------------------------------------------------------
+# -- quoting by the span model -------------------------------------------------------------------
 
 
 def _hits() -> list[Hit]:
     return [Hit(TET, 1.0, 1)]
 
 
-def _reading(**values: Any) -> ReaderSettings:
-    """Reader settings that quote the reader's sentence instead of the rules' from margin 0 and
+def _spanning(**values: Any) -> SpanSettings:
+    """Settings that quote the span model's sentence instead of the rules' from margin 0 and
     show any span in the quote, but for ``values``: each test turns on what it checks."""
     plain = {
         "select_margin": 0.0,
         "add_sentence": False,
         "span_margin": -1e9,
     }
-    return ReaderSettings.model_validate(plain | values)
+    return SpanSettings.model_validate(plain | values)
 
 
-def test_the_reader_chooses_the_sentence_and_its_span_is_the_short_answer() -> None:
-    reader = FakeReader(["10 triệu đồng"])
-    answer = ExtractiveAnswerer(reader=reader, reading=_reading()).answer(QUESTION, _hits())
+def test_the_span_model_chooses_the_sentence_and_its_span_is_the_short_answer() -> None:
+    model = FakeSpanModel(["10 triệu đồng"])
+    answer = ExtractiveAnswerer(span_model=model, spanning=_spanning()).answer(QUESTION, _hits())
     assert not answer.abstained
     assert "10 triệu đồng cho mỗi thôn" in answer.citations[0].quote
     assert answer.answer_span == "10 triệu đồng" and answer.answer_span in answer.text
-    assert reader.calls == [(QUESTION, 1)]
+    assert model.calls == [(QUESTION, 1)]
     assert answer.to_dict()["answer_span"] == "10 triệu đồng"
 
 
 def test_a_short_answer_is_of_the_kind_asked_and_inside_one_sentence() -> None:
     who = "Ai hỗ trợ mỗi thôn 10 triệu đồng để đón Tết?"
-    named = ExtractiveAnswerer(reader=FakeReader(["Tỉnh"]), reading=_reading()).answer(who, _hits())
+    named = ExtractiveAnswerer(span_model=FakeSpanModel(["Tỉnh"]), spanning=_spanning()).answer(
+        who, _hits()
+    )
     assert named.answer_span == ""  # who, what, how: no short answer
-    across = FakeReader(["10 triệu đồng cho mỗi thôn để đón Tết. Kinh phí"])
-    answer = ExtractiveAnswerer(reader=across, reading=_reading()).answer(QUESTION, _hits())
+    across = FakeSpanModel(["10 triệu đồng cho mỗi thôn để đón Tết. Kinh phí"])
+    answer = ExtractiveAnswerer(span_model=across, spanning=_spanning()).answer(QUESTION, _hits())
     assert answer.answer_span == ""  # it runs into the next sentence
     share = "Tỉnh hỗ trợ mỗi thôn bao nhiêu phần trăm kinh phí đón Tết?"
     percent = TET.text.replace("10 triệu đồng", "50% kinh phí")
     shares = [Hit(replace(TET, text=percent, end=len(percent)), 1.0, 1)]
-    answer = ExtractiveAnswerer(reader=FakeReader(["50%"]), reading=_reading()).answer(
+    answer = ExtractiveAnswerer(span_model=FakeSpanModel(["50%"]), spanning=_spanning()).answer(
         share, shares
     )
     assert not answer.abstained and answer.answer_span == ""  # only a sum of money is bold
 
 
 def test_a_span_below_the_margin_leaves_the_rules_choice() -> None:
-    # The reader points at the first sentence, but not surely enough to overrule the rules.
-    reader = FakeReader(["nhiều hoạt động"], margin=-1.0)
-    answer = ExtractiveAnswerer(reader=reader, reading=_reading(select_margin=0.0)).answer(
+    # The span model points at the first sentence, but not surely enough to overrule the rules.
+    model = FakeSpanModel(["nhiều hoạt động"], margin=-1.0)
+    answer = ExtractiveAnswerer(span_model=model, spanning=_spanning(select_margin=0.0)).answer(
         QUESTION, _hits()
     )
     assert "10 triệu đồng" in answer.citations[0].quote
     assert answer.answer_span == ""  # the span is not in the quote: no short answer
 
 
-def test_with_add_sentence_the_readers_sentence_is_quoted_after_the_rules_choice() -> None:
-    reader = FakeReader(["ngân sách tỉnh"])  # the third sentence, which the rules do not quote
+def test_with_add_sentence_the_span_models_sentence_is_quoted_after_the_rules_choice() -> None:
+    model = FakeSpanModel(["ngân sách tỉnh"])  # the third sentence, which the rules do not quote
     rules = ExtractiveAnswerer().answer(QUESTION, _hits())
-    answer = ExtractiveAnswerer(reader=reader, reading=_reading(add_sentence=True)).answer(
+    answer = ExtractiveAnswerer(span_model=model, spanning=_spanning(add_sentence=True)).answer(
         QUESTION, _hits()
     )
     assert "ngân sách" not in rules.text
     assert answer.text.index("10 triệu đồng") < answer.text.index("ngân sách tỉnh")
     # Asked how much, a span that holds no amount is no short answer.
     assert answer.answer_span == ""
-    # Where the reader points at the rules' own sentence, nothing is added.
-    same = FakeReader(["10 triệu đồng"])
-    again = ExtractiveAnswerer(reader=same, reading=_reading(add_sentence=True)).answer(
+    # Where the span model points at the rules' own sentence, nothing is added.
+    same = FakeSpanModel(["10 triệu đồng"])
+    again = ExtractiveAnswerer(span_model=same, spanning=_spanning(add_sentence=True)).answer(
         QUESTION, _hits()
     )
     assert again.text == rules.text and again.answer_span == "10 triệu đồng"
 
 
 def test_a_span_below_the_span_margin_is_not_shown_as_the_short_answer() -> None:
-    reader = FakeReader(["10 triệu đồng"], margin=1.0)
-    shown = ExtractiveAnswerer(reader=reader, reading=_reading(span_margin=0.5)).answer(
+    model = FakeSpanModel(["10 triệu đồng"], margin=1.0)
+    shown = ExtractiveAnswerer(span_model=model, spanning=_spanning(span_margin=0.5)).answer(
         QUESTION, _hits()
     )
-    hidden = ExtractiveAnswerer(reader=reader, reading=_reading(span_margin=2.0)).answer(
+    hidden = ExtractiveAnswerer(span_model=model, spanning=_spanning(span_margin=2.0)).answer(
         QUESTION, _hits()
     )
     assert shown.answer_span == "10 triệu đồng" and hidden.answer_span == ""
     assert shown.text == hidden.text
 
 
-def test_without_a_reader_there_is_no_short_answer() -> None:
+def test_without_a_span_model_there_is_no_short_answer() -> None:
     answer = ExtractiveAnswerer().answer(QUESTION, _hits())
     assert "10 triệu đồng" in answer.text and answer.answer_span == ""
 
 
 def test_a_statement_is_left_to_its_provision() -> None:
-    reader = FakeReader(["10 triệu đồng"])
+    model = FakeSpanModel(["10 triệu đồng"])
     statement = "Tỉnh hỗ trợ mỗi thôn 10 triệu đồng để đón Tết, đúng hay sai?"
-    answer = ExtractiveAnswerer(reader=reader, reading=_reading()).answer(statement, _hits())
-    assert reader.calls == [] and answer.answer_span == ""
+    answer = ExtractiveAnswerer(span_model=model, spanning=_spanning()).answer(statement, _hits())
+    assert model.calls == [] and answer.answer_span == ""
 
 
 def test_a_span_in_the_heading_quotes_nothing() -> None:
-    reader = FakeReader(["Quà Tết"])  # only the heading path, read before the text, holds it
-    answer = ExtractiveAnswerer(reader=reader, reading=_reading()).answer(QUESTION, _hits())
+    model = FakeSpanModel(["Quà Tết"])  # only the heading path, read before the text, holds it
+    answer = ExtractiveAnswerer(span_model=model, spanning=_spanning()).answer(QUESTION, _hits())
     assert "10 triệu đồng" in answer.text and answer.answer_span == ""
 
 
@@ -195,39 +197,39 @@ def test_the_page_shows_the_short_answer_in_bold() -> None:
 # -- building and settings ----------------------------------------------------------------------
 
 
-def test_missing_reader_weights_say_how_to_answer_without_it(tmp_path: Path) -> None:
-    with pytest.raises(SpanModelError, match=r"train-reader.*QA_READER__ENABLED=false"):
-        ensure_reader_model(tmp_path, tmp_path / "missing.safetensors")
+def test_missing_span_model_weights_say_how_to_answer_without_it(tmp_path: Path) -> None:
+    with pytest.raises(SpanModelError, match=r"train-reader.*QA_SPAN__ENABLED=false"):
+        ensure_span_model(tmp_path, tmp_path / "missing.safetensors")
 
 
-def test_reader_settings_come_from_nested_variables(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("QA_READER__PASSAGES", "3")
-    monkeypatch.setenv("QA_READER__SELECT_MARGIN", "1.5")
-    r = Settings(_env_file=None).reader  # type: ignore[call-arg]
+def test_span_model_settings_come_from_nested_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QA_SPAN__PASSAGES", "3")
+    monkeypatch.setenv("QA_SPAN__SELECT_MARGIN", "1.5")
+    r = Settings(_env_file=None).span  # type: ignore[call-arg]
     assert (r.passages, r.select_margin) == (3, 1.5)
 
 
-def test_the_reader_is_on_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("QA_READER__ENABLED", raising=False)  # conftest turns it off
-    assert Settings(_env_file=None).reader.enabled  # type: ignore[call-arg]
+def test_the_span_model_is_on_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("QA_SPAN__ENABLED", raising=False)  # conftest turns it off
+    assert Settings(_env_file=None).span.enabled  # type: ignore[call-arg]
 
 
-def test_the_assistant_makes_the_reader_once_and_builds_it_only_when_used(
+def test_the_assistant_makes_the_span_model_once_and_builds_it_only_when_used(
     settings: Settings,
 ) -> None:
     from qa_assistant.assistant import Assistant
     from qa_assistant.testing import FakeEmbedder
 
-    on = settings.model_copy(update={"reader": ReaderSettings(enabled=True)})
+    on = settings.model_copy(update={"span": SpanSettings(enabled=True)})
     a = Assistant(on, embedder=FakeEmbedder())
     try:
-        assert a.reader is not None and a.answerer.reader is a.reader  # type: ignore[attr-defined]
+        assert a.span_model is not None and a.answerer.span_model is a.span_model  # type: ignore[attr-defined]
         assert not (on.cache_dir / "models").exists()  # nothing built before a question
     finally:
         a.close()
-    b = Assistant(settings, embedder=FakeEmbedder())  # conftest turns the reader off
+    b = Assistant(settings, embedder=FakeEmbedder())  # conftest turns the span model off
     try:
-        assert b.reader is None
+        assert b.span_model is None
     finally:
         b.close()
 
@@ -352,7 +354,7 @@ def test_training_ships_the_change_and_head_and_the_build_reads_spans(tmp_path: 
     from safetensors.numpy import load_file
 
     from qa_assistant._models.build import ensure_default_model, weights_metadata
-    from qa_assistant._models.span import load_span_reader
+    from qa_assistant._models.span import load_span_model
     from qa_assistant.training.reader import ReaderTrainConfig, train_reader
     from qa_assistant.training.spans import HeldoutSpan, SpanData
 
@@ -373,24 +375,24 @@ def test_training_ships_the_change_and_head_and_the_build_reads_spans(tmp_path: 
     assert set(shipped) >= {"qa_head.weight", "qa_head.bias"}
     assert all(n.startswith(("encoder.layer.11.", "qa_head.")) for n in shipped)
     assert weights_metadata(output)["heldout"]["s"]["questions"] == 2
-    settings = Settings(cache_dir=tmp_path / "cache", reader=ReaderSettings(weights=output))
-    reader = load_span_reader(ensure_reader_model(default_cache_dir(), output), settings)
-    (found,) = reader.read(QUESTION, [text])
+    settings = Settings(cache_dir=tmp_path / "cache", span=SpanSettings(weights=output))
+    model = load_span_model(ensure_span_model(default_cache_dir(), output), settings)
+    (found,) = model.read(QUESTION, [text])
     assert found is not None and 0 <= found.start < found.end <= len(text)
 
 
 @pytest.mark.integration
-def test_the_packaged_reader_finds_the_sum_and_quotes_it() -> None:
-    from qa_assistant._models.span import make_reader
+def test_the_packaged_span_model_finds_the_sum_and_quotes_it() -> None:
+    from qa_assistant._models.span import make_span_model
 
     settings = Settings(
         cache_dir=default_cache_dir(),
-        reader=ReaderSettings(enabled=True),
+        span=SpanSettings(enabled=True),
         _env_file=None,  # type: ignore[call-arg]
     )
-    reader = make_reader(settings)
-    assert reader is not None
-    (span,) = reader.read(QUESTION, [TET.indexed_text])
+    model = make_span_model(settings)
+    assert model is not None
+    (span,) = model.read(QUESTION, [TET.indexed_text])
     assert span is not None and "10 triệu đồng" in TET.indexed_text[span.start : span.end]
-    answer = ExtractiveAnswerer(reader=reader, reading=_reading()).answer(QUESTION, _hits())
+    answer = ExtractiveAnswerer(span_model=model, spanning=_spanning()).answer(QUESTION, _hits())
     assert "10 triệu đồng" in answer.answer_span

@@ -1,19 +1,19 @@
-"""Choose the answer reader's settings by leave-one-corpus-out, and report the table.
+"""Choose the span model's settings by leave-one-corpus-out, and report the table.
 
 For each corpus an index is built once (default settings) and, for every question, the hits
 retrieval returns and the relevance model's re-scored hits (what the second look would read)
-are recorded, kept in the work folder for the next run. Every candidate setting (the reader
-off; the passages it reads, the margin from which its sentence is quoted instead of or beside
-the rules') is then replayed over
-those records with the project's own extractive answerer and scored by ``qa-assistant eval``'s
-metrics, so a setting's figures here are what ``qa-assistant eval`` measures with it. Each
-passage is read once per question, with the int8 ONNX reader as it runs.
+are recorded, kept in the work folder for the next run. Every candidate setting (the span
+model off; the passages it reads, the margin from which its sentence is quoted instead of or
+beside the rules') is then replayed over those records with the project's own extractive
+answerer and scored by ``qa-assistant eval``'s metrics, so a setting's figures here are what
+``qa-assistant eval`` measures with it. Each passage is read once per question, with the int8
+ONNX span model as it runs.
 
 The measure is the share of questions answered right: an answerable question's answer holds a
 gold answer, an unanswerable one is abstained on (so answering more is paid for on the near
 misses). Selection (:func:`choose`): for each corpus left out, the setting whose *worst* change
-against the reader off among the other corpora is best is measured on the corpus left out; the
-shipped setting is chosen by the same rule over all corpora. Nothing here trains.
+against the span model off among the other corpora is best is measured on the corpus left out;
+the shipped setting is chosen by the same rule over all corpora. Nothing here trains.
 """
 
 from __future__ import annotations
@@ -30,17 +30,17 @@ from typing import Any
 
 from .. import Assistant, Settings
 from .._answering.factory import make_answerer
-from .._models.span import make_reader
+from .._models.span import make_span_model
 from ..evaluation import best_token_f1, evaluate
-from ..protocols import Answerer, Embedder, SpanReader
-from ..settings import ReaderSettings
+from ..protocols import Answerer, Embedder, SpanModel
+from ..settings import SpanSettings
 from ..types import Answer, Hit, Span
 from .loco import Corpus, change, folds, project_corpora
 from .loco import choose as choose_by_worst
 
 __all__ = [
     "CORPORA",
-    "CachedReader",
+    "CachedSpanModel",
     "Record",
     "Setting",
     "asked",
@@ -58,13 +58,13 @@ CORPORA = ("seed", "seed-stripped", "uitreg", "uitreg-stripped", "virhe4qa-test"
 
 @dataclass(frozen=True)
 class Setting:
-    reader: bool
+    on: bool
     passages: int = 1
     margin: float = 0.0
     add: bool = False
 
-    def reading(self, base: ReaderSettings) -> ReaderSettings:
-        """``base`` with this setting's reader values."""
+    def spanning(self, base: SpanSettings) -> SpanSettings:
+        """``base`` with this setting's span model values."""
         return base.model_copy(
             update={
                 "passages": self.passages,
@@ -74,15 +74,15 @@ class Setting:
         )
 
     def label(self) -> str:
-        if not self.reader:
-            return "reader off"
+        if not self.on:
+            return "span model off"
         return (
-            f"reader on {self.passages} passage(s), {'add' if self.add else 'select'} margin "
+            f"span model on {self.passages} passage(s), {'add' if self.add else 'select'} margin "
             f"{self.margin:g}"
         )
 
 
-READER_OFF = Setting(False)
+SPAN_MODEL_OFF = Setting(False)
 
 Record = tuple[str, int, list[Hit], list[Hit] | None]  # question, k, hits, re-scored hits
 
@@ -91,7 +91,7 @@ def collect(corpus: Corpus, work: Path, embedder: Embedder | None = None) -> dic
     """Each question's hits and re-scored hits, over an index built once."""
     index_dir = work / corpus.index_name
     cache = index_dir / f"{corpus.name}-records.pkl"
-    settings = Settings.model_validate({"index_dir": index_dir, "reader": {"enabled": False}})
+    settings = Settings.model_validate({"index_dir": index_dir, "span": {"enabled": False}})
     assistant = Assistant(settings, embedder=embedder)
     try:
         assistant.ingest([corpus.documents])
@@ -110,11 +110,11 @@ def collect(corpus: Corpus, work: Path, embedder: Embedder | None = None) -> dic
         assistant.close()
 
 
-class CachedReader:
-    """The reader, each (question, passage) read once for the whole grid: a passage's span does
-    not depend on the others read with it."""
+class CachedSpanModel:
+    """The span model, each (question, passage) read once for the whole grid: a passage's span
+    does not depend on the others read with it."""
 
-    def __init__(self, inner: SpanReader) -> None:
+    def __init__(self, inner: SpanModel) -> None:
         self.inner = inner
         self.spans: dict[tuple[str, str], Span | None] = {}
 
@@ -173,38 +173,38 @@ def figures(
 
 
 def grid() -> list[Setting]:
-    # Quoting the reader's sentence instead of the rules' lost on every corpus in a first run
-    # (docs/decisions.md): a few such settings stay to show it.
+    # Quoting the span model's sentence instead of the rules' lost on every corpus in a first
+    # run (docs/decisions.md): a few such settings stay to show it.
     instead = [Setting(True, 1, m) for m in (0.0, 2.0, 4.0)]
     # Two passages lost everywhere in earlier runs (docs/decisions.md): one stays to show it.
     beside = [Setting(True, 1, m, True) for m in (-4.0, -2.0, 0.0, 2.0)]
-    return [READER_OFF, *instead, *beside, Setting(True, 2, -4.0, True)]
+    return [SPAN_MODEL_OFF, *instead, *beside, Setting(True, 2, -4.0, True)]
 
 
 def choose(table: Mapping[Setting, Mapping[str, float]], corpora: Sequence[str]) -> Setting:
-    """The setting whose worst change over ``corpora``, against the reader off, is best (ties:
-    the better mean). A change, not a share: the corpora's shares differ by 0.3, so the worst
+    """The setting whose worst change over ``corpora``, against the span model off, is best
+    (ties: the better mean). A change, not a share: the corpora's shares differ by 0.3, so the worst
     share is always the same corpus's and would let a setting lose on every other corpus, the
     news articles' near misses among them."""
-    return choose_by_worst(change(table, READER_OFF), corpora)
+    return choose_by_worst(change(table, SPAN_MODEL_OFF), corpora)
 
 
 def span_table(
     shipped: Setting,
     corpora: Sequence[Corpus],
     records: Mapping[str, Mapping[str, Record]],
-    reader: SpanReader,
+    span_model: SpanModel,
     settings: Settings,
 ) -> dict[str, dict[str, dict[str, float | None]]]:
-    """With the shipped setting (the rules' quotes where the reader is off), how often the
-    reader's span is shown as the short answer and how close it is to the gold answer, for
+    """With the shipped setting (the rules' quotes where the span model is off), how often the
+    span model's span is shown as the short answer and how close it is to the gold answer, for
     each margin from which it would be shown. The quotes do not move with this margin."""
-    base = shipped if shipped.reader else Setting(True, margin=float("inf"))
-    reading = base.reading(settings.reader)
+    base = shipped if shipped.on else Setting(True, margin=float("inf"))
+    spanning = base.spanning(settings.span)
     table: dict[str, dict[str, dict[str, float | None]]] = {}
     for margin in (-1e9, 0.0, 2.0, 4.0, 6.0, 8.0):
-        shown = reading.model_copy(update={"span_margin": margin})
-        answerer = make_answerer(settings.model_copy(update={"reader": shown}), reader)
+        shown = spanning.model_copy(update={"span_margin": margin})
+        answerer = make_answerer(settings.model_copy(update={"span": shown}), span_model)
         row = {}
         for c in corpora:
             f = figures(c, records[c.name], answerer)
@@ -226,25 +226,25 @@ def main(
     *,
     root: Path,
     embedder: Embedder | None = None,
-    reader: SpanReader | None = None,
+    span_model: SpanModel | None = None,
 ) -> int:
-    """``python eval/reader_loco.py``; ``root`` is the project's folder, beside ``shared``;
-    ``embedder`` and ``reader`` replace the configured ones (tests)."""
+    """``python eval/span_loco.py``; ``root`` is the project's folder, beside ``shared``;
+    ``embedder`` and ``span_model`` replace the configured ones (tests)."""
     os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--work", type=Path, default=root / "out/reader-loco")
-    parser.add_argument("--output", type=Path, default=root / "eval/reader_loco.json")
-    parser.add_argument("--weights", type=Path, default=None, help="A reader to try instead.")
+    parser.add_argument("--work", type=Path, default=root / "out/span-loco")
+    parser.add_argument("--output", type=Path, default=root / "eval/span_loco.json")
+    parser.add_argument("--weights", type=Path, default=None, help="A span model to try instead.")
     args = parser.parse_args(argv)
-    settings = Settings.model_validate({"reader": {"enabled": True, "weights": args.weights}})
-    cached = CachedReader(reader or _configured_reader(settings))
+    settings = Settings.model_validate({"span": {"enabled": True, "weights": args.weights}})
+    cached = CachedSpanModel(span_model or _configured_span_model(settings))
     known = project_corpora(root)
     corpora = [known[name] for name in CORPORA]
     records = {c.name: collect(c, args.work, embedder) for c in corpora}
     table: dict[Setting, dict[str, dict[str, float | None]]] = {}
     for s in grid():
-        chosen = settings.model_copy(update={"reader": s.reading(settings.reader)})
-        answerer = make_answerer(chosen, cached if s.reader else None)
+        chosen = settings.model_copy(update={"span": s.spanning(settings.span)})
+        answerer = make_answerer(chosen, cached if s.on else None)
         table[s] = {c.name: figures(c, records[c.name], answerer) for c in corpora}
         print(s.label(), {c: table[s][c]["right"] for c in table[s]}, flush=True)
     names = [c.name for c in corpora]
@@ -266,10 +266,10 @@ def main(
     return 0
 
 
-def _configured_reader(settings: Settings) -> SpanReader:
-    reader = make_reader(settings)
-    assert reader is not None, "the settings turn the reader on"
-    return reader
+def _configured_span_model(settings: Settings) -> SpanModel:
+    span_model = make_span_model(settings)
+    assert span_model is not None, "the settings turn the span model on"
+    return span_model
 
 
 def _lines(report: dict[str, Any]) -> str:
