@@ -170,6 +170,7 @@ def test_the_help_lists_the_tooling_commands_and_a_typo_is_told_the_nearest() ->
         "deploy-check",
         "train-relevance",
         "train-embedder",
+        "train-span-model",
         "train-answerability",
     ):
         assert f"\n  {name} " in result.output, name
@@ -177,15 +178,23 @@ def test_the_help_lists_the_tooling_commands_and_a_typo_is_told_the_nearest() ->
     assert typo.exit_code == 2 and "Did you mean 'bench'?" in typo.output
 
 
-def test_train_is_the_hidden_old_name_of_train_relevance(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("old", "new", "command"),
+    [
+        ("train", "train-relevance", "train_relevance"),
+        ("train-reader", "train-span-model", "train_span_model"),
+    ],
+)
+def test_an_old_training_command_name_is_hidden_and_runs_the_renamed_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, old: str, new: str, command: str
 ) -> None:
     from qa_assistant.training import commands
 
     ran: list[dict[str, object]] = []
-    monkeypatch.setattr(commands.train_relevance, "callback", lambda **options: ran.append(options))
-    result = CliRunner().invoke(cli.main, ["train", "--data", str(tmp_path), "--seed", "7"])
+    renamed = getattr(commands, command)
+    monkeypatch.setattr(renamed, "callback", lambda **options: ran.append(options))
+    result = CliRunner().invoke(cli.main, [old, "--data", str(tmp_path), "--seed", "7"])
     assert result.exit_code == 0, result.output
     assert ran and ran[0]["seed"] == 7
-    assert "renamed train-relevance" in result.output
-    assert "\n  train " not in CliRunner().invoke(cli.main, ["--help"]).output
+    assert f"renamed {new}" in result.output
+    assert f"\n  {old} " not in CliRunner().invoke(cli.main, ["--help"]).output

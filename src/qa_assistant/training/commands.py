@@ -1,4 +1,4 @@
-"""``qa-assistant train-relevance``, ``train-embedder``, ``train-reader`` and
+"""``qa-assistant train-relevance``, ``train-embedder``, ``train-span-model`` and
 ``train-answerability``: the command line's hook into this package (:func:`register_commands`).
 
 Only click is imported here; torch and the training code load when a command runs.
@@ -22,7 +22,8 @@ def register_commands(cli: click.Group) -> None:
     cli.add_command(train_relevance)
     cli.add_command(_renamed(train_relevance, "train"))
     cli.add_command(train_embedder)
-    cli.add_command(train_reader)
+    cli.add_command(train_span_model)
+    cli.add_command(_renamed(train_span_model, "train-reader"))
     cli.add_command(train_answerability)
 
 
@@ -122,20 +123,20 @@ def train_embedder(data: Path, output: Path | None, **options: Any) -> None:
     _run(data, output, options, EmbedderTrainConfig, train_dense, tuned_weights)
 
 
-@click.command("train-reader")
+@click.command("train-span-model")
 @_training_options(
     "the trained change and head",
     _MAX_STEPS,
     _MAX_MINUTES,
     _max_per_set("Training questions kept per set; one pass over their windows bounds the steps. "),
 )
-def train_reader(data: Path, output: Path | None, **options: Any) -> None:
-    """Train the answer reader on the public QA sets' answer spans (see docs/MODEL.md)."""
-    from .._models.span import reader_weights
-    from .reader import ReaderTrainConfig
-    from .reader import train_reader as train_spans
+def train_span_model(data: Path, output: Path | None, **options: Any) -> None:
+    """Train the span model on the public QA sets' answer spans (see docs/MODEL.md)."""
+    from .._models.span import span_weights
+    from .span_model import SpanTrainConfig
+    from .span_model import train_span_model as train_spans
 
-    _run(data, output, options, ReaderTrainConfig, train_spans, reader_weights)
+    _run(data, output, options, SpanTrainConfig, train_spans, span_weights)
 
 
 @click.command("train-answerability")

@@ -1,7 +1,7 @@
-"""Training windows for the answer reader, built from the answer spans of ``shared/training``.
+"""Training windows for the span model, built from the answer spans of ``shared/training``.
 
 A question with a span in its article becomes one window of the chunk holding the span (the
-chunk as ``qa-assistant ingest`` cuts it, read as the reader reads it: heading path, then
+chunk as ``qa-assistant ingest`` cuts it, read as the span model reads it: heading path, then
 text), the window placed by seed around the span, its targets the span's first and last
 tokens. Half of them also give a window with no answer: the best passage of the project's
 lexical leg that is not gold, or another chunk of the gold article without the span. Zalo's
@@ -28,10 +28,10 @@ from ..types import Chunk
 from .data import Corpus, asked, check_leave_out, is_heldout, passage_text, rows, sets_with_corpora
 
 __all__ = [
-    "READER_SET_NAMES",
+    "SPAN_MODEL_SET_NAMES",
     "HeldoutSpan",
-    "ReaderExample",
     "SpanData",
+    "SpanExample",
     "build_span_data",
     "find_span",
 ]
@@ -40,12 +40,12 @@ __all__ = [
 # have none), then Zalo's paragraphs.
 _SPAN_SETS = ("virhe4qa", "uitwiki", "alqac2022")
 _ZALO = "training/zalo2019/pairs.jsonl"
-READER_SET_NAMES = (*_SPAN_SETS, "zalo2019")
+SPAN_MODEL_SET_NAMES = (*_SPAN_SETS, "zalo2019")
 
 
 @dataclass(frozen=True)
-class ReaderExample:
-    """One window as the reader reads it, and the tokens the answer starts and ends at
+class SpanExample:
+    """One window as the span model reads it, and the tokens the answer starts and ends at
     (0 and 0: no answer in this window)."""
 
     set_name: str
@@ -67,7 +67,7 @@ class HeldoutSpan:
 
 @dataclass(frozen=True)
 class SpanData:
-    train: tuple[ReaderExample, ...]
+    train: tuple[SpanExample, ...]
     heldout: tuple[HeldoutSpan, ...]
 
 
@@ -81,7 +81,7 @@ def find_span(text: str, answer: str) -> tuple[int, int] | None:
 
 
 class _Windows:
-    """Lays out windows of ``max_tokens`` as the reader reads them, placed by ``rng``."""
+    """Lays out windows of ``max_tokens`` as the span model reads them, placed by ``rng``."""
 
     def __init__(self, tokenizer: Any, max_tokens: int, max_question: int, rng: random.Random):
         self.tokenizer = tokenizer
@@ -91,7 +91,7 @@ class _Windows:
 
     def window(
         self, set_name: str, question: str, passage: str, span: tuple[int, int] | None
-    ) -> ReaderExample | None:
+    ) -> SpanExample | None:
         q = self.tokenizer(question, add_special_tokens=False)["input_ids"][: self.max_question]
         p = self.tokenizer(passage, add_special_tokens=False, return_offsets_mapping=True)
         ids, offsets = p["input_ids"], p["offset_mapping"]
@@ -99,7 +99,7 @@ class _Windows:
         lead = len(q) + 3
         if span is None:
             start = self.rng.randint(0, max(0, len(ids) - room))
-            return ReaderExample(set_name, tuple(pair_row(q, ids[start : start + room])), 0, 0)
+            return SpanExample(set_name, tuple(pair_row(q, ids[start : start + room])), 0, 0)
         first = next((i for i, (_, b) in enumerate(offsets) if b > span[0]), None)
         last = next((i for i in range(len(offsets) - 1, -1, -1) if offsets[i][0] < span[1]), None)
         if first is None or last is None or last < first or last - first + 1 > room:
@@ -107,7 +107,7 @@ class _Windows:
         low, high = max(0, last - room + 1), min(first, max(0, len(ids) - room))
         start = self.rng.randint(low, max(low, high))
         row = pair_row(q, ids[start : start + room])
-        return ReaderExample(set_name, tuple(row), first - start + lead, last - start + lead)
+        return SpanExample(set_name, tuple(row), first - start + lead, last - start + lead)
 
 
 def _answers(row: dict[str, object]) -> list[str]:
@@ -144,10 +144,10 @@ def build_span_data(
     log: Callable[[str], None] = print,
 ) -> SpanData:
     """Training windows and held-out questions of every span set not left out."""
-    check_leave_out(leave_out, READER_SET_NAMES)
+    check_leave_out(leave_out, SPAN_MODEL_SET_NAMES)
     rng = random.Random(seed)
     layout = _Windows(tokenizer, max_tokens, max_question, rng)
-    train: list[ReaderExample] = []
+    train: list[SpanExample] = []
     heldout: list[HeldoutSpan] = []
     for spec, corpus in sets_with_corpora(shared, count_tokens, _SPAN_SETS, leave_out):
         data = [r for r in rows(shared / spec.questions) if spec.admits(r)]

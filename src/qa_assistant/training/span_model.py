@@ -1,4 +1,4 @@
-"""Train the answer reader: multilingual-e5-small with its top layers fine-tuned to find the
+"""Train the span model: multilingual-e5-small with its top layers fine-tuned to find the
 answer span in a passage, or to say the passage holds none (SQuAD 2.0 style).
 
 The windows come from :mod:`.spans`. The loss is the cross-entropy of the start token and of
@@ -20,18 +20,18 @@ import numpy as np
 
 from .._models.build import metadata_entry
 from .._models.onnx_runtime import pad
-from .._models.span import HEAD_PREFIX, load_trained, read_spans, span_model
+from .._models.span import HEAD_PREFIX, load_trained, read_spans, torch_span_model
 from .._models.tuned_delta import pack_delta
 from ..evaluation import auc, normalize_for_match, token_f1
 from .data import passage_tokens
 from .loop import run_steps, seeded_tokenizer, trainable
-from .spans import HeldoutSpan, ReaderExample, SpanData, build_span_data
+from .spans import HeldoutSpan, SpanData, SpanExample, build_span_data
 
-__all__ = ["ReaderTrainConfig", "heldout_figures", "train_reader"]
+__all__ = ["SpanTrainConfig", "heldout_figures", "train_span_model"]
 
 
 @dataclass(frozen=True)
-class ReaderTrainConfig:
+class SpanTrainConfig:
     seed: int = 13
     train_layers: int = 8  # top encoder layers fine-tuned; the rest stay frozen
     max_tokens: int = 256  # a training window, question and special tokens included
@@ -50,7 +50,7 @@ class ReaderTrainConfig:
     leave_out: tuple[str, ...] = ()
 
 
-def _loss(model: Any, batch: Sequence[ReaderExample]) -> Any:
+def _loss(model: Any, batch: Sequence[SpanExample]) -> Any:
     import torch
     import torch.nn.functional as F
 
@@ -63,7 +63,7 @@ def _loss(model: Any, batch: Sequence[ReaderExample]) -> Any:
 
 
 def heldout_figures(
-    model: Any, tokenizer: Any, heldout: Sequence[HeldoutSpan], cfg: ReaderTrainConfig
+    model: Any, tokenizer: Any, heldout: Sequence[HeldoutSpan], cfg: SpanTrainConfig
 ) -> dict[str, dict[str, float | int | None]]:
     """Per set: the share of answerable held-out questions whose span overlaps the gold one,
     token F1, and where a set has unanswerable questions, the AUC of the margin between the
@@ -113,11 +113,11 @@ def _overlaps(text: str, answers: Sequence[str]) -> bool:
     return bool(t) and any((g := normalize_for_match(a)) in t or t in g for a in answers)
 
 
-def train_reader(
+def train_span_model(
     shared: Path,
     base: Path,
     output: Path,
-    cfg: ReaderTrainConfig,
+    cfg: SpanTrainConfig,
     *,
     data: SpanData | None = None,
     log: Callable[[str], None] = print,
@@ -142,7 +142,7 @@ def train_reader(
             leave_out=cfg.leave_out,
             log=log,
         )
-    model = span_model(base)
+    model = torch_span_model(base)
     layers = model.encoder.config.num_hidden_layers
     body: list[Any] = []
     head: list[Any] = []
