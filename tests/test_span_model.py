@@ -366,7 +366,7 @@ def test_training_ships_the_change_and_head_and_the_build_reads_spans(tmp_path: 
     span = find_span(text, "10 triệu đồng")
     examples = [layout.window("s", QUESTION, text, span), layout.window("s", "Ai?", text, None)]
     held = (HeldoutSpan("s", QUESTION, text, ("10 triệu đồng",)), HeldoutSpan("s", "Ai?", text, ()))
-    output = tmp_path / "reader.safetensors"
+    output = tmp_path / "span.safetensors"
     cfg = SpanTrainConfig(batch_size=2, max_steps=2, train_layers=1)
     data = SpanData(tuple(e for e in examples * 2 if e is not None), held)
     meta = train_span_model(Path("unused"), base, output, cfg, data=data, log=lambda _: None)
