@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from .._models.build import PASSAGE_PREFIX, QUERY_PREFIX, metadata_entry
-from .._models.tuned_delta import apply_delta, pack_delta
+from .._models.build import PASSAGE_PREFIX, QUERY_PREFIX
+from .._models.tuned_delta import apply_delta
 from ..errors import QAError
 from ..types import Chunk
 from .data import (
@@ -38,7 +38,7 @@ from .data import (
     passage_tokens,
     rows,
 )
-from .loop import run_steps, seeded_tokenizer, trainable
+from .loop import minutes_since, run_steps, seeded_tokenizer, trainable, write_change
 
 __all__ = [
     "EmbedderExample",
@@ -238,7 +238,6 @@ def train_embedder(
     shipped change to ``output`` and return figures."""
     import torch
     from safetensors.numpy import load_file
-    from safetensors.numpy import save_file as save_numpy
     from transformers import AutoModel
 
     started = time.monotonic()
@@ -268,24 +267,31 @@ def train_embedder(
         log_every=10,
         decay=0.95,
     )
-    base_state = load_file(str(base / "model.safetensors"))
     trained = {n: p.detach().numpy() for n, p in model.named_parameters() if p.requires_grad}
-    packed = pack_delta(base_state, trained)
     meta: dict[str, Any] = {
         "config": asdict(cfg),
         "steps": done,
         "questions_trained": done * cfg.batch_size,
-        "minutes": round((time.monotonic() - started) / 60, 1),
+        "minutes": minutes_since(started),
         "heldout_before": before,
     }
-    output.parent.mkdir(parents=True, exist_ok=True)
-    # Saved before the held-out pass too: a failure there must not lose the training.
-    save_numpy(packed, str(output), metadata=metadata_entry(meta))
-    # Figures of the weights as shipped: the int8 change put back on the base.
-    shipped = apply_delta(base_state, packed)
-    model.load_state_dict({k: torch.from_numpy(v) for k, v in shipped.items()}, strict=False)
-    meta["heldout_after"] = heldout_figures(model, tokenizer, heldout, cfg)
-    meta["minutes"] = round((time.monotonic() - started) / 60, 1)
-    log(f"held-out after: {json.dumps(meta['heldout_after'])}")
-    save_numpy(packed, str(output), metadata=metadata_entry(meta))
+
+    def after() -> dict[str, dict[str, float]]:
+        # Figures of the weights as shipped: the int8 change as written put back on the base.
+        base_state = load_file(str(base / "model.safetensors"))
+        shipped = apply_delta(base_state, load_file(str(output)))
+        model.load_state_dict({k: torch.from_numpy(v) for k, v in shipped.items()}, strict=False)
+        return heldout_figures(model, tokenizer, heldout, cfg)
+
+    write_change(
+        base,
+        trained,
+        output,
+        meta,
+        after,
+        key="heldout_after",
+        label="held-out after",
+        started=started,
+        log=log,
+    )
     return meta

@@ -1,15 +1,27 @@
-"""What the training commands share: the seeded start, which parameters train, and the optimiser
-loop (AdamW with a warm-up and a linear decay; step, clip, log, stop on the time budget)."""
+"""What the training commands share: the seeded start, which parameters train, the optimiser
+loop (AdamW with a warm-up and a linear decay; step, clip, log, stop on the time budget), and
+writing a trained change over the base with its held-out figures."""
 
 from __future__ import annotations
 
+import json
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-__all__ = ["Schedule", "run_steps", "seeded_tokenizer", "trainable"]
+from .._models.build import metadata_entry
+from .._models.tuned_delta import pack_delta
+
+__all__ = [
+    "Schedule",
+    "minutes_since",
+    "run_steps",
+    "seeded_tokenizer",
+    "trainable",
+    "write_change",
+]
 
 
 class Schedule(Protocol):
@@ -94,3 +106,37 @@ def run_steps(
             log(f"stopping at step {done}: the {cfg.max_minutes:.0f}-minute budget is spent")
             break
     return done
+
+
+def minutes_since(started: float) -> float:
+    """Minutes since ``started`` (a ``time.monotonic()``), to the tenth, for a run's figures."""
+    return round((time.monotonic() - started) / 60, 1)
+
+
+def write_change(
+    base: Path,
+    trained: Mapping[str, Any],
+    output: Path,
+    meta: dict[str, Any],
+    heldout: Callable[[], Any],
+    *,
+    key: str,
+    label: str,
+    started: float,
+    log: Callable[[str], None],
+    head: Mapping[str, Any] | None = None,
+) -> None:
+    """Writes to ``output`` the int8 change of ``trained`` (encoder parameters, by the names of
+    the base model in ``base``) over the base, ``head``'s tensors as they are, and ``meta``;
+    then adds ``heldout()``, the held-out figures of the weights as written, under ``key`` with
+    the minutes since ``started``, logs them after ``label`` and writes again."""
+    from safetensors.numpy import load_file, save_file
+
+    packed = pack_delta(load_file(str(base / "model.safetensors")), trained) | dict(head or {})
+    output.parent.mkdir(parents=True, exist_ok=True)
+    # Saved before the held-out pass too: a failure there must not lose the training.
+    save_file(packed, str(output), metadata=metadata_entry(meta))
+    meta[key] = heldout()
+    meta["minutes"] = minutes_since(started)
+    log(f"{label}: {json.dumps(meta[key])}")
+    save_file(packed, str(output), metadata=metadata_entry(meta))

@@ -9,7 +9,6 @@ layers stay as the rebuilt base; what ships is the trained layers' change over i
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -18,13 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from .._models.build import metadata_entry
 from .._models.onnx_runtime import pad
 from .._models.span import HEAD_PREFIX, load_trained, read_spans, torch_span_model
-from .._models.tuned_delta import pack_delta
 from ..evaluation import auc, normalize_for_match, token_f1
 from .data import passage_tokens
-from .loop import run_steps, seeded_tokenizer, trainable
+from .loop import minutes_since, run_steps, seeded_tokenizer, trainable, write_change
 from .spans import HeldoutSpan, SpanData, SpanExample, build_span_data
 
 __all__ = ["SpanTrainConfig", "heldout_figures", "train_span_model"]
@@ -124,9 +121,6 @@ def train_span_model(
 ) -> dict[str, Any]:
     """Train on ``shared/training`` (or on ``data``), write the shipped change and head to
     ``output`` and return the figures."""
-    from safetensors.numpy import load_file
-    from safetensors.numpy import save_file as save_numpy
-
     started = time.monotonic()
     tokenizer = seeded_tokenizer(cfg.seed, base)
     if data is None:
@@ -165,28 +159,35 @@ def train_span_model(
         log_every=20,
         decay=0.95,
     )
-    base_state = load_file(str(base / "model.safetensors"))
     trained = {
         n.removeprefix("encoder."): p.detach().numpy()
         for n, p in model.named_parameters()
         if p.requires_grad and n.startswith("encoder.")
     }
-    packed = pack_delta(base_state, trained)
-    packed |= {HEAD_PREFIX + n: p.detach().numpy() for n, p in model.qa_head.named_parameters()}
     meta: dict[str, Any] = {
         "config": asdict(cfg),
         "steps": done,
         "windows_trained": done * size,
-        "minutes": round((time.monotonic() - started) / 60, 1),
+        "minutes": minutes_since(started),
     }
-    output.parent.mkdir(parents=True, exist_ok=True)
-    # Saved before the held-out pass too: a failure there must not lose the training.
-    save_numpy(packed, str(output), metadata=metadata_entry(meta))
-    # Figures of the weights as shipped: the int8 change put back on the base.
-    load_trained(model, base, output)
-    model.eval()
-    meta["heldout"] = heldout_figures(model, tokenizer, data.heldout, cfg)
-    meta["minutes"] = round((time.monotonic() - started) / 60, 1)
-    log(f"held-out: {json.dumps(meta['heldout'])}")
-    save_numpy(packed, str(output), metadata=metadata_entry(meta))
+    held = data.heldout
+
+    def shipped() -> dict[str, dict[str, float | int | None]]:
+        # Figures of the weights as shipped: the int8 change put back on the base.
+        load_trained(model, base, output)
+        model.eval()
+        return heldout_figures(model, tokenizer, held, cfg)
+
+    write_change(
+        base,
+        trained,
+        output,
+        meta,
+        shipped,
+        key="heldout",
+        label="held-out",
+        started=started,
+        log=log,
+        head={HEAD_PREFIX + n: p.detach().numpy() for n, p in model.qa_head.named_parameters()},
+    )
     return meta
