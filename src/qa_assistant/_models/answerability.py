@@ -9,7 +9,6 @@ the model is switched off.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import AnswerabilityModelError
 from ..protocols import AnswerabilityModel
+from .onnx_runtime import LoadedOnce
 from .relevance import ensure_cross_encoder, load_cross_encoder
 
 if TYPE_CHECKING:
@@ -47,27 +47,23 @@ def ensure_answerability_model(cache_dir: Path, weights: Path | None = None) -> 
 
 
 class _LazyAnswerability:
-    """The ONNX model, built and loaded at its first question (the first use builds it into
-    the cache), so that a process whose answers never ask it pays nothing."""
+    """The ONNX model, built and loaded at its first question, so that a process whose answers
+    never ask it pays nothing."""
 
     def __init__(self, settings: Settings) -> None:
-        self._settings = settings
-        self._model: AnswerabilityModel | None = None
-        self._lock = threading.Lock()
+        s = settings
+        self._model = LoadedOnce(
+            lambda: load_cross_encoder(
+                ensure_answerability_model(s.cache_dir, s.answerability.weights),
+                s.answerability.max_tokens,
+                s.serving.onnx_threads,
+                failure=f"The answerability model failed; set {_SWITCH_OFF} to answer without it",
+                error=AnswerabilityModelError,
+            )
+        )
 
     def score(self, question: str, sentences: Sequence[str]) -> list[float]:
-        with self._lock:
-            if self._model is None:
-                s = self._settings
-                self._model = load_cross_encoder(
-                    ensure_answerability_model(s.cache_dir, s.answerability.weights),
-                    s.answerability.max_tokens,
-                    s.serving.onnx_threads,
-                    failure=f"The answerability model failed; set {_SWITCH_OFF} to answer "
-                    "without it",
-                    error=AnswerabilityModelError,
-                )
-        return self._model.score(question, sentences)
+        return self._model.get().score(question, sentences)
 
 
 def make_answerability(settings: Settings) -> AnswerabilityModel | None:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
@@ -22,6 +23,7 @@ __all__ = [
     "PAD_ID",
     "CacheCounted",
     "CacheCounts",
+    "LoadedOnce",
     "cpu_session",
     "pad",
     "pair_row",
@@ -31,6 +33,30 @@ __all__ = [
 
 PAD_ID = 1  # XLM-R's <pad>; masked out, so its value only has to be a valid id
 _BOS, _EOS = 0, 2  # XLM-R's <s>, </s>
+
+
+_T = TypeVar("_T")
+
+
+class LoadedOnce(Generic[_T]):
+    """A model loaded at its first use, once however many threads ask (the first use may build
+    it into the cache, a minute or two), so that making an answerer costs nothing."""
+
+    def __init__(self, load: Callable[[], _T]) -> None:
+        self._load = load
+        self._model: _T | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> _T:
+        with self._lock:
+            if self._model is None:
+                self._model = self._load()
+            return self._model
+
+    def loaded(self) -> _T | None:
+        """The model if it was loaded, without loading it."""
+        with self._lock:
+            return self._model
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import functools
 import json
 import shutil
-import threading
 from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
@@ -35,7 +34,7 @@ from .build import (
     weights_metadata,
 )
 from .onnx_export import export_int8_onnx
-from .onnx_runtime import CacheCounts, cpu_session, pair_row, run_batch
+from .onnx_runtime import CacheCounts, LoadedOnce, cpu_session, pair_row, run_batch
 from .tuned_delta import apply_delta
 
 if TYPE_CHECKING:
@@ -280,24 +279,20 @@ def load_span_model(folder: Path, settings: Settings) -> OnnxSpanModel:
 
 
 class _LazySpanModel:
-    """The ONNX span model, built and loaded at its first question (the first use builds it into
-    the cache, a minute or two), so that making an answerer costs nothing."""
+    """The ONNX span model, built and loaded at its first question."""
 
     def __init__(self, settings: Settings) -> None:
-        self._settings = settings
-        self._model: OnnxSpanModel | None = None
-        self._lock = threading.Lock()
+        s = settings
+        self._model = LoadedOnce(
+            lambda: load_span_model(ensure_span_model(s.cache_dir, s.span.weights), s)
+        )
 
     def read(self, question: str, passages: Sequence[str]) -> list[Span | None]:
-        with self._lock:
-            if self._model is None:
-                s = self._settings
-                self._model = load_span_model(ensure_span_model(s.cache_dir, s.span.weights), s)
-        return self._model.read(question, passages)
+        return self._model.get().read(question, passages)
 
     def cache_counts(self) -> CacheCounts:
-        with self._lock:
-            return CacheCounts(0, 0) if self._model is None else self._model.cache_counts()
+        model = self._model.loaded()
+        return CacheCounts(0, 0) if model is None else model.cache_counts()
 
 
 def make_span_model(settings: Settings) -> SpanModel | None:
