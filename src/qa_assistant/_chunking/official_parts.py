@@ -97,26 +97,27 @@ def preamble_span(text: str, first_heading: int) -> Span | None:
         line = text[a:b].strip()
         if not line:
             continue
+        announces = bool(_ANNOUNCES.fullmatch(line))  # what follows is the document's body
         if begin is None:
             if _PREAMBLE_START.match(line):
                 begin, end = a, b
                 continue
-            if _OPENING_START.match(line) or _ANNOUNCES.fullmatch(line):
+            if _OPENING_START.match(line) or announces:
                 if official is None:
                     official = header_span(text, first_heading) is not None
                 if official:
                     begin, end = a, b
-                    if _ANNOUNCES.fullmatch(line):
+                    if announces:
                         break
             continue
         assert end is not None
         wrapped = not text[:end].rstrip().endswith((";", ".", ":"))
         if _PREAMBLE_LINE.match(line) or _LIST_LINE.match(line) or wrapped:
             end = b
-            if _ANNOUNCES.fullmatch(line):
+            if announces:
                 break
             continue
-        if _is_enacting(line) or _ANNOUNCES.fullmatch(line):
+        if _is_enacting(line) or announces:
             end = b
         break
     if begin is None or end is None:
