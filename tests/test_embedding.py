@@ -139,6 +139,22 @@ def _word_tokenizer() -> object:
     return tokenizer
 
 
+def test_models_that_ship_one_tokenizer_file_share_one_tokenizer(tmp_path: Path) -> None:
+    # Each copy of the real vocabulary takes ~290 MB; four models read the same file.
+    from qa_assistant._models.onnx_runtime import load_tokenizer
+
+    tokenizer = _word_tokenizer()
+    tokenizer.enable_truncation(4)  # type: ignore[attr-defined]
+    paths = [tmp_path / name / "tokenizer.json" for name in ("embedder", "relevance")]
+    for path in paths:
+        path.parent.mkdir()
+        tokenizer.save(str(path))  # type: ignore[attr-defined]
+    first, second = (load_tokenizer(p) for p in paths)
+    assert first is second
+    assert first.truncation is None and first.padding is None
+    assert len(first.encode("a b c a b c").ids) == 6  # counted in full
+
+
 def _fake_onnx(batch_size: int = 2, max_tokens: int = 6) -> tuple[OnnxEmbedder, _SumSession]:
     session = _SumSession(width=8)
     embedder = OnnxEmbedder(

@@ -34,7 +34,7 @@ from .build import (
     ensure_tuned_model,
     weights_digest,
 )
-from .onnx_runtime import cpu_session, run_batch, usable_cores
+from .onnx_runtime import cpu_session, load_tokenizer, run_batch, unlimited, usable_cores
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -234,12 +234,7 @@ class OnnxEmbedder(_PrefixedEmbedder):
             batch_size=batch_size,
         )
         self._session = session
-        # One tokenizer that never truncates: counting needs full lengths, and the model's
-        # input is truncated by hand. (A second copy would cost ~300 MB: the vocabulary has
-        # 250k pieces.)
-        self._tokenizer = tokenizer
-        self._tokenizer.no_padding()
-        self._tokenizer.no_truncation()
+        self._tokenizer = unlimited(tokenizer)
         self._specials = int(tokenizer.num_special_tokens_to_add(False))
 
     def count_tokens(self, text: str) -> int:
@@ -279,13 +274,11 @@ class OnnxEmbedder(_PrefixedEmbedder):
 
 
 def _load_onnx_embedder(folder: Path, name: str, threads: int) -> OnnxEmbedder:
-    from tokenizers import Tokenizer
-
     session = cpu_session(folder / INT8_FILE, threads)
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     return OnnxEmbedder(
         session,
-        Tokenizer.from_file(str(folder / "tokenizer.json")),
+        load_tokenizer(folder / "tokenizer.json"),
         name,
         dimension=int(config["hidden_size"]),
         query_prefix=QUERY_PREFIX,

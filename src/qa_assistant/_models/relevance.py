@@ -31,7 +31,14 @@ from .build import (
     weights_metadata,
 )
 from .onnx_export import export_int8_onnx
-from .onnx_runtime import CacheCounts, cpu_session, pair_row, run_batch
+from .onnx_runtime import (
+    CacheCounts,
+    cpu_session,
+    load_tokenizer,
+    pair_row,
+    run_batch,
+    unlimited,
+)
 
 if TYPE_CHECKING:
     from ..settings import Settings
@@ -193,9 +200,7 @@ class OnnxCrossEncoder:
         self._session = session
         self._failure = failure
         self._error = error
-        self._tokenizer = tokenizer
-        self._tokenizer.no_padding()
-        self._tokenizer.no_truncation()
+        self._tokenizer = unlimited(tokenizer)
         self.max_tokens = max_tokens
         self._scored = functools.lru_cache(maxsize=SCORED_BATCHES)(self._score)
 
@@ -232,9 +237,7 @@ def load_cross_encoder(
 ) -> OnnxCrossEncoder:
     """A cross-encoder built by :func:`ensure_cross_encoder`; a failed call raises ``error``,
     opening with ``failure`` (what the model is and how to do without it)."""
-    from tokenizers import Tokenizer
-
-    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    tokenizer = load_tokenizer(folder / "tokenizer.json")
     session = cpu_session(folder / _ONNX_FILE, threads)
     return OnnxCrossEncoder(session, tokenizer, max_tokens=max_tokens, failure=failure, error=error)
 

@@ -34,7 +34,15 @@ from .build import (
     weights_metadata,
 )
 from .onnx_export import export_int8_onnx
-from .onnx_runtime import CacheCounts, LoadedOnce, cpu_session, pair_row, run_batch
+from .onnx_runtime import (
+    CacheCounts,
+    LoadedOnce,
+    cpu_session,
+    load_tokenizer,
+    pair_row,
+    run_batch,
+    unlimited,
+)
 from .tuned_delta import apply_delta
 
 if TYPE_CHECKING:
@@ -147,9 +155,7 @@ class OnnxSpanModel:
         self, session: Any, tokenizer: Any, *, max_tokens: int, max_question: int, max_answer: int
     ) -> None:
         self._session = session
-        self._tokenizer = tokenizer
-        self._tokenizer.no_padding()
-        self._tokenizer.no_truncation()
+        self._tokenizer = unlimited(tokenizer)
         self.max_tokens = max_tokens
         self.max_question = max_question
         self.max_answer = max_answer
@@ -264,10 +270,8 @@ def _remove_builds(models: Path, keep: set[str]) -> None:
 
 
 def load_span_model(folder: Path, settings: Settings) -> OnnxSpanModel:
-    from tokenizers import Tokenizer
-
     r = settings.span
-    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    tokenizer = load_tokenizer(folder / "tokenizer.json")
     session = cpu_session(folder / _ONNX_FILE, settings.serving.onnx_threads)
     return OnnxSpanModel(
         session,
