@@ -117,3 +117,16 @@ def test_delete_document_can_remove_its_file_but_nothing_outside_the_folder(
     outside.write_text("giữ nguyên", encoding="utf-8")
     ingested.delete_document(f"../{outside.name}", remove_file=True)
     assert outside.exists()
+
+
+def test_a_store_answers_as_it_is_once_it_holds_chunks_embedded_as_questions_are(
+    assistant: Assistant, settings: Settings
+) -> None:
+    assert not assistant.answers_as_is()  # nothing ingested yet
+    assistant.ingest()
+    assert assistant.answers_as_is()
+    other = Assistant(settings, embedder=FakeEmbedder(name="another-embedder"))
+    try:
+        assert not other.answers_as_is()  # its questions' vectors would not match the store's
+    finally:
+        other.close()

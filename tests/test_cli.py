@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from qa_assistant import cli
 from qa_assistant.assistant import Assistant
 from qa_assistant.settings import RelevanceSettings, RetrievalSettings, Settings
 from qa_assistant.testing import FakeEmbedder
+from qa_assistant.types import IngestReport
 
 
 @pytest.fixture
@@ -198,3 +200,34 @@ def test_an_old_training_command_name_is_hidden_and_runs_the_renamed_one(
     assert ran and ran[0]["seed"] == 7
     assert f"renamed {new}" in result.output
     assert f"\n  {old} " not in CliRunner().invoke(cli.main, ["--help"]).output
+
+
+@pytest.mark.parametrize("answers_as_is", [True, False])
+def test_serve_ingest_serves_at_once_where_the_store_answers_as_it_is(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch, answers_as_is: bool
+) -> None:
+    # A replica restarted after a crash finishes its ingest while it serves the committed
+    # documents; an empty store (or one embedded otherwise) has nothing to serve until then.
+    events: list[str] = []
+    serving, ingested = threading.Event(), threading.Event()
+
+    def ingest(self: Assistant, *args: object, **kwargs: object) -> IngestReport:
+        if answers_as_is:
+            assert serving.wait(5)
+        events.append("ingest")
+        ingested.set()
+        return IngestReport(documents=2, chunks=9)
+
+    def serve(assistant: Assistant, settings: Settings) -> None:
+        events.append("serve")
+        serving.set()
+        assert ingested.wait(5)
+
+    monkeypatch.setattr(Assistant, "ingest", ingest)
+    monkeypatch.setattr(Assistant, "is_stale", lambda self, folder=None: True)
+    monkeypatch.setattr(Assistant, "answers_as_is", lambda self: answers_as_is)
+    monkeypatch.setattr("qa_assistant._ui.serve", serve)
+    monkeypatch.setattr(cli, "_warm_up", lambda assistant: None)
+    result = runner.invoke(cli.main, ["serve", "--ingest"])
+    assert result.exit_code == 0, result.output
+    assert events == (["serve", "ingest"] if answers_as_is else ["ingest", "serve"])

@@ -86,6 +86,7 @@ def test_the_report_fails_on_any_error_difference_or_late_kill() -> None:
         deletes=2,
         killed_mid_ingest=True,
         restart_s=20.0,
+        committed_s=35.0,
         documents=5,
         chunks=80,
         differences=(),
@@ -93,6 +94,7 @@ def test_the_report_fails_on_any_error_difference_or_late_kill() -> None:
     )
     shown = passed.format()
     assert passed.ok and "PASS" in shown and "mid-ingest" in shown
+    assert "back in 20.0 s, its ingest committed 35.0 s after the restart" in shown
     assert "throughput 25.0 questions/s" in shown and "ask_concurrency=4" in shown
     assert "questions asked 200 (180 distinct)" in shown
     assert "relevance model 30 of 120 calls (25%); span model 0 of 0 calls (0%)" in shown
@@ -102,7 +104,7 @@ def test_the_report_fails_on_any_error_difference_or_late_kill() -> None:
     assert not replace(passed, mismatches=("'Ai …?': an answer under load",)).ok
     late = replace(passed, killed_mid_ingest=False)
     assert not late.ok and "AFTER" in late.format()
-    assert replace(passed, killed_mid_ingest=None, restart_s=None).ok
+    assert replace(passed, killed_mid_ingest=None, restart_s=None, committed_s=None).ok
 
 
 def _asked(question: Ask, answer: str, staff: bool = False) -> Asked:

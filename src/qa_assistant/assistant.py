@@ -233,6 +233,12 @@ class Assistant:
             self._follow(save=True)
         return report
 
+    def answers_as_is(self) -> bool:
+        """Whether questions can be answered from the store as it stands, before an ingest: it
+        holds chunks, embedded (all of them) as this process embeds questions."""
+        found = self.index.manifest()
+        return found is not None and found == manifest_for(self.embedder) and self.index.count() > 0
+
     def is_stale(self, folder: Path | None = None) -> bool:
         """True when the folder holds files the index lacks or has in another version."""
         folder = folder or self.settings.documents_dir

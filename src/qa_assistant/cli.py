@@ -104,6 +104,22 @@ def _ingest(
         close()
 
 
+def _echo_ingested(report: IngestReport) -> None:
+    click.echo(f"Indexed {report.documents} documents, {report.chunks} chunks.")
+    _echo_skipped(report)
+
+
+def _ingest_meanwhile(assistant: Assistant) -> None:
+    """``serve --ingest``'s ingest while the page serves: a failure is the operator's to read
+    in the log, as the command's own would be; the page goes on serving what is committed."""
+    from .errors import QAError
+
+    try:
+        _echo_ingested(_ingest(assistant))
+    except QAError as exc:
+        click.echo(f"Error: {exc}", err=True)
+
+
 def _echo_skipped(report: IngestReport) -> None:
     for f in report.failed:
         click.echo(f"  skipped {f.path}: {f.error}", err=True)
@@ -321,7 +337,8 @@ def eval_(
     "--ingest",
     "ingest_first",
     is_flag=True,
-    help="First ingest the documents folder if the index is missing or stale.",
+    help="Ingest the documents folder if the index is missing or stale: while serving where "
+    "the store already answers, else first.",
 )
 def serve(host: str | None, port: int | None, index: Path | None, ingest_first: bool) -> None:
     """Serve the Gradio page (and its HTTP API)."""
@@ -342,12 +359,21 @@ def serve(host: str | None, port: int | None, index: Path | None, ingest_first: 
         if problem:
             # Served all the same: each answer falls back to the extractive one meanwhile.
             click.echo(f"Warning: {problem} Until then the extractive answer is shown.", err=True)
-        if ingest_first and assistant.is_stale():
-            report = _ingest(assistant)
-            click.echo(f"Indexed {report.documents} documents, {report.chunks} chunks.")
-            _echo_skipped(report)
+        # Each document's registry record is its commit, so questions answered while an
+        # ingest runs read none half ingested (as on every replica while another ingests):
+        # a store that answers as it is serves at once, its ingest finished meanwhile.
+        stale = ingest_first and assistant.is_stale()
+        meanwhile = stale and assistant.answers_as_is()
+        if stale and not meanwhile:
+            _echo_ingested(_ingest(assistant))
         _warm_up(assistant)
         _print_cache_counts_on_signal(assistant)
+        if meanwhile:
+            # Started once the models are loaded: its embedding would slow the start.
+            click.echo("Serving while the documents folder is ingested …")
+            threading.Thread(
+                target=_ingest_meanwhile, args=(assistant,), name="ingest", daemon=True
+            ).start()
         click.echo(f"Serving on http://{settings.host}:{settings.port}")
         serve_ui(assistant, settings)
 

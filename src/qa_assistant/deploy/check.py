@@ -13,8 +13,8 @@ then, all at once and each bounded in count and time:
 * staff (:mod:`.staff`): documents are uploaded through the replicas in turn, and every second
   one deleted again through another replica;
 * a crash (:mod:`.crash`): a large upload is started on replica 0, which is SIGKILLed once the
-  file is saved and its ingest under way, then restarted (``serve --ingest`` finishes what it
-  began).
+  file is saved and its ingest under way, then restarted (``serve --ingest`` serves at once and
+  finishes what it began meanwhile).
 
 At the end the shared store must hold exactly what one clean sequential ingest of the final
 documents folder gives: the same documents and versions, the same chunk ids, no orphans
@@ -136,7 +136,7 @@ def run_deploy_check(config: DeployCheckConfig, settings: Settings) -> DeployChe
                     run_staff, replicas, staging, config.uploads, store, tally, stop
                 )
             )
-            crash: tuple[bool | None, float | None] = (None, None)
+            crash: tuple[bool | None, float | None, float | None] = (None, None, None)
             if config.kill:
                 crash = crash_mid_ingest(replicas[0], staging, documents, store, tally)
             for future in futures:
@@ -194,6 +194,7 @@ def run_deploy_check(config: DeployCheckConfig, settings: Settings) -> DeployChe
             deletes=tally.deletes,
             killed_mid_ingest=crash[0],
             restart_s=crash[1],
+            committed_s=crash[2],
             documents=len(docs),
             chunks=sum(d.chunks for d in docs),
             differences=tuple(differences),

@@ -35,7 +35,8 @@ class DeployCheckReport:
     uploads: int
     deletes: int
     killed_mid_ingest: bool | None  # None: no crash asked for
-    restart_s: float | None
+    restart_s: float | None  # from the restart until it served again
+    committed_s: float | None  # from the restart until the interrupted ingest committed
     documents: int
     chunks: int
     differences: tuple[str, ...]
@@ -60,6 +61,8 @@ class DeployCheckReport:
                 if self.restart_s is not None
                 else "never came back"
             )
+            if self.committed_s is not None:
+                back += f", its ingest committed {self.committed_s:.1f} s after the restart"
             crash = f"replica 0 SIGKILLed {when}, {back}"
         memory = ", ".join(f"{mb:.0f} MB" for mb in self.peak_rss_mb) or "unknown"
         cached = "; ".join(
