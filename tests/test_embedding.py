@@ -155,6 +155,42 @@ def test_models_that_ship_one_tokenizer_file_share_one_tokenizer(tmp_path: Path)
     assert len(first.encode("a b c a b c").ids) == 6  # counted in full
 
 
+def _lookup_model(path: Path, table: np.ndarray, name: str) -> Path:
+    """A model that looks rows of ``table`` up (as the encoders' word embeddings are)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Gather", [name, "input_ids"], ["rows"], axis=0)],
+        "lookup",
+        [helper.make_tensor_value_info("input_ids", TensorProto.INT64, [None])],
+        [helper.make_tensor_value_info("rows", TensorProto.FLOAT, [None, table.shape[1]])],
+        [numpy_helper.from_array(table, name)],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def test_models_that_hold_the_same_lookup_table_share_one_copy(tmp_path: Path) -> None:
+    # Each encoder's word embeddings are a 96 MB table, the same bytes in all four models.
+    from qa_assistant._models import onnx_runtime
+
+    table = np.arange(2 * 1024 * 256, dtype=np.float32).reshape(2048, 256)  # 2 MB
+    other = table + 1
+    ids = np.array([3, 2047], dtype=np.int64)
+    first, second, third = (
+        onnx_runtime.cpu_session(_lookup_model(tmp_path / f"{name}.onnx", t, name), threads=1)
+        for name, t in (("embedder", table), ("relevance", table), ("span", other))
+    )
+    for session, expected in ((first, table), (second, table), (third, other)):
+        (rows,) = session.run(None, {"input_ids": ids})
+        assert np.array_equal(rows, expected[ids])
+    kept = onnx_runtime._tables[(1, (2048, 256))]
+    assert len([t for t, _ in kept if np.array_equal(t, table)]) == 1  # one copy for two models
+
+
 def _fake_onnx(batch_size: int = 2, max_tokens: int = 6) -> tuple[OnnxEmbedder, _SumSession]:
     session = _SumSession(width=8)
     embedder = OnnxEmbedder(
