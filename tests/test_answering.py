@@ -716,6 +716,44 @@ def test_asked_how_much_money_a_sentence_with_only_a_year_does_not_answer() -> N
     assert not ExtractiveAnswerer().answer(asked, hits(gifts)).abstained
 
 
+@pytest.mark.parametrize(
+    ("asked", "money"),
+    [
+        ("Người khuyết tật nặng được trợ cấp bao nhiêu?", True),
+        ("Lúa bị ngập thì được hỗ trợ bao nhiêu một sào?", True),
+        ("Gia đình liệt sĩ sửa nhà thì tỉnh cho thêm bao nhiêu?", True),
+        ("Mỗi suất quà trị giá bao nhiêu tiền?", True),
+        ("Năm 2026 tỉnh hỗ trợ sinh kế cho bao nhiêu hộ?", False),  # a count of households
+        ("Tết có bao nhiêu suất quà được trao?", False),
+        # "kết quả" is no gift ("quà") where the marks are typed.
+        ("Kết quả học tập kém thì được đăng ký tối đa bao nhiêu?", False),
+        ("Hộ nghèo được hỗ trợ bao nhiêu phần trăm tiền bảo hiểm?", False),  # a share
+    ],
+)
+def test_how_much_of_a_payment_asks_a_sum_of_money(asked: str, money: bool) -> None:
+    assert analyse_question(asked).asks_money is money
+
+
+def test_a_number_the_question_names_answers_nothing() -> None:
+    rule = "Tỉnh tặng quà Tết thương binh có tỷ lệ tổn thương cơ thể từ 81% trở lên."
+    gifts = Chunk(id="t1", source="kh.txt", title="Kế hoạch", text=rule, start=0, end=len(rule))
+    asked = "Thương binh 81% được tỉnh tặng quà Tết bao nhiêu?"
+    assert ExtractiveAnswerer().answer(asked, hits(gifts)).abstained
+    paid = rule.replace("trở lên.", "trở lên: 800.000 đồng/người.")
+    gifts = replace(gifts, text=paid, end=len(paid))
+    assert not ExtractiveAnswerer().answer(asked, hits(gifts)).abstained
+
+
+def test_asked_a_share_a_sum_of_money_does_not_answer() -> None:
+    text = "Hộ nghèo tham gia bảo hiểm được hỗ trợ 300.000 đồng mỗi năm."
+    chunk = Chunk(id="s1", source="hd.txt", title="Hướng dẫn", text=text, start=0, end=len(text))
+    asked = "Hộ nghèo tham gia bảo hiểm được hỗ trợ bao nhiêu phần trăm?"
+    assert ExtractiveAnswerer().answer(asked, hits(chunk)).abstained
+    shared = text.replace("300.000 đồng mỗi năm", "70% mức đóng")
+    chunk = replace(chunk, text=shared, end=len(shared))
+    assert not ExtractiveAnswerer().answer(asked, hits(chunk)).abstained
+
+
 def regulation(i: int, heading: str, text: str) -> Chunk:
     return Chunk(
         id=f"r{i}",

@@ -13,6 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 __all__ = [
+    "LIST_ITEM",
     "canonical_spelling",
     "fold",
     "has_diacritics",
@@ -318,6 +319,9 @@ def word_tokens(text: str) -> list[str]:
 
 
 # --------------------------------------------------------------------------- sentences
+
+# A line that is an item of a list: "a) …", "1. …", "- …".
+LIST_ITEM = re.compile(r"^\s*(?:[a-zđ]\)|\d{1,2}[.)]|[-•+*–])\s")
 
 # A sentence ends at . ? ! ; … (plus closing quotes/brackets) when whitespace or the end of
 # the text follows, or at a line break. Requiring whitespace after the mark keeps numbers

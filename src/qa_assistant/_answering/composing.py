@@ -9,14 +9,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .._retrieval.evidence import SentenceScore
+from .._vietnamese import LIST_ITEM
 from ..types import Citation, Hit
 from .common import cite
 
-__all__ = ["LIST_ITEM", "PROVISION_OPENER", "RELATED_OPENER", "as_clause", "compose"]
-
-# A line that is an item of a list: "a) …", "1. …", "- …".
-LIST_ITEM = re.compile(r"^\s*(?:[a-zđ]\)|\d{1,2}[.)]|[-•+*–])\s")
-
+__all__ = ["PROVISION_OPENER", "RELATED_OPENER", "as_clause", "compose"]
 
 # An abstention offers the nearest sentence as related information, never as the answer.
 RELATED_OPENER = "Thông tin liên quan"

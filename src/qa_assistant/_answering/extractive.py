@@ -13,12 +13,12 @@ from collections.abc import Sequence
 
 from .._retrieval.evidence import MONEY, SentenceScore, score_sentences
 from .._retrieval.question import QuestionTerms, analyse_question, folded_syllables
-from .._vietnamese import restore_diacritics, sentence_spans
+from .._vietnamese import LIST_ITEM, restore_diacritics, sentence_spans
 from ..protocols import AnswerabilityModel, SpanModel
 from ..settings import AnswerSettings, ScoringSettings, SpanSettings
 from ..types import Answer, Hit, Span
 from .common import ABSTAIN_MESSAGE, abstain_answer, cite
-from .composing import LIST_ITEM, RELATED_OPENER, as_clause, compose
+from .composing import RELATED_OPENER, as_clause, compose
 
 __all__ = ["ExtractiveAnswerer"]
 

@@ -12,11 +12,9 @@ import itertools
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from .._vietnamese import (
-    sentence_spans,
-)
+from .._vietnamese import LIST_ITEM, sentence_spans
 from ..settings import ScoringSettings
 from ..types import Hit
 from .question import (
@@ -35,7 +33,7 @@ __all__ = [
     "score_sentences",
 ]
 
-_DIGIT = re.compile(r"\d")
+_NUMBER = re.compile(r"\d+")
 _YEAR = re.compile(r"(?:19|20)\d\d")
 # Amounts written in words also answer "bao nhiêu": "hàng trăm nghìn suất quà". "tỷ lệ" is a
 # rate's name, not an amount, hence the look-ahead. Sums of money are written in digits
@@ -59,6 +57,8 @@ MONEY = re.compile(
     r"|\d[\d,]*\s*%\s*(?:\w+\s+){0,3}?(?:lương|học phí|phí|mức đóng)",
     re.IGNORECASE,
 )
+# A share: a percentage, or "phần trăm" written out.
+_SHARE = re.compile(r"\d\s*%|\bph(?:ần|an) tr(?:ăm|am)\b", re.IGNORECASE)
 # Names of programmes and campaigns are usually quoted: “Tết sum vầy”, "Ngày vì người nghèo".
 _QUOTED = re.compile(r"[“\"«]([^”\"»\n]{2,80})[”\"»]")
 
@@ -169,8 +169,65 @@ def score_sentences(
     # the question of the sentence turned away answerable regulation questions without
     # catching one more near miss (eval/README.md).
     words = tuple(p for p in q.pairs if p in known and p[0] in names and p[1] in names)
+    if q.wants_number:
+        candidates = _through_the_line(candidates, top, q)
     scored = [_score(c, q, weight, contexts[c.hit_index], w, words) for c in candidates]
     return sorted(scored, key=lambda s: (-s.score, s.rank, s.hit_index, s.start))
+
+
+def _through_the_line(
+    candidates: list[_Candidate], hits: Sequence[Hit], q: QuestionTerms
+) -> list[_Candidate]:
+    """A clause that lacks what is asked and ends with ";" is read with the rest of its line
+    when that holds it: "…không có lương hưu: hệ số 1,2; mức trợ cấp hằng tháng 600.000
+    đồng." is one provision. A list item ("c) …") that follows on the line is a provision of
+    its own. The clauses the longer one takes in are no candidates of their own."""
+    out: list[_Candidate] = []
+    taken: tuple[int, int] | None = None  # the hit and the end of the last clause taken in
+    for c in candidates:
+        if taken is not None and taken[0] == c.hit_index and c.start < taken[1]:
+            continue
+        text = hits[c.hit_index].chunk.text
+        line_end = text.find("\n", c.end)
+        rest = text[c.end : len(text) if line_end < 0 else line_end].rstrip()
+        if (
+            c.text.rstrip().endswith(";")
+            and rest.strip()
+            and not LIST_ITEM.match(rest)
+            and not _holds_kind(c.text, q)
+            and _holds_kind(rest, q)
+        ):
+            end = c.end + len(rest)
+            words = syllables_of(text[c.start : end])
+            order = tuple(fold_each(words))
+            c = replace(
+                c,
+                end=end,
+                text=text[c.start : end],
+                bag=_Bag.of(words),
+                order=order,
+                pairs=_pairs(order),
+            )
+            taken = (c.hit_index, end)
+        out.append(c)
+    return out
+
+
+def _holds_kind(text: str, q: QuestionTerms) -> bool:
+    """Whether the text holds what the question asks: a sum of money, a share, a number (not
+    only those the question names: "thương binh 81%" answers nothing), an amount in words;
+    "không còn" for what is left, a moment of the calendar for a time."""
+    digits = set(_NUMBER.findall(text)) - set(q.numbers)
+    if q.asks_money:
+        return bool(digits and MONEY.search(text))
+    if q.wants_share:
+        return bool(digits and _SHARE.search(text))
+    found = bool(digits or _QUANTITY_WORDS.search(text))
+    if q.asks_left:
+        return found or bool(_NONE_LEFT.search(text))
+    if q.wants_time:
+        return found or bool(_TIME_WORDS.search(text))
+    return found
 
 
 def _candidates(hits: Sequence[Hit]) -> list[_Candidate]:
@@ -306,13 +363,7 @@ def _score(
         elif around == 0:
             missing.append(term)
     phrase = _phrase_share(q.pairs, c.pairs)
-    has_number = bool(_DIGIT.search(c.text) or _QUANTITY_WORDS.search(c.text))
-    if q.wants_money:
-        has_number = bool(MONEY.search(c.text))
-    elif q.asks_left:
-        has_number = has_number or bool(_NONE_LEFT.search(c.text))
-    elif q.wants_time:
-        has_number = has_number or bool(_TIME_WORDS.search(c.text))
+    has_number = _holds_kind(c.text, q)
     quoted = _quoted_match(c.text, [t.folded for t in q.terms])
     score = got / total + w.phrase * phrase + w.rank / c.rank
     if q.wants_number:

@@ -73,8 +73,29 @@ _AMOUNT_FRAMES = tuple(
 )
 # Frames asking for a share: "bao nhiêu phần trăm", "tỷ lệ", "mấy %".
 _SHARE_CUES = ("phan tram", "ty le", "ti le")
-# Words of a payment: asked "bao nhiêu" beside them, the answer is a sum of money.
-_PAYMENT_CUES = ("tien", "tro cap", "ho tro", "phu cap", "dong", "qua", "muc huong", "kinh phi")
+# Words of a payment, with their marks: asked "bao nhiêu" after one of them with no unit of
+# its own ("trợ cấp bao nhiêu?", "tặng bao nhiêu một người"), the answer is a sum of money.
+# Matched as typed where the asker typed marks: "kết quả" is no "quà".
+_PAYMENT_CUES = tuple(
+    tuple(c.split())
+    for c in (
+        "tiền",
+        "trợ cấp",
+        "hỗ trợ",
+        "phụ cấp",
+        "đóng",
+        "quà",
+        "tặng",
+        "mức hưởng",
+        "kinh phí",
+        "cho thêm",
+        "bù",
+    )
+)
+# The units that make "bao nhiêu" a sum of money; any other word after it that is no function
+# word names the unit counted instead ("bao nhiêu hộ", "bao nhiêu tín chỉ", "bao nhiêu suất").
+_MONEY_UNITS = frozenset({"tien", "dong"})
+_NO_UNIT = frozenset({"thi", "lai", "nua", "vay", "the", "nhi", "a"})
 # Signs that the question asks about several things.
 _MULTI_CUES = (" va ", " cung nhu ", " nhung gi ", " bao gom ", " gom nhung ", " hoac ")
 
@@ -133,13 +154,13 @@ class QuestionTerms:
     numbers: tuple[str, ...]  # numbers written in the question
     wants_number: bool  # "bao nhiêu", "khi nào", "tỷ lệ"… → the answer should hold a number
     multi_part: bool  # asks about several things → quote from more than one place
-    wants_money: bool = False  # "bao nhiêu tiền", "trị giá"… → the answer should hold digits
+    wants_money: bool = False  # "bao nhiêu tiền", "trị giá"…: money in so many words
     asks_left: bool = False  # "còn bao nhiêu…": "không còn" is an answer
     wants_time: bool = False  # "khi nào"…: "đầu mỗi học kỳ" answers too
     statement: bool = False  # "…, đúng hay sai?": a case to check against a provision
     wants_share: bool = False  # "bao nhiêu phần trăm", "tỷ lệ": the answer is a share
-    # An amount of a benefit, fee or gift ("trợ cấp bao nhiêu", "đóng bao nhiêu"): a sum of
-    # money, though the question need not say "tiền".
+    # A sum of money, asked in so many words (``wants_money``) or as the amount of a benefit,
+    # fee or gift ("trợ cấp bao nhiêu", "đóng bao nhiêu một năm"): the answer holds one.
     asks_money: bool = False
 
 
@@ -200,8 +221,35 @@ def analyse_question(question: str) -> QuestionTerms:
         time,
         _is_statement(joined),
         wants_number and any(f" {cue} " in joined for cue in _SHARE_CUES),
-        wants_number and not time and any(f" {cue} " in joined for cue in _PAYMENT_CUES),
+        money or (wants_number and not time and _asks_a_payment(exact, folded)),
     )
+
+
+def _asks_a_payment(exact: Sequence[str], folded: Sequence[str]) -> bool:
+    """Whether "bao nhiêu" asks a sum of money: its unit is money ("bao nhiêu tiền"), or it
+    has none and follows a payment ("được trợ cấp bao nhiêu?")."""
+    for i in range(len(folded) - 1):
+        if (folded[i], folded[i + 1]) != ("bao", "nhieu"):
+            continue
+        unit = folded[i + 2] if i + 2 < len(folded) else ""
+        if unit in _MONEY_UNITS:
+            return True
+        if unit and unit not in _STOPWORDS and unit not in _NO_UNIT:
+            return False
+        return any(_names(exact[:i], folded[:i], cue) for cue in _PAYMENT_CUES)
+    return False
+
+
+def _names(exact: Sequence[str], folded: Sequence[str], phrase: tuple[str, ...]) -> bool:
+    """Whether the words hold the phrase, compared with marks where the asker typed them."""
+    bare = tuple(strip_diacritics(w) for w in phrase)
+    n = len(phrase)
+    for i in range(len(exact) - n + 1):
+        typed = tuple(exact[i : i + n])
+        marked = any(e != f for e, f in zip(typed, folded[i : i + n], strict=True))
+        if typed == phrase if marked else tuple(folded[i : i + n]) == bare:
+            return True
+    return False
 
 
 # Greetings, thanks and the words around them, diacritics folded: a message of nothing else is
