@@ -33,10 +33,12 @@ class ExtractiveAnswerer:
     from the sentence and its passage (``abstain_on_missing_name``), nor a two-syllable name
     capitalised in the passages, however the question typed it, unless the question has several
     parts (``abstain_on_missing_word``: asked "hà nội", the sentence speaks of Quảng Ninh) and,
-    when the question asks for an amount or a date, the sentence must hold a number
-    (``require_number``; amounts in words such as "hàng trăm nghìn" count, except for sums of
-    money, which need digits; a "khi nào" question also takes a moment of the calendar such as
-    "đầu mỗi học kỳ"). A year the question names must be in the sentence's passage.
+    when the question asks for an amount or a date, the sentence must hold one of the kind
+    asked (``require_number``): a sum of money for a benefit's or fee's amount, a percentage for
+    a share, else a number other than those the question names or an amount in words such as
+    "hàng trăm nghìn"; a "khi nào" question also takes a moment of the calendar such as "đầu
+    mỗi học kỳ" (:mod:`qa_assistant._retrieval.evidence`). A year the question names must be in
+    the sentence's passage.
 
     Everyday wording shares few syllables with the documents, so the best-scored sentence of
     a passage retrieval ranked within ``top_rank`` (one further for a several-part question)
