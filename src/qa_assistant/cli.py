@@ -342,8 +342,10 @@ def eval_(
 )
 def serve(host: str | None, port: int | None, index: Path | None, ingest_first: bool) -> None:
     """Serve the Gradio page (and its HTTP API)."""
-    from ._ui import serve as serve_ui
-
+    # The page's modules (Gradio) take seconds to import: they import while the models load,
+    # which shortens a start on busy cores (a replica restarted while the others serve).
+    page = threading.Thread(target=import_module, args=(f"{__package__}._ui",), daemon=True)
+    page.start()
     settings = settings_from_options(index, host=host, port=port)
     with one_line_errors():
         if settings.feedback.url is not None:
@@ -368,6 +370,9 @@ def serve(host: str | None, port: int | None, index: Path | None, ingest_first: 
             _echo_ingested(_ingest(assistant))
         _warm_up(assistant)
         _print_cache_counts_on_signal(assistant)
+        page.join()
+        from ._ui import serve as serve_ui
+
         if meanwhile:
             # Started once the models are loaded: its embedding would slow the start.
             click.echo("Serving while the documents folder is ingested …")
