@@ -267,7 +267,7 @@ class AnswerabilitySettings(BaseModel):
         True, description="On: the model checks the top passage's weaker evidence; off: not."
     )
     threshold: float = Field(
-        0.15,
+        0.2,
         ge=0.0,
         le=1.0,
         description="Probability the top passage's weaker evidence must reach to be quoted "

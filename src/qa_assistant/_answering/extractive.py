@@ -15,7 +15,7 @@ from .._retrieval.evidence import MONEY, SentenceScore, score_sentences
 from .._retrieval.question import QuestionTerms, analyse_question, folded_syllables
 from .._vietnamese import LIST_ITEM, restore_diacritics, sentence_spans
 from ..protocols import AnswerabilityModel, SpanModel
-from ..settings import AnswerSettings, ScoringSettings, SpanSettings
+from ..settings import AnswerabilitySettings, AnswerSettings, ScoringSettings, SpanSettings
 from ..types import Answer, Hit, Span
 from .common import ABSTAIN_MESSAGE, abstain_answer, cite
 from .composing import RELATED_OPENER, as_clause, compose
@@ -88,7 +88,7 @@ class ExtractiveAnswerer:
         span_model: SpanModel | None = None,
         spanning: SpanSettings | None = None,
         answerability: AnswerabilityModel | None = None,
-        answerability_threshold: float = 0.15,
+        answerability_threshold: float | None = None,
     ) -> None:
         self.rules = rules or AnswerSettings.model_validate({})
         self.spanning = spanning or SpanSettings.model_validate({})
@@ -99,7 +99,11 @@ class ExtractiveAnswerer:
         self.relevance_threshold = relevance_threshold
         self.span_model = span_model
         self.answerability = answerability
-        self.answerability_threshold = answerability_threshold
+        self.answerability_threshold = (
+            AnswerabilitySettings.model_validate({}).threshold
+            if answerability_threshold is None
+            else answerability_threshold
+        )
 
     def answer(self, question: str, hits: Sequence[Hit]) -> Answer:
         scored = self.sentences(question, hits)
@@ -113,7 +117,7 @@ class ExtractiveAnswerer:
                 (answers,) = self.answerability.score(question, [best.text])
                 why = f"{why}, answerability {answers:.2f}"
                 if answers < self.answerability_threshold:
-                    why = f"top passage: {why} < {self.answerability_threshold}"
+                    why = f"top passage: {why} < {self.answerability_threshold:.2f}"
                     return self._abstained(question, hits, scored, why)
             chosen = self._quote(best, scored, hits, q)
             span = None if q.statement else self._read(question, hits)
