@@ -100,6 +100,20 @@ def test_whitespace_case_and_unicode_form_do_not_matter() -> None:
     assert matches_gold(FILLER + decomposed, EVIDENCE)
 
 
+def test_a_table_row_matches_its_printed_row_by_its_cells() -> None:
+    from qa_assistant._loading.tables import table_lines
+
+    rows = [
+        ["Nội dung hỗ trợ", "Ngân sách trung ương", "Ngân sách tỉnh hỗ trợ thêm", "Tổng mức"],
+        ["Xây dựng mới nhà ở", "60.000.000", "20.000.000", "80.000.000"],
+        ["Sửa chữa, cải tạo nhà ở", "30.000.000", "10.000.000", "40.000.000"],
+    ]
+    passage = "Điều 3. Mức hỗ trợ\n" + "\n".join(table_lines(rows))
+    assert matches_gold(passage, "Sửa chữa, cải tạo nhà ở 30.000.000 10.000.000 40.000.000")
+    # Another row's values are not this row's.
+    assert not matches_gold(passage, "Sửa chữa, cải tạo nhà ở 60.000.000 20.000.000 80.000.000")
+
+
 def test_unrelated_and_empty_texts_match_no_gold() -> None:
     assert not matches_gold(OTHER, EVIDENCE)
     assert not matches_gold("", EVIDENCE)
