@@ -106,6 +106,12 @@ def test_the_span_model_chooses_the_sentence_and_its_span_is_the_short_answer() 
     assert answer.to_dict()["answer_span"] == "10 triệu đồng"
 
 
+def test_the_short_answer_is_the_sum_the_span_holds() -> None:
+    model = FakeSpanModel(["10 triệu đồng cho mỗi thôn"])
+    answer = ExtractiveAnswerer(span_model=model, spanning=_spanning()).answer(QUESTION, _hits())
+    assert answer.answer_span == "10 triệu đồng"
+
+
 def test_a_short_answer_is_of_the_kind_asked_and_inside_one_sentence() -> None:
     who = "Ai hỗ trợ mỗi thôn 10 triệu đồng để đón Tết?"
     named = ExtractiveAnswerer(span_model=FakeSpanModel(["Tỉnh"]), spanning=_spanning()).answer(

@@ -370,6 +370,7 @@ def _answered(
         inside = _holding(span, chosen)
         if not inside or inside[0].start > s.start or inside[-1].end < s.end:
             short = ""  # the quote does not hold the span: it is no short answer of this text
+        short = _the_sum(short)
     return Answer(
         question=question,
         text=text,
@@ -394,6 +395,22 @@ def _of_kind(span: str, q: QuestionTerms) -> bool:
     if not q.wants_money or set(_DIGITS.findall(span)) <= set(q.numbers):
         return False
     return bool(MONEY.search(span))
+
+
+# A sum of money as written: the number, its scale, its currency and what it is per
+# ("10 triệu đồng", "1.250.000 đồng/tháng", "500.000 đồng/hộ").
+_SUM = re.compile(
+    r"\d[\d.,]*(?:\s*(?:triệu|tỷ|nghìn|ngàn))?(?:\s*(?:đồng|đ\b))?(?:\s*/\s*[^\W\d_]+)?",
+    re.IGNORECASE,
+)
+
+
+def _the_sum(span: str) -> str:
+    """The short answer to show: the one sum of money the span holds ("10 triệu đồng", not
+    "10 triệu đồng cho mỗi thôn, khu phố để tổ chức …"); the span itself where it holds none
+    or several, or a share of a wage ("40% mức lương cơ sở")."""
+    sums = [m.group(0) for m in _SUM.finditer(span) if MONEY.match(m.group(0))]
+    return sums[0] if len(sums) == 1 else span
 
 
 def _list_items(
