@@ -174,3 +174,18 @@ def test_sentence_spans_cover_all_text_in_order(text: str) -> None:
         assert text[start:end] == text[start:end].strip()
         pos = end
     assert not text[pos:].strip()
+
+
+def test_word_segmenter_and_diacritics_load_without_scikit_learn() -> None:
+    # A fresh process: the test session may have imported scikit-learn for other reasons.
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "from qa_assistant._vietnamese import restore_diacritics, word_tokens\n"
+        "assert word_tokens('Hỗ trợ học phí') == ['hỗ_trợ', 'học_phí']\n"
+        "restore_diacritics('ho tro hoc phi')\n"
+        "assert 'sklearn' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", probe], check=True)

@@ -8,8 +8,10 @@ few seconds to import, so it is imported on first use only; :func:`normalize_tex
 from __future__ import annotations
 
 import re
+import sys
 import unicodedata
 from functools import lru_cache
+from types import ModuleType
 from typing import Any
 
 __all__ = [
@@ -158,8 +160,24 @@ def is_partly_unaccented(text: str) -> bool:
     )
 
 
+def _crf_without_sklearn() -> None:
+    """Let pyvi's CRF models load without scikit-learn.
+
+    sklearn_crfsuite subclasses scikit-learn's ``BaseEstimator`` only for its grid-search
+    parameters, and has a plain class for when scikit-learn is missing (its ``compat``
+    module): importing scikit-learn (scipy with it) would add over a second of CPU to a
+    replica's start, for nothing that tagging reads.
+    """
+    if "sklearn_crfsuite" in sys.modules:
+        return
+    compat = ModuleType("sklearn_crfsuite.compat")
+    compat.BaseEstimator = type("BaseEstimator", (), {})  # type: ignore[attr-defined]
+    sys.modules[compat.__name__] = compat
+
+
 @lru_cache(maxsize=1)
 def _pyvi_accents() -> Any:
+    _crf_without_sklearn()
     from pyvi import ViUtils  # slow import: only when diacritics must be restored
 
     return ViUtils
@@ -282,7 +300,8 @@ _SEGMENT_LINES = 200  # lines per CRF call: long enough for context, short for m
 
 @lru_cache(maxsize=1)
 def _pyvi_tokenizer() -> Any:
-    from pyvi.ViTokenizer import ViTokenizer  # ~2 s: loads the CRF model
+    _crf_without_sklearn()
+    from pyvi.ViTokenizer import ViTokenizer  # loads the CRF model
 
     return ViTokenizer
 
