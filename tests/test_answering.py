@@ -703,17 +703,21 @@ def test_the_line_a_plan_opens_with_is_never_quoted_as_the_answer() -> None:
     assert not sentence.heading
 
 
+def _abstains(asked: str, text: str) -> bool:
+    """Whether the answerer abstains on ``asked`` given a plan's passage of ``text`` alone."""
+    plan = Chunk(id="p1", source="kh.txt", title="Kế hoạch", text=text, start=0, end=len(text))
+    return ExtractiveAnswerer().answer(asked, hits(plan)).abstained
+
+
 def test_asked_how_much_money_a_sentence_with_only_a_year_does_not_answer() -> None:
     text = (
         "Quà của Chủ tịch nước thực hiện theo Quyết định của Chủ tịch nước về việc tặng quà Tết "
         "Bính Ngọ năm 2026 cho thương binh."
     )
-    gifts = Chunk(id="g1", source="kh.txt", title="Kế hoạch", text=text, start=0, end=len(text))
     asked = "Quà Tết Bính Ngọ 2026 của Chủ tịch nước cho thương binh là bao nhiêu tiền?"
-    assert ExtractiveAnswerer().answer(asked, hits(gifts)).abstained
+    assert _abstains(asked, text)
     paid = text.replace("cho thương binh.", "cho thương binh: 300.000 đồng/người.")
-    gifts = replace(gifts, text=paid, end=len(paid))
-    assert not ExtractiveAnswerer().answer(asked, hits(gifts)).abstained
+    assert not _abstains(asked, paid)
 
 
 @pytest.mark.parametrize(
@@ -736,22 +740,16 @@ def test_how_much_of_a_payment_asks_a_sum_of_money(asked: str, money: bool) -> N
 
 def test_a_number_the_question_names_answers_nothing() -> None:
     rule = "Tỉnh tặng quà Tết thương binh có tỷ lệ tổn thương cơ thể từ 81% trở lên."
-    gifts = Chunk(id="t1", source="kh.txt", title="Kế hoạch", text=rule, start=0, end=len(rule))
     asked = "Thương binh 81% được tỉnh tặng quà Tết bao nhiêu?"
-    assert ExtractiveAnswerer().answer(asked, hits(gifts)).abstained
-    paid = rule.replace("trở lên.", "trở lên: 800.000 đồng/người.")
-    gifts = replace(gifts, text=paid, end=len(paid))
-    assert not ExtractiveAnswerer().answer(asked, hits(gifts)).abstained
+    assert _abstains(asked, rule)
+    assert not _abstains(asked, rule.replace("trở lên.", "trở lên: 800.000 đồng/người."))
 
 
 def test_asked_a_share_a_sum_of_money_does_not_answer() -> None:
     text = "Hộ nghèo tham gia bảo hiểm được hỗ trợ 300.000 đồng mỗi năm."
-    chunk = Chunk(id="s1", source="hd.txt", title="Hướng dẫn", text=text, start=0, end=len(text))
     asked = "Hộ nghèo tham gia bảo hiểm được hỗ trợ bao nhiêu phần trăm?"
-    assert ExtractiveAnswerer().answer(asked, hits(chunk)).abstained
-    shared = text.replace("300.000 đồng mỗi năm", "70% mức đóng")
-    chunk = replace(chunk, text=shared, end=len(shared))
-    assert not ExtractiveAnswerer().answer(asked, hits(chunk)).abstained
+    assert _abstains(asked, text)
+    assert not _abstains(asked, text.replace("300.000 đồng mỗi năm", "70% mức đóng"))
 
 
 def regulation(i: int, heading: str, text: str) -> Chunk:

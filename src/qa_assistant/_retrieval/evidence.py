@@ -187,28 +187,15 @@ def _through_the_line(
     for c in candidates:
         if taken is not None and taken[0] == c.hit_index and c.start < taken[1]:
             continue
-        text = hits[c.hit_index].chunk.text
-        line_end = text.find("\n", c.end)
-        rest = text[c.end : len(text) if line_end < 0 else line_end].rstrip()
-        if (
-            c.text.rstrip().endswith(";")
-            and rest.strip()
-            and not LIST_ITEM.match(rest)
-            and not _holds_kind(c.text, q)
-            and _holds_kind(rest, q)
-        ):
-            end = c.end + len(rest)
-            words = syllables_of(text[c.start : end])
-            order = tuple(fold_each(words))
-            c = replace(
-                c,
-                end=end,
-                text=text[c.start : end],
-                bag=_Bag.of(words),
-                order=order,
-                pairs=_pairs(order),
-            )
-            taken = (c.hit_index, end)
+        if c.text.rstrip().endswith(";") and not _holds_kind(c.text, q):
+            text = hits[c.hit_index].chunk.text
+            line_end = text.find("\n", c.end)
+            rest = text[c.end : len(text) if line_end < 0 else line_end].rstrip()
+            if rest.strip() and not LIST_ITEM.match(rest) and _holds_kind(rest, q):
+                end = c.end + len(rest)
+                _, bag, order, pairs = _analysed(text[c.start : end])
+                c = replace(c, end=end, text=text[c.start : end], bag=bag, order=order, pairs=pairs)
+                taken = (c.hit_index, end)
         out.append(c)
     return out
 
@@ -284,12 +271,20 @@ def _sentences(
 ) -> tuple[tuple[int, int, _Bag, tuple[str, ...], frozenset[tuple[str, str]]], ...]:
     out = []
     for start, end in sentence_spans(text):
-        words = syllables_of(text[start:end])
+        words, bag, order, pairs = _analysed(text[start:end])
         if len(words) < 3:  # headings like "Tag", "Xem thêm" answer nothing
             continue
-        order = tuple(fold_each(words))
-        out.append((start, end, _Bag.of(words), order, _pairs(order)))
+        out.append((start, end, bag, order, pairs))
     return tuple(out)
+
+
+def _analysed(
+    sentence: str,
+) -> tuple[list[str], _Bag, tuple[str, ...], frozenset[tuple[str, str]]]:
+    """A sentence's syllables, as a bag, folded in order, and their adjacent pairs."""
+    words = syllables_of(sentence)
+    order = tuple(fold_each(words))
+    return words, _Bag.of(words), order, _pairs(order)
 
 
 def clear_caches() -> None:

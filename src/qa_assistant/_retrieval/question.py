@@ -73,11 +73,11 @@ _AMOUNT_FRAMES = tuple(
 )
 # Frames asking for a share: "bao nhiêu phần trăm", "tỷ lệ", "mấy %".
 _SHARE_CUES = ("phan tram", "ty le", "ti le")
-# Words of a payment, with their marks: asked "bao nhiêu" after one of them with no unit of
-# its own ("trợ cấp bao nhiêu?", "tặng bao nhiêu một người"), the answer is a sum of money.
-# Matched as typed where the asker typed marks: "kết quả" is no "quà".
+# Words of a payment, with their marks and without: asked "bao nhiêu" after one of them with
+# no unit of its own ("trợ cấp bao nhiêu?", "tặng bao nhiêu một người"), the answer is a sum of
+# money. Matched as typed where the asker typed marks: "kết quả" is no "quà".
 _PAYMENT_CUES = tuple(
-    tuple(c.split())
+    (tuple(c.split()), tuple(strip_diacritics(c).split()))
     for c in (
         "tiền",
         "trợ cấp",
@@ -236,13 +236,15 @@ def _asks_a_payment(exact: Sequence[str], folded: Sequence[str]) -> bool:
             return True
         if unit and unit not in _STOPWORDS and unit not in _NO_UNIT:
             return False
-        return any(_names(exact[:i], folded[:i], cue) for cue in _PAYMENT_CUES)
+        return any(_names(exact[:i], folded[:i], cue, bare) for cue, bare in _PAYMENT_CUES)
     return False
 
 
-def _names(exact: Sequence[str], folded: Sequence[str], phrase: tuple[str, ...]) -> bool:
-    """Whether the words hold the phrase, compared with marks where the asker typed them."""
-    bare = tuple(strip_diacritics(w) for w in phrase)
+def _names(
+    exact: Sequence[str], folded: Sequence[str], phrase: tuple[str, ...], bare: tuple[str, ...]
+) -> bool:
+    """Whether the words hold the phrase (``bare``: without its marks), compared with marks
+    where the asker typed them."""
     n = len(phrase)
     for i in range(len(exact) - n + 1):
         typed = tuple(exact[i : i + n])
