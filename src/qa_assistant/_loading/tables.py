@@ -12,9 +12,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-__all__ = ["table_lines"]
+__all__ = ["cell_values", "table_lines"]
 
 CELL_SEPARATOR = " | "
+_NAMED = ": "  # between a cell's column name and its value
 
 
 def _cell(text: str | None) -> str:
@@ -49,5 +50,16 @@ def table_lines(rows: Sequence[Sequence[str | None]]) -> list[str]:
         if row == header:  # a header repeated on the next printed page
             continue
         pairs = _pairs(header, row)
-        lines.append(CELL_SEPARATOR.join(f"{n}: {v}" if n else v for n, v in pairs))
+        lines.append(CELL_SEPARATOR.join(f"{n}{_NAMED}{v}" if n else v for n, v in pairs))
     return lines
+
+
+def cell_values(text: str) -> str:
+    """``text`` with each row :func:`table_lines` wrote given as its cells' values alone, the
+    column names dropped: the row as it was printed."""
+    lines = []
+    for line in text.split("\n"):
+        if CELL_SEPARATOR in line:
+            line = " ".join(c.split(_NAMED, 1)[-1] for c in line.split(CELL_SEPARATOR))
+        lines.append(line)
+    return "\n".join(lines)

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .._loading.tables import CELL_SEPARATOR
+from .._loading.tables import CELL_SEPARATOR, cell_values
 from .._retrieval.question import analyse_question
 from ..types import CITATION_MARKER, Answer, Citation
 from .questions import Question, nfc
@@ -147,23 +147,12 @@ def matches_gold(passage: str, evidence: str) -> bool:
     e = normalize_for_match(evidence)
     if not e:
         return False
-    forms = [passage, _cell_values(passage)] if CELL_SEPARATOR in passage else [passage]
+    forms = [passage, cell_values(passage)] if CELL_SEPARATOR in passage else [passage]
     for form in forms:
         p = normalize_for_match(form)
         if p and has_common_run(p, e, gold_match_threshold(len(p), len(e))):
             return True
     return False
-
-
-def _cell_values(passage: str) -> str:
-    """The passage with each table row's cells written as their values, the column names
-    dropped."""
-    lines = []
-    for line in passage.split("\n"):
-        if CELL_SEPARATOR in line:
-            line = " ".join(c.split(": ", 1)[-1] for c in line.split(CELL_SEPARATOR))
-        lines.append(line)
-    return "\n".join(lines)
 
 
 def matches_any_gold(passage: str, evidence: Sequence[str]) -> bool:
